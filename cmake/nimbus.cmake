@@ -1,0 +1,51 @@
+# Build helpers shared by every part of the tree.
+#
+# Kernel code is C++20, freestanding, no exceptions/RTTI, kernel code model, no red zone, frame
+# pointers kept (the panic backtrace walks them). Portable libraries are compiled twice: once
+# with these kernel flags (target NAME) and once for the host (target NAME_host, sanitized) so
+# that their unit tests run on the build machine.
+
+set(NIMBUS_KERNEL_INCLUDE ${PROJECT_SOURCE_DIR}/kernel)
+
+add_library(nimbus_kernel_flags INTERFACE)
+target_compile_options(nimbus_kernel_flags INTERFACE
+  --target=x86_64-unknown-none-elf
+  -ffreestanding -fno-builtin-printf -nostdlib
+  -fno-exceptions -fno-rtti -fno-asynchronous-unwind-tables -fno-unwind-tables
+  -fno-threadsafe-statics -fno-stack-protector -fno-pic -fno-pie
+  -mcmodel=kernel -mno-red-zone -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
+  -march=x86-64-v2 -mno-avx
+  -Wall -Wextra -Werror -Wthread-safety -Wno-unused-parameter
+  -g -O2)
+target_compile_definitions(nimbus_kernel_flags INTERFACE NIMBUS_KERNEL=1)
+target_include_directories(nimbus_kernel_flags INTERFACE ${NIMBUS_KERNEL_INCLUDE})
+
+add_library(nimbus_host_flags INTERFACE)
+target_compile_options(nimbus_host_flags INTERFACE
+  -Wall -Wextra -Werror -Wthread-safety -Wno-unused-parameter -fno-omit-frame-pointer)
+target_compile_definitions(nimbus_host_flags INTERFACE NIMBUS_HOST=1)
+target_include_directories(nimbus_host_flags INTERFACE ${NIMBUS_KERNEL_INCLUDE})
+if(NIMBUS_SANITIZE)
+  target_compile_options(nimbus_host_flags INTERFACE -fsanitize=address,undefined -fno-sanitize-recover=all)
+  target_link_options(nimbus_host_flags INTERFACE -fsanitize=address,undefined)
+endif()
+
+# nimbus_portable_library(NAME SOURCES...) -> NAME (kernel) and NAME_host (host, sanitized).
+function(nimbus_portable_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_link_libraries(${name} PUBLIC nimbus_kernel_flags)
+  add_library(${name}_host STATIC ${ARG_SOURCES})
+  target_link_libraries(${name}_host PUBLIC nimbus_host_flags)
+  foreach(dep ${ARG_DEPS})
+    target_link_libraries(${name} PUBLIC ${dep})
+    target_link_libraries(${name}_host PUBLIC ${dep}_host)
+  endforeach()
+endfunction()
+
+# nimbus_kernel_library(NAME SOURCES...) -> kernel-only code (touches hardware).
+function(nimbus_kernel_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_link_libraries(${name} PUBLIC nimbus_kernel_flags ${ARG_DEPS})
+endfunction()

@@ -1,0 +1,58 @@
+// Symbolic names for Errno values, for log messages.
+#include <lib/errno.h>
+
+namespace lib {
+
+const char* errno_name(Errno e)
+{
+    switch (e) {
+#define NIMBUS_ERRNO_CASE(name) \
+    case Errno::name:           \
+        return "E" #name;
+        NIMBUS_ERRNO_CASE(PERM)
+        NIMBUS_ERRNO_CASE(NOENT)
+        NIMBUS_ERRNO_CASE(SRCH)
+        NIMBUS_ERRNO_CASE(INTR)
+        NIMBUS_ERRNO_CASE(IO)
+        NIMBUS_ERRNO_CASE(NXIO)
+    case Errno::TOO_BIG:
+        return "E2BIG";
+        NIMBUS_ERRNO_CASE(NOEXEC)
+        NIMBUS_ERRNO_CASE(BADF)
+        NIMBUS_ERRNO_CASE(CHILD)
+        NIMBUS_ERRNO_CASE(AGAIN)
+        NIMBUS_ERRNO_CASE(NOMEM)
+        NIMBUS_ERRNO_CASE(ACCES)
+        NIMBUS_ERRNO_CASE(FAULT)
+        NIMBUS_ERRNO_CASE(BUSY)
+        NIMBUS_ERRNO_CASE(EXIST)
+        NIMBUS_ERRNO_CASE(XDEV)
+        NIMBUS_ERRNO_CASE(NODEV)
+        NIMBUS_ERRNO_CASE(NOTDIR)
+        NIMBUS_ERRNO_CASE(ISDIR)
+        NIMBUS_ERRNO_CASE(INVAL)
+        NIMBUS_ERRNO_CASE(NFILE)
+        NIMBUS_ERRNO_CASE(MFILE)
+        NIMBUS_ERRNO_CASE(NOTTY)
+        NIMBUS_ERRNO_CASE(FBIG)
+        NIMBUS_ERRNO_CASE(NOSPC)
+        NIMBUS_ERRNO_CASE(SPIPE)
+        NIMBUS_ERRNO_CASE(ROFS)
+        NIMBUS_ERRNO_CASE(MLINK)
+        NIMBUS_ERRNO_CASE(PIPE)
+        NIMBUS_ERRNO_CASE(DOM)
+        NIMBUS_ERRNO_CASE(RANGE)
+        NIMBUS_ERRNO_CASE(DEADLK)
+        NIMBUS_ERRNO_CASE(NAMETOOLONG)
+        NIMBUS_ERRNO_CASE(NOSYS)
+        NIMBUS_ERRNO_CASE(NOTEMPTY)
+        NIMBUS_ERRNO_CASE(LOOP)
+        NIMBUS_ERRNO_CASE(OVERFLOW)
+        NIMBUS_ERRNO_CASE(NOTSUP)
+        NIMBUS_ERRNO_CASE(TIMEDOUT)
+#undef NIMBUS_ERRNO_CASE
+    }
+    return "E?";
+}
+
+} // namespace lib
