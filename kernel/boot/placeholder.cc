@@ -1,0 +1,1 @@
+// Portable boot-time parsers: boot options and the PVH start_info.

@@ -1,0 +1,1 @@
+// Portable memory-management logic.
