@@ -9,10 +9,9 @@ set(NIMBUS_KERNEL_INCLUDE ${PROJECT_SOURCE_DIR}/kernel)
 
 add_library(nimbus_kernel_flags INTERFACE)
 target_compile_options(nimbus_kernel_flags INTERFACE
-  --target=x86_64-unknown-none-elf
   -ffreestanding -fno-builtin-printf -nostdlib
   -fno-exceptions -fno-rtti -fno-asynchronous-unwind-tables -fno-unwind-tables
-  -fno-threadsafe-statics -fno-stack-protector -fno-pic -fno-pie
+  -fno-stack-protector -fno-pic -fno-pie
   -mcmodel=kernel -mno-red-zone -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
   -march=x86-64-v2 -mno-avx
   -Wall -Wextra -Werror -Wthread-safety -Wno-unused-parameter

@@ -1,0 +1,154 @@
+// PVH entry: 32-bit protected mode with paging off (ebx = physical address of the
+// hvm_start_info), to 64-bit long mode in the higher half, then kernel_main().
+// [xen-pvh] entry state; [intel-sdm-3a §9.8.5] initialising IA-32e mode.
+#include "layout.h"
+
+#define PHYS(x) ((x) - NIMBUS_KERNEL_WINDOW)
+
+#define PTE_P 0x1
+#define PTE_W 0x2
+#define PTE_PS 0x80
+
+// The PVH ELF note: type XEN_ELFNOTE_PHYS32_ENTRY (18), 64-bit descriptor holding the
+// physical address of the 32-bit entry point. QEMU, Firecracker and cloud-hypervisor read it.
+        .section .note.Xen, "a"
+        .p2align 2
+        .long 4                       // namesz ("Xen\0")
+        .long 8                       // descsz
+        .long 18                      // XEN_ELFNOTE_PHYS32_ENTRY
+        .asciz "Xen"
+        .p2align 2
+        .quad PHYS(pvh_start32)
+
+        .section .text.boot, "ax"
+        .code32
+        .global pvh_start32
+pvh_start32:
+        cli
+        cld
+        // The first boot-time stamp: everything the guest does is measured from here.
+        rdtsc
+        movl %eax, PHYS(g_boot_entry_tsc)
+        movl %edx, PHYS(g_boot_entry_tsc) + 4
+        movl %ebx, %esi                   // keep start_info across the set-up
+
+        // Zero the four early page-table pages.
+        movl $PHYS(early_pml4), %edi
+        xorl %eax, %eax
+        movl $(4 * 4096 / 4), %ecx
+        rep stosl
+
+        // PML4[0] (identity, for the jump) and PML4[256] (direct map) -> pdpt_low;
+        // PML4[511] -> pdpt_high. Both PDPTs point at one PD mapping phys 0..1 GiB with
+        // 2 MiB pages: pdpt_low[0] at 0, pdpt_high[510] at -2 GiB (the kernel window).
+        movl $(PHYS(early_pdpt_low) + PTE_P + PTE_W), %eax
+        movl %eax, PHYS(early_pml4)
+        movl %eax, PHYS(early_pml4) + 256 * 8
+        movl $(PHYS(early_pdpt_high) + PTE_P + PTE_W), %eax
+        movl %eax, PHYS(early_pml4) + 511 * 8
+        movl $(PHYS(early_pd) + PTE_P + PTE_W), %eax
+        movl %eax, PHYS(early_pdpt_low)
+        movl %eax, PHYS(early_pdpt_high) + 510 * 8
+        movl $PHYS(early_pd), %edi
+        movl $(PTE_P + PTE_W + PTE_PS), %eax
+        movl $512, %ecx
+1:      movl %eax, (%edi)
+        addl $0x200000, %eax
+        addl $8, %edi
+        loop 1b
+
+        // PAE on, page tables in, long mode + NX enabled, paging on.
+        movl %cr4, %eax
+        orl $0x20, %eax                   // CR4.PAE
+        movl %eax, %cr4
+        movl $PHYS(early_pml4), %eax
+        movl %eax, %cr3
+        movl $0xC0000080, %ecx            // IA32_EFER
+        rdmsr
+        orl $((1 << 8) | (1 << 11)), %eax // LME | NXE
+        wrmsr
+        movl %cr0, %eax
+        orl $0x80010001, %eax             // PG | WP | PE
+        movl %eax, %cr0
+
+        lgdt PHYS(boot_gdt_ptr32)
+        ljmp $NIMBUS_SEL_KCODE, $PHYS(long_mode_low)
+
+        .code64
+long_mode_low:
+        movabsq $long_mode_high, %rax
+        jmp *%rax
+
+        .text
+long_mode_high:
+        // Now running in the kernel window; reload the GDT through its virtual address so
+        // that it stays reachable once the identity mapping is gone.
+        lgdt boot_gdt_ptr64(%rip)
+        movl $NIMBUS_SEL_KDATA, %eax
+        movl %eax, %ds
+        movl %eax, %es
+        movl %eax, %ss
+        xorl %eax, %eax
+        movl %eax, %fs
+        movl %eax, %gs
+
+        leaq g_stacks + NIMBUS_STACK_SLOT(%rip), %rsp   // top of the boot stack (slot 0)
+        xorl %ebp, %ebp
+
+        // SSE on: compiled C++ may use it [intel-sdm-3a §13.1.3].
+        movq %cr0, %rax
+        andq $~0x4, %rax                  // clear EM
+        orq $0x22, %rax                   // MP | NE
+        movq %rax, %cr0
+        movq %cr4, %rax
+        orq $0x600, %rax                  // OSFXSR | OSXMMEXCPT
+        movq %rax, %cr4
+
+        // Clear .bss (the stacks and early page tables live outside it).
+        leaq __bss_start(%rip), %rdi
+        leaq __bss_end(%rip), %rcx
+        subq %rdi, %rcx
+        shrq $3, %rcx
+        xorl %eax, %eax
+        rep stosq
+
+        movl %esi, %edi                   // arg 0: start_info physical address
+        call kernel_main
+        ud2
+
+        .section .rodata
+        .p2align 3
+boot_gdt:
+        .quad 0                           // null
+        .quad 0x00af9a000000ffff          // 0x08 kernel code, 64-bit
+        .quad 0x00cf92000000ffff          // 0x10 kernel data
+boot_gdt_end:
+        .p2align 3
+boot_gdt_ptr32:
+        .word boot_gdt_end - boot_gdt - 1
+        .long PHYS(boot_gdt)
+        .p2align 3
+boot_gdt_ptr64:
+        .word boot_gdt_end - boot_gdt - 1
+        .quad boot_gdt
+
+        .data
+        .p2align 3
+        .global g_boot_entry_tsc
+g_boot_entry_tsc:
+        .quad 0
+
+        // Early page tables and the stacks are not part of .bss: they are in use while
+        // .bss is cleared.
+        .section .boot_tables, "aw", @nobits
+        .p2align 12
+early_pml4:       .skip 4096
+early_pdpt_low:   .skip 4096
+early_pdpt_high:  .skip 4096
+early_pd:         .skip 4096
+
+        .section .stacks, "aw", @nobits
+        .p2align 12
+        .global g_stacks
+g_stacks:
+        .skip NIMBUS_STACK_SLOT * NIMBUS_NUM_STACKS

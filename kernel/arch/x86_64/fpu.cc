@@ -1,0 +1,42 @@
+// FPU/SSE/AVX enablement: XSAVE with every user-visible state component the CPU offers, so
+// that an interrupt can save and restore whatever the interrupted code was using.
+#include <arch/x86_64/cpu.h>
+#include <arch/x86_64/fpu.h>
+
+// Read by traps.S.
+extern "C" {
+uint64_t g_xsave_area_size = 512 + 64;
+uint64_t g_xsave_mask = 0;
+bool g_use_xsave = false;
+}
+
+namespace arch {
+
+void init_fpu()
+{
+    // CPUID.1:ECX bit 26 = XSAVE [intel-sdm-2a CPUID].
+    CpuidResult leaf1 = cpuid(1);
+    bool has_xsave = leaf1.ecx & (1u << 26);
+    if (cpuid(0).eax >= 7 && (cpuid(7).ebx & 1))
+        write_cr4(read_cr4() | kCr4Fsgsbase);
+    if (!has_xsave) {
+        g_xsave_area_size = 512 + 64; // FXSAVE image, padded for alignment
+        return;
+    }
+    write_cr4(read_cr4() | kCr4Osxsave);
+    // State components: x87 (0), SSE (1), AVX (2), AVX-512 opmask/ZMM (5-7) when offered
+    // [intel-sdm-1 §13.1]. MPX, PT and friends are not application state we need.
+    uint64_t supported = cpuid(0xD, 0).eax | (uint64_t(cpuid(0xD, 0).edx) << 32);
+    uint64_t mask = supported & (0x1 | 0x2 | 0x4 | 0x20 | 0x40 | 0x80);
+    if ((mask & 0xE0) != 0xE0)
+        mask &= ~uint64_t(0xE0); // AVX-512 components go together
+    xsetbv(0, mask);
+    g_xsave_mask = mask;
+    g_xsave_area_size = cpuid(0xD, 0).ebx + 64; // size for the enabled set, plus alignment slack
+    g_use_xsave = true;
+}
+
+uint64_t xsave_mask() { return g_xsave_mask; }
+uint64_t xsave_area_size() { return g_xsave_area_size; }
+
+} // namespace arch

@@ -1,0 +1,13 @@
+// FPU and extended-state (XSAVE) initialisation.
+#pragma once
+
+#include <cstdint>
+
+namespace arch {
+
+// Enables XSAVE (or falls back to FXSAVE) and records the save-area size traps.S uses.
+void init_fpu();
+uint64_t xsave_mask();
+uint64_t xsave_area_size();
+
+} // namespace arch

@@ -1,0 +1,34 @@
+// The kernel's virtual address-space layout, shared by C++ and assembly.
+//
+//   0x0000_0000_0000_0000 .. 0x0000_7fff_ffff_ffff  application half (VMAs, mmap)
+//   0xffff_8000_0000_0000 .. +RAM                   direct map of all RAM (2 MiB / 1 GiB pages)
+//   0xffff_ffff_8000_0000 .. +1 GiB                 kernel image window (-2 GiB, -mcmodel=kernel)
+//
+// The kernel is loaded at physical 1 MiB and linked at kKernelWindow + 1 MiB.
+#pragma once
+
+#define NIMBUS_KERNEL_WINDOW 0xffffffff80000000
+#define NIMBUS_KERNEL_PHYS 0x100000
+#define NIMBUS_DIRECT_MAP 0xffff800000000000
+
+// Boot GDT selectors (gdt.cc keeps the same layout).
+#define NIMBUS_SEL_KCODE 0x08
+#define NIMBUS_SEL_KDATA 0x10
+#define NIMBUS_SEL_TSS 0x18
+
+// Each IST / boot stack is preceded by an unmapped guard page.
+#define NIMBUS_STACK_SIZE 0x4000
+#define NIMBUS_STACK_SLOT (NIMBUS_STACK_SIZE + 0x1000)
+#define NIMBUS_NUM_STACKS 6 // boot + IST1..IST5
+
+#ifndef __ASSEMBLER__
+#include <cstdint>
+namespace arch {
+inline constexpr uint64_t kKernelWindow = NIMBUS_KERNEL_WINDOW;
+inline constexpr uint64_t kDirectMap = NIMBUS_DIRECT_MAP;
+inline constexpr uint64_t kEarlyMapSize = 1ull << 30; // what boot.S maps before mm init
+inline constexpr uint64_t kStackSize = NIMBUS_STACK_SIZE;
+inline constexpr uint64_t kStackSlot = NIMBUS_STACK_SLOT;
+inline constexpr int kNumStacks = NIMBUS_NUM_STACKS;
+} // namespace arch
+#endif

@@ -1,0 +1,101 @@
+// Exception and interrupt entry. Every vector arrives on an IST stack (see gdt.cc): kernel
+// and application code both run in ring 0 and use the 128-byte red zone, so nothing may be
+// pushed onto the interrupted stack. The entry saves the general registers and the full
+// extended (x87/SSE/AVX) state, because the interrupted code can be anywhere, calls
+// trap_dispatch(TrapFrame*), and restores everything on the way out.
+#include "layout.h"
+
+        .text
+        .p2align 4
+trap_common:
+        pushq %rax
+        pushq %rbx
+        pushq %rcx
+        pushq %rdx
+        pushq %rsi
+        pushq %rdi
+        pushq %rbp
+        pushq %r8
+        pushq %r9
+        pushq %r10
+        pushq %r11
+        pushq %r12
+        pushq %r13
+        pushq %r14
+        pushq %r15
+        cld
+        movq %rsp, %rbx                    // rbx: TrapFrame*, callee-saved across the call
+
+        // Extended state below the frame, 64-byte aligned; the XSAVE header must be zero
+        // before XSAVE (XRSTOR faults on a dirty header) [intel-sdm-1 §13.4.2].
+        subq g_xsave_area_size(%rip), %rsp
+        andq $-64, %rsp
+        cmpb $0, g_use_xsave(%rip)
+        je 1f
+        xorl %eax, %eax
+        movq %rax, 512(%rsp)
+        movq %rax, 520(%rsp)
+        movq %rax, 528(%rsp)
+        movq %rax, 536(%rsp)
+        movq %rax, 544(%rsp)
+        movq %rax, 552(%rsp)
+        movq %rax, 560(%rsp)
+        movq %rax, 568(%rsp)
+        movl g_xsave_mask(%rip), %eax
+        movl g_xsave_mask+4(%rip), %edx
+        xsave64 (%rsp)
+        jmp 2f
+1:      fxsave64 (%rsp)
+2:
+        movq %rbx, %rdi
+        movq %rsp, %rsi
+        // A frame record so that backtraces run from the handler into the interrupted code.
+        pushq 17*8(%rbx)                   // interrupted rip
+        pushq 8*8(%rbx)                    // interrupted rbp
+        movq %rsp, %rbp
+        call trap_dispatch
+        addq $16, %rsp
+
+        cmpb $0, g_use_xsave(%rip)
+        je 3f
+        movl g_xsave_mask(%rip), %eax
+        movl g_xsave_mask+4(%rip), %edx
+        xrstor64 (%rsp)
+        jmp 4f
+3:      fxrstor64 (%rsp)
+4:
+        movq %rbx, %rsp
+        popq %r15
+        popq %r14
+        popq %r13
+        popq %r12
+        popq %r11
+        popq %r10
+        popq %r9
+        popq %r8
+        popq %rbp
+        popq %rdi
+        popq %rsi
+        popq %rdx
+        popq %rcx
+        popq %rbx
+        popq %rax
+        addq $16, %rsp                     // vector and error code
+        iretq
+
+// One 16-byte stub per vector. Vectors where the CPU pushes an error code
+// (8, 10-14, 17, 21, 29, 30 [intel-sdm-3a §6.13]) skip the dummy push.
+        .p2align 4
+        .global g_trap_stubs
+g_trap_stubs:
+        .set vec, 0
+        .rept 256
+        .p2align 4
+        .if (vec == 8) || ((vec >= 10) && (vec <= 14)) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)
+        .else
+        pushq $0
+        .endif
+        pushq $vec
+        jmp trap_common
+        .set vec, vec + 1
+        .endr

@@ -1,0 +1,27 @@
+// 16550 UART on an I/O port: the kernel console (COM1) and the runner's status channel (COM2).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace arch {
+
+class Uart16550 {
+public:
+    static constexpr uint16_t kCom1 = 0x3f8;
+    static constexpr uint16_t kCom2 = 0x2f8;
+
+    explicit constexpr Uart16550(uint16_t base) : m_base(base) {}
+
+    // 8N1, FIFOs on, interrupts off. Harmless when no UART is present.
+    void init();
+    // Writes bytes, waiting (boundedly) for the transmitter; bytes are dropped rather than
+    // blocking forever if the device never becomes ready.
+    void write(const char* data, size_t size);
+
+private:
+    void put(char c);
+    uint16_t m_base;
+};
+
+} // namespace arch

@@ -1,1 +1,0 @@
-// Portable boot-time parsers: boot options and the PVH start_info.

@@ -1,0 +1,83 @@
+// Console output over COM1 and the leveled kernel log.
+//
+// Single CPU for now: output is not serialised. When SMP lands, lines are assembled in a
+// per-call buffer (as here) and written under the lock-free console mutex.
+#include <arch/x86_64/uart.h>
+#include <core/console.h>
+#include <lib/format.h>
+
+namespace core {
+namespace {
+
+arch::Uart16550 g_console(arch::Uart16550::kCom1);
+LogLevel g_log_level = LogLevel::Info;
+
+// Formats into a bounded line buffer, flushing to the UART when it fills.
+class ConsoleSink final : public lib::FormatSink {
+public:
+    void put(const char* data, size_t size) override
+    {
+        while (size > 0) {
+            size_t n = size < sizeof(m_buffer) - m_used ? size : sizeof(m_buffer) - m_used;
+            __builtin_memcpy(m_buffer + m_used, data, n);
+            m_used += n;
+            data += n;
+            size -= n;
+            if (m_used == sizeof(m_buffer))
+                flush();
+        }
+    }
+    void flush()
+    {
+        g_console.write(m_buffer, m_used);
+        m_used = 0;
+    }
+
+private:
+    char m_buffer[256];
+    size_t m_used = 0;
+};
+
+} // namespace
+
+void console_init() { g_console.init(); }
+
+void console_write(const char* data, size_t size) { g_console.write(data, size); }
+
+void vkprintf(const char* fmt, va_list args)
+{
+    ConsoleSink sink;
+    lib::vformat(sink, fmt, args);
+    sink.flush();
+}
+
+void kprintf(const char* fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    vkprintf(fmt, args);
+    va_end(args);
+}
+
+void set_log_level(LogLevel level) { g_log_level = level; }
+
+bool log_enabled(LogLevel level) { return int(level) <= int(g_log_level); }
+
+void log(LogLevel level, const char* fmt, ...)
+{
+    if (!log_enabled(level))
+        return;
+    ConsoleSink sink;
+    if (level == LogLevel::Error)
+        sink.put("error: ", 7);
+    else if (level == LogLevel::Warn)
+        sink.put("warning: ", 9);
+    va_list args;
+    va_start(args, fmt);
+    lib::vformat(sink, fmt, args);
+    va_end(args);
+    sink.put("\n", 1);
+    sink.flush();
+}
+
+} // namespace core

@@ -1,0 +1,108 @@
+// Panic reporting. Everything here must work with a broken kernel: it only reads validated
+// stack memory, formats into fixed buffers and never allocates.
+#include <arch/x86_64/cpu.h>
+#include <arch/x86_64/descriptors.h>
+#include <arch/x86_64/layout.h>
+#include <arch/x86_64/trap_frame.h>
+#include <arch/x86_64/vm_exit.h>
+#include <core/console.h>
+#include <core/ksyms.h>
+#include <core/panic.h>
+#include <lib/assert.h>
+
+namespace core {
+namespace {
+
+bool g_panicking = false;
+
+// True if [address, address + size) lies inside one of the kernel's fixed stacks, so the
+// backtrace walker never dereferences a wild frame pointer.
+bool is_stack_range(uint64_t address, uint64_t size)
+{
+    for (int slot = 0; slot < arch::kNumStacks; ++slot) {
+        uint64_t bottom = arch::stack_bottom(slot), top = arch::stack_top(slot);
+        if (address >= bottom && address <= top && size <= top - address)
+            return true;
+    }
+    return false;
+}
+
+void print_frame(int index, uint64_t address)
+{
+    SymbolInfo sym = symbolize(address);
+    if (sym.name)
+        kprintf("  #%-2d %#018lx %s+%#lx\n", index, address, sym.name, sym.offset);
+    else
+        kprintf("  #%-2d %#018lx ?\n", index, address);
+}
+
+
+} // namespace
+
+void print_backtrace(uint64_t rip, uint64_t rbp)
+{
+    kprintf("backtrace:\n");
+    print_frame(0, rip);
+    for (int i = 1; i < 32; ++i) {
+        if ((rbp & 7) || !is_stack_range(rbp, 16))
+            break;
+        auto* frame = reinterpret_cast<const uint64_t*>(rbp);
+        uint64_t return_address = frame[1];
+        if (return_address == 0)
+            break;
+        // Report the call instruction rather than the instruction after it.
+        print_frame(i, return_address - 1);
+        if (frame[0] <= rbp)
+            break; // frames must move up the stack
+        rbp = frame[0];
+    }
+}
+
+void panic(const char* fmt, ...)
+{
+    if (g_panicking)
+        arch::exit_vm_panic();
+    g_panicking = true;
+    arch::irq_disable();
+    kprintf("\nkernel panic: ");
+    va_list args;
+    va_start(args, fmt);
+    vkprintf(fmt, args);
+    va_end(args);
+    kprintf("\n");
+    // Start at panic()'s caller: its return address and the frame pointer it saved.
+    auto* own_frame = static_cast<const uint64_t*>(__builtin_frame_address(0));
+    print_backtrace(uint64_t(__builtin_return_address(0)) - 1, own_frame[0]);
+    kprintf("KERNEL PANIC: VM exits with status %d\n", arch::kPanicStatus);
+    arch::exit_vm_panic();
+}
+
+void panic_trap(const arch::TrapFrame& f, const char* what)
+{
+    if (g_panicking)
+        arch::exit_vm_panic();
+    g_panicking = true;
+    kprintf("\nkernel panic: %s (vector %lu) at %#lx", arch::vector_name(f.vector), f.vector, f.rip);
+    if (what)
+        kprintf(": %s", what);
+    kprintf("\n  error code %#lx  cr2 %#018lx  cr3 %#018lx\n", f.error_code, arch::read_cr2(), arch::read_cr3());
+    kprintf("  rax %#018lx rbx %#018lx rcx %#018lx rdx %#018lx\n", f.rax, f.rbx, f.rcx, f.rdx);
+    kprintf("  rsi %#018lx rdi %#018lx rbp %#018lx rsp %#018lx\n", f.rsi, f.rdi, f.rbp, f.rsp);
+    kprintf("  r8  %#018lx r9  %#018lx r10 %#018lx r11 %#018lx\n", f.r8, f.r9, f.r10, f.r11);
+    kprintf("  r12 %#018lx r13 %#018lx r14 %#018lx r15 %#018lx\n", f.r12, f.r13, f.r14, f.r15);
+    kprintf("  rip %#018lx rflags %#lx cs %#lx ss %#lx\n", f.rip, f.rflags, f.cs, f.ss);
+    print_backtrace(f.rip, f.rbp);
+    kprintf("KERNEL PANIC: VM exits with status %d\n", arch::kPanicStatus);
+    arch::exit_vm_panic();
+}
+
+} // namespace core
+
+namespace lib {
+
+void assert_fail(const char* expr, const char* file, int line)
+{
+    core::panic("assertion failed: %s at %s:%d", expr, file, line);
+}
+
+} // namespace lib

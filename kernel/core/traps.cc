@@ -1,0 +1,79 @@
+// Trap dispatch: exceptions go to their handler (page faults to mm) or end in a diagnosed
+// panic; device interrupt vectors are reserved for the interrupt-thread API (SMP issue).
+#include <arch/x86_64/cpu.h>
+#include <arch/x86_64/descriptors.h>
+#include <arch/x86_64/layout.h>
+#include <arch/x86_64/trap_frame.h>
+#include <core/console.h>
+#include <core/panic.h>
+#include <core/traps.h>
+
+namespace arch {
+
+const char* vector_name(uint64_t vector)
+{
+    static const char* const kNames[] = {
+        "divide error", "debug", "NMI", "breakpoint", "overflow", "bound range exceeded",
+        "invalid opcode", "device not available", "double fault", "coprocessor segment overrun",
+        "invalid TSS", "segment not present", "stack fault", "general protection fault",
+        "page fault", "reserved", "x87 floating-point error", "alignment check", "machine check",
+        "SIMD floating-point error", "virtualization exception", "control protection",
+    };
+    if (vector < sizeof(kNames) / sizeof(kNames[0]))
+        return kNames[vector];
+    return vector < kFirstIrqVector ? "reserved exception" : "interrupt";
+}
+
+} // namespace arch
+
+namespace core {
+namespace {
+
+PageFaultHandler g_page_fault_handler = nullptr;
+
+const char* diagnose_page_fault(const arch::TrapFrame& f, uint64_t cr2)
+{
+    for (int slot = 0; slot < arch::kNumStacks; ++slot) {
+        uint64_t guard = arch::stack_guard_page(slot);
+        if (cr2 >= guard && cr2 < guard + 0x1000)
+            return "stack overflow (guard page hit)";
+    }
+    if (!(f.error_code & arch::kPfPresent) && cr2 < 0x10000)
+        return "null pointer dereference";
+    if ((f.error_code & arch::kPfPresent) && (f.error_code & arch::kPfInstructionFetch))
+        return "instruction fetch from non-executable memory";
+    if ((f.error_code & arch::kPfPresent) && (f.error_code & arch::kPfWrite))
+        return "write to read-only memory";
+    if (!(f.error_code & arch::kPfPresent))
+        return "access to unmapped memory";
+    return nullptr;
+}
+
+} // namespace
+
+void set_page_fault_handler(PageFaultHandler handler) { g_page_fault_handler = handler; }
+
+} // namespace core
+
+extern "C" void trap_dispatch(arch::TrapFrame* frame, void* /*extended_state*/)
+{
+    using namespace arch;
+    switch (frame->vector) {
+    case kPageFault: {
+        uint64_t cr2 = read_cr2();
+        if (core::g_page_fault_handler && core::g_page_fault_handler(*frame, cr2))
+            return;
+        core::panic_trap(*frame, core::diagnose_page_fault(*frame, cr2));
+    }
+    case kDoubleFault:
+        core::panic_trap(*frame, "double fault: an exception occurred while delivering another");
+    case kNmi:
+        log_warn("NMI received");
+        return;
+    default:
+        if (frame->vector < kFirstIrqVector)
+            core::panic_trap(*frame, nullptr);
+        log_warn("unexpected interrupt vector %lu", frame->vector);
+        return;
+    }
+}
