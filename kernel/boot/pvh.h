@@ -5,8 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <lib/result.h>
-#include <string_view>
+#include <lib/string.h>
 
 namespace boot {
 
@@ -55,7 +54,7 @@ struct BootInfo {
     uint64_t rsdp_paddr = 0;
     uint64_t start_info_paddr = 0;
 
-    std::string_view command_line() const { return { cmdline, cmdline_length }; }
+    lib::StringView command_line() const { return { cmdline, cmdline_length }; }
 };
 
 // Why parsing failed, for the boot error message.

@@ -2,6 +2,7 @@
 // function-local statics, pure-virtual calls and the nothrow operator new/delete.
 #include <core/cxxrt.h>
 #include <core/panic.h>
+#include <new>
 
 extern "C" {
 
@@ -49,3 +50,8 @@ void run_global_constructors()
 }
 
 } // namespace core
+
+// The tag object for `new (std::nothrow) T`; normally provided by libstdc++.
+namespace std {
+const nothrow_t nothrow {};
+}

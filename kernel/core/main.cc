@@ -5,11 +5,15 @@
 #include <arch/x86_64/fpu.h>
 #include <arch/x86_64/layout.h>
 #include <arch/x86_64/vm_exit.h>
+#include <boot/options.h>
 #include <boot/pvh.h>
 #include <core/boot_time.h>
 #include <core/console.h>
 #include <core/cxxrt.h>
+#include <core/ktest.h>
+#include <core/memory.h>
 #include <core/panic.h>
+#include <core/test_fault.h>
 
 namespace core {
 namespace {
@@ -27,6 +31,36 @@ public:
 };
 
 boot::BootInfo g_boot_info;
+boot::CommandLine g_command_line;
+
+void apply_log_level(boot::LogLevel level)
+{
+    switch (level) {
+    case boot::LogLevel::error:
+        set_log_level(LogLevel::Error);
+        break;
+    case boot::LogLevel::warn:
+        set_log_level(LogLevel::Warn);
+        break;
+    case boot::LogLevel::info:
+        set_log_level(LogLevel::Info);
+        break;
+    case boot::LogLevel::debug:
+        set_log_level(LogLevel::Debug);
+        break;
+    }
+}
+
+void print_memory_map()
+{
+    kprintf("memory map (from the hypervisor):\n");
+    for (size_t i = 0; i < g_boot_info.region_count; ++i) {
+        const auto& r = g_boot_info.regions[i];
+        static const char* const kTypes[] = { "?", "ram", "reserved", "acpi", "acpi-nvs", "unusable", "disabled", "pmem" };
+        unsigned type = unsigned(r.type);
+        kprintf("  0x%016lx-0x%016lx %s\n", r.base, r.base + r.size, type < 8 ? kTypes[type] : "?");
+    }
+}
 
 } // namespace
 } // namespace core
@@ -48,16 +82,43 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
                 start_info_paddr);
         arch::exit_vm(1);
     }
+    boot::parse_command_line(g_boot_info.command_line(), g_command_line);
+    const boot::Options& options = g_command_line.options;
+    apply_log_level(options.log);
     boot_stamp("boot info");
 
-    kprintf("Nimbus kernel\n");
-    kprintf("command line: %s\n", g_boot_info.cmdline);
-    kprintf("memory map:\n");
-    for (size_t i = 0; i < g_boot_info.region_count; ++i) {
-        const auto& r = g_boot_info.regions[i];
-        kprintf("  0x%016lx-0x%016lx type %u\n", r.base, r.base + r.size, unsigned(r.type));
+    if (auto mm = init_memory(g_boot_info, options); mm.is_error()) {
+        kprintf("nimbus: cannot boot: memory set-up failed: %s\n", lib::errno_name(mm.error()));
+        arch::exit_vm(1);
     }
+    boot_stamp("memory");
     boot_stamp("ready");
-    print_boot_times();
+
+    // Everything below is reporting and work, not boot.
+    kprintf("Nimbus kernel, %lu MiB of RAM, command line: %s\n", total_memory() >> 20, g_boot_info.cmdline);
+    for (size_t i = 0; i < g_command_line.errors.count; ++i)
+        log_error("%s (ignored)", g_command_line.errors.entries[i].message);
+    if (g_command_line.errors.dropped)
+        log_error("%zu more boot option errors not shown", g_command_line.errors.dropped);
+    print_memory_map();
+    if (options.mm_info)
+        print_memory_state();
+    if (options.boot_times)
+        print_boot_times();
+
+    if (options.test_fault == boot::TestFault::oom) {
+        exhaust_memory_test();
+    } else if (options.test_fault != boot::TestFault::none) {
+        trigger_test_fault(options.test_fault);
+        log_error("test.fault: the fault did not happen");
+        arch::exit_vm(1);
+    }
+    if (!options.ktest.is_empty())
+        arch::exit_vm(ktest::run_tests(options.ktest.data(), options.ktest.size()));
+
+    if (!g_command_line.app_args.is_empty())
+        log_warn("no application loader yet: ignoring '%.*s'", int(g_command_line.app_args.size()),
+                 g_command_line.app_args.data());
+    kprintf("nimbus: nothing to run, shutting down\n");
     arch::exit_vm(0);
 }

@@ -31,9 +31,9 @@ void print_frame(int index, uint64_t address)
 {
     SymbolInfo sym = symbolize(address);
     if (sym.name)
-        kprintf("  #%-2d %#018lx %s+%#lx\n", index, address, sym.name, sym.offset);
+        kprintf("  #%-2d 0x%016lx %s+%#lx\n", index, address, sym.name, sym.offset);
     else
-        kprintf("  #%-2d %#018lx ?\n", index, address);
+        kprintf("  #%-2d 0x%016lx ?\n", index, address);
 }
 
 
@@ -85,13 +85,22 @@ void panic_trap(const arch::TrapFrame& f, const char* what)
     kprintf("\nkernel panic: %s (vector %lu) at %#lx", arch::vector_name(f.vector), f.vector, f.rip);
     if (what)
         kprintf(": %s", what);
-    kprintf("\n  error code %#lx  cr2 %#018lx  cr3 %#018lx\n", f.error_code, arch::read_cr2(), arch::read_cr3());
-    kprintf("  rax %#018lx rbx %#018lx rcx %#018lx rdx %#018lx\n", f.rax, f.rbx, f.rcx, f.rdx);
-    kprintf("  rsi %#018lx rdi %#018lx rbp %#018lx rsp %#018lx\n", f.rsi, f.rdi, f.rbp, f.rsp);
-    kprintf("  r8  %#018lx r9  %#018lx r10 %#018lx r11 %#018lx\n", f.r8, f.r9, f.r10, f.r11);
-    kprintf("  r12 %#018lx r13 %#018lx r14 %#018lx r15 %#018lx\n", f.r12, f.r13, f.r14, f.r15);
-    kprintf("  rip %#018lx rflags %#lx cs %#lx ss %#lx\n", f.rip, f.rflags, f.cs, f.ss);
+    kprintf("\n  error code %#lx  cr2 0x%016lx  cr3 0x%016lx\n", f.error_code, arch::read_cr2(), arch::read_cr3());
+    kprintf("  rax 0x%016lx rbx 0x%016lx rcx 0x%016lx rdx 0x%016lx\n", f.rax, f.rbx, f.rcx, f.rdx);
+    kprintf("  rsi 0x%016lx rdi 0x%016lx rbp 0x%016lx rsp 0x%016lx\n", f.rsi, f.rdi, f.rbp, f.rsp);
+    kprintf("  r8  0x%016lx r9  0x%016lx r10 0x%016lx r11 0x%016lx\n", f.r8, f.r9, f.r10, f.r11);
+    kprintf("  r12 0x%016lx r13 0x%016lx r14 0x%016lx r15 0x%016lx\n", f.r12, f.r13, f.r14, f.r15);
+    kprintf("  rip 0x%016lx rflags %#lx cs %#lx ss %#lx\n", f.rip, f.rflags, f.cs, f.ss);
     print_backtrace(f.rip, f.rbp);
+    // A call into non-code (a bad function pointer) leaves the caller's return address at
+    // the top of the stack rather than in the frame-pointer chain: show it too.
+    if (!symbolize(f.rip).name && is_stack_range(f.rsp, 8)) {
+        uint64_t ret = *reinterpret_cast<const uint64_t*>(f.rsp);
+        if (symbolize(ret - 1).name) {
+            kprintf("called from:\n");
+            print_frame(1, ret - 1);
+        }
+    }
     kprintf("KERNEL PANIC: VM exits with status %d\n", arch::kPanicStatus);
     arch::exit_vm_panic();
 }

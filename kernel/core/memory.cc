@@ -1,0 +1,331 @@
+// Memory bring-up. Boot.S left an early map of the first GiB (identity, direct map and the
+// kernel window, all 2 MiB pages, all writable and executable). Here the final kernel page
+// table is built with the portable mm::PageTable:
+//   - the direct map of every RAM/ACPI region (2 MiB / 1 GiB pages where aligned), no-execute;
+//   - the kernel image in the -2 GiB window, W^X: text R-X, rodata R--, data/bss RW-, with the
+//     stacks' guard pages left unmapped; its direct-map alias is made read-only;
+// then CR3 is switched. The page allocator is fed in two phases: RAM inside the early map
+// first (its bookkeeping lives in free pages, which must be reachable), the rest once the
+// full direct map is live. Allocator set-up costs O(regions), not O(pages).
+#include <arch/x86_64/cpu.h>
+#include <arch/x86_64/descriptors.h>
+#include <arch/x86_64/layout.h>
+#include <arch/x86_64/trap_frame.h>
+#include <core/console.h>
+#include <core/memory.h>
+#include <core/traps.h>
+#include <mm/heap.h>
+#include <new>
+
+extern "C" char __kernel_start[], __text_end[], __rodata_end[], __kernel_end[];
+
+namespace core {
+namespace {
+
+void* direct_map(void*, mm::PhysAddr pa) { return phys_to_virt(pa.value()); }
+
+constinit mm::PhysAllocator g_phys(&direct_map);
+constinit mm::DirectMapPageSource g_page_source(g_phys, arch::kDirectMap);
+constinit mm::Heap g_heap(g_page_source);
+uint64_t g_total_memory = 0;
+
+// The kernel page table's environment: table pages from the page allocator, reached through
+// the direct map, TLB maintenance with invlpg / CR3 reload.
+class KernelPageTableEnv final : public mm::PageTableEnv {
+public:
+    Result<uint64_t> allocate_table_page() override
+    {
+        mm::PhysAddr pa = TRY(g_phys.alloc(1));
+        __builtin_memset(phys_to_virt(pa.value()), 0, mm::kPageSize);
+        return pa.value();
+    }
+    void free_table_page(uint64_t pa) override { g_phys.free(mm::PhysAddr(pa), 1); }
+    void* phys_to_virt(uint64_t pa) override { return core::phys_to_virt(pa); }
+    void invalidate_page(uint64_t va) override
+    {
+        if (m_live)
+            arch::invlpg(va);
+    }
+    void flush_all() override
+    {
+        if (m_live)
+            arch::flush_tlb();
+    }
+    void set_live() { m_live = true; }
+
+private:
+    bool m_live = false; // no TLB maintenance while the table is not yet in CR3
+};
+
+KernelPageTableEnv g_pt_env;
+alignas(mm::PageTable) char g_kernel_pt_storage[sizeof(mm::PageTable)];
+mm::PageTable* g_kernel_pt = nullptr;
+
+// VMA nodes come from the kernel heap.
+class HeapVmaAllocator final : public mm::VmaAllocator {
+public:
+    void* allocate(size_t size, size_t align) override { return g_heap.allocate(size, align); }
+    void deallocate(void* p) override { g_heap.deallocate(p); }
+};
+HeapVmaAllocator g_vma_allocator;
+alignas(mm::AddressSpace) char g_aspace_storage[sizeof(mm::AddressSpace)];
+mm::AddressSpace* g_aspace = nullptr;
+
+uint64_t kernel_phys(const void* p) { return uint64_t(p) - arch::kKernelWindow; }
+
+Result<void> map_kernel_image(mm::PageTable& pt)
+{
+    mm::MapOptions global;
+    global.global = true;
+    global.allow_2m = false; // the image is small and its boundaries are 4 KiB-aligned
+    uint64_t text = uint64_t(__kernel_start), text_end = uint64_t(__text_end);
+    uint64_t rodata_end = uint64_t(__rodata_end), end = uint64_t(__kernel_end);
+    TRY(pt.map(text, kernel_phys(__kernel_start), text_end - text, mm::Protection::ReadExec, global));
+    TRY(pt.map(text_end, kernel_phys(__text_end), rodata_end - text_end, mm::Protection::Read, global));
+    // Data, bss and stacks: read-write, never executable; then punch the guard pages out.
+    TRY(pt.map(rodata_end, kernel_phys(__rodata_end), end - rodata_end, mm::Protection::ReadWrite, global));
+    for (int slot = 0; slot < arch::kNumStacks; ++slot)
+        TRY(pt.unmap(arch::stack_guard_page(slot), mm::kPageSize));
+    return {};
+}
+
+Result<void> map_direct(mm::PageTable& pt, const boot::BootInfo& info, bool allow_1g)
+{
+    mm::MapOptions opts;
+    opts.global = true;
+    opts.allow_1g = allow_1g;
+    // Merge adjacent mappable regions first so interiors can use the largest pages.
+    uint64_t run_begin = 0, run_end = 0;
+    auto flush = [&]() -> Result<void> {
+        if (run_end > run_begin)
+            TRY(pt.map(arch::kDirectMap + run_begin, run_begin, run_end - run_begin, mm::Protection::ReadWrite, opts));
+        return {};
+    };
+    // Regions arrive sorted from every VMM we know; an unsorted map only costs huge pages.
+    for (size_t i = 0; i < info.region_count; ++i) {
+        const auto& r = info.regions[i];
+        bool mappable = r.type == boot::MemoryType::Ram || r.type == boot::MemoryType::AcpiReclaimable ||
+                        r.type == boot::MemoryType::AcpiNvs;
+        if (!mappable)
+            continue;
+        uint64_t begin = r.base & ~(mm::kPageSize - 1);
+        uint64_t end = (r.base + r.size + mm::kPageSize - 1) & ~(mm::kPageSize - 1);
+        if (end > (uint64_t(1) << 46))
+            continue; // beyond what the direct map window holds; never seen on real VMMs
+        if (begin <= run_end && end >= run_begin && run_end > run_begin) {
+            run_end = end > run_end ? end : run_end;
+            run_begin = begin < run_begin ? begin : run_begin;
+            continue;
+        }
+        TRY(flush());
+        run_begin = begin;
+        run_end = end;
+    }
+    TRY(flush());
+    return {};
+}
+
+// Maps fresh zeroed memory at [base, base + size), size 4 KiB or 2 MiB (aligned frame).
+bool populate(uint64_t base, uint64_t size, mm::Protection prot)
+{
+    size_t pages = size / mm::kPageSize;
+    auto frame = g_phys.alloc(pages, pages);
+    if (frame.is_error())
+        return false;
+    uint64_t pa = frame.value().value();
+    __builtin_memset(phys_to_virt(pa), 0, size);
+    if (g_kernel_pt->map(base, pa, size, prot).is_error()) {
+        g_phys.free(frame.value(), pages);
+        return false;
+    }
+    return true;
+}
+
+bool handle_app_page_fault(const arch::TrapFrame& frame, uint64_t address)
+{
+    if (!g_aspace || address >= (uint64_t(1) << 47))
+        return false;
+    mm::Access access = (frame.error_code & arch::kPfInstructionFetch) ? mm::Access::Exec
+                        : (frame.error_code & arch::kPfWrite)        ? mm::Access::Write
+                                                                     : mm::Access::Read;
+    mm::FaultResolution res = g_aspace->resolve_fault(address, access);
+    if (res.kind != mm::FaultResolution::Kind::Populate)
+        return false; // reported by the caller (SIGSEGV once applications exist)
+    if (populate(res.base, res.size, res.prot))
+        return true;
+    // No free 2 MiB frame, or part of the 2 MiB region already holds small pages: one page.
+    if (res.size > mm::kPageSize)
+        return populate(address & ~(mm::kPageSize - 1), mm::kPageSize, res.prot);
+    return false; // out of memory: reported by the caller, never retried in a loop
+}
+
+} // namespace
+
+mm::PhysAllocator& phys_allocator() { return g_phys; }
+mm::PageTable& kernel_page_table() { return *g_kernel_pt; }
+mm::AddressSpace& app_address_space() { return *g_aspace; }
+uint64_t total_memory() { return g_total_memory; }
+
+Result<void> init_memory(const boot::BootInfo& info, const boot::Options& options)
+{
+    // Never hand out: the first MiB (real-mode structures, page 0), the kernel image, modules.
+    boot::PhysRange reserved[2 + boot::BootInfo::kMaxModules];
+    size_t reserved_count = 0;
+    reserved[reserved_count++] = { 0, 0x100000 };
+    reserved[reserved_count++] = { kernel_phys(__kernel_start), kernel_phys(__kernel_end) };
+    for (size_t i = 0; i < info.module_count; ++i)
+        reserved[reserved_count++] = { info.modules[i].paddr, info.modules[i].paddr + info.modules[i].size };
+    boot::PhysRange free_ranges[boot::BootInfo::kMaxRegions];
+    size_t dropped = 0;
+    size_t count = boot::compute_free_ranges(info, reserved, reserved_count, free_ranges,
+                                             boot::BootInfo::kMaxRegions, &dropped);
+    if (dropped)
+        log_warn("memory map too fragmented: %zu ranges ignored", dropped);
+    for (size_t i = 0; i < info.region_count; ++i)
+        if (info.regions[i].type == boot::MemoryType::Ram)
+            g_total_memory += info.regions[i].size;
+
+    // Phase 1: RAM the early map reaches.
+    for (size_t i = 0; i < count; ++i) {
+        uint64_t begin = free_ranges[i].begin, end = free_ranges[i].end;
+        if (begin >= arch::kEarlyMapSize)
+            continue;
+        TRY(g_phys.add_range(mm::PhysAddr(begin), mm::PhysAddr(end < arch::kEarlyMapSize ? end : arch::kEarlyMapSize)));
+    }
+
+    bool has_1g = (arch::cpuid(0x80000000).eax >= 0x80000001) && (arch::cpuid(0x80000001).edx & (1u << 26));
+    mm::PageTable pt = TRY(mm::PageTable::create(g_pt_env));
+    TRY(map_direct(pt, info, has_1g && options.mm_huge1g));
+    TRY(map_kernel_image(pt));
+    // The direct-map alias of the kernel image must not make text writable.
+    TRY(pt.protect(arch::kDirectMap + kernel_phys(__kernel_start), uint64_t(__rodata_end) - uint64_t(__kernel_start),
+                   mm::Protection::Read));
+
+    arch::write_cr4(arch::read_cr4() | arch::kCr4Pge);
+    arch::write_cr3(pt.root());
+    g_pt_env.set_live();
+    g_kernel_pt = new (g_kernel_pt_storage) mm::PageTable(static_cast<mm::PageTable&&>(pt));
+
+    // Phase 2: everything above the early map, now that the direct map covers it.
+    for (size_t i = 0; i < count; ++i) {
+        uint64_t begin = free_ranges[i].begin, end = free_ranges[i].end;
+        if (end <= arch::kEarlyMapSize)
+            continue;
+        TRY(g_phys.add_range(mm::PhysAddr(begin > arch::kEarlyMapSize ? begin : arch::kEarlyMapSize), mm::PhysAddr(end)));
+    }
+
+    g_aspace = new (g_aspace_storage) mm::AddressSpace(g_vma_allocator);
+    set_page_fault_handler(&handle_app_page_fault);
+    return {};
+}
+
+Result<uint64_t> map_anonymous(uint64_t hint, uint64_t size, mm::Protection prot, mm::MapFlags flags)
+{
+    uint64_t addr = TRY(g_aspace->map_anonymous(hint, size, prot, flags));
+    // MAP_FIXED may have replaced populated memory: drop its pages (frames are released by
+    // unmap() below in the common case; a replaced range is unmapped the same way).
+    return addr;
+}
+
+Result<void> unmap(uint64_t addr, uint64_t size)
+{
+    TRY(g_aspace->unmap(addr, size));
+    uint64_t end = addr + ((size + mm::kPageSize - 1) & ~(mm::kPageSize - 1));
+    // Release the frames of populated pages, then the mappings. A huge leaf that straddles
+    // the range is split by PageTable::unmap; free only the part inside.
+    g_kernel_pt->for_each_in(addr, end - addr, [&](const mm::Mapping& m) {
+        uint64_t from = m.va > addr ? m.va : addr;
+        uint64_t to = m.va + m.bytes() < end ? m.va + m.bytes() : end;
+        g_phys.free(mm::PhysAddr(m.translate(from)), (to - from) / mm::kPageSize);
+    });
+    TRY(g_kernel_pt->unmap(addr, end - addr));
+    return {};
+}
+
+Result<void> protect(uint64_t addr, uint64_t size, mm::Protection prot)
+{
+    TRY(g_aspace->protect(addr, size, prot));
+    uint64_t aligned = (size + mm::kPageSize - 1) & ~(mm::kPageSize - 1);
+    TRY(g_kernel_pt->protect(addr, aligned, prot));
+    return {};
+}
+
+LeafCounts count_leaves(uint64_t va, uint64_t size)
+{
+    LeafCounts counts;
+    g_kernel_pt->for_each_in(va, size, [&](const mm::Mapping& m) {
+        switch (m.size) {
+        case mm::PageSize::Size4K:
+            ++counts.pages_4k;
+            break;
+        case mm::PageSize::Size2M:
+            ++counts.pages_2m;
+            break;
+        case mm::PageSize::Size1G:
+            ++counts.pages_1g;
+            break;
+        }
+    });
+    return counts;
+}
+
+void print_memory_state()
+{
+    kprintf("physical memory: %lu KiB free of %lu KiB managed, %zu free runs\n",
+            g_phys.free_pages() * 4, g_phys.total_pages() * 4, g_phys.free_run_count());
+    g_phys.for_each_free_range([](mm::PhysAddr start, size_t pages) {
+        kprintf("  free 0x%016lx-0x%016lx (%zu pages)\n", start.value(), start.value() + pages * mm::kPageSize, pages);
+    });
+    LeafCounts direct = count_leaves(arch::kDirectMap, uint64_t(1) << 46);
+    kprintf("direct map: %lu x 1 GiB, %lu x 2 MiB, %lu x 4 KiB pages\n", direct.pages_1g, direct.pages_2m,
+            direct.pages_4k);
+    mm::HeapStats hs = g_heap.stats();
+    kprintf("kernel heap: %zu allocations, %zu bytes in use, %zu pages held\n", hs.allocations, hs.bytes_in_use,
+            hs.pages_held);
+}
+
+void exhaust_memory_test()
+{
+    // Chain the blocks through their own first word so the test needs no memory of its own.
+    constexpr size_t kChunk = 64 * 1024;
+    void* head = nullptr;
+    size_t blocks = 0;
+    for (;;) {
+        void* p = g_heap.allocate(kChunk);
+        if (!p)
+            break;
+        *static_cast<void**>(p) = head;
+        head = p;
+        ++blocks;
+    }
+    kprintf("memory exhausted: ENOMEM from the kernel heap after %zu blocks (%zu MiB)\n", blocks,
+            blocks * kChunk >> 20);
+    auto page = g_phys.alloc(1);
+    kprintf("page allocator with the heap full: %s\n", page.is_error() ? lib::errno_name(page.error()) : "a page");
+    if (!page.is_error())
+        g_phys.free(page.value(), 1);
+    while (head) {
+        void* next = *static_cast<void**>(head);
+        g_heap.deallocate(head);
+        head = next;
+    }
+    g_heap.trim();
+    kprintf("all memory returned: %lu KiB free\n", g_phys.free_pages() * 4);
+}
+
+} // namespace core
+
+// The kernel's operator new/delete: nothrow forms only (no exceptions in the kernel; a
+// failed allocation is a nullptr the caller handles). Plain `new T` does not link.
+void* operator new(size_t size, const std::nothrow_t&) noexcept { return core::g_heap.allocate(size); }
+void* operator new[](size_t size, const std::nothrow_t&) noexcept { return core::g_heap.allocate(size); }
+void* operator new(size_t size, std::align_val_t align, const std::nothrow_t&) noexcept
+{
+    return core::g_heap.allocate(size, size_t(align));
+}
+void operator delete(void* p) noexcept { core::g_heap.deallocate(p); }
+void operator delete[](void* p) noexcept { core::g_heap.deallocate(p); }
+void operator delete(void* p, size_t) noexcept { core::g_heap.deallocate(p); }
+void operator delete[](void* p, size_t) noexcept { core::g_heap.deallocate(p); }
+void operator delete(void* p, std::align_val_t) noexcept { core::g_heap.deallocate(p); }
+void operator delete(void* p, size_t, std::align_val_t) noexcept { core::g_heap.deallocate(p); }

@@ -1,0 +1,44 @@
+// Memory bring-up and the kernel's memory objects: the physical page allocator, the kernel
+// page table (direct map + W^X kernel image), the kernel heap, and the application address
+// space with demand paging.
+#pragma once
+
+#include <boot/options.h>
+#include <boot/pvh.h>
+#include <lib/result.h>
+#include <mm/page_table.h>
+#include <mm/phys_allocator.h>
+#include <mm/vma.h>
+
+namespace core {
+
+// Builds the final page tables and the allocators from the boot memory map. Afterwards all
+// RAM is direct-mapped at arch::kDirectMap with the largest pages alignment allows.
+Result<void> init_memory(const boot::BootInfo& info, const boot::Options& options);
+
+uint64_t total_memory();
+mm::PhysAllocator& phys_allocator();
+mm::PageTable& kernel_page_table();
+mm::AddressSpace& app_address_space();
+
+// Virtual address of physical memory in the direct map.
+inline void* phys_to_virt(uint64_t pa) { return reinterpret_cast<void*>(pa + 0xffff800000000000ull); }
+
+// mmap-style operations on the application half that keep VMAs and page tables in step.
+Result<uint64_t> map_anonymous(uint64_t hint, uint64_t size, mm::Protection prot, mm::MapFlags flags);
+Result<void> unmap(uint64_t addr, uint64_t size);
+Result<void> protect(uint64_t addr, uint64_t size, mm::Protection prot);
+
+// Counts of leaf mappings by page size in [va, va + size) of the kernel page table.
+struct LeafCounts {
+    uint64_t pages_4k = 0, pages_2m = 0, pages_1g = 0;
+};
+LeafCounts count_leaves(uint64_t va, uint64_t size);
+
+void print_memory_state();
+
+// test.fault=oom: allocates until the heap and the page allocator say ENOMEM, reports it,
+// gives everything back. Exhaustion is an error, never a panic.
+void exhaust_memory_test();
+
+} // namespace core

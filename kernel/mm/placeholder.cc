@@ -1,1 +1,0 @@
-// Portable memory-management logic.

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what Nimbus needs on a fresh Debian 12 machine (Debian packages only), then
+# configures and builds everything: kernel, ktest kernel, runner, host tests, fuzzers.
+# Usage: scripts/bootstrap.sh            (as root, or with sudo available)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  clang-19 lld-19 llvm-19 libclang-rt-19-dev   # kernel + host compiler, linker, nm, sanitizers, libFuzzer
+  cmake ninja-build                            # build
+  libgtest-dev libgmock-dev                    # unit tests
+  qemu-system-x86                              # the VMM every test boots
+  python3                                      # build helpers (symbol table) and test drivers
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "bootstrap: installing ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+cmake --preset default
+cmake --build --preset default

@@ -1,0 +1,184 @@
+// In-kernel memory tests: the real page tables, faults and allocators on a real (virtual) CPU.
+#include <arch/x86_64/cpu.h>
+#include <arch/x86_64/layout.h>
+#include <core/ktest.h>
+#include <core/memory.h>
+#include <mm/types.h>
+#include <new>
+
+extern "C" char __kernel_start[], __text_end[];
+
+namespace {
+
+using core::count_leaves;
+using mm::MapFlags;
+using mm::Protection;
+
+KTEST(mm, direct_map_uses_huge_pages)
+{
+    // All RAM is direct-mapped, mostly with 2 MiB (or 1 GiB) pages rather than 4 KiB ones.
+    auto c = count_leaves(arch::kDirectMap, uint64_t(1) << 46);
+    uint64_t huge_bytes = c.pages_2m * mm::kHugePageSize + c.pages_1g * mm::kGiantPageSize;
+    KT_EXPECT(huge_bytes >= core::total_memory() / 2);
+    KT_EXPECT(c.pages_4k * mm::kPageSize < core::total_memory() / 4);
+    // Phys -> virt through the direct map reaches the same bytes as the kernel window.
+    uint64_t text_pa = uint64_t(__kernel_start) - arch::kKernelWindow;
+    KT_EXPECT_EQ(*static_cast<uint32_t*>(core::phys_to_virt(text_pa)), *reinterpret_cast<uint32_t*>(__kernel_start));
+}
+
+KTEST(mm, kernel_image_is_w_xor_x)
+{
+    auto& pt = core::kernel_page_table();
+    auto text = pt.lookup(uint64_t(__kernel_start));
+    KT_ASSERT(!text.is_error());
+    KT_EXPECT(mm::has_all(text.value().prot, Protection::ReadExec));
+    KT_EXPECT(!mm::has_all(text.value().prot, Protection::Write));
+    static int some_data = 1;
+    auto data = pt.lookup(uint64_t(&some_data));
+    KT_ASSERT(!data.is_error());
+    KT_EXPECT(mm::has_all(data.value().prot, Protection::ReadWrite));
+    KT_EXPECT(!mm::has_all(data.value().prot, Protection::Exec));
+    // The direct-map alias of the text is not writable either.
+    uint64_t alias = arch::kDirectMap + (uint64_t(__kernel_start) - arch::kKernelWindow);
+    auto a = pt.lookup(alias);
+    KT_ASSERT(!a.is_error());
+    KT_EXPECT(!mm::has_all(a.value().prot, Protection::Write));
+}
+
+KTEST(mm, demand_paging_uses_2m_pages)
+{
+    constexpr uint64_t size = 8 * mm::kHugePageSize;
+    auto addr_or = core::map_anonymous(0, size, Protection::ReadWrite, MapFlags::None);
+    KT_ASSERT(!addr_or.is_error());
+    uint64_t addr = addr_or.value();
+    KT_EXPECT_EQ(addr % mm::kHugePageSize, 0);
+    // Nothing is populated before the first touch.
+    auto before = count_leaves(addr, size);
+    KT_EXPECT_EQ(before.pages_4k + before.pages_2m, 0);
+    uint64_t free_before = core::phys_allocator().free_pages();
+    auto* p = reinterpret_cast<volatile uint64_t*>(addr);
+    p[0] = 42;                                   // first 2 MiB page
+    p[(3 * mm::kHugePageSize + 123) / 8] = 7;    // fourth
+    KT_EXPECT_EQ(p[0], 42);
+    KT_EXPECT_EQ(p[1], 0); // fresh memory is zeroed
+    auto after = count_leaves(addr, size);
+    KT_EXPECT_EQ(after.pages_2m, 2);
+    KT_EXPECT_EQ(after.pages_4k, 0);
+    // Two 2 MiB frames, plus at most a few page-table pages for the new region.
+    uint64_t used = free_before - core::phys_allocator().free_pages();
+    KT_EXPECT(used >= 2 * mm::kHugePageSize / mm::kPageSize && used <= 2 * mm::kHugePageSize / mm::kPageSize + 3);
+    KT_EXPECT(!core::unmap(addr, size).is_error());
+    KT_EXPECT_EQ(core::phys_allocator().free_pages(), free_before);
+    auto gone = count_leaves(addr, size);
+    KT_EXPECT_EQ(gone.pages_2m + gone.pages_4k, 0);
+}
+
+KTEST(mm, small_mappings_use_4k_pages)
+{
+    constexpr uint64_t size = 5 * mm::kPageSize;
+    auto addr_or = core::map_anonymous(0, size, Protection::ReadWrite, MapFlags::None);
+    KT_ASSERT(!addr_or.is_error());
+    uint64_t addr = addr_or.value();
+    for (uint64_t off = 0; off < size; off += mm::kPageSize)
+        *reinterpret_cast<volatile uint8_t*>(addr + off) = 1;
+    auto c = count_leaves(addr, size);
+    KT_EXPECT_EQ(c.pages_4k, 5);
+    KT_EXPECT_EQ(c.pages_2m, 0);
+    KT_EXPECT(!core::unmap(addr, size).is_error());
+}
+
+KTEST(mm, partial_unmap_splits_huge_page)
+{
+    constexpr uint64_t size = 2 * mm::kHugePageSize;
+    auto addr_or = core::map_anonymous(0, size, Protection::ReadWrite, MapFlags::None);
+    KT_ASSERT(!addr_or.is_error());
+    uint64_t addr = addr_or.value();
+    auto* p = reinterpret_cast<volatile uint64_t*>(addr);
+    p[0] = 1;
+    p[mm::kPageSize / 8 * 2] = 2; // third 4 KiB page of the same 2 MiB page
+    KT_EXPECT_EQ(count_leaves(addr, mm::kHugePageSize).pages_2m, 1);
+    // Cut one 4 KiB page out of the middle: the huge page becomes 511 small ones, data kept.
+    KT_EXPECT(!core::unmap(addr + mm::kPageSize, mm::kPageSize).is_error());
+    auto c = count_leaves(addr, mm::kHugePageSize);
+    KT_EXPECT_EQ(c.pages_2m, 0);
+    KT_EXPECT_EQ(c.pages_4k, 511);
+    KT_EXPECT_EQ(p[0], 1);
+    KT_EXPECT_EQ(p[mm::kPageSize / 8 * 2], 2);
+    KT_EXPECT(core::app_address_space().find(addr + mm::kPageSize) == nullptr);
+    KT_EXPECT(!core::unmap(addr, size).is_error());
+}
+
+KTEST(mm, protect_changes_page_tables)
+{
+    auto addr_or = core::map_anonymous(0, mm::kPageSize, Protection::ReadWrite, MapFlags::None);
+    KT_ASSERT(!addr_or.is_error());
+    uint64_t addr = addr_or.value();
+    *reinterpret_cast<volatile int*>(addr) = 5;
+    KT_EXPECT(!core::protect(addr, mm::kPageSize, Protection::Read).is_error());
+    auto m = core::kernel_page_table().lookup(addr);
+    KT_ASSERT(!m.is_error());
+    KT_EXPECT(!mm::has_all(m.value().prot, Protection::Write));
+    auto res = core::app_address_space().resolve_fault(addr, mm::Access::Write);
+    KT_EXPECT(res.kind == mm::FaultResolution::Kind::ProtectionViolation);
+    KT_EXPECT_EQ(*reinterpret_cast<volatile int*>(addr), 5);
+    KT_EXPECT(!core::unmap(addr, mm::kPageSize).is_error());
+}
+
+KTEST(mm, heap_allocations)
+{
+    // Small, medium and large allocations; all writable and distinct.
+    void* blocks[64];
+    for (int i = 0; i < 64; ++i) {
+        size_t size = size_t(16) << (i % 14);
+        blocks[i] = operator new(size, std::nothrow);
+        KT_ASSERT(blocks[i] != nullptr);
+        __builtin_memset(blocks[i], i, size);
+    }
+    for (int i = 0; i < 64; ++i) {
+        KT_EXPECT_EQ(*static_cast<uint8_t*>(blocks[i]), uint8_t(i));
+        operator delete(blocks[i]);
+    }
+    // Absurd sizes fail cleanly.
+    KT_EXPECT(operator new(uint64_t(1) << 46, std::nothrow) == nullptr);
+}
+
+KTEST(mm, page_allocator_exhaustion_is_an_error)
+{
+    auto& phys = core::phys_allocator();
+    uint64_t free_before = phys.free_pages();
+    // Take everything in 2 MiB then 4 KiB pieces, chained through the pages themselves.
+    uint64_t head = 0;
+    uint64_t taken = 0;
+    for (size_t pages : { size_t(512), size_t(1) }) {
+        for (;;) {
+            auto r = phys.alloc(pages);
+            if (r.is_error()) {
+                KT_EXPECT(r.error() == Errno::NOMEM);
+                break;
+            }
+            uint64_t pa = r.value().value();
+            auto* node = static_cast<uint64_t*>(core::phys_to_virt(pa));
+            node[0] = head;
+            node[1] = pages;
+            head = pa;
+            taken += pages;
+        }
+    }
+    KT_EXPECT_EQ(phys.free_pages(), 0);
+    KT_EXPECT_EQ(taken, free_before);
+    while (head) {
+        auto* node = static_cast<uint64_t*>(core::phys_to_virt(head));
+        uint64_t next = node[0], pages = node[1];
+        phys.free(mm::PhysAddr(head), pages);
+        head = next;
+    }
+    KT_EXPECT_EQ(phys.free_pages(), free_before);
+}
+
+KTEST(mm, fault_outside_any_vma_is_reported)
+{
+    auto& as = core::app_address_space();
+    KT_EXPECT(as.resolve_fault(0x1000, mm::Access::Read).kind == mm::FaultResolution::Kind::NoVma);
+}
+
+} // namespace

@@ -1,0 +1,130 @@
+// Unit tests of the runner's command-line parser.
+#include "runner/options.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace runner {
+namespace {
+
+Parsed<ParsedCommand> parse(std::vector<std::string> args) { return parse_command_line(args); }
+
+TEST(RunnerOptions, DefaultsMatchTheDocumentation) {
+    auto p = parse({"run"});
+    ASSERT_TRUE(p) << p.error;
+    const RunOptions& o = p.value->run;
+    EXPECT_EQ(p.value->command, Command::Run);
+    EXPECT_EQ(o.machine, Machine::Microvm);
+    EXPECT_EQ(o.cpus, 1u);
+    EXPECT_EQ(o.memory, "128M");
+    EXPECT_EQ(o.accel, AccelRequest::Auto);
+    EXPECT_FALSE(o.kernel);
+    EXPECT_FALSE(o.icount);
+    EXPECT_FALSE(o.dry_run);
+    EXPECT_EQ(o.timeout_seconds, 0);
+    EXPECT_TRUE(o.program.empty());
+}
+
+TEST(RunnerOptions, ParsesEveryOption) {
+    auto p = parse({"run", "--machine", "q35", "--cpus=4", "--memory", "1g", "--accel", "tcg",
+                    "--boot", "a=1", "--boot=b", "--kernel", "k.elf", "--initrd", "i.cpio",
+                    "--timeout", "2.5", "--icount", "--dry-run", "--qemu", "/q"});
+    ASSERT_TRUE(p) << p.error;
+    const RunOptions& o = p.value->run;
+    EXPECT_EQ(o.machine, Machine::Q35);
+    EXPECT_EQ(o.cpus, 4u);
+    EXPECT_EQ(o.memory, "1G");
+    EXPECT_EQ(o.accel, AccelRequest::Tcg);
+    EXPECT_EQ(o.boot_options, (std::vector<std::string>{"a=1", "b"}));
+    EXPECT_EQ(o.kernel, "k.elf");
+    EXPECT_EQ(o.initrd, "i.cpio");
+    EXPECT_DOUBLE_EQ(o.timeout_seconds, 2.5);
+    EXPECT_TRUE(o.icount);
+    EXPECT_TRUE(o.dry_run);
+    EXPECT_EQ(o.qemu, "/q");
+}
+
+TEST(RunnerOptions, ProgramStartsAtFirstNonOption) {
+    auto p = parse({"run", "--cpus", "2", "/bin/app", "--cpus", "9", "-x"});
+    ASSERT_TRUE(p) << p.error;
+    EXPECT_EQ(p.value->run.cpus, 2u);
+    EXPECT_EQ(p.value->run.program, (std::vector<std::string>{"/bin/app", "--cpus", "9", "-x"}));
+}
+
+TEST(RunnerOptions, DoubleDashEndsOptions) {
+    auto p = parse({"run", "--", "--help", "x"});
+    ASSERT_TRUE(p) << p.error;
+    EXPECT_EQ(p.value->command, Command::Run);
+    EXPECT_EQ(p.value->run.program, (std::vector<std::string>{"--help", "x"}));
+}
+
+TEST(RunnerOptions, Help) {
+    EXPECT_EQ(parse({"--help"}).value->command, Command::Help);
+    EXPECT_EQ(parse({"-h"}).value->command, Command::Help);
+    EXPECT_EQ(parse({"run", "--machine", "pc", "--help"}).value->command, Command::RunHelp);
+}
+
+TEST(RunnerOptions, MachineNames) {
+    for (auto [name, m] : {std::pair{"q35", Machine::Q35}, {"pc", Machine::Pc},
+                           {"microvm", Machine::Microvm}, {"microvm-noacpi", Machine::MicrovmNoAcpi}}) {
+        auto p = parse({"run", "--machine", name});
+        ASSERT_TRUE(p) << name;
+        EXPECT_EQ(p.value->run.machine, m);
+        EXPECT_EQ(machine_name(m), name);
+    }
+}
+
+TEST(RunnerOptions, ErrorsNameTheProblem) {
+    struct Case {
+        std::vector<std::string> args;
+        std::string fragment;
+    };
+    for (const auto& c : std::vector<Case>{
+             {{}, "no command"},
+             {{"boot"}, "unknown command 'boot'"},
+             {{"run", "--machine", "virt"}, "unknown machine 'virt'"},
+             {{"run", "--machine"}, "--machine needs a value"},
+             {{"run", "--cpus", "0"}, "bad --cpus '0'"},
+             {{"run", "--cpus", "256"}, "bad --cpus"},
+             {{"run", "--cpus", "2x"}, "bad --cpus"},
+             {{"run", "--memory", "12Q"}, "bad --memory '12Q'"},
+             {{"run", "--memory", "0"}, "bad --memory"},
+             {{"run", "--accel", "hvf"}, "unknown accelerator 'hvf'"},
+             {{"run", "--timeout", "-1"}, "bad --timeout"},
+             {{"run", "--timeout", "soon"}, "bad --timeout"},
+             {{"run", "--icount=yes"}, "--icount takes no value"},
+             {{"run", "--frobnicate"}, "unknown option '--frobnicate'"},
+             {{"run", "--boot", ""}, "empty --boot"},
+             {{"run", "--icount", "--accel", "kvm"}, "--icount needs TCG"},
+         }) {
+        auto p = parse(c.args);
+        EXPECT_FALSE(p);
+        EXPECT_NE(p.error.find(c.fragment), std::string::npos) << p.error;
+    }
+}
+
+TEST(RunnerOptions, MemorySizes) {
+    EXPECT_EQ(*parse_memory_size("128M").value, "128M");
+    EXPECT_EQ(*parse_memory_size("512").value, "512M");
+    EXPECT_EQ(*parse_memory_size("2g").value, "2G");
+    EXPECT_EQ(*parse_memory_size("65536k").value, "65536K");
+    EXPECT_FALSE(parse_memory_size(""));
+    EXPECT_FALSE(parse_memory_size("M"));
+    EXPECT_FALSE(parse_memory_size("-1M"));
+    EXPECT_FALSE(parse_memory_size("1.5G"));
+}
+
+TEST(RunnerOptions, Timeouts) {
+    EXPECT_DOUBLE_EQ(*parse_timeout("30").value, 30.0);
+    EXPECT_DOUBLE_EQ(*parse_timeout("0.25").value, 0.25);
+    EXPECT_DOUBLE_EQ(*parse_timeout("0").value, 0.0);
+    EXPECT_FALSE(parse_timeout(""));
+    EXPECT_FALSE(parse_timeout("1e3"));
+    EXPECT_FALSE(parse_timeout("inf"));
+    EXPECT_FALSE(parse_timeout("5s"));
+}
+
+} // namespace
+} // namespace runner

@@ -1,0 +1,121 @@
+// Unit tests of the QEMU and kernel command lines.
+#include "runner/qemu_command.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace runner {
+namespace {
+
+using Args = std::vector<std::string>;
+
+// Index of the first `flag` followed by `value` in argv, or -1.
+int find_pair(const Args& argv, const std::string& flag, const std::string& value) {
+    for (size_t i = 0; i + 1 < argv.size(); ++i) {
+        if (argv[i] == flag && argv[i + 1] == value) {
+            return static_cast<int>(i);
+        }
+    }
+    return -1;
+}
+
+bool has(const Args& argv, const std::string& s) {
+    return std::find(argv.begin(), argv.end(), s) != argv.end();
+}
+
+QemuInputs inputs(Accel accel = Accel::Tcg) {
+    return {"/usr/bin/qemu-system-x86_64", "/k/kernel.elf", "/tmp/st", {accel, "test"}};
+}
+
+TEST(RunnerCmdline, BootOptionsThenProgram) {
+    EXPECT_EQ(build_kernel_cmdline({}, {}), "");
+    EXPECT_EQ(build_kernel_cmdline({"a", "b=1"}, {}), "a b=1");
+    EXPECT_EQ(build_kernel_cmdline({}, {"/bin/app"}), "-- /bin/app");
+    EXPECT_EQ(build_kernel_cmdline({"boot.times"}, {"/bin/app", "x", "hello world"}),
+              "boot.times -- /bin/app x \"hello world\"");
+}
+
+TEST(RunnerCmdline, Quoting) {
+    EXPECT_EQ(quote_cmdline_word("plain"), "plain");
+    EXPECT_EQ(quote_cmdline_word(""), "\"\"");
+    EXPECT_EQ(quote_cmdline_word("a b"), "\"a b\"");
+    EXPECT_EQ(quote_cmdline_word("tab\there"), "\"tab\there\"");
+    EXPECT_EQ(quote_cmdline_word("say \"hi\""), "\"say \\\"hi\\\"\"");
+    EXPECT_EQ(quote_cmdline_word("back\\slash"), "\"back\\\\slash\"");
+}
+
+TEST(RunnerQemu, CommonDevicesAndProtocol) {
+    RunOptions o;
+    Args a = build_qemu_argv(o, inputs());
+    EXPECT_EQ(a[0], "/usr/bin/qemu-system-x86_64");
+    EXPECT_GE(find_pair(a, "-M", "microvm,acpi=on,pic=off,pit=on,rtc=on"), 0);
+    EXPECT_TRUE(has(a, "-nodefaults"));
+    EXPECT_TRUE(has(a, "-no-user-config"));
+    EXPECT_TRUE(has(a, "-no-reboot"));
+    EXPECT_GE(find_pair(a, "-display", "none"), 0);
+    EXPECT_GE(find_pair(a, "-kernel", "/k/kernel.elf"), 0);
+    EXPECT_GE(find_pair(a, "-smp", "1"), 0);
+    EXPECT_GE(find_pair(a, "-m", "128M"), 0);
+    EXPECT_GE(find_pair(a, "-serial", "stdio"), 0);
+    EXPECT_GE(find_pair(a, "-chardev", "file,id=nimbus-status,path=/tmp/st"), 0);
+    EXPECT_GE(find_pair(a, "-device", "isa-serial,chardev=nimbus-status,iobase=0x2f8,irq=3"), 0);
+    EXPECT_GE(find_pair(a, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"), 0);
+    EXPECT_FALSE(has(a, "-append"));  // empty command line: no -append at all
+    EXPECT_FALSE(has(a, "-initrd"));
+}
+
+TEST(RunnerQemu, Machines) {
+    RunOptions o;
+    o.machine = Machine::Q35;
+    Args a = build_qemu_argv(o, inputs());
+    EXPECT_GE(find_pair(a, "-M", "q35"), 0);
+    EXPECT_FALSE(has(a, "-global"));  // virtio-mmio is a microvm thing
+    o.machine = Machine::Pc;
+    EXPECT_GE(find_pair(build_qemu_argv(o, inputs()), "-M", "pc"), 0);
+    o.machine = Machine::MicrovmNoAcpi;
+    a = build_qemu_argv(o, inputs());
+    EXPECT_GE(find_pair(a, "-M", "microvm,acpi=off,pic=off,pit=on,rtc=on"), 0);
+    EXPECT_GE(find_pair(a, "-global", "virtio-mmio.force-legacy=false"), 0);
+}
+
+TEST(RunnerQemu, Accelerators) {
+    RunOptions o;
+    Args a = build_qemu_argv(o, inputs(Accel::Tcg));
+    EXPECT_GE(find_pair(a, "-accel", "tcg"), 0);
+    EXPECT_GE(find_pair(a, "-cpu", "max"), 0);
+
+    o.cpus = 4;
+    a = build_qemu_argv(o, inputs(Accel::Tcg));
+    EXPECT_GE(find_pair(a, "-accel", "tcg,thread=multi"), 0);
+    EXPECT_GE(find_pair(a, "-smp", "4"), 0);
+
+    o.icount = true;
+    a = build_qemu_argv(o, inputs(Accel::Tcg));
+    EXPECT_GE(find_pair(a, "-accel", "tcg,thread=single"), 0);
+    EXPECT_GE(find_pair(a, "-icount", "shift=0,sleep=off"), 0);
+
+    RunOptions k;
+    a = build_qemu_argv(k, inputs(Accel::Kvm));
+    EXPECT_GE(find_pair(a, "-accel", "kvm"), 0);
+    EXPECT_GE(find_pair(a, "-cpu", "host"), 0);
+    EXPECT_FALSE(has(a, "max"));
+}
+
+TEST(RunnerQemu, AppendAndInitrd) {
+    RunOptions o;
+    o.boot_options = {"boot.times"};
+    o.program = {"/bin/echo", "hi there"};
+    o.initrd = "/i.cpio";
+    Args a = build_qemu_argv(o, inputs());
+    EXPECT_GE(find_pair(a, "-append", "boot.times -- /bin/echo \"hi there\""), 0);
+    EXPECT_GE(find_pair(a, "-initrd", "/i.cpio"), 0);
+}
+
+TEST(RunnerQemu, ShellQuoting) {
+    EXPECT_EQ(shell_quote_command({"/q", "-M", "q35,acpi=on", "a b", "it's", ""}),
+              "/q -M q35,acpi=on 'a b' 'it'\\''s' ''");
+}
+
+} // namespace
+} // namespace runner

@@ -1,0 +1,69 @@
+// Command-line model of the `nimbus` runner and its parser (pure: no I/O, unit-tested).
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace runner {
+
+// The QEMU machine models the runner knows how to boot (docs/runner.md, "Machines").
+enum class Machine { Q35, Pc, Microvm, MicrovmNoAcpi };
+
+// What the user asked for with --accel; Auto means "KVM when usable, else TCG".
+enum class AccelRequest { Auto, Kvm, Tcg };
+
+std::string_view machine_name(Machine);
+std::optional<Machine> parse_machine(std::string_view);
+
+// Options of `nimbus run`. Defaults are the documented ones.
+struct RunOptions {
+    Machine machine = Machine::Microvm;
+    unsigned cpus = 1;
+    std::string memory = "128M";           // normalised QEMU -m size (digits + K/M/G/T)
+    AccelRequest accel = AccelRequest::Auto;
+    std::vector<std::string> boot_options;  // --boot, in order
+    std::optional<std::string> kernel;      // --kernel; else $NIMBUS_KERNEL; else next to nimbus
+    std::optional<std::string> initrd;      // --initrd
+    double timeout_seconds = 0;             // 0 = no timeout
+    bool icount = false;
+    bool dry_run = false;
+    std::optional<std::string> qemu;        // --qemu; else $NIMBUS_QEMU; else PATH lookup
+    std::vector<std::string> program;       // guest program and its arguments (may be empty)
+};
+
+enum class Command { Help, RunHelp, Run };
+
+struct ParsedCommand {
+    Command command = Command::Help;
+    RunOptions run;
+};
+
+// Either a value or a one-line error message (no "nimbus:" prefix). Host tools only.
+template <typename T>
+struct Parsed {
+    std::optional<T> value;
+    std::string error;
+
+    static Parsed ok(T v) { return Parsed{std::move(v), {}}; }
+    static Parsed fail(std::string message) { return Parsed{std::nullopt, std::move(message)}; }
+    explicit operator bool() const { return value.has_value(); }
+};
+
+// Parses argv[1..] (argv[0] excluded). Options take their value as the next argument or after
+// '='. Option parsing of `run` stops at "--" or at the first non-option argument: everything
+// from there on is the guest program, passed through untouched.
+Parsed<ParsedCommand> parse_command_line(std::span<const std::string> args);
+
+// "128M", "1G", "512" (MiB, as QEMU) -> normalised "128M"; errors on anything else or zero.
+Parsed<std::string> parse_memory_size(std::string_view);
+
+// Seconds, possibly fractional ("2.5"); 0 disables the timeout.
+Parsed<double> parse_timeout(std::string_view);
+
+std::string_view usage_text();
+std::string_view run_usage_text();
+
+} // namespace runner

@@ -1,0 +1,45 @@
+// Building the QEMU command line and the guest kernel command line; pure, unit-tested.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runner/accel.h"
+#include "runner/options.h"
+
+namespace runner {
+
+// Guest-visible contract (docs/runner.md): COM2 carries the status line, isa-debug-exit the
+// (7-bit) status.
+inline constexpr std::string_view kStatusChardevId = "nimbus-status";
+inline constexpr unsigned kStatusUartPort = 0x2f8;
+inline constexpr unsigned kDebugExitPort = 0xf4;
+
+// Everything build_qemu_argv() needs besides the options.
+struct QemuInputs {
+    std::string qemu;         // executable path (argv[0])
+    std::string kernel;       // resolved kernel path
+    std::string status_path;  // file receiving the status channel
+    AccelChoice accel;
+};
+
+// Kernel command line: the --boot options separated by spaces, then " -- " and the program
+// with its arguments when there is a program. Arguments that are empty or contain whitespace,
+// '"' or '\' are wrapped in double quotes, with '"' and '\' escaped by a backslash.
+std::string build_kernel_cmdline(const std::vector<std::string>& boot_options,
+                                 const std::vector<std::string>& program);
+
+// One kernel command-line word, quoted as described above when needed.
+std::string quote_cmdline_word(std::string_view);
+
+// The machine-specific "-M ..." value.
+std::string machine_argument(Machine);
+
+// The complete argv for QEMU, argv[0] included.
+std::vector<std::string> build_qemu_argv(const RunOptions&, const QemuInputs&);
+
+// argv rendered for a POSIX shell (single quotes where needed), for --dry-run.
+std::string shell_quote_command(const std::vector<std::string>& argv);
+
+} // namespace runner

@@ -1,0 +1,175 @@
+// `nimbus`: the host-side runner. Boots a Nimbus kernel under QEMU and exits with the guest's
+// status (docs/runner.md). The decisions live in the runner library (unit-tested); this file
+// does the I/O: locating QEMU and the kernel, the status file, the accelerator notice.
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "runner/accel.h"
+#include "runner/exit_status.h"
+#include "runner/options.h"
+#include "runner/qemu_command.h"
+#include "vm_process.h"
+
+namespace {
+
+constexpr const char* kQemuName = "qemu-system-x86_64";
+
+int fail(const std::string& message) {
+    std::fprintf(stderr, "nimbus: %s\n", message.c_str());
+    return runner::kStatusRunnerError;
+}
+
+bool is_executable_file(const std::string& path) {
+    std::error_code ec;
+    return std::filesystem::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0;
+}
+
+// --qemu PATH, else $NIMBUS_QEMU, else qemu-system-x86_64 on $PATH. A name without '/' is
+// looked up on $PATH. Returns "" (and sets *problem) when nothing runnable is found.
+std::string find_qemu(const runner::RunOptions& opts, std::string* problem) {
+    std::string want = kQemuName;
+    std::string origin = "on PATH";
+    if (opts.qemu) {
+        want = *opts.qemu;
+        origin = "(--qemu)";
+    } else if (const char* env = ::getenv("NIMBUS_QEMU"); env != nullptr && *env != '\0') {
+        want = env;
+        origin = "($NIMBUS_QEMU)";
+    }
+    if (want.find('/') != std::string::npos) {
+        if (is_executable_file(want)) {
+            return want;
+        }
+        *problem = "QEMU not found or not executable: " + want + " " + origin;
+        return {};
+    }
+    const char* path_env = ::getenv("PATH");
+    std::stringstream dirs(path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin");
+    std::string dir;
+    while (std::getline(dirs, dir, ':')) {
+        std::string candidate = (dir.empty() ? "." : dir) + "/" + want;
+        if (is_executable_file(candidate)) {
+            return candidate;
+        }
+    }
+    *problem = want + " not found on PATH (install qemu-system-x86, or pass --qemu PATH)";
+    return {};
+}
+
+// --kernel, else $NIMBUS_KERNEL, else <directory of this executable>/../kernel/kernel.elf.
+std::string default_kernel_path(const runner::RunOptions& opts) {
+    if (opts.kernel) {
+        return *opts.kernel;
+    }
+    if (const char* env = ::getenv("NIMBUS_KERNEL"); env != nullptr && *env != '\0') {
+        return env;
+    }
+    std::error_code ec;
+    auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec) {
+        return "kernel/kernel.elf";
+    }
+    return (self.parent_path().parent_path() / "kernel" / "kernel.elf").lexically_normal();
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+int run(const runner::RunOptions& opts) {
+    std::string kernel = default_kernel_path(opts);
+    std::string qemu_problem;
+    std::string qemu = find_qemu(opts, &qemu_problem);
+    if (!opts.dry_run) {
+        // --dry-run only prints, so it works without QEMU or a built kernel.
+        if (qemu.empty()) {
+            return fail(qemu_problem);
+        }
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(kernel, ec)) {
+            return fail("kernel not found: " + kernel +
+                        (opts.kernel ? "" : " (build it, or pass --kernel / set NIMBUS_KERNEL)"));
+        }
+        if (opts.initrd && !std::filesystem::is_regular_file(*opts.initrd, ec)) {
+            return fail("initrd not found: " + *opts.initrd);
+        }
+    } else if (qemu.empty()) {
+        qemu = opts.qemu.value_or(kQemuName);
+    }
+
+    auto accel = runner::choose_accel(opts.accel, runner::probe_host_virt(), opts.icount);
+    if (!accel) {
+        return fail(accel.error);
+    }
+    std::fprintf(stderr, "nimbus: accel %s (%s)\n",
+                 std::string(runner::accel_name(accel.value->accel)).c_str(),
+                 accel.value->reason.c_str());
+
+    runner::QemuInputs inputs{qemu, kernel, {}, *accel.value};
+    if (opts.dry_run) {
+        inputs.status_path = "/tmp/nimbus-status-XXXXXX";
+        std::printf("%s\n", runner::shell_quote_command(runner::build_qemu_argv(opts, inputs)).c_str());
+        return 0;
+    }
+
+    const char* tmpdir = ::getenv("TMPDIR");
+    std::string status_template =
+        std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/nimbus-status-XXXXXX";
+    std::vector<char> path_buf(status_template.begin(), status_template.end());
+    path_buf.push_back('\0');
+    int status_fd = ::mkstemp(path_buf.data());
+    if (status_fd < 0) {
+        return fail("cannot create the status file " + status_template);
+    }
+    ::close(status_fd);
+    inputs.status_path = path_buf.data();
+
+    std::fflush(stderr);
+    runner::QemuOutcome outcome;
+    std::string error;
+    bool started = runner::run_qemu(runner::build_qemu_argv(opts, inputs), opts.timeout_seconds,
+                                    &outcome, &error);
+    std::string status_text = read_file(inputs.status_path);
+    ::unlink(inputs.status_path.c_str());
+    if (!started) {
+        return fail(error);
+    }
+    runner::Verdict verdict =
+        runner::decide_exit_status(runner::parse_status_record(status_text), outcome);
+    if (!verdict.explanation.empty()) {
+        std::fprintf(stderr, "nimbus: %s (exit %d)\n", verdict.explanation.c_str(), verdict.status);
+    }
+    return verdict.status;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto parsed = runner::parse_command_line(args);
+    if (!parsed) {
+        return fail(parsed.error);
+    }
+    switch (parsed.value->command) {
+    case runner::Command::Help:
+        std::fputs(std::string(runner::usage_text()).c_str(), stdout);
+        return 0;
+    case runner::Command::RunHelp:
+        std::fputs(std::string(runner::run_usage_text()).c_str(), stdout);
+        return 0;
+    case runner::Command::Run:
+        break;
+    }
+    return run(parsed.value->run);
+}
