@@ -59,11 +59,22 @@ def parse_linux_guest_time(console):
     return int(m.group(1)) if m else None
 
 
-def parse_nimbus_guest_time(console):
-    """Hook for the kernel's own boot-time report (boot option `boot.times`). The format is
-    not fixed yet; return the total boot time in ns once the kernel prints it."""
-    m = re.search(r"boot\.times:.*\btotal=(\d+)ns", console)  # TODO: match the real format
-    return int(m.group(1)) if m else None
+def make_nimbus_guest_time(icount):
+    """Parser of the kernel's own report (boot option `boot.times`), lines like
+    `  ready            +        18  =      87591 ticks  (87 us)`: the last stamp's cumulative
+    count, from the kernel's first instruction (not from reset, unlike linux's figure). Ticks
+    are TSC ticks: ns under --icount; otherwise only usable when the kernel adds "(N us)"."""
+    stamp = re.compile(r"^\s+\S.*?\+\s*\d+\s+=\s+(\d+) ticks(?:\s+\((\d+) us\))?\s*$", re.M)
+
+    def parse(console):
+        stamps = stamp.findall(console)
+        if not stamps:
+            return None
+        ticks, us = stamps[-1]
+        if us:
+            return int(us) * 1000
+        return int(ticks) if icount else None
+    return parse
 
 
 class Guest:
@@ -155,7 +166,7 @@ def main():
     if "nimbus" in wanted:
         if os.path.exists(kernel):
             guests.append(Guest("nimbus", kernel, boot=nimbus_boot_options(args),
-                                guest_time=parse_nimbus_guest_time))
+                                guest_time=make_nimbus_guest_time(args.icount)))
         else:
             print(f"boot_bench: skipping nimbus: {kernel} does not exist yet", file=sys.stderr)
     if "linux" in wanted:
@@ -173,7 +184,7 @@ def main():
 
     for g in guests:
         g.argv = qemu_argv(args, g)
-    mode = "tcg, icount shift=0" if args.icount else "tcg"
+    mode = "tcg, icount shift=0,sleep=off" if args.icount else "tcg"
     print(f"machine {args.machine}, {args.cpus} cpu, {args.memory}, {mode}, {args.runs} runs")
     print("qemu: " + " ".join(shlex.quote(a) for a in guests[0].argv))
     for g in guests:
@@ -195,7 +206,11 @@ def main():
         medians[g.name] = med
         floor = floor or (med if g.name == "trivial" else None)
         ratio = f"{med / floor:9.2f}" if floor else f"{'-':>9}"
-        guest_ms = fmt(statistics.median(g.guest_times)) if g.guest_times else f"{'-':>9}"
+        guest_ms = f"{'-':>9}"
+        if g.guest_times:
+            lo, hi = min(g.guest_times), max(g.guest_times)
+            guest_ms = f"{statistics.median(g.guest_times):9.3f}"
+            guest_ms += f" ({lo:.3f}..{hi:.3f})" if hi > lo else " (all equal)"
         fails = f"  ({g.failures} failed)" if g.failures else ""
         print(f"{g.name:8} {len(g.times):4} {med:10.1f} {fmt(min(g.times))} {fmt(max(g.times))} "
               f"{ratio} {guest_ms}{fails}")
@@ -204,7 +219,8 @@ def main():
         if floor:
             print(f"above the floor: nimbus {medians['nimbus'] - floor:.1f} ms, "
                   f"linux {medians['linux'] - floor:.1f} ms")
-    print("\nguest ms: the guest's own figure (linux, --icount only: virtual ns from reset to /init)")
+    print("\nguest ms: the guest's own figure - linux (--icount only): virtual time from reset to "
+          "/init;\n          nimbus (--nimbus-boot-times): kernel entry to ready")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ TEST(RunnerStatus, ParsesRecords) {
     EXPECT_EQ(r.code, 255);
     EXPECT_EQ(parse_status_record("panic\n").kind, StatusRecord::Kind::Panic);
     for (const char* bad : {"exit 256\n", "exit -1\n", "exit\n", "exit x\n", "exit 3 4\n",
-                            "exit  3\n", "PANIC\n", "garbage", "exit 0003\n"}) {
+                            "exit  3\n", "PANIC\n", "garbage", "exit 0003\n", "exit 03\n", "exit +3\n"}) {
         EXPECT_EQ(parse_status_record(bad).kind, StatusRecord::Kind::Malformed) << bad;
     }
 }

@@ -36,8 +36,9 @@ StatusRecord parse_status_record(std::string_view contents) {
         std::string_view num = line.substr(kExit.size());
         int n = -1;
         auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
-        if (!num.empty() && num.size() <= 3 && num.front() != '-' && ec == std::errc{} &&
-            ptr == num.data() + num.size() && n >= 0 && n <= 255) {
+        bool canonical = !num.empty() && num.size() <= 3 && (num.front() != '0' || num.size() == 1);
+        if (canonical && ec == std::errc{} && ptr == num.data() + num.size() && n >= 0 &&
+            n <= 255) {
             rec.kind = StatusRecord::Kind::Exit;
             rec.code = n;
             return rec;
