@@ -221,24 +221,26 @@ Result<void> init_memory(const boot::BootInfo& info, const boot::Options& option
 
 Result<uint64_t> map_anonymous(uint64_t hint, uint64_t size, mm::Protection prot, mm::MapFlags flags)
 {
-    uint64_t addr = TRY(g_aspace->map_anonymous(hint, size, prot, flags));
-    // MAP_FIXED may have replaced populated memory: drop its pages (frames are released by
-    // unmap() below in the common case; a replaced range is unmapped the same way).
-    return addr;
+    // MAP_FIXED replaces what was there: release its pages first (Linux, too, may leave the
+    // range unmapped when the new mapping then fails).
+    if (mm::has_flag(flags, mm::MapFlags::Fixed))
+        TRY(unmap(hint, size));
+    return g_aspace->map_anonymous(hint, size, prot, flags);
 }
 
 Result<void> unmap(uint64_t addr, uint64_t size)
 {
-    TRY(g_aspace->unmap(addr, size));
+    if (size == 0 || addr % mm::kPageSize || size > (uint64_t(1) << 47) || addr > (uint64_t(1) << 47) - size)
+        return Errno::INVAL;
     uint64_t end = addr + ((size + mm::kPageSize - 1) & ~(mm::kPageSize - 1));
-    // Release the frames of populated pages, then the mappings. A huge leaf that straddles
-    // the range is split by PageTable::unmap; free only the part inside.
-    g_kernel_pt->for_each_in(addr, end - addr, [&](const mm::Mapping& m) {
+    // Page tables first (all-or-nothing; a split of a huge page may need memory), releasing
+    // exactly the frames of the part inside the range, then the VMAs.
+    TRY(g_kernel_pt->unmap(addr, end - addr, [&](const mm::Mapping& m) {
         uint64_t from = m.va > addr ? m.va : addr;
         uint64_t to = m.va + m.bytes() < end ? m.va + m.bytes() : end;
         g_phys.free(mm::PhysAddr(m.translate(from)), (to - from) / mm::kPageSize);
-    });
-    TRY(g_kernel_pt->unmap(addr, end - addr));
+    }));
+    TRY(g_aspace->unmap(addr, end - addr));
     return {};
 }
 

@@ -15,7 +15,8 @@
 // key; every node's height is 1 + the larger of its children's heights (an empty subtree has
 // height 0); the heights of a node's two subtrees differ by at most 1, which bounds the tree's
 // height by ~1.44·log2(n+2), so every operation below is O(log n) (iteration steps are
-// amortised O(1)). Parent pointers let erase() and next()/prev() work from a node alone.
+// amortised O(1)). Parent pointers let erase(), replace() and next()/prev() work from a node
+// alone.
 //
 // Not synchronised: the owner serialises access. Objects must be erased (or the tree
 // cleared) before they are destroyed.
@@ -117,6 +118,28 @@ public:
         n->avl_height = 0;
         m_size--;
         rebalance_upwards(fix_from);
+    }
+
+    // Puts `replacement` (which must not be in a tree) exactly where `old` (which must be in
+    // this tree) is, and unlinks `old`. O(1): no comparisons, no rebalancing. Precondition:
+    // replacement's key sorts strictly between the keys of old's in-order neighbours, so the
+    // order is unchanged (check_invariants() catches a violation). For moving a node whose
+    // storage changes along with its key, e.g. a free-run header that moves with the run start.
+    void replace(T& old, T& replacement)
+    {
+        Link* o = &old;
+        Link* r = &replacement;
+        r->avl_parent = o->avl_parent;
+        r->avl_left = o->avl_left;
+        r->avl_right = o->avl_right;
+        r->avl_height = o->avl_height;
+        if (r->avl_left)
+            r->avl_left->avl_parent = r;
+        if (r->avl_right)
+            r->avl_right->avl_parent = r;
+        replace_child(o->avl_parent, o, r);
+        o->avl_parent = o->avl_left = o->avl_right = nullptr;
+        o->avl_height = 0;
     }
 
     T* find(const Key& key) const

@@ -237,12 +237,15 @@ Result<void> PageTable::map(uint64_t va, uint64_t pa, uint64_t size, Protection 
     return {};
 }
 
-Result<void> PageTable::unmap(uint64_t va, uint64_t size)
+Result<void> PageTable::unmap_visiting(uint64_t va, uint64_t size, Visitor visit, void* ctx)
 {
     uint64_t start, end;
     TRY(check_range(va, size, start, end));
     Txn txn(*m_env);
     TRY(txn.reserve(count_split_pages(kRootLevel, Shadow::Real, m_root, start, end, nullptr)));
+    // Every table page a split needs is reserved: nothing below can fail any more.
+    if (visit)
+        walk(start, end, visit, ctx);
     unmap_level(txn, kRootLevel, m_root, start, end);
     txn.commit();
     return {};

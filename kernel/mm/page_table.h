@@ -131,7 +131,16 @@ public:
     // straddle the boundaries and freeing tables left empty. Frames are not freed: they are
     // the caller's (enumerate them with for_each first). INVAL for a bad range, NOMEM if a
     // split cannot get a table page. All-or-nothing.
-    Result<void> unmap(uint64_t va, uint64_t size);
+    Result<void> unmap(uint64_t va, uint64_t size) { return unmap_visiting(va, size, nullptr, nullptr); }
+
+    // As unmap(), and calls on_removed(const Mapping&) for every leaf that overlaps the range
+    // (reported whole, before any split) once the operation can no longer fail, so the caller
+    // can release exactly the frames of a successful unmap.
+    template<typename F>
+    Result<void> unmap(uint64_t va, uint64_t size, F&& on_removed)
+    {
+        return unmap_visiting(va, size, &visit_trampoline<F>, &on_removed);
+    }
 
     // Sets the rights of every mapping in [va, va+size) to `prot` (holes are skipped, so this
     // works over partly populated demand-paged regions), splitting straddling huge leaves.
@@ -176,6 +185,7 @@ private:
     }
 
     // Validates a virtual range and converts it to 48-bit linear [start, end).
+    Result<void> unmap_visiting(uint64_t va, uint64_t size, Visitor visit, void* ctx);
     static Result<void> check_range(uint64_t va, uint64_t size, uint64_t& start, uint64_t& end);
 
     uint64_t* table(uint64_t pa) const { return static_cast<uint64_t*>(m_env->phys_to_virt(pa)); }

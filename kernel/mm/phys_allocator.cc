@@ -18,7 +18,7 @@ PhysAllocator::FreeRun* PhysAllocator::make_run(PhysAddr start, uint64_t pages)
 {
     void* where = m_phys_to_virt(m_ctx, start);
     auto* run = new (where) FreeRun{};
-    run->node.key = start.value();
+    run->start = start.value();
     run->pages = pages;
     run->magic = kFreeRunMagic;
     return run;
@@ -69,7 +69,7 @@ void PhysAllocator::insert_free(PhysAddr start, uint64_t pages, FreeRun* pred, F
         // pred absorbs the block and succ; succ's node page becomes interior to pred's run.
         uint64_t total = pred->pages + pages + succ->pages;
         bucket_remove(succ);
-        m_tree.erase(&succ->node);
+        m_tree.erase(*succ);
         succ->magic = 0;
         set_run_pages(pred, total);
     } else if (merge_pred) {
@@ -79,12 +79,13 @@ void PhysAllocator::insert_free(PhysAddr start, uint64_t pages, FreeRun* pred, F
         // (the order is unchanged because nothing lies between start and succ).
         FreeRun* run = make_run(start, pages + succ->pages);
         bucket_remove(succ);
-        m_tree.replace(&succ->node, &run->node);
+        m_tree.replace(*succ, *run);
         succ->magic = 0;
         bucket_insert(run);
     } else {
         FreeRun* run = make_run(start, pages);
-        m_tree.insert(&run->node);
+        bool inserted = m_tree.insert(*run);
+        NIMBUS_ASSERT(inserted); // the caller checked that no free run overlaps the block
         bucket_insert(run);
     }
     m_free_pages += pages;
@@ -100,12 +101,8 @@ Result<void> PhysAllocator::add_range(PhysAddr start, PhysAddr end)
         return {};
     uint64_t pages = (last - first) >> kPageShift;
 
-    FreeRun* pred = nullptr;
-    if (RangeTreeNode* n = m_tree.find_le(first.value()))
-        pred = run_of(n);
-    FreeRun* succ = nullptr;
-    if (RangeTreeNode* n = m_tree.find_gt(first.value()))
-        succ = run_of(n);
+    FreeRun* pred = m_tree.floor(first.value());
+    FreeRun* succ = m_tree.upper_bound(first.value());
     if ((pred && run_end(pred) > first) || (succ && run_start(succ) < last))
         return Errno::INVAL;
 
@@ -138,7 +135,8 @@ PhysAddr PhysAllocator::carve(FreeRun* run, PhysAddr block, uint64_t pages)
         set_run_pages(run, head);
         if (tail > 0) {
             FreeRun* rest = make_run(block_end, tail);
-            m_tree.insert(&rest->node);
+            bool inserted = m_tree.insert(*rest);
+            NIMBUS_ASSERT(inserted); // rest lies inside run, past its start: no other run there
             bucket_insert(rest);
         }
     } else {
@@ -146,10 +144,10 @@ PhysAddr PhysAllocator::carve(FreeRun* run, PhysAddr block, uint64_t pages)
         bucket_remove(run);
         if (tail > 0) {
             FreeRun* rest = make_run(block_end, tail);
-            m_tree.replace(&run->node, &rest->node);
+            m_tree.replace(*run, *rest);
             bucket_insert(rest);
         } else {
-            m_tree.erase(&run->node);
+            m_tree.erase(*run);
         }
         run->magic = 0;
     }
@@ -199,12 +197,8 @@ void PhysAllocator::free(PhysAddr start, size_t pages)
     NIMBUS_ASSERT(end > start);
     NIMBUS_ASSERT(m_free_pages + pages <= m_total_pages);
 
-    FreeRun* pred = nullptr;
-    if (RangeTreeNode* n = m_tree.find_le(start.value()))
-        pred = run_of(n);
-    FreeRun* succ = nullptr;
-    if (RangeTreeNode* n = m_tree.find_gt(start.value()))
-        succ = run_of(n);
+    FreeRun* pred = m_tree.floor(start.value());
+    FreeRun* succ = m_tree.upper_bound(start.value());
     NIMBUS_ASSERT(!pred || pred->magic == kFreeRunMagic);
     NIMBUS_ASSERT(!succ || succ->magic == kFreeRunMagic);
     // Overlapping a free run means this memory (or part of it) is already free.
@@ -216,19 +210,19 @@ void PhysAllocator::free(PhysAddr start, size_t pages)
 
 bool PhysAllocator::is_free(PhysAddr addr) const
 {
-    const RangeTreeNode* n = m_tree.find_le(addr.value());
-    return n && addr < run_end(run_of(n));
+    const FreeRun* run = m_tree.floor(addr.value());
+    return run && addr < run_end(run);
 }
 
 bool PhysAllocator::verify() const
 {
-    if (!m_tree.verify())
+    if (!m_tree.check_invariants())
         return false;
     uint64_t sum = 0;
     size_t runs = 0;
     const FreeRun* prev = nullptr;
-    for (const RangeTreeNode* n = m_tree.first(); n; n = RangeTree::next(n)) {
-        const FreeRun* run = run_of(n);
+    for (const FreeRun& r : m_tree) {
+        const FreeRun* run = &r;
         if (run->magic != kFreeRunMagic || run->pages == 0 || !run_start(run).is_page_aligned())
             return false;
         // Disjoint and maximal: strictly separated from the previous run.
@@ -250,8 +244,7 @@ bool PhysAllocator::verify() const
         for (const FreeRun* run = m_buckets[k]; run; run = run->bucket_next) {
             if (bucket_of(run->pages) != k || run->bucket_prev != before)
                 return false;
-            const RangeTreeNode* found = m_tree.find_le(run->node.key);
-            if (found != &run->node)
+            if (m_tree.find(run->start) != run)
                 return false;
             before = run;
             bucketed++;

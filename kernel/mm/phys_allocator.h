@@ -10,10 +10,11 @@
 //  - the allocator needs no memory of its own, and free memory describes itself.
 //
 // Every free run is on two intrusive structures at once:
-//  (a) an address-ordered AVL tree (RangeTree, keyed by start address). free() finds the free
-//      runs just below and just above the freed block in O(log n) and merges with whichever is
-//      adjacent, so free memory always stays coalesced into maximal runs. Coalescing looks only
-//      at FreeRun nodes found through the tree, i.e. only at memory that is free; it never reads
+//  (a) an address-ordered AVL tree (lib::IntrusiveAvlTree keyed by start address; its links
+//      live in the FreeRun, so the tree never allocates). free() finds the free runs just
+//      below and just above the freed block in O(log n) and merges with whichever is adjacent,
+//      so free memory always stays coalesced into maximal runs. Coalescing looks only at
+//      FreeRun nodes found through the tree, i.e. only at memory that is free; it never reads
 //      an allocated page to guess whether it is free.
 //  (b) size buckets: bucket k holds the runs whose length in pages is in [2^k, 2^(k+1)), as a
 //      doubly linked list, and a 64-bit mask records which buckets are non-empty. An allocation
@@ -41,8 +42,8 @@
 // so this class stays a slow path shared by all CPUs.
 #pragma once
 
+#include <lib/intrusive_avl.h>
 #include <lib/result.h>
-#include <mm/range_tree.h>
 #include <mm/types.h>
 
 #include <stddef.h>
@@ -94,10 +95,8 @@ public:
     template<typename Fn>
     void for_each_free_range(Fn&& fn) const
     {
-        for (RangeTreeNode* n = m_tree.first(); n; n = RangeTree::next(n)) {
-            const FreeRun* run = run_of(n);
-            fn(PhysAddr(run->node.key), size_t(run->pages));
-        }
+        for (const FreeRun& run : m_tree)
+            fn(run_start(&run), size_t(run.pages));
     }
 
     // Check every invariant in the header comment. O(free runs); for tests and debugging.
@@ -107,9 +106,10 @@ private:
     static constexpr size_t kBucketCount = 64;
     static constexpr uint64_t kFreeRunMagic = 0x4e42'4652'4545'5255; // debug aid only
 
-    // Lives in the first page of the free run it describes.
-    struct FreeRun {
-        RangeTreeNode node; // node.key = start physical address; must stay the first member
+    // Lives in the first page of the free run it describes. The AvlLink base holds the tree
+    // links (keyed by `start`).
+    struct FreeRun : lib::AvlLink<> {
+        uint64_t start; // physical address of this run (and of the page holding this header)
         FreeRun* bucket_next;
         FreeRun* bucket_prev;
         uint64_t pages;
@@ -119,10 +119,13 @@ private:
         uint64_t magic;
     };
 
-    static FreeRun* run_of(RangeTreeNode* n) { return reinterpret_cast<FreeRun*>(n); }
-    static const FreeRun* run_of(const RangeTreeNode* n) { return reinterpret_cast<const FreeRun*>(n); }
-    static PhysAddr run_start(const FreeRun* r) { return PhysAddr(r->node.key); }
-    static PhysAddr run_end(const FreeRun* r) { return PhysAddr(r->node.key).plus_pages(r->pages); }
+    struct FreeRunStart {
+        uint64_t operator()(const FreeRun& r) const { return r.start; }
+    };
+    using RunTree = lib::IntrusiveAvlTree<FreeRun, FreeRunStart>;
+
+    static PhysAddr run_start(const FreeRun* r) { return PhysAddr(r->start); }
+    static PhysAddr run_end(const FreeRun* r) { return PhysAddr(r->start).plus_pages(r->pages); }
     static size_t bucket_of(uint64_t pages);
 
     // Write a fresh FreeRun into the (free) page at `start`; it is in no structure yet.
@@ -140,7 +143,7 @@ private:
 
     PhysToVirtFn m_phys_to_virt;
     void* m_ctx;
-    RangeTree m_tree;
+    RunTree m_tree;
     FreeRun* m_buckets[kBucketCount] = {};
     uint64_t m_nonempty_buckets = 0; // bit k set <=> m_buckets[k] != nullptr
     size_t m_free_pages = 0;

@@ -182,3 +182,31 @@ KTEST(mm, fault_outside_any_vma_is_reported)
 }
 
 } // namespace
+
+namespace {
+
+KTEST(mm, map_fixed_replaces_populated_memory)
+{
+    constexpr uint64_t size = 4 * mm::kPageSize;
+    auto addr_or = core::map_anonymous(0, size, Protection::ReadWrite, MapFlags::None);
+    KT_ASSERT(!addr_or.is_error());
+    uint64_t addr = addr_or.value();
+    for (uint64_t off = 0; off < size; off += mm::kPageSize)
+        *reinterpret_cast<volatile uint64_t*>(addr + off) = 0xabcd;
+    uint64_t free_before = core::phys_allocator().free_pages();
+    // Replace the middle two pages: their old contents and frames are gone, the rest stays.
+    auto fixed = core::map_anonymous(addr + mm::kPageSize, 2 * mm::kPageSize, Protection::ReadWrite, MapFlags::Fixed);
+    KT_ASSERT(!fixed.is_error());
+    KT_EXPECT_EQ(fixed.value(), addr + mm::kPageSize);
+    KT_EXPECT_EQ(core::phys_allocator().free_pages(), free_before + 2);
+    KT_EXPECT_EQ(*reinterpret_cast<volatile uint64_t*>(addr), 0xabcd);
+    KT_EXPECT_EQ(*reinterpret_cast<volatile uint64_t*>(addr + mm::kPageSize), 0);
+    KT_EXPECT_EQ(*reinterpret_cast<volatile uint64_t*>(addr + 3 * mm::kPageSize), 0xabcd);
+    KT_EXPECT(!core::unmap(addr, size).is_error());
+    // Bad arguments are errors, not crashes.
+    KT_EXPECT(core::unmap(addr + 1, mm::kPageSize).error() == Errno::INVAL);
+    KT_EXPECT(core::unmap(addr, 0).error() == Errno::INVAL);
+    KT_EXPECT(core::unmap(~uint64_t(0) & ~(mm::kPageSize - 1), mm::kPageSize).error() == Errno::INVAL);
+}
+
+} // namespace

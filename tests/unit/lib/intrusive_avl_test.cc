@@ -1,11 +1,13 @@
-// Unit tests for lib::IntrusiveAvlTree: random operations against std::set with the AVL
-// invariants checked after every step, bounds queries, iteration and two trees per object.
+// Unit tests for lib::IntrusiveAvlTree: random operations against std::set / std::map with the
+// AVL invariants checked as they run, bounds queries, in-place replace(), iteration and two
+// trees per object.
 #include <lib/intrusive_avl.h>
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -158,6 +160,116 @@ TEST(IntrusiveAvl, RandomAgainstStdSet)
         }
     }
     ASSERT_TRUE(t.check_invariants());
+    t.clear([](Item&) {});
+}
+
+TEST(IntrusiveAvl, ReplaceKeepsPositionAndUnlinksOld)
+{
+    Tree t;
+    std::vector<Item> items(7);
+    for (int i = 0; i < 7; i++) {
+        items[i].key = i * 10;
+        ASSERT_TRUE(t.insert(items[i]));
+    }
+    // With 7 sequential inserts the tree is perfect: 30 is the root, 10/50 inner, the rest leaves.
+    for (int old_key : {30, 10, 60}) {
+        Item& old = *t.find(old_key);
+        Item repl;
+        repl.key = old_key + 1; // still between the neighbours
+        t.replace(old, repl);
+        EXPECT_FALSE(old.lib::AvlLink<>::is_linked());
+        EXPECT_TRUE(repl.lib::AvlLink<>::is_linked());
+        EXPECT_EQ(t.find(old_key), nullptr);
+        EXPECT_EQ(t.find(old_key + 1), &repl);
+        EXPECT_EQ(t.size(), 7u);
+        EXPECT_TRUE(t.check_invariants());
+        Item* before = Tree::prev(repl);
+        Item* after = Tree::next(repl);
+        EXPECT_EQ(before ? before->key : -1, old_key == 10 ? 0 : old_key - 10);
+        EXPECT_EQ(after ? after->key : -1, old_key == 60 ? -1 : old_key + 10);
+        // Put the original back so the next round starts from the same shape.
+        t.replace(repl, old);
+        EXPECT_FALSE(repl.lib::AvlLink<>::is_linked());
+        EXPECT_TRUE(t.check_invariants());
+    }
+    EXPECT_EQ(keys(t), (std::vector<int>{0, 10, 20, 30, 40, 50, 60}));
+    // A one-element tree: replace the root with no children.
+    Tree single;
+    Item a, b;
+    a.key = 5;
+    b.key = 6;
+    ASSERT_TRUE(single.insert(a));
+    single.replace(a, b);
+    EXPECT_EQ(single.first(), &b);
+    EXPECT_TRUE(single.check_invariants());
+    single.clear([](Item&) {});
+    t.clear([](Item&) {});
+}
+
+// Insert, erase and replace (with a key between the old node's neighbours, as
+// mm::PhysAllocator does when a free run's start moves) against a std::map of node pointers.
+TEST(IntrusiveAvl, RandomWithReplaceAgainstStdMap)
+{
+    std::mt19937_64 rng(1);
+    std::vector<Item> items(512);
+    std::map<int, Item*> model;
+    Tree t;
+    std::vector<Item*> unused;
+    for (Item& i : items)
+        unused.push_back(&i);
+
+    for (int step = 0; step < 30000; step++) {
+        int op = int(rng() % 3);
+        if (op == 0 && !unused.empty()) {
+            int key = int(rng() % 4096) * 8;
+            if (model.count(key))
+                continue;
+            Item* n = unused.back();
+            unused.pop_back();
+            n->key = key;
+            ASSERT_TRUE(t.insert(*n));
+            model[key] = n;
+        } else if (op == 1 && !model.empty()) {
+            auto it = model.lower_bound(int(rng() % 4096) * 8);
+            if (it == model.end())
+                it = model.begin();
+            t.erase(*it->second);
+            ASSERT_FALSE(it->second->lib::AvlLink<>::is_linked());
+            unused.push_back(it->second);
+            model.erase(it);
+        } else if (op == 2 && !model.empty() && !unused.empty()) {
+            auto it = model.lower_bound(int(rng() % 4096) * 8);
+            if (it == model.end())
+                it = model.begin();
+            int lo = it == model.begin() ? 0 : std::prev(it)->first + 1;
+            int key = lo + (it->first - lo) / 2; // in (prev, it] — may equal the old key
+            Item* n = unused.back();
+            unused.pop_back();
+            n->key = key;
+            Item* old = it->second;
+            t.replace(*old, *n);
+            ASSERT_FALSE(old->lib::AvlLink<>::is_linked());
+            unused.push_back(old);
+            model.erase(it);
+            model[key] = n;
+        }
+        ASSERT_EQ(t.size(), model.size());
+        if (step % 64 == 0)
+            ASSERT_TRUE(t.check_invariants()) << "step " << step;
+        int probe = int(rng() % (4096 * 8 + 16));
+        auto ub = model.upper_bound(probe);
+        ASSERT_EQ(t.floor(probe), ub == model.begin() ? nullptr : std::prev(ub)->second);
+        ASSERT_EQ(t.upper_bound(probe), ub == model.end() ? nullptr : ub->second);
+    }
+    ASSERT_TRUE(t.check_invariants());
+    std::vector<int> expected;
+    for (auto& [k, n] : model)
+        expected.push_back(k);
+    EXPECT_EQ(keys(t), expected);
+    std::vector<int> backward;
+    for (Item* n = t.last(); n; n = Tree::prev(*n))
+        backward.insert(backward.begin(), n->key);
+    EXPECT_EQ(backward, expected);
     t.clear([](Item&) {});
 }
 

@@ -1,13 +1,13 @@
-// Unit tests for RangeTree and PhysAllocator, against std::set reference models and fake
-// physical memory (a flat host buffer, or sparse pages created on first touch).
+// Unit tests for PhysAllocator, against a std::set reference model and fake physical memory
+// (a flat host buffer, or sparse pages created on first touch). Its free-run tree,
+// lib::IntrusiveAvlTree, is tested in tests/unit/lib/intrusive_avl_test.cc.
 #include <mm/phys_allocator.h>
-#include <mm/range_tree.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -104,102 +104,6 @@ Runs runs_of(const std::set<uint64_t>& pages)
             runs.emplace_back(pfn * kPageSize, 1);
     }
     return runs;
-}
-
-// ---- RangeTree ---------------------------------------------------------------------------
-
-TEST(RangeTree, RandomOperationsMatchStdSet)
-{
-    std::mt19937_64 rng(1);
-    std::vector<mm::RangeTreeNode> nodes(512);
-    std::map<uint64_t, mm::RangeTreeNode*> model;
-    mm::RangeTree tree;
-    std::vector<size_t> unused;
-    for (size_t i = 0; i < nodes.size(); i++)
-        unused.push_back(i);
-
-    for (int step = 0; step < 20000; step++) {
-        int op = int(rng() % 3);
-        if (op == 0 && !unused.empty()) {
-            size_t slot = unused.back();
-            uint64_t key = (rng() % 4096) * 8;
-            if (model.count(key))
-                continue;
-            unused.pop_back();
-            nodes[slot].key = key;
-            tree.insert(&nodes[slot]);
-            model[key] = &nodes[slot];
-        } else if (op == 1 && !model.empty()) {
-            auto it = model.lower_bound((rng() % 4096) * 8);
-            if (it == model.end())
-                it = model.begin();
-            tree.erase(it->second);
-            unused.push_back(size_t(it->second - nodes.data()));
-            model.erase(it);
-        } else if (op == 2 && !model.empty() && !unused.empty()) {
-            // Replace a node by a fresh one with a key between its neighbours.
-            auto it = model.lower_bound((rng() % 4096) * 8);
-            if (it == model.end())
-                it = model.begin();
-            uint64_t lo = it == model.begin() ? 0 : std::prev(it)->first + 1;
-            uint64_t key = lo + (it->first - lo) / 2;
-            if (key != it->first && model.count(key))
-                continue;
-            size_t slot = unused.back();
-            unused.pop_back();
-            nodes[slot].key = key;
-            mm::RangeTreeNode* old = it->second;
-            tree.replace(old, &nodes[slot]);
-            unused.push_back(size_t(old - nodes.data()));
-            model.erase(it);
-            model[key] = &nodes[slot];
-        }
-        if (step % 64 == 0) {
-            ASSERT_TRUE(tree.verify());
-            ASSERT_EQ(tree.size(), model.size());
-        }
-        uint64_t probe = rng() % (4096 * 8 + 16);
-        auto le = model.upper_bound(probe);
-        mm::RangeTreeNode* want_le = le == model.begin() ? nullptr : std::prev(le)->second;
-        ASSERT_EQ(tree.find_le(probe), want_le);
-        auto gt = model.upper_bound(probe);
-        ASSERT_EQ(tree.find_gt(probe), gt == model.end() ? nullptr : gt->second);
-    }
-    ASSERT_TRUE(tree.verify());
-    // In-order walk both ways.
-    std::vector<uint64_t> forward;
-    for (auto* n = tree.first(); n; n = mm::RangeTree::next(n))
-        forward.push_back(n->key);
-    std::vector<uint64_t> expected;
-    for (auto& [k, n] : model)
-        expected.push_back(k);
-    EXPECT_EQ(forward, expected);
-    if (!model.empty()) {
-        std::vector<uint64_t> backward;
-        for (auto* n = model.rbegin()->second; n; n = mm::RangeTree::prev(n))
-            backward.insert(backward.begin(), n->key);
-        EXPECT_EQ(backward, expected);
-    }
-}
-
-TEST(RangeTree, SequentialInsertStaysBalanced)
-{
-    std::vector<mm::RangeTreeNode> nodes(10000);
-    mm::RangeTree tree;
-    for (size_t i = 0; i < nodes.size(); i++) {
-        nodes[i].key = i;
-        tree.insert(&nodes[i]);
-    }
-    ASSERT_TRUE(tree.verify());
-    // AVL height bound: 1.44 * log2(10001) ~= 19.2.
-    int depth = 0;
-    for (auto* n = &nodes[0]; n; n = n->parent)
-        depth++;
-    EXPECT_LE(depth, 20);
-    for (size_t i = 0; i < nodes.size(); i += 2)
-        tree.erase(&nodes[i]);
-    ASSERT_TRUE(tree.verify());
-    EXPECT_EQ(tree.size(), nodes.size() / 2);
 }
 
 // ---- PhysAllocator -------------------------------------------------------------------------
