@@ -4,7 +4,8 @@
 //   - the direct map of every RAM/ACPI region (2 MiB / 1 GiB pages where aligned), no-execute;
 //   - the kernel image in the -2 GiB window, W^X: text R-X, rodata R--, data/bss RW-, with the
 //     stacks' guard pages left unmapped; its direct-map alias is made read-only;
-// then CR3 is switched. The page allocator is fed in two phases: RAM inside the early map
+// then CR3 is switched. Large heap blocks that physical fragmentation prevents from being
+// contiguous are page-mapped into the vmap area instead (KernelPageSource). The page allocator is fed in two phases: RAM inside the early map
 // first (its bookkeeping lives in free pages, which must be reachable), the rest once the
 // full direct map is live. Allocator set-up costs O(regions), not O(pages).
 #include <arch/x86_64/cpu.h>
@@ -13,6 +14,7 @@
 #include <arch/x86_64/trap_frame.h>
 #include <core/console.h>
 #include <core/memory.h>
+#include <lib/assert.h>
 #include <core/traps.h>
 #include <mm/heap.h>
 #include <new>
@@ -25,9 +27,20 @@ namespace {
 void* direct_map(void*, mm::PhysAddr pa) { return phys_to_virt(pa.value()); }
 
 constinit mm::PhysAllocator g_phys(&direct_map);
-constinit mm::DirectMapPageSource g_page_source(g_phys, arch::kDirectMap);
-constinit mm::Heap g_heap(g_page_source);
 uint64_t g_total_memory = 0;
+
+// The kernel heap's pages: physically contiguous runs through the direct map when the page
+// allocator has them; otherwise, for large blocks, single pages mapped contiguously into the
+// kernel's vmap area, so a large allocation does not fail just because physical memory is
+// fragmented. Slab requests (kHeapSlabPages) never take the vmap path: the vmap area's own
+// VMA nodes come from slabs, and this keeps the recursion bounded.
+class KernelPageSource final : public mm::PageSource {
+public:
+    Result<void*> alloc_pages(size_t pages, size_t align_pages) override;
+    void free_pages(void* start, size_t pages) override;
+};
+constinit KernelPageSource g_page_source;
+constinit mm::Heap g_heap(g_page_source);
 
 // The kernel page table's environment: table pages from the page allocator, reached through
 // the direct map, TLB maintenance with invlpg / CR3 reload.
@@ -70,6 +83,53 @@ public:
 HeapVmaAllocator g_vma_allocator;
 alignas(mm::AddressSpace) char g_aspace_storage[sizeof(mm::AddressSpace)];
 mm::AddressSpace* g_aspace = nullptr;
+
+alignas(mm::AddressSpace) char g_vmap_storage[sizeof(mm::AddressSpace)];
+mm::AddressSpace* g_vmap = nullptr;
+
+bool is_direct_mapped(uint64_t va) { return va >= arch::kDirectMap && va < kVmapBase; }
+
+Result<void*> KernelPageSource::alloc_pages(size_t pages, size_t align_pages)
+{
+    auto run = g_phys.alloc(pages, align_pages);
+    if (!run.is_error())
+        return phys_to_virt(run.value().value());
+    if (pages <= mm::kHeapSlabPages || !g_vmap || align_pages > mm::kPagesPerHugePage)
+        return run.error();
+    // Reserve room to align the start inside the reservation; the VMA spans all of it.
+    uint64_t slack = (align_pages - 1) * mm::kPageSize;
+    uint64_t reserved = TRY(g_vmap->map_anonymous(0, pages * mm::kPageSize + slack, mm::Protection::ReadWrite));
+    uint64_t start = (reserved + align_pages * mm::kPageSize - 1) & ~(align_pages * mm::kPageSize - 1);
+    for (size_t i = 0; i < pages; ++i) {
+        uint64_t va = start + i * mm::kPageSize;
+        auto frame = g_phys.alloc(1);
+        Result<void> mapped = frame.is_error() ? Result<void>(frame.error())
+                                               : g_kernel_pt->map(va, frame.value().value(), mm::kPageSize,
+                                                                  mm::Protection::ReadWrite);
+        if (mapped.is_error()) {
+            if (!frame.is_error())
+                g_phys.free(frame.value(), 1);
+            free_pages(reinterpret_cast<void*>(start), pages);
+            return mapped.error();
+        }
+    }
+    return reinterpret_cast<void*>(start);
+}
+
+void KernelPageSource::free_pages(void* start, size_t pages)
+{
+    uint64_t va = uint64_t(start);
+    if (is_direct_mapped(va)) {
+        g_phys.free(mm::PhysAddr(va - arch::kDirectMap), pages);
+        return;
+    }
+    const mm::Vma* vma = g_vmap->find(va);
+    NIMBUS_ASSERT(vma);
+    uint64_t base = vma->start, size = vma->size();
+    // Unmapping whole 4 KiB leaves never splits, so it cannot fail.
+    MUST(g_kernel_pt->unmap(base, size, [](const mm::Mapping& m) { g_phys.free(mm::PhysAddr(m.pa), 1); }));
+    MUST(g_vmap->unmap(base, size));
+}
 
 uint64_t kernel_phys(const void* p) { return uint64_t(p) - arch::kKernelWindow; }
 
@@ -215,6 +275,7 @@ Result<void> init_memory(const boot::BootInfo& info, const boot::Options& option
     }
 
     g_aspace = new (g_aspace_storage) mm::AddressSpace(g_vma_allocator);
+    g_vmap = new (g_vmap_storage) mm::AddressSpace(g_vma_allocator, kVmapBase, kVmapLimit);
     set_page_fault_handler(&handle_app_page_fault);
     return {};
 }

@@ -21,6 +21,10 @@ mm::PhysAllocator& phys_allocator();
 mm::PageTable& kernel_page_table();
 mm::AddressSpace& app_address_space();
 
+// The kernel's vmap area: large heap blocks built from scattered pages.
+inline constexpr uint64_t kVmapBase = 0xffffc00000000000ull;
+inline constexpr uint64_t kVmapLimit = 0xffffd00000000000ull;
+
 // Virtual address of physical memory in the direct map.
 inline void* phys_to_virt(uint64_t pa) { return reinterpret_cast<void*>(pa + 0xffff800000000000ull); }
 

@@ -26,6 +26,18 @@ KTEST(mm, direct_map_uses_huge_pages)
     KT_EXPECT_EQ(*static_cast<uint32_t*>(core::phys_to_virt(text_pa)), *reinterpret_cast<uint32_t*>(__kernel_start));
 }
 
+KTEST(mm, direct_map_uses_1g_pages_when_offered)
+{
+    // With 1 GiB pages in the CPU and at least 2 GiB of RAM, some GiB of RAM is 1 GiB-aligned
+    // and fully covered: the direct map must use a 1 GiB page there (boot option mm.huge1g).
+    bool has_1g = (arch::cpuid(0x80000000).eax >= 0x80000001) && (arch::cpuid(0x80000001).edx & (1u << 26));
+    if (!has_1g || core::total_memory() < (uint64_t(2) << 30))
+        return;
+    KT_EXPECT(count_leaves(arch::kDirectMap, uint64_t(1) << 46).pages_1g >= 1);
+    // RAM above the early 1 GiB map reached the page allocator (phase two of its feeding).
+    KT_EXPECT(core::phys_allocator().total_pages() * mm::kPageSize > core::total_memory() * 9 / 10);
+}
+
 KTEST(mm, kernel_image_is_w_xor_x)
 {
     auto& pt = core::kernel_page_table();
@@ -207,6 +219,61 @@ KTEST(mm, map_fixed_replaces_populated_memory)
     KT_EXPECT(core::unmap(addr + 1, mm::kPageSize).error() == Errno::INVAL);
     KT_EXPECT(core::unmap(addr, 0).error() == Errno::INVAL);
     KT_EXPECT(core::unmap(~uint64_t(0) & ~(mm::kPageSize - 1), mm::kPageSize).error() == Errno::INVAL);
+}
+
+} // namespace
+
+namespace {
+
+KTEST(mm, large_allocation_survives_fragmentation)
+{
+    // Fragment physical memory: take every page, give back 7 of every 8, so no free run is
+    // longer than 7 pages. A 1 MiB heap block must still succeed — page-mapped into the vmap
+    // area — and all of it must be usable and come back on free.
+    auto& phys = core::phys_allocator();
+    auto next_of = [](uint64_t pa) -> uint64_t& { return *static_cast<uint64_t*>(core::phys_to_virt(pa)); };
+    uint64_t taken = 0; // chain of every page taken, through the pages themselves
+    for (;;) {
+        auto r = phys.alloc(1);
+        if (r.is_error())
+            break;
+        uint64_t pa = r.value().value();
+        next_of(pa) = taken;
+        taken = pa;
+    }
+    KT_EXPECT_EQ(phys.free_pages(), 0);
+    uint64_t head = 0; // the pages kept
+    while (taken) {
+        uint64_t pa = taken;
+        taken = next_of(pa);
+        if (pa % (8 * mm::kPageSize) == 0) {
+            next_of(pa) = head;
+            head = pa;
+        } else {
+            phys.free(mm::PhysAddr(pa), 1);
+        }
+    }
+    KT_EXPECT(phys.alloc(8).is_error()); // no run of 8 pages left
+
+    constexpr size_t size = 1 << 20;
+    auto* block = static_cast<uint8_t*>(operator new(size, std::nothrow));
+    KT_ASSERT(block != nullptr);
+    KT_EXPECT(uint64_t(block) >= core::kVmapBase && uint64_t(block) < core::kVmapLimit);
+    for (size_t i = 0; i < size; i += 512)
+        block[i] = uint8_t(i >> 9);
+    bool intact = true;
+    for (size_t i = 0; i < size; i += 512)
+        intact &= block[i] == uint8_t(i >> 9);
+    KT_EXPECT(intact);
+    uint64_t free_with_block = phys.free_pages();
+    operator delete(block);
+    KT_EXPECT(phys.free_pages() >= free_with_block + size / mm::kPageSize);
+
+    while (head) {
+        uint64_t next = *static_cast<uint64_t*>(core::phys_to_virt(head));
+        phys.free(mm::PhysAddr(head), 1);
+        head = next;
+    }
 }
 
 } // namespace
