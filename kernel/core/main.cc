@@ -7,6 +7,8 @@
 #include <arch/x86_64/vm_exit.h>
 #include <boot/options.h>
 #include <boot/pvh.h>
+#include <core/acpi.h>
+#include <core/boot_info.h>
 #include <core/boot_time.h>
 #include <core/console.h>
 #include <core/cxxrt.h>
@@ -82,6 +84,7 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
                 start_info_paddr);
         arch::exit_vm(1);
     }
+    set_boot_info(g_boot_info);
     boot::parse_command_line(g_boot_info.command_line(), g_command_line);
     const boot::Options& options = g_command_line.options;
     apply_log_level(options.log);
@@ -92,6 +95,8 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
         arch::exit_vm(1);
     }
     boot_stamp("memory");
+    init_acpi(g_boot_info); // never fails the boot: the exit path has other ways out
+    boot_stamp("acpi");
     boot_stamp("ready");
 
     // Everything below is reporting and work, not boot.

@@ -89,23 +89,34 @@ mm::AddressSpace* g_vmap = nullptr;
 
 bool is_direct_mapped(uint64_t va) { return va >= arch::kDirectMap && va < kVmapBase; }
 
+// vmap reservations are whole multiples of this, so every block the area hands out (placed
+// at the top of a free gap, whose edges are multiples of it too) is aligned to it.
+constexpr uint64_t kVmapGranule = mm::kHeapSlabPages * mm::kPageSize;
+
+uint64_t vmap_size(size_t pages) { return (pages * mm::kPageSize + kVmapGranule - 1) & ~(kVmapGranule - 1); }
+
 Result<void*> KernelPageSource::alloc_pages(size_t pages, size_t align_pages)
 {
     auto run = g_phys.alloc(pages, align_pages);
     if (!run.is_error())
         return phys_to_virt(run.value().value());
-    if (pages <= mm::kHeapSlabPages || !g_vmap || align_pages > mm::kPagesPerHugePage)
+    if (pages <= mm::kHeapSlabPages || !g_vmap || align_pages * mm::kPageSize > kVmapGranule)
         return run.error();
-    // Reserve room to align the start inside the reservation; the VMA spans all of it.
-    uint64_t slack = (align_pages - 1) * mm::kPageSize;
-    uint64_t reserved = TRY(g_vmap->map_anonymous(0, pages * mm::kPageSize + slack, mm::Protection::ReadWrite));
-    uint64_t start = (reserved + align_pages * mm::kPageSize - 1) & ~(align_pages * mm::kPageSize - 1);
-    for (size_t i = 0; i < pages; ++i) {
-        uint64_t va = start + i * mm::kPageSize;
+    // The block, then one inaccessible granule: a guard against overruns, and a separator
+    // that keeps neighbouring blocks from merging into one VMA, so that freeing a block
+    // removes whole VMAs and never needs memory.
+    uint64_t size = vmap_size(pages);
+    uint64_t start = TRY(g_vmap->map_anonymous(0, size + kVmapGranule, mm::Protection::ReadWrite));
+    NIMBUS_ASSERT(start % kVmapGranule == 0);
+    if (auto guard = g_vmap->protect(start + size, kVmapGranule, mm::Protection::None); guard.is_error()) {
+        MUST(g_vmap->unmap(start, size + kVmapGranule)); // one whole VMA: no split, cannot fail
+        return guard.error();
+    }
+    for (uint64_t va = start; va < start + pages * mm::kPageSize; va += mm::kPageSize) {
         auto frame = g_phys.alloc(1);
-        Result<void> mapped = frame.is_error() ? Result<void>(frame.error())
-                                               : g_kernel_pt->map(va, frame.value().value(), mm::kPageSize,
-                                                                  mm::Protection::ReadWrite);
+        Result<void> mapped = frame.is_error()
+                                  ? Result<void>(frame.error())
+                                  : g_kernel_pt->map(va, frame.value().value(), mm::kPageSize, mm::Protection::ReadWrite);
         if (mapped.is_error()) {
             if (!frame.is_error())
                 g_phys.free(frame.value(), 1);
@@ -123,12 +134,11 @@ void KernelPageSource::free_pages(void* start, size_t pages)
         g_phys.free(mm::PhysAddr(va - arch::kDirectMap), pages);
         return;
     }
-    const mm::Vma* vma = g_vmap->find(va);
-    NIMBUS_ASSERT(vma);
-    uint64_t base = vma->start, size = vma->size();
-    // Unmapping whole 4 KiB leaves never splits, so it cannot fail.
-    MUST(g_kernel_pt->unmap(base, size, [](const mm::Mapping& m) { g_phys.free(mm::PhysAddr(m.pa), 1); }));
-    MUST(g_vmap->unmap(base, size));
+    // The block's VMA and its guard's, both whole: no VMA split. Whole 4 KiB leaves: no page
+    // split. Neither can fail.
+    uint64_t size = vmap_size(pages);
+    MUST(g_kernel_pt->unmap(va, size, [](const mm::Mapping& m) { g_phys.free(mm::PhysAddr(m.pa), 1); }));
+    MUST(g_vmap->unmap(va, size + kVmapGranule));
 }
 
 uint64_t kernel_phys(const void* p) { return uint64_t(p) - arch::kKernelWindow; }
