@@ -231,6 +231,9 @@ bool handle_app_page_fault(const arch::TrapFrame& frame, uint64_t address)
 
 } // namespace
 
+void* kmalloc(size_t size, size_t align) { return g_heap.allocate(size, align); }
+void kfree(void* p) { g_heap.deallocate(p); }
+
 mm::PhysAllocator& phys_allocator() { return g_phys; }
 mm::PageTable& kernel_page_table() { return *g_kernel_pt; }
 mm::AddressSpace& app_address_space() { return *g_aspace; }

@@ -17,6 +17,12 @@ namespace core {
 Result<void> init_memory(const boot::BootInfo& info, const boot::Options& options);
 
 uint64_t total_memory();
+
+// The kernel heap, C style. kmalloc returns nullptr when memory is exhausted (never panics);
+// align must be a power of two up to 4096. kfree(nullptr) is a no-op. May be called from the
+// page-fault path; not from other interrupt context until the SMP issue adds per-CPU caches.
+void* kmalloc(size_t size, size_t align = 16);
+void kfree(void* p);
 mm::PhysAllocator& phys_allocator();
 mm::PageTable& kernel_page_table();
 mm::AddressSpace& app_address_space();

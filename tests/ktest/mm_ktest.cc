@@ -150,8 +150,14 @@ KTEST(mm, heap_allocations)
         KT_EXPECT_EQ(*static_cast<uint8_t*>(blocks[i]), uint8_t(i));
         operator delete(blocks[i]);
     }
-    // Absurd sizes fail cleanly.
+    // Absurd sizes and alignments fail cleanly.
     KT_EXPECT(operator new(uint64_t(1) << 46, std::nothrow) == nullptr);
+    KT_EXPECT(core::kmalloc(~size_t(0)) == nullptr);
+    KT_EXPECT(core::kmalloc(64, 3) == nullptr);
+    void* aligned = core::kmalloc(100, 4096);
+    KT_EXPECT(aligned != nullptr && uint64_t(aligned) % 4096 == 0);
+    core::kfree(aligned);
+    core::kfree(nullptr);
 }
 
 KTEST(mm, page_allocator_exhaustion_is_an_error)
