@@ -29,9 +29,19 @@ if(NIMBUS_SANITIZE)
   target_link_options(nimbus_host_flags INTERFACE -fsanitize=address,undefined)
 endif()
 
-# nimbus_portable_library(NAME SOURCES...) -> NAME (kernel) and NAME_host (host, sanitized).
+# Host builds under ThreadSanitizer, for the lock-free code's tests (tests/tsan/).
+add_library(nimbus_tsan_flags INTERFACE)
+target_compile_options(nimbus_tsan_flags INTERFACE
+  -Wall -Wextra -Werror -Wthread-safety -Wno-unused-parameter -fno-omit-frame-pointer
+  -fsanitize=thread -O1 -g)
+target_link_options(nimbus_tsan_flags INTERFACE -fsanitize=thread)
+target_compile_definitions(nimbus_tsan_flags INTERFACE NIMBUS_HOST=1 NIMBUS_TSAN=1)
+target_include_directories(nimbus_tsan_flags INTERFACE ${NIMBUS_KERNEL_INCLUDE})
+
+# nimbus_portable_library(NAME SOURCES... [DEPS...] [TSAN]) -> NAME (kernel) and NAME_host
+# (host, ASan+UBSan); with TSAN also NAME_tsan (host, ThreadSanitizer; its DEPS need TSAN too).
 function(nimbus_portable_library name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "TSAN" "" "SOURCES;DEPS" ${ARGN})
   add_library(${name} STATIC ${ARG_SOURCES})
   target_link_libraries(${name} PUBLIC nimbus_kernel_flags)
   add_library(${name}_host STATIC ${ARG_SOURCES})
@@ -40,6 +50,13 @@ function(nimbus_portable_library name)
     target_link_libraries(${name} PUBLIC ${dep})
     target_link_libraries(${name}_host PUBLIC ${dep}_host)
   endforeach()
+  if(ARG_TSAN)
+    add_library(${name}_tsan STATIC ${ARG_SOURCES})
+    target_link_libraries(${name}_tsan PUBLIC nimbus_tsan_flags)
+    foreach(dep ${ARG_DEPS})
+      target_link_libraries(${name}_tsan PUBLIC ${dep}_tsan)
+    endforeach()
+  endif()
 endfunction()
 
 # nimbus_kernel_library(NAME SOURCES...) -> kernel-only code (touches hardware).
