@@ -234,4 +234,37 @@ size_t compute_free_ranges(const BootInfo& info, const PhysRange* reserved, size
     return merged;
 }
 
+size_t compute_mappable_ranges(const BootInfo& info, uint64_t limit, PhysRange* out)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < info.region_count && i < BootInfo::kMaxRegions; ++i) {
+        const MemoryRegion& r = info.regions[i];
+        bool mappable = r.type == MemoryType::Ram || r.type == MemoryType::AcpiReclaimable ||
+                        r.type == MemoryType::AcpiNvs;
+        if (!mappable || r.base >= limit || r.size == 0)
+            continue;
+        uint64_t end = r.size > limit - r.base ? limit : r.base + r.size;
+        uint64_t aligned_end = (end + kPage - 1) & ~(kPage - 1);
+        if (aligned_end < end)
+            aligned_end = ~uint64_t(0) & ~(kPage - 1);
+        PhysRange run { r.base & ~(kPage - 1), aligned_end };
+        size_t pos = count++;
+        while (pos > 0 && out[pos - 1].begin > run.begin) {
+            out[pos] = out[pos - 1];
+            --pos;
+        }
+        out[pos] = run;
+    }
+    size_t merged = 0;
+    for (size_t i = 0; i < count; ++i) {
+        if (merged > 0 && out[i].begin <= out[merged - 1].end) {
+            if (out[i].end > out[merged - 1].end)
+                out[merged - 1].end = out[i].end;
+        } else {
+            out[merged++] = out[i];
+        }
+    }
+    return merged;
+}
+
 } // namespace boot

@@ -90,4 +90,9 @@ struct PhysRange {
 size_t compute_free_ranges(const BootInfo& info, const PhysRange* reserved, size_t reserved_count,
                            PhysRange* out, size_t capacity, size_t* dropped);
 
+// The ranges the kernel direct-maps: RAM and ACPI regions, page-aligned outwards, clipped
+// below `limit`, sorted and merged (the hypervisor's map may be unsorted or overlapping).
+// Returns the number written to `out`, which must hold BootInfo::kMaxRegions entries.
+size_t compute_mappable_ranges(const BootInfo& info, uint64_t limit, PhysRange* out);
+
 } // namespace boot

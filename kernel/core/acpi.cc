@@ -18,7 +18,6 @@ namespace core {
 namespace {
 
 constexpr uint64_t kPage = 4096;
-constexpr uint64_t kPhysLimit = uint64_t(1) << 46; // what the direct-map window holds
 constexpr unsigned kMaxFirmwarePages = 1024;       // 4 MiB of firmware mappings at most
 
 // Boot-time state: written by init_acpi (single CPU), read-only afterwards.
@@ -52,7 +51,7 @@ bool ensure_mapped(uint64_t page_pa, Access access)
 
 bool ensure_range_mapped(uint64_t paddr, uint64_t size, Access access)
 {
-    if (size == 0 || paddr >= kPhysLimit || size > kPhysLimit - paddr)
+    if (size == 0 || paddr >= phys_addr_limit() || size > phys_addr_limit() - paddr)
         return false;
     uint64_t last = (paddr + size - 1) & ~(kPage - 1);
     for (uint64_t page = paddr & ~(kPage - 1);; page += kPage) {
@@ -83,7 +82,9 @@ bool prepare_register(const boot::GenericAddress& reg)
 {
     if (!reg.is_present() || reg.is_io())
         return true;
-    return ensure_range_mapped(reg.address, reg.access_bytes(1) > 4 ? 4 : reg.access_bytes(1), Access::ReadWrite);
+    // The exit path accesses up to 4 bytes (PM1 control at least 2, whatever the declared
+    // width): map all of them.
+    return ensure_range_mapped(reg.address, 4, Access::ReadWrite);
 }
 
 const char* describe(const boot::GenericAddress& reg)

@@ -61,8 +61,9 @@ public:
     }
     void flush_all() override
     {
+        // The kernel's mappings are global: a CR3 reload alone would keep them.
         if (m_live)
-            arch::flush_tlb();
+            arch::flush_tlb_global();
     }
     void set_live() { m_live = true; }
 
@@ -159,39 +160,16 @@ Result<void> map_kernel_image(mm::PageTable& pt)
     return {};
 }
 
-Result<void> map_direct(mm::PageTable& pt, const boot::BootInfo& info, bool allow_1g)
+Result<void> map_direct(mm::PageTable& pt, const boot::BootInfo& info, bool allow_1g, uint64_t limit)
 {
+    boot::PhysRange runs[boot::BootInfo::kMaxRegions];
+    size_t merged = boot::compute_mappable_ranges(info, limit, runs);
     mm::MapOptions opts;
     opts.global = true;
     opts.allow_1g = allow_1g;
-    // Merge adjacent mappable regions first so interiors can use the largest pages.
-    uint64_t run_begin = 0, run_end = 0;
-    auto flush = [&]() -> Result<void> {
-        if (run_end > run_begin)
-            TRY(pt.map(arch::kDirectMap + run_begin, run_begin, run_end - run_begin, mm::Protection::ReadWrite, opts));
-        return {};
-    };
-    // Regions arrive sorted from every VMM we know; an unsorted map only costs huge pages.
-    for (size_t i = 0; i < info.region_count; ++i) {
-        const auto& r = info.regions[i];
-        bool mappable = r.type == boot::MemoryType::Ram || r.type == boot::MemoryType::AcpiReclaimable ||
-                        r.type == boot::MemoryType::AcpiNvs;
-        if (!mappable)
-            continue;
-        uint64_t begin = r.base & ~(mm::kPageSize - 1);
-        uint64_t end = (r.base + r.size + mm::kPageSize - 1) & ~(mm::kPageSize - 1);
-        if (end > (uint64_t(1) << 46))
-            continue; // beyond what the direct map window holds; never seen on real VMMs
-        if (begin <= run_end && end >= run_begin && run_end > run_begin) {
-            run_end = end > run_end ? end : run_end;
-            run_begin = begin < run_begin ? begin : run_begin;
-            continue;
-        }
-        TRY(flush());
-        run_begin = begin;
-        run_end = end;
-    }
-    TRY(flush());
+    for (size_t i = 0; i < merged; ++i)
+        TRY(pt.map(arch::kDirectMap + runs[i].begin, runs[i].begin, runs[i].end - runs[i].begin,
+                   mm::Protection::ReadWrite, opts));
     return {};
 }
 
@@ -221,6 +199,16 @@ bool handle_app_page_fault(const arch::TrapFrame& frame, uint64_t address)
     mm::FaultResolution res = g_aspace->resolve_fault(address, access);
     if (res.kind != mm::FaultResolution::Kind::Populate)
         return false; // reported by the caller (SIGSEGV once applications exist)
+    // Already populated, and the VMA allows the access: either a stale TLB entry, or the page
+    // tables lag the VMA (an mprotect whose page-table half failed for lack of memory). The
+    // VMA is the truth: bring the page in line and retry.
+    uint64_t page = address & ~(mm::kPageSize - 1);
+    if (auto existing = g_kernel_pt->lookup(page); !existing.is_error()) {
+        if (!mm::has_all(existing.value().prot, res.prot) || !mm::has_all(res.prot, existing.value().prot))
+            return !g_kernel_pt->protect(page, mm::kPageSize, res.prot).is_error();
+        arch::invlpg(page);
+        return true;
+    }
     if (populate(res.base, res.size, res.prot))
         return true;
     // No free 2 MiB frame, or part of the 2 MiB region already holds small pages: one page.
@@ -239,12 +227,28 @@ mm::PageTable& kernel_page_table() { return *g_kernel_pt; }
 mm::AddressSpace& app_address_space() { return *g_aspace; }
 uint64_t total_memory() { return g_total_memory; }
 
+// The highest physical address + 1 the kernel can use: what the CPU can address
+// (CPUID 0x80000008 [intel-sdm-2a CPUID]) and what the direct-map window holds. RAM above it
+// is left alone rather than mapped with reserved bits or outside the window.
+uint64_t phys_addr_limit()
+{
+    uint64_t limit = uint64_t(1) << 46;
+    if (arch::cpuid(0x80000000).eax >= 0x80000008) {
+        unsigned bits = arch::cpuid(0x80000008).eax & 0xff;
+        if (bits >= 32 && bits < 46)
+            limit = uint64_t(1) << bits;
+    }
+    return limit;
+}
+
 Result<void> init_memory(const boot::BootInfo& info, const boot::Options& options)
 {
     // Never hand out: the first MiB (real-mode structures, page 0), the kernel image, modules.
-    boot::PhysRange reserved[2 + boot::BootInfo::kMaxModules];
+    uint64_t limit = phys_addr_limit();
+    boot::PhysRange reserved[3 + boot::BootInfo::kMaxModules];
     size_t reserved_count = 0;
     reserved[reserved_count++] = { 0, 0x100000 };
+    reserved[reserved_count++] = { limit, ~uint64_t(0) };
     reserved[reserved_count++] = { kernel_phys(__kernel_start), kernel_phys(__kernel_end) };
     for (size_t i = 0; i < info.module_count; ++i)
         reserved[reserved_count++] = { info.modules[i].paddr, info.modules[i].paddr + info.modules[i].size };
@@ -268,7 +272,7 @@ Result<void> init_memory(const boot::BootInfo& info, const boot::Options& option
 
     bool has_1g = (arch::cpuid(0x80000000).eax >= 0x80000001) && (arch::cpuid(0x80000001).edx & (1u << 26));
     mm::PageTable pt = TRY(mm::PageTable::create(g_pt_env));
-    TRY(map_direct(pt, info, has_1g && options.mm_huge1g));
+    TRY(map_direct(pt, info, has_1g && options.mm_huge1g, limit));
     TRY(map_kernel_image(pt));
     // The direct-map alias of the kernel image must not make text writable.
     TRY(pt.protect(arch::kDirectMap + kernel_phys(__kernel_start), uint64_t(__rodata_end) - uint64_t(__kernel_start),

@@ -18,6 +18,10 @@ Result<void> init_memory(const boot::BootInfo& info, const boot::Options& option
 
 uint64_t total_memory();
 
+// One past the highest physical address the kernel maps: the CPU's physical-address width
+// (CPUID 0x80000008), at most what the direct-map window holds (2^46). RAM above is ignored.
+uint64_t phys_addr_limit();
+
 // The kernel heap, C style. kmalloc returns nullptr when memory is exhausted (never panics);
 // align must be a power of two up to 4096. kfree(nullptr) is a no-op. May be called from the
 // page-fault path; not from other interrupt context until the SMP issue adds per-CPU caches.

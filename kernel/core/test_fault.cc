@@ -71,6 +71,12 @@ uint64_t g_data_word = 0xc3c3c3c3c3c3c3c3; // "ret" bytes: harmless if NX were m
         arch::set_gate(arch::kPageFault, false);
         (void)*launder_value(static_cast<volatile int*>(nullptr));
         break;
+    case TestFault::soft_int:
+        // Ring-0 code can raise an exception vector with `int`; the CPU then pushes no error
+        // code even for #PF, and the entry must notice rather than misread the frame.
+        kprintf("test.fault: int $14\n");
+        asm volatile("int $14");
+        break;
     case TestFault::stack_overflow:
         kprintf("test.fault: unbounded recursion\n");
         recurse_forever(0);

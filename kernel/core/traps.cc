@@ -38,6 +38,8 @@ const char* diagnose_page_fault(const arch::TrapFrame& f, uint64_t cr2)
         if (cr2 >= guard && cr2 < guard + 0x1000)
             return "stack overflow (guard page hit)";
     }
+    if (f.error_code & arch::kPfReservedBit)
+        return "reserved bit set in a page-table entry (a kernel page-table bug)";
     if (!(f.error_code & arch::kPfPresent) && cr2 < 0x10000)
         return "null pointer dereference";
     if ((f.error_code & arch::kPfPresent) && (f.error_code & arch::kPfInstructionFetch))
@@ -58,6 +60,8 @@ void set_page_fault_handler(PageFaultHandler handler) { g_page_fault_handler = h
 extern "C" void trap_dispatch(arch::TrapFrame* frame, void* /*extended_state*/)
 {
     using namespace arch;
+    if (frame->error_code == kSoftwareTrapErrorCode)
+        core::panic_trap(*frame, "software interrupt (int $n) to an exception vector");
     switch (frame->vector) {
     case kPageFault: {
         uint64_t cr2 = read_cr2();

@@ -231,6 +231,7 @@ void Heap::deallocate_small(BlockHeader* slab, void* p)
     // p must be an object boundary inside the slab, past the header.
     uintptr_t end = reinterpret_cast<uintptr_t>(slab) + kHeapSlabSize;
     uintptr_t addr = reinterpret_cast<uintptr_t>(p);
+    NIMBUS_ASSERT(addr < end);
     NIMBUS_ASSERT((end - addr) % slab->object_size == 0);
     NIMBUS_ASSERT((end - addr) / slab->object_size <= slab->bumped);
     NIMBUS_ASSERT(slab->in_use > 0);

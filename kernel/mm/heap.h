@@ -48,7 +48,8 @@
 namespace mm {
 
 // Where the heap gets its memory: runs of whole pages, aligned to a power-of-two number of
-// pages. Implementations: DirectMapPageSource below (kernel), aligned_alloc fakes (host tests).
+// pages. Implementations: DirectMapPageSource below, core::KernelPageSource (the kernel's:
+// the direct map, or the vmap area for large blocks), aligned_alloc fakes (host tests).
 class PageSource {
 public:
     // `pages` contiguous, writable pages whose address is a multiple of align_pages * kPageSize.

@@ -46,5 +46,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         if (i > 0 && out[i].begin <= out[i - 1].end)
             std::abort();
     }
+    boot::PhysRange mappable[boot::BootInfo::kMaxRegions];
+    uint64_t limit = uint64_t(1) << 46;
+    size_t m = boot::compute_mappable_ranges(*info, limit, mappable);
+    for (size_t i = 0; i < m; ++i) {
+        if (mappable[i].begin >= mappable[i].end || (mappable[i].begin | mappable[i].end) & 0xfff ||
+            mappable[i].end > limit)
+            std::abort();
+        if (i > 0 && mappable[i].begin <= mappable[i - 1].end)
+            std::abort();
+    }
     return 0;
 }

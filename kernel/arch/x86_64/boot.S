@@ -9,6 +9,9 @@
 #define PTE_W 0x2
 #define PTE_PS 0x80
 
+// CPUID.1:ECX bits of x86-64-v2: SSE3 0, SSSE3 9, CX16 13, SSE4.1 19, SSE4.2 20, POPCNT 23.
+#define CPU_V2_ECX ((1 << 0) | (1 << 9) | (1 << 13) | (1 << 19) | (1 << 20) | (1 << 23))
+
 // The PVH ELF note: type XEN_ELFNOTE_PHYS32_ENTRY (18), 64-bit descriptor holding the
 // physical address of the 32-bit entry point. QEMU, Firecracker and cloud-hypervisor read it.
         .section .note.Xen, "a"
@@ -31,6 +34,26 @@ pvh_start32:
         movl %eax, PHYS(g_boot_entry_tsc)
         movl %edx, PHYS(g_boot_entry_tsc) + 4
         movl %ebx, %esi                   // keep start_info across the set-up
+
+        // The CPU must offer long mode, NX and the x86-64-v2 set the kernel is compiled for
+        // (SSE3, SSSE3, CMPXCHG16B, SSE4.1, SSE4.2, POPCNT, LAHF in 64-bit mode)
+        // [intel-sdm-2a CPUID]; otherwise say so and end the VM rather than crash later.
+        movl $0x80000000, %eax
+        cpuid
+        cmpl $0x80000001, %eax
+        jb cpu_unsupported
+        movl $0x80000001, %eax
+        cpuid
+        andl $((1 << 29) | (1 << 20)), %edx
+        cmpl $((1 << 29) | (1 << 20)), %edx
+        jne cpu_unsupported
+        testl $1, %ecx
+        jz cpu_unsupported
+        movl $1, %eax
+        cpuid
+        andl $CPU_V2_ECX, %ecx
+        cmpl $CPU_V2_ECX, %ecx
+        jne cpu_unsupported
 
         // Zero the four early page-table pages.
         movl $PHYS(early_pml4), %edi
@@ -73,6 +96,32 @@ pvh_start32:
 
         lgdt PHYS(boot_gdt_ptr32)
         ljmp $NIMBUS_SEL_KCODE, $PHYS(long_mode_low)
+
+// Prints cpu_message on COM1, reports status 1 (COM2 record + isa-debug-exit), halts.
+cpu_unsupported:
+        movl $(PHYS(g_stacks) + NIMBUS_STACK_SLOT), %esp // PVH promises no stack: use the boot stack
+        movl $PHYS(cpu_message), %edi
+        movw $0x3f8, %dx
+        call put_string32
+        movl $PHYS(cpu_exit_record), %edi
+        movw $0x2f8, %dx
+        call put_string32
+        movw $0xf4, %dx
+        movl $1, %eax
+        outl %eax, %dx
+1:      cli
+        hlt
+        jmp 1b
+
+// Writes the NUL-terminated string at edi to I/O port dx.
+put_string32:
+1:      movb (%edi), %al
+        testb %al, %al
+        jz 2f
+        outb %al, %dx
+        incl %edi
+        jmp 1b
+2:      ret
 
         .code64
 long_mode_low:
@@ -117,6 +166,10 @@ long_mode_high:
         ud2
 
         .section .rodata
+cpu_message:
+        .asciz "nimbus: cannot boot: this CPU lacks long mode, NX or x86-64-v2 (SSE4.2, POPCNT, CX16); use -cpu max or host\n"
+cpu_exit_record:
+        .asciz "exit 1\n"
         .p2align 3
 boot_gdt:
         .quad 0                           // null

@@ -78,6 +78,7 @@ inline void xsetbv(uint32_t index, uint64_t value)
 }
 
 inline void invlpg(uint64_t va) { asm volatile("invlpg (%0)" ::"r"(va) : "memory"); }
+// Flushes non-global TLB entries (a CR3 reload keeps global ones).
 inline void flush_tlb() { write_cr3(read_cr3()); }
 
 inline void irq_disable() { asm volatile("cli" ::: "memory"); }
@@ -113,5 +114,18 @@ inline constexpr uint64_t kCr4Osfxsr = 1u << 9;
 inline constexpr uint64_t kCr4Osxmmexcpt = 1u << 10;
 inline constexpr uint64_t kCr4Fsgsbase = 1u << 16;
 inline constexpr uint64_t kCr4Osxsave = 1u << 18;
+
+// Flushes the whole TLB, global entries included: toggling CR4.PGE does that
+// [intel-sdm-3a §4.10.4.1].
+inline void flush_tlb_global()
+{
+    uint64_t cr4 = read_cr4();
+    if (cr4 & kCr4Pge) {
+        write_cr4(cr4 & ~kCr4Pge);
+        write_cr4(cr4);
+    } else {
+        flush_tlb();
+    }
+}
 
 } // namespace arch

@@ -93,7 +93,7 @@ void init_descriptors()
 
 void set_gate(unsigned vector, bool present)
 {
-    uint64_t handler = uint64_t(g_trap_stubs) + vector * 16;
+    uint64_t handler = uint64_t(g_trap_stubs) + vector * kTrapStubSize;
     IdtGate& g = g_idt[vector];
     g.offset_low = uint16_t(handler);
     g.selector = NIMBUS_SEL_KCODE;

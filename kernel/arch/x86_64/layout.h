@@ -11,7 +11,7 @@
 #define NIMBUS_KERNEL_PHYS 0x100000
 #define NIMBUS_DIRECT_MAP 0xffff800000000000
 
-// Boot GDT selectors (gdt.cc keeps the same layout).
+// Boot GDT selectors (descriptors.cc keeps the same layout).
 #define NIMBUS_SEL_KCODE 0x08
 #define NIMBUS_SEL_KDATA 0x10
 #define NIMBUS_SEL_TSS 0x18

@@ -48,6 +48,13 @@ inline constexpr uint64_t kPfUser = 1u << 2;
 inline constexpr uint64_t kPfReservedBit = 1u << 3;
 inline constexpr uint64_t kPfInstructionFetch = 1u << 4;
 
+// The error code traps.S substitutes when `int $n` raises a vector that normally carries
+// one: the CPU then pushed none. No hardware error code has all bits set.
+inline constexpr uint64_t kSoftwareTrapErrorCode = ~uint64_t(0);
+
+// Bytes between the trap stubs in traps.S (g_trap_stubs + vector * kTrapStubSize).
+inline constexpr uint64_t kTrapStubSize = 32;
+
 const char* vector_name(uint64_t vector);
 
 } // namespace arch

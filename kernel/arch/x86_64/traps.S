@@ -1,4 +1,4 @@
-// Exception and interrupt entry. Every vector arrives on an IST stack (see gdt.cc): kernel
+// Exception and interrupt entry. Every vector arrives on an IST stack (see descriptors.cc): kernel
 // and application code both run in ring 0 and use the 128-byte red zone, so nothing may be
 // pushed onto the interrupted stack. The entry saves the general registers and the full
 // extended (x87/SSE/AVX) state, because the interrupted code can be anywhere, calls
@@ -83,15 +83,22 @@ trap_common:
         addq $16, %rsp                     // vector and error code
         iretq
 
-// One 16-byte stub per vector. Vectors where the CPU pushes an error code
-// (8, 10-14, 17, 21, 29, 30 [intel-sdm-3a §6.13]) skip the dummy push.
-        .p2align 4
+// One 32-byte stub per vector (kTrapStubSize). Vectors where the CPU pushes an error code
+// (8, 10-14, 17, 21, 29, 30 [intel-sdm-3a §6.13]) skip the dummy push — unless the vector
+// was raised by `int $n` (code runs in ring 0, so it can), which pushes none: then the word
+// above the return RIP is the code selector rather than a RIP, and the stub pushes the
+// marker kSoftwareTrapErrorCode so trap_dispatch can report it instead of misreading the frame.
+        .p2align 5
         .global g_trap_stubs
 g_trap_stubs:
         .set vec, 0
         .rept 256
-        .p2align 4
+        .p2align 5
         .if (vec == 8) || ((vec >= 10) && (vec <= 14)) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)
+        cmpq $NIMBUS_SEL_KCODE, 8(%rsp)
+        jne 1f
+        pushq $-1
+1:
         .else
         pushq $0
         .endif

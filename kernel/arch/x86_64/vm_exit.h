@@ -18,8 +18,8 @@ inline constexpr int kPanicStatus = 120;
 [[noreturn]] void exit_vm_panic();
 
 // Records how to power off through ACPI (see boot::acpi_poweroff()). Registers in system
-// memory space must already be mapped writable (uncached) in the direct map at
-// kDirectMap + address: core::init_acpi() does that. Call at boot, before other CPUs run;
+// memory space must already be mapped writable in the direct map at kDirectMap + address:
+// core::init_acpi() does that (uncached, unless the page was already mapped as RAM). Call at boot, before other CPUs run;
 // the values are copied.
 void set_acpi_poweroff(const boot::AcpiPowerOff& poweroff);
 

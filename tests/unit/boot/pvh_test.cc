@@ -202,4 +202,29 @@ TEST(Pvh, FreeRangesHandleHostileMaps)
     EXPECT_GE(dropped, 1u);
 }
 
+TEST(Pvh, MappableRangesSortMergeAndClip)
+{
+    auto info = std::make_unique<boot::BootInfo>();
+    // Unsorted, overlapping after rounding, with a reserved hole and RAM beyond the limit.
+    info->regions[0] = { 0x100000, 0x7f00000, boot::MemoryType::Ram };
+    info->regions[1] = { 0, 0xa0000, boot::MemoryType::Ram };
+    info->regions[2] = { 0x7000000, 0x1000, boot::MemoryType::AcpiNvs };
+    info->regions[3] = { 0x8000800, 0x800, boot::MemoryType::AcpiReclaimable }; // unaligned, adjacent
+    info->regions[4] = { 0xfec00000, 0x1000, boot::MemoryType::Reserved };
+    info->regions[5] = { 0x3ff000000000, 0x2000000000, boot::MemoryType::Ram }; // crosses the limit
+    info->regions[6] = { 0x500000000000, 0x1000, boot::MemoryType::Ram };     // beyond it
+    info->region_count = 7;
+    boot::PhysRange out[boot::BootInfo::kMaxRegions];
+    size_t n = boot::compute_mappable_ranges(*info, uint64_t(1) << 46, out);
+    ASSERT_EQ(n, 3u);
+    EXPECT_EQ(out[0].begin, 0u);
+    EXPECT_EQ(out[0].end, 0xa0000u);
+    EXPECT_EQ(out[1].begin, 0x100000u);
+    EXPECT_EQ(out[1].end, 0x8001000u);
+    EXPECT_EQ(out[2].begin, 0x3ff000000000u);
+    EXPECT_EQ(out[2].end, uint64_t(1) << 46);
+    for (size_t i = 1; i < n; ++i)
+        EXPECT_GT(out[i].begin, out[i - 1].end);
+}
+
 } // namespace
