@@ -1,0 +1,83 @@
+// One CPU's run queue across scheduling classes: real-time (FIFO/RR, by priority) first, then
+// the fair class; round-robin slice accounting; the preemption decision and the tickless
+// deadline for whichever class is running.
+//
+// Pick order: the highest-priority runnable RT entity (a running RT entity counts at its own
+// priority and keeps its place at the head of its level when it is preempted — POSIX), else the
+// fair entity with the lowest decayed run time. A runnable RT entity always preempts a fair
+// one; a fair entity never preempts an RT one. An RR entity whose slice ran out goes behind the
+// others at its priority with a fresh slice; alone at its priority it just gets a fresh slice.
+// The fair clock keeps running while RT entities run, so fair entities' run time decays then.
+//
+// Not synchronised: owned by one CPU. Never allocates or fails; misuse (attaching twice,
+// blocking without a current entity) asserts.
+#pragma once
+
+#include <sched/fair.h>
+#include <sched/rt.h>
+
+namespace sched {
+
+// The scheduling state a thread embeds.
+struct Entity : FairEntity, RtEntity {
+    Policy policy = Policy::Fair;
+};
+
+struct RunQueueParams {
+    FairParams fair;
+    Nanos rr_slice_ns = 100'000'000; // SCHED_RR time slice (Linux's default, 100 ms)
+};
+
+class RunQueue {
+public:
+    RunQueue(const RunQueueParams& params, Nanos now) : m_params(params), m_fair(params.fair, now), m_last(now) {}
+    RunQueue(const RunQueue&) = delete;
+    RunQueue& operator=(const RunQueue&) = delete;
+
+    // Charges the current entity (fair run time, RR slice) up to `now`.
+    void update(Nanos now);
+
+    // Makes a detached entity runnable here (new, woken, migrated in). Does not switch; ask
+    // should_preempt() afterwards (true at once for an RT entity above the current one).
+    void wake(Entity& e, Nanos now);
+
+    // The current entity blocks or exits; there is no current entity until schedule().
+    void block_current(Nanos now);
+
+    // Removes a runnable, not running, entity (migration). A fair entity keeps its R.
+    void remove(Entity& e, Nanos now);
+
+    // The current entity gives up the CPU voluntarily: an RT entity goes behind its equals.
+    // Then picks as schedule() does.
+    Entity* yield(Nanos now);
+
+    // Requeues the current entity (if still runnable) and makes the next one by pick order
+    // current. nullptr: nothing runnable — idle.
+    Entity* schedule(Nanos now);
+
+    // Whether schedule() would now pick someone other than the current entity (with no current
+    // entity: whether anything is runnable).
+    bool should_preempt(Nanos now);
+
+    // When should_preempt() becomes true if nothing else happens (now, a time, or kNever):
+    // the RR slice end, or the fair lead's end. For the CPU's one-shot timer.
+    Nanos preempt_deadline(Nanos now);
+
+    Entity* current() const { return m_current; }
+    size_t runnable_count() const { return m_rt.size() + m_fair.runnable_count(); }
+    FairRunQueue& fair() { return m_fair; }
+    const RtRunQueue& rt() const { return m_rt; }
+
+private:
+    static Entity& of(RtEntity& e) { return static_cast<Entity&>(e); }
+    static Entity& of(FairEntity& e) { return static_cast<Entity&>(e); }
+    bool rr_expired() const;
+
+    RunQueueParams m_params;
+    FairRunQueue m_fair;
+    RtRunQueue m_rt;
+    Entity* m_current = nullptr;
+    Nanos m_last;
+};
+
+} // namespace sched

@@ -1,0 +1,525 @@
+// Unit tests for the fair class: the accounting against a direct exponential-decay reference
+// model, renormalisation invariance, the preemption deadline, fairness and wake placement in
+// simulated schedules, and the run queue tree.
+#include <sched/fair.h>
+
+#include <cmath>
+#include <gtest/gtest.h>
+#include <memory>
+#include <random>
+#include <vector>
+
+namespace {
+
+using sched::FairEntity;
+using sched::FairParams;
+using sched::FairRunQueue;
+using sched::kNever;
+using sched::Nanos;
+
+constexpr double kTau = 200e6;
+constexpr Nanos kMs = 1'000'000;
+
+// The reference: every run interval [b, e) at priority p contributes
+// p·∫_b^e e^−(T−s)/τ ds = p·τ·(e^−(T−e)/τ − e^−(T−b)/τ) to R(T). No normalisation, no state.
+struct RefThread {
+    struct Run {
+        double begin, end, priority;
+    };
+    std::vector<Run> runs;
+
+    double runtime(double t, double tau = kTau) const
+    {
+        double r = 0;
+        for (const Run& run : runs) {
+            double end = std::min(run.end, t);
+            if (end > run.begin)
+                r += run.priority * tau * (std::exp(-(t - end) / tau) - std::exp(-(t - run.begin) / tau));
+        }
+        return r;
+    }
+};
+
+void expect_close(double got, double want, const char* what)
+{
+    EXPECT_NEAR(got, want, 1e-9 * std::fabs(want) + 1e-3) << what;
+}
+
+// Random schedules replayed through switch_to(): every attached entity's R, and every sleeping
+// one's decayed R, must match the reference, across frequent renormalisations (bound 2^4, i.e.
+// every ~0.55 s) and priority changes.
+TEST(Fair, AccountingMatchesReference)
+{
+    for (int seed = 0; seed < 20; seed++) {
+        std::mt19937_64 rng(seed);
+        FairParams params;
+        params.renormalize_exponent = 4;
+        params.wake_credit_ns = 1e30; // no wake placement: pure decay, comparable to the model
+        const int n = 6;
+        FairRunQueue rq(params, 0);
+        std::vector<FairEntity> es(n);
+        std::vector<RefThread> ref(n);
+        std::vector<bool> sleeping(n, false);
+        for (int i = 0; i < n; i++) {
+            es[i].id = i + 1;
+            es[i].priority = i % 3 == 0 ? 1.0 : (i % 3 == 1 ? 2.0 : 0.5);
+            rq.attach(es[i], 0);
+        }
+        Nanos now = 0;
+        int running = -1;
+        for (int step = 0; step < 400; step++) {
+            std::uniform_int_distribution<int> pick(0, n - 1);
+            int i = pick(rng);
+            int action = int(rng() % 10);
+            if (action == 0 && i != running && !sleeping[i]) {
+                rq.detach(es[i], now);
+                sleeping[i] = true;
+            } else if (action == 1 && sleeping[i]) {
+                rq.attach(es[i], now);
+                sleeping[i] = false;
+            } else if (action == 2 && !sleeping[i]) {
+                double p = 0.25 + double(rng() % 16) / 4;
+                rq.set_priority(es[i], p, now);
+            } else if (!sleeping[i]) {
+                rq.switch_to(es[i], now);
+                running = i;
+            }
+            Nanos d = rng() % 8 == 0 ? Nanos(rng() % (2000 * kMs)) : Nanos(rng() % (30 * kMs));
+            if (running >= 0)
+                ref[running].runs.push_back({double(now), double(now + d), es[running].priority});
+            now += d;
+            rq.update(now);
+            ASSERT_TRUE(rq.tree().check_invariants());
+            ASSERT_LT(rq.clock().c(), std::ldexp(1.0, 4));
+            for (int k = 0; k < n; k++) {
+                double want = ref[k].runtime(double(now));
+                double got = sleeping[k] ? rq.detached_runtime_at(es[k], now) : rq.runtime(es[k]);
+                expect_close(got, want, "runtime");
+            }
+        }
+    }
+}
+
+// A thread that always runs converges to R = p·τ; after running t from 0 it has p·τ·(1 − e^−t/τ).
+TEST(Fair, ClosedForms)
+{
+    FairRunQueue rq({}, 0);
+    FairEntity a;
+    a.id = 1;
+    a.priority = 2.0;
+    rq.attach(a, 0);
+    ASSERT_EQ(rq.schedule(0), &a);
+    rq.update(100 * kMs);
+    expect_close(rq.runtime(a), 2.0 * kTau * (1 - std::exp(-0.5)), "after 100 ms");
+    rq.update(100'000 * kMs); // 100 s: several renormalisations' worth of growth in one step
+    expect_close(rq.runtime(a), 2.0 * kTau, "steady state");
+    EXPECT_TRUE(std::isfinite(rq.clock().c()));
+}
+
+// Renormalisation rescales v and c by the same power of two: every R is bit-for-bit unchanged
+// and so is the order of the tree.
+TEST(Fair, RenormalisationIsExact)
+{
+    std::mt19937_64 rng(7);
+    FairParams params;
+    params.renormalize_exponent = 900; // only explicit renormalisations in this test
+    FairRunQueue rq(params, 0);
+    const int n = 50;
+    std::vector<FairEntity> es(n);
+    Nanos now = 0;
+    for (int i = 0; i < n; i++) {
+        es[i].id = i + 1;
+        es[i].priority = 0.5 + double(rng() % 8) / 2;
+        rq.attach(es[i], now);
+    }
+    for (int round = 0; round < 200; round++) {
+        rq.switch_to(es[rng() % n], now);
+        now += Nanos(rng() % (40 * kMs));
+        rq.update(now);
+    }
+    ASSERT_GT(rq.clock().c(), 1e6);
+    std::vector<double> before(n);
+    for (int i = 0; i < n; i++)
+        before[i] = rq.runtime(es[i]);
+    std::vector<uint64_t> order;
+    for (const FairEntity& e : rq.tree())
+        order.push_back(e.id);
+
+    rq.renormalize_now(now);
+
+    EXPECT_GE(rq.clock().c(), 0.5);
+    EXPECT_LT(rq.clock().c(), 1.0);
+    EXPECT_TRUE(rq.tree().check_invariants());
+    for (int i = 0; i < n; i++)
+        EXPECT_EQ(rq.runtime(es[i]), before[i]) << i; // exact
+    std::vector<uint64_t> after;
+    for (const FairEntity& e : rq.tree())
+        after.push_back(e.id);
+    EXPECT_EQ(after, order);
+}
+
+// A very long gap (a day without an update) folds into one renormalisation: nothing overflows,
+// runnable threads have decayed to 0 and the running one sits at p·τ.
+TEST(Fair, LongGapNeverOverflows)
+{
+    FairRunQueue rq({}, 0);
+    FairEntity a, b;
+    a.id = 1;
+    b.id = 2;
+    rq.attach(a, 0);
+    rq.attach(b, 0);
+    rq.switch_to(a, 0);
+    rq.update(50 * kMs);
+    rq.switch_to(b, 50 * kMs);
+    rq.update(100 * kMs);
+    rq.switch_to(a, 100 * kMs);
+    Nanos day = 86'400'000 * kMs;
+    rq.update(day);
+    EXPECT_TRUE(std::isfinite(rq.clock().c()));
+    EXPECT_LT(rq.clock().c(), std::ldexp(1.0, 64));
+    expect_close(rq.runtime(a), kTau, "running");
+    EXPECT_EQ(rq.runtime(b), 0.0);
+    EXPECT_TRUE(rq.tree().check_invariants());
+}
+
+// The deadline is where R_T − R_U crosses H in the reference model (found by bisection), and
+// should_preempt() flips there.
+TEST(Fair, PreemptDeadlineMatchesReference)
+{
+    int checked = 0;
+    for (int seed = 0; seed < 300; seed++) {
+        std::mt19937_64 rng(seed);
+        FairParams params;
+        params.renormalize_exponent = 6;
+        params.hysteresis_ns = double(1 + rng() % 10) * 1e6;
+        FairRunQueue rq(params, 0);
+        FairEntity t, u;
+        t.id = 1;
+        u.id = 2;
+        t.priority = 0.25 + double(rng() % 12) / 4;
+        u.priority = 0.25 + double(rng() % 12) / 4;
+        rq.attach(t, 0);
+        rq.attach(u, 0);
+        RefThread rt, ru;
+        Nanos now = 0;
+        // Random history, then t runs.
+        for (int k = 0; k < 6; k++) {
+            bool run_t = rng() % 2;
+            Nanos d = Nanos(rng() % (60 * kMs));
+            rq.switch_to(run_t ? t : u, now);
+            (run_t ? rt : ru).runs.push_back({double(now), double(now + d), (run_t ? t : u).priority});
+            now += d;
+        }
+        rq.switch_to(t, now);
+        if (rq.should_preempt(now))
+            continue; // already due; covered by the flip check below on other seeds
+        Nanos deadline = rq.preempt_deadline(now);
+        double p_tau = t.priority * kTau;
+        if (p_tau <= params.hysteresis_ns) {
+            EXPECT_EQ(deadline, kNever);
+            continue;
+        }
+        ASSERT_NE(deadline, kNever);
+        ASSERT_GT(deadline, now);
+        // Bisection on the reference: lead(s) = R_T − R_U − H with t running from now.
+        auto lead = [&](double s) {
+            RefThread tt = rt;
+            tt.runs.push_back({double(now), double(now) + s, t.priority});
+            return tt.runtime(double(now) + s) - ru.runtime(double(now) + s) - params.hysteresis_ns;
+        };
+        double lo = 0, hi = 1e12;
+        for (int it = 0; it < 200; it++) {
+            double mid = (lo + hi) / 2;
+            (lead(mid) > 0 ? hi : lo) = mid;
+        }
+        EXPECT_NEAR(double(deadline - now), lo, 1000.0) << "seed " << seed;
+        checked++;
+        // The queue itself flips at the deadline.
+        if (deadline - 2000 > now)
+            EXPECT_FALSE(rq.should_preempt(deadline - 2000)) << "seed " << seed;
+        EXPECT_TRUE(rq.should_preempt(deadline + 2000)) << "seed " << seed;
+    }
+    EXPECT_GT(checked, 100);
+}
+
+// ---- Simulations on one CPU, driven only by the queue's own decisions (tickless) ----
+
+struct Sim {
+    explicit Sim(const FairParams& params) : rq(params, 0) {}
+    FairRunQueue rq;
+    Nanos now = 0;
+    std::vector<Nanos> cpu; // by entity id
+    std::vector<Nanos> longest_slice;
+    Nanos slice_start = 0;
+    FairEntity* running = nullptr;
+    int switches = 0;
+
+    void ensure(uint64_t id)
+    {
+        if (cpu.size() <= id) {
+            cpu.resize(id + 1, 0);
+            longest_slice.resize(id + 1, 0);
+        }
+    }
+    void account(Nanos to)
+    {
+        if (running) {
+            ensure(running->id);
+            cpu[running->id] += to - now;
+        }
+        now = to;
+    }
+    void end_slice()
+    {
+        if (running) {
+            ensure(running->id);
+            longest_slice[running->id] = std::max(longest_slice[running->id], now - slice_start);
+        }
+    }
+    void resched()
+    {
+        FairEntity* next = rq.schedule(now);
+        if (next != running) {
+            end_slice();
+            switches++;
+            slice_start = now;
+        }
+        running = next;
+    }
+    // Runs until `until` (or an earlier voluntary stop at `stop`) following the queue's deadlines.
+    void run_until(Nanos until)
+    {
+        while (now < until) {
+            Nanos d = rq.preempt_deadline(now);
+            Nanos next = std::min(d, until);
+            account(next);
+            if (rq.should_preempt(now))
+                resched();
+        }
+    }
+};
+
+TEST(Fair, EqualPrioritiesShareEqually)
+{
+    Sim sim({});
+    FairEntity a, b;
+    a.id = 1;
+    b.id = 2;
+    sim.rq.attach(a, 0);
+    sim.rq.attach(b, 0);
+    sim.resched();
+    sim.run_until(10'000 * kMs);
+    double share_a = double(sim.cpu[1]) / double(sim.now);
+    EXPECT_NEAR(share_a, 0.5, 0.005);
+    // Hysteresis: ~2H slices, not ping-pong.
+    EXPECT_LE(sim.longest_slice[1], 11 * kMs);
+    EXPECT_GE(sim.longest_slice[1], 9 * kMs);
+    EXPECT_LE(sim.switches, 10'000 / 9 + 2);
+    EXPECT_GE(sim.switches, 10'000 / 11 - 2);
+}
+
+TEST(Fair, PriorityTwoGetsHalf)
+{
+    Sim sim({});
+    FairEntity a, b;
+    a.id = 1;
+    b.id = 2;
+    b.priority = 2.0;
+    sim.rq.attach(a, 0);
+    sim.rq.attach(b, 0);
+    sim.resched();
+    sim.run_until(20'000 * kMs);
+    double ratio = double(sim.cpu[2]) / double(sim.cpu[1]);
+    EXPECT_NEAR(ratio, 0.5, 0.02);
+}
+
+TEST(Fair, ThreeWayWeightedShares)
+{
+    Sim sim({});
+    FairEntity es[3];
+    double prio[3] = {1.0, 2.0, 4.0};
+    for (int i = 0; i < 3; i++) {
+        es[i].id = i + 1;
+        es[i].priority = prio[i];
+        sim.rq.attach(es[i], 0);
+    }
+    sim.resched();
+    sim.run_until(30'000 * kMs);
+    // Shares ∝ 1/p: 4/7, 2/7, 1/7.
+    EXPECT_NEAR(double(sim.cpu[1]) / double(sim.now), 4.0 / 7, 0.01);
+    EXPECT_NEAR(double(sim.cpu[2]) / double(sim.now), 2.0 / 7, 0.01);
+    EXPECT_NEAR(double(sim.cpu[3]) / double(sim.now), 1.0 / 7, 0.01);
+}
+
+// An interactive thread (sleeps 50 ms, runs 1 ms) next to a hog gets the CPU as soon as it
+// wakes, every time, and the hog keeps nearly everything else.
+TEST(Fair, WakingThreadPreemptsHogPromptly)
+{
+    FairParams params;
+    Sim sim(params);
+    FairEntity hog, io;
+    hog.id = 1;
+    io.id = 2;
+    sim.rq.attach(hog, 0);
+    sim.resched();
+    sim.run_until(3000 * kMs); // the hog reaches steady state
+    Nanos worst_latency = 0;
+    for (int i = 0; i < 100; i++) {
+        // Wake io.
+        sim.rq.attach(io, sim.now);
+        Nanos woke = sim.now;
+        if (sim.rq.should_preempt(sim.now))
+            sim.resched();
+        else
+            sim.run_until(std::min(sim.rq.preempt_deadline(sim.now), sim.now + 1000 * kMs));
+        while (sim.running != &io)
+            sim.run_until(sim.now + kMs);
+        worst_latency = std::max(worst_latency, sim.now - woke);
+        // io runs 1 ms (too short to lose its lead) then sleeps 50 ms.
+        sim.account(sim.now + kMs);
+        ASSERT_EQ(sim.running, &io);
+        sim.end_slice();
+        sim.rq.detach_current(sim.now);
+        sim.running = nullptr;
+        sim.resched();
+        sim.run_until(sim.now + 50 * kMs);
+    }
+    EXPECT_LE(worst_latency, Nanos(params.hysteresis_ns));
+    EXPECT_EQ(worst_latency, 0); // with the wake credit it is immediate
+    EXPECT_NEAR(double(sim.cpu[2]) / double(sim.cpu[1] + sim.cpu[2] - 3000 * kMs), 1.0 / 51, 0.002);
+}
+
+// A CPU-bound thread waking after a long sleep runs first, but only for about
+// wake_credit + H before the hog gets the CPU back (not a 100 ms burst), and the two then
+// share equally.
+TEST(Fair, LongSleeperDoesNotStarveOthers)
+{
+    FairParams params;
+    Sim sim(params);
+    FairEntity hog, sleeper;
+    hog.id = 1;
+    sleeper.id = 2;
+    sim.rq.attach(hog, 0);
+    sim.rq.attach(sleeper, 0);
+    sim.resched();
+    sim.run_until(100 * kMs);
+    // The sleeper goes to sleep for 10 s.
+    if (sim.running == &sleeper) {
+        sim.end_slice();
+        sim.rq.detach_current(sim.now);
+        sim.running = nullptr;
+        sim.resched();
+    } else {
+        sim.rq.detach(sleeper, sim.now);
+    }
+    sim.run_until(10'100 * kMs);
+    sim.rq.attach(sleeper, sim.now);
+    ASSERT_TRUE(sim.rq.should_preempt(sim.now));
+    sim.resched();
+    ASSERT_EQ(sim.running, &sleeper);
+    Nanos start = sim.now;
+    while (sim.running == &sleeper)
+        sim.run_until(sim.rq.preempt_deadline(sim.now));
+    Nanos burst = sim.now - start;
+    // τ·ln((τ + credit)/(τ − H)) ≈ 14.8 ms at the defaults.
+    double expect = kTau * std::log((kTau + params.wake_credit_ns) / (kTau - params.hysteresis_ns));
+    EXPECT_NEAR(double(burst), expect, 0.05 * expect);
+    Nanos cpu_before = sim.cpu[2];
+    Nanos t0 = sim.now;
+    sim.run_until(t0 + 5000 * kMs);
+    EXPECT_NEAR(double(sim.cpu[2] - cpu_before) / double(sim.now - t0), 0.5, 0.01);
+}
+
+// A thread that naps keeps its decayed R when that is above the floor (no reward for a
+// short nap); one that slept long, and a new one, land at the floor (lowest R − credit), not 0.
+TEST(Fair, WakePlacement)
+{
+    FairParams params;
+    FairRunQueue rq(params, 0);
+    FairEntity a, b, c;
+    a.id = 1;
+    b.id = 2;
+    c.id = 3;
+    rq.attach(a, 0);
+    rq.attach(b, 0);
+    Nanos now = 0;
+    rq.schedule(now);
+    while (now < 2000 * kMs) { // a and b share the CPU by the policy
+        now = rq.preempt_deadline(now);
+        if (rq.should_preempt(now))
+            rq.schedule(now);
+    }
+    FairEntity* napper = rq.current();
+    FairEntity* other = napper == &a ? &b : &a;
+    rq.detach_current(now);
+    double r_nap = napper->detached_runtime;
+    EXPECT_GT(r_nap, 90e6);
+    rq.schedule(now);
+    now += kMs;
+    rq.attach(*napper, now);
+    EXPECT_NEAR(rq.runtime(*napper), r_nap * std::exp(-1e6 / kTau), 1e-6 * r_nap);
+    // c is new: lands at the lowest R − credit.
+    rq.attach(c, now);
+    double lowest = std::min(rq.runtime(*napper), rq.runtime(*other));
+    EXPECT_NEAR(rq.runtime(c), lowest - params.wake_credit_ns, 1e-3);
+    // A long sleeper (decayed to ~0) also lands at the floor.
+    rq.detach(c, now);
+    now += 5000 * kMs;
+    double decayed = rq.detached_runtime_at(c, now);
+    EXPECT_LT(decayed, 1e-6 * r_nap);
+    rq.update(now);
+    lowest = std::min(rq.runtime(*napper), rq.runtime(*other));
+    rq.attach(c, now);
+    EXPECT_NEAR(rq.runtime(c), std::max(decayed, lowest - params.wake_credit_ns), 1e-3);
+    EXPECT_TRUE(rq.tree().check_invariants());
+}
+
+TEST(Fair, TreeOrderAndTies)
+{
+    FairRunQueue rq({}, 0);
+    std::vector<std::unique_ptr<FairEntity>> es;
+    for (int i = 0; i < 100; i++) {
+        es.push_back(std::make_unique<FairEntity>());
+        es.back()->id = 1000 - i; // same R (all new at time 0): order by id
+        rq.attach(*es.back(), 0);
+    }
+    EXPECT_EQ(rq.runnable_count(), 100u);
+    EXPECT_EQ(rq.first_runnable()->id, 901u);
+    EXPECT_TRUE(rq.tree().check_invariants());
+    for (int i = 0; i < 100; i += 2)
+        rq.detach(*es[i], 5);
+    EXPECT_EQ(rq.runnable_count(), 50u);
+    EXPECT_EQ(rq.first_runnable()->id, 901u);
+    EXPECT_TRUE(rq.tree().check_invariants());
+    FairEntity* cur = rq.schedule(5);
+    EXPECT_EQ(cur->id, 901u);
+    EXPECT_EQ(rq.current(), cur);
+    EXPECT_EQ(rq.runnable_count(), 49u);
+    rq.update(20 * kMs);
+    EXPECT_TRUE(rq.should_preempt(20 * kMs));
+    EXPECT_EQ(rq.schedule(20 * kMs)->id, 903u);
+}
+
+TEST(Fair, NoPreemptionWithoutCompetition)
+{
+    FairRunQueue rq({}, 0);
+    FairEntity a;
+    a.id = 1;
+    rq.attach(a, 0);
+    rq.schedule(0);
+    EXPECT_FALSE(rq.should_preempt(1000 * kMs));
+    EXPECT_EQ(rq.preempt_deadline(1000 * kMs), kNever);
+    // p·τ ≤ H: the lead can never run out.
+    FairParams tiny;
+    tiny.hysteresis_ns = 300e6;
+    FairRunQueue rq2(tiny, 0);
+    FairEntity x, y;
+    x.id = 1;
+    y.id = 2;
+    rq2.attach(x, 0);
+    rq2.attach(y, 0);
+    rq2.schedule(0);
+    EXPECT_EQ(rq2.preempt_deadline(0), kNever);
+}
+
+} // namespace
