@@ -1,0 +1,263 @@
+// ThreadSanitizer stress tests for ksync::Mutex: many threads, a plain (non-atomic) counter
+// that loses updates if mutual exclusion ever fails (and that TSan reports as a race if the
+// mutex's memory ordering is wrong), mixed try_lock and recursion, injected spurious wake-ups,
+// and widened windows that force the hand-off-token paths.
+#include "stress_support.h"
+
+#include <sync/host_thread_ops.h>
+#include <sync/mutex.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <thread>
+
+namespace {
+
+using ksync::Mutex;
+using ksync::MutexEvent;
+using ksync::MutexGuard;
+using sync_stress::EventCounts;
+using sync_stress::Rng;
+using sync_stress::run_threads;
+using sync_stress::ScopedEventCounts;
+using sync_stress::Watchdog;
+
+struct Counter {
+    Mutex lock;
+    uint64_t value TA_GUARDED(lock) = 0;
+    // Threads inside the critical section; anything but 0 on entry is a mutual-exclusion bug.
+    // Relaxed: a detector, not part of the synchronisation.
+    std::atomic<int> inside{0};
+    std::atomic<int> violations{0};
+
+    // The critical section: a deliberately split read-modify-write of a plain variable.
+    void bump_locked(bool yield_inside) TA_REQ(lock)
+    {
+        if (inside.fetch_add(1, std::memory_order_relaxed) != 0)
+            violations.fetch_add(1, std::memory_order_relaxed);
+        uint64_t v = value;
+        if (yield_inside)
+            std::this_thread::yield(); // get preempted while holding the mutex
+        value = v + 1;
+        inside.fetch_sub(1, std::memory_order_relaxed);
+    }
+};
+
+void print_paths(const char* test, const EventCounts& c)
+{
+    std::printf("[%s] contended locks %llu, waits %llu, contended unlocks %llu, tokens published "
+                "%llu, taken by lockers %llu, taken back %llu, taken by try_lock %llu\n",
+                test, (unsigned long long)c[MutexEvent::LockContended],
+                (unsigned long long)c[MutexEvent::LockWaiting],
+                (unsigned long long)c[MutexEvent::UnlockContended],
+                (unsigned long long)c[MutexEvent::HandoffPublished],
+                (unsigned long long)c[MutexEvent::HandoffTakenByLocker],
+                (unsigned long long)c[MutexEvent::HandoffTakenBack],
+                (unsigned long long)c[MutexEvent::TryLockTookHandoff]);
+}
+
+// 8 threads × 100k lock/unlock of one mutex.
+TEST(MutexStress, NoLostUpdates)
+{
+    constexpr int kThreads = 8;
+    constexpr int kIterations = 100'000;
+    Counter counter;
+    EventCounts events;
+    {
+        ScopedEventCounts counting(events);
+        Watchdog watchdog("NoLostUpdates", std::chrono::seconds(120));
+        run_threads(kThreads, [&](int) {
+            for (int i = 0; i < kIterations; i++)
+                WITH_LOCK(counter.lock) {
+                    counter.bump_locked(i % 64 == 0);
+                }
+        });
+    }
+    print_paths("NoLostUpdates", events);
+    WITH_LOCK(counter.lock) {
+        EXPECT_EQ(counter.value, uint64_t(kThreads) * kIterations);
+    }
+    EXPECT_EQ(counter.violations.load(), 0);
+    EXPECT_GT(events[MutexEvent::LockWaiting], 0u); // the contended path really ran
+}
+
+// 16 threads mixing lock, try_lock (falling back to lock) and recursive locking.
+void mixed_operation(Counter& counter, Rng& rng) TA_NO_ANALYSIS // recursion (see unit tests)
+{
+    switch (rng.next() % 4) {
+    case 0:
+    case 1: {
+        MutexGuard guard(counter.lock);
+        counter.bump_locked(rng.next() % 32 == 0);
+        break;
+    }
+    case 2:
+        if (counter.lock.try_lock()) {
+            MutexGuard guard(counter.lock, ksync::kAdoptLock);
+            counter.bump_locked(false);
+        } else {
+            MutexGuard guard(counter.lock);
+            counter.bump_locked(false);
+        }
+        break;
+    case 3: {
+        MutexGuard outer(counter.lock);
+        counter.bump_locked(false);
+        {
+            MutexGuard inner(counter.lock);
+            counter.bump_locked(rng.next() % 32 == 0);
+            if (counter.lock.try_lock()) { // recursion through try_lock
+                MutexGuard innermost(counter.lock, ksync::kAdoptLock);
+                counter.bump_locked(false);
+            }
+        }
+        counter.bump_locked(false);
+        break;
+    }
+    }
+}
+
+uint64_t mixed_bumps(uint32_t choice)
+{
+    return choice == 3 ? 4 : 1;
+}
+
+TEST(MutexStress, MixedTryLockAndRecursion)
+{
+    constexpr int kThreads = 16;
+    constexpr int kIterations = 25'000;
+    Counter counter;
+    std::atomic<uint64_t> expected{0};
+    EventCounts events;
+    {
+        ScopedEventCounts counting(events);
+        Watchdog watchdog("MixedTryLockAndRecursion", std::chrono::seconds(120));
+        run_threads(kThreads, [&](int t) {
+            Rng rng(t + 1);
+            uint64_t mine = 0;
+            for (int i = 0; i < kIterations; i++) {
+                Rng peek = rng; // the same choice mixed_operation will make
+                mine += mixed_bumps(peek.next() % 4);
+                mixed_operation(counter, rng);
+            }
+            expected.fetch_add(mine, std::memory_order_relaxed); // relaxed: read after join
+        });
+    }
+    print_paths("MixedTryLockAndRecursion", events);
+    WITH_LOCK(counter.lock) {
+        EXPECT_EQ(counter.value, expected.load());
+    }
+    EXPECT_EQ(counter.violations.load(), 0);
+}
+
+// The same hammering with every third park returning spuriously: every waiting loop must
+// re-check its own condition.
+TEST(MutexStress, SurvivesSpuriousWakeups)
+{
+    constexpr int kThreads = 8;
+    constexpr int kIterations = 30'000;
+    Counter counter;
+    ksync::host::set_spurious_wakeup_period(3);
+    {
+        Watchdog watchdog("SurvivesSpuriousWakeups", std::chrono::seconds(120));
+        run_threads(kThreads, [&](int) {
+            for (int i = 0; i < kIterations; i++)
+                WITH_LOCK(counter.lock) {
+                    counter.bump_locked(i % 16 == 0);
+                }
+        });
+    }
+    ksync::host::set_spurious_wakeup_period(0);
+    WITH_LOCK(counter.lock) {
+        EXPECT_EQ(counter.value, uint64_t(kThreads) * kIterations);
+    }
+    EXPECT_EQ(counter.violations.load(), 0);
+}
+
+// Widens the window between a locker's fetch_add and its push (a vCPU preempted there), so
+// unlockers keep finding a non-zero count and an empty list: the token paths run thousands of
+// times, racing with each other, with try_lock and with the re-check.
+void widen_windows(const Mutex*, MutexEvent event)
+{
+    thread_local Rng rng(reinterpret_cast<uintptr_t>(&rng));
+    if (event == MutexEvent::LockContended || event == MutexEvent::HandoffListEmpty) {
+        uint32_t r = rng.next() % 16;
+        if (r == 0)
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+        else if (r < 8)
+            std::this_thread::yield();
+    }
+}
+
+TEST(MutexStress, HandoffTokensUnderPreemption)
+{
+    constexpr int kThreads = 8;
+    constexpr int kIterations = 20'000;
+    Counter counter;
+    EventCounts events;
+    {
+        ScopedEventCounts counting(events, widen_windows);
+        Watchdog watchdog("HandoffTokensUnderPreemption", std::chrono::seconds(120));
+        run_threads(kThreads, [&](int t) {
+            for (int i = 0; i < kIterations; i++) {
+                if (t % 2 == 0 && counter.lock.try_lock()) {
+                    MutexGuard guard(counter.lock, ksync::kAdoptLock);
+                    counter.bump_locked(false);
+                    continue;
+                }
+                WITH_LOCK(counter.lock) {
+                    counter.bump_locked(false);
+                }
+            }
+        });
+    }
+    print_paths("HandoffTokensUnderPreemption", events);
+    WITH_LOCK(counter.lock) {
+        EXPECT_EQ(counter.value, uint64_t(kThreads) * kIterations);
+    }
+    EXPECT_EQ(counter.violations.load(), 0);
+    EXPECT_GT(events[MutexEvent::HandoffPublished], 0u);
+    EXPECT_GT(events[MutexEvent::HandoffTakenByLocker], 0u);
+}
+
+// Many mutexes, threads taking random pairs in a fixed order: the wait lists of different
+// mutexes interleave on the same threads (a thread waits on one mutex while holding another).
+TEST(MutexStress, ManyMutexesNested)
+{
+    constexpr int kMutexes = 8;
+    constexpr int kThreads = 8;
+    constexpr int kIterations = 20'000;
+    Counter counters[kMutexes];
+    {
+        Watchdog watchdog("ManyMutexesNested", std::chrono::seconds(120));
+        run_threads(kThreads, [&](int t) {
+            Rng rng(t + 100);
+            for (int i = 0; i < kIterations; i++) {
+                int a = rng.next() % kMutexes;
+                int b = rng.next() % kMutexes;
+                if (a == b)
+                    b = (a + 1) % kMutexes;
+                if (a > b)
+                    std::swap(a, b); // lock order: lower index first
+                WITH_LOCK(counters[a].lock) {
+                    counters[a].bump_locked(false);
+                    WITH_LOCK(counters[b].lock) {
+                        counters[b].bump_locked(i % 64 == 0);
+                    }
+                }
+            }
+        });
+    }
+    uint64_t total = 0;
+    for (Counter& c : counters) {
+        WITH_LOCK(c.lock) {
+            total += c.value;
+        }
+        EXPECT_EQ(c.violations.load(), 0);
+    }
+    EXPECT_EQ(total, uint64_t(2) * kThreads * kIterations);
+}
+
+} // namespace
