@@ -16,6 +16,7 @@
 #include <core/memory.h>
 #include <core/panic.h>
 #include <core/test_fault.h>
+#include <core/thread.h>
 
 namespace core {
 namespace {
@@ -97,6 +98,8 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
     boot_stamp("memory");
     init_acpi(g_boot_info); // never fails the boot: the exit path has other ways out
     boot_stamp("acpi");
+    init_threads();
+    boot_stamp("threads");
     boot_stamp("ready");
 
     // Everything below is reporting and work, not boot.

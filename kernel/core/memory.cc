@@ -96,6 +96,37 @@ constexpr uint64_t kVmapGranule = mm::kHeapSlabPages * mm::kPageSize;
 
 uint64_t vmap_size(size_t pages) { return (pages * mm::kPageSize + kVmapGranule - 1) & ~(kVmapGranule - 1); }
 
+// Frees the pages mapped in [mapped, mapped + mapped_size) — whole 4 KiB leaves, so the
+// page-table side cannot fail — then the VMA range [range, range + range_size). That can need
+// a node if the range is part of a merged VMA; without memory for one the virtual range
+// stays reserved (a leak of address space only, of which the area has 16 TiB).
+void release_vmap(uint64_t mapped, uint64_t mapped_size, uint64_t range, uint64_t range_size)
+{
+    if (mapped_size)
+        MUST(g_kernel_pt->unmap(mapped, mapped_size, [](const mm::Mapping& m) { g_phys.free(mm::PhysAddr(m.pa), 1); }));
+    if (auto r = g_vmap->unmap(range, range_size); r.is_error())
+        log_warn("vmap: keeping %#lx+%#lx reserved: %s", range, range_size, lib::errno_name(r.error()));
+}
+
+// Maps fresh pages at [va, va + size) in the vmap area; on failure unmaps what it mapped.
+Result<void> populate_vmap(uint64_t va, uint64_t size)
+{
+    for (uint64_t page = va; page < va + size; page += mm::kPageSize) {
+        auto frame = g_phys.alloc(1);
+        Result<void> mapped = frame.is_error()
+                                  ? Result<void>(frame.error())
+                                  : g_kernel_pt->map(page, frame.value().value(), mm::kPageSize, mm::Protection::ReadWrite);
+        if (mapped.is_error()) {
+            if (!frame.is_error())
+                g_phys.free(frame.value(), 1);
+            if (page > va)
+                MUST(g_kernel_pt->unmap(va, page - va, [](const mm::Mapping& m) { g_phys.free(mm::PhysAddr(m.pa), 1); }));
+            return mapped.error();
+        }
+    }
+    return {};
+}
+
 Result<void*> KernelPageSource::alloc_pages(size_t pages, size_t align_pages)
 {
     auto run = g_phys.alloc(pages, align_pages);
@@ -113,17 +144,9 @@ Result<void*> KernelPageSource::alloc_pages(size_t pages, size_t align_pages)
         MUST(g_vmap->unmap(start, size + kVmapGranule)); // one whole VMA: no split, cannot fail
         return guard.error();
     }
-    for (uint64_t va = start; va < start + pages * mm::kPageSize; va += mm::kPageSize) {
-        auto frame = g_phys.alloc(1);
-        Result<void> mapped = frame.is_error()
-                                  ? Result<void>(frame.error())
-                                  : g_kernel_pt->map(va, frame.value().value(), mm::kPageSize, mm::Protection::ReadWrite);
-        if (mapped.is_error()) {
-            if (!frame.is_error())
-                g_phys.free(frame.value(), 1);
-            free_pages(reinterpret_cast<void*>(start), pages);
-            return mapped.error();
-        }
+    if (auto populated = populate_vmap(start, pages * mm::kPageSize); populated.is_error()) {
+        release_vmap(start, 0, start, size + kVmapGranule);
+        return populated.error();
     }
     return reinterpret_cast<void*>(start);
 }
@@ -138,8 +161,7 @@ void KernelPageSource::free_pages(void* start, size_t pages)
     // The block's VMA and its guard's, both whole: no VMA split. Whole 4 KiB leaves: no page
     // split. Neither can fail.
     uint64_t size = vmap_size(pages);
-    MUST(g_kernel_pt->unmap(va, size, [](const mm::Mapping& m) { g_phys.free(mm::PhysAddr(m.pa), 1); }));
-    MUST(g_vmap->unmap(va, size + kVmapGranule));
+    release_vmap(va, size, va, size + kVmapGranule);
 }
 
 uint64_t kernel_phys(const void* p) { return uint64_t(p) - arch::kKernelWindow; }
@@ -221,6 +243,36 @@ bool handle_app_page_fault(const arch::TrapFrame& frame, uint64_t address)
 
 void* kmalloc(size_t size, size_t align) { return g_heap.allocate(size, align); }
 void kfree(void* p) { g_heap.deallocate(p); }
+
+Result<uint64_t> allocate_kernel_stack(size_t size)
+{
+    if (size == 0 || size % mm::kPageSize || size > (64u << 20))
+        return Errno::INVAL;
+    // [guard granule, no access][stack]: an overflow faults on the guard.
+    uint64_t base = TRY(g_vmap->map_anonymous(0, kVmapGranule + size, mm::Protection::ReadWrite));
+    if (auto guard = g_vmap->protect(base, kVmapGranule, mm::Protection::None); guard.is_error()) {
+        release_vmap(base, 0, base, kVmapGranule + size);
+        return guard.error();
+    }
+    if (auto populated = populate_vmap(base + kVmapGranule, size); populated.is_error()) {
+        release_vmap(base, 0, base, kVmapGranule + size);
+        return populated.error();
+    }
+    return base + kVmapGranule;
+}
+
+void free_kernel_stack(uint64_t bottom, size_t size)
+{
+    release_vmap(bottom, size, bottom - kVmapGranule, kVmapGranule + size);
+}
+
+bool is_vmap_guard(uint64_t address)
+{
+    if (!g_vmap || address < kVmapBase || address >= kVmapLimit)
+        return false;
+    const mm::Vma* vma = g_vmap->find(address);
+    return vma && vma->prot == mm::Protection::None;
+}
 
 mm::PhysAllocator& phys_allocator() { return g_phys; }
 mm::PageTable& kernel_page_table() { return *g_kernel_pt; }

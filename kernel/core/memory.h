@@ -18,6 +18,14 @@ Result<void> init_memory(const boot::BootInfo& info, const boot::Options& option
 
 uint64_t total_memory();
 
+// A kernel stack of `size` bytes (page multiple) in the vmap area with an unmapped guard
+// below it; returns its lowest address. NOMEM/INVAL on failure.
+Result<uint64_t> allocate_kernel_stack(size_t size);
+void free_kernel_stack(uint64_t bottom, size_t size);
+
+// Whether `address` lies in a guard of the vmap area (a kernel stack or heap block overrun).
+bool is_vmap_guard(uint64_t address);
+
 // One past the highest physical address the kernel maps: the CPU's physical-address width
 // (CPUID 0x80000008), at most what the direct-map window holds (2^46). RAM above is ignored.
 uint64_t phys_addr_limit();

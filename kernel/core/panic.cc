@@ -8,6 +8,7 @@
 #include <core/console.h>
 #include <core/ksyms.h>
 #include <core/panic.h>
+#include <core/thread.h>
 #include <lib/assert.h>
 
 namespace core {
@@ -19,6 +20,11 @@ bool g_panicking = false;
 // backtrace walker never dereferences a wild frame pointer.
 bool is_stack_range(uint64_t address, uint64_t size)
 {
+    if (PerCpu* cpu = this_cpu_or_null(); cpu && cpu->current && cpu->current->stack_bottom()) {
+        uint64_t bottom = cpu->current->stack_bottom(), top = cpu->current->stack_top();
+        if (address >= bottom && address <= top && size <= top - address)
+            return true;
+    }
     for (int slot = 0; slot < arch::kNumStacks; ++slot) {
         uint64_t bottom = arch::stack_bottom(slot), top = arch::stack_top(slot);
         if (address >= bottom && address <= top && size <= top - address)

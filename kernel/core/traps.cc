@@ -5,6 +5,7 @@
 #include <arch/x86_64/layout.h>
 #include <arch/x86_64/trap_frame.h>
 #include <core/console.h>
+#include <core/memory.h>
 #include <core/panic.h>
 #include <core/traps.h>
 
@@ -38,6 +39,8 @@ const char* diagnose_page_fault(const arch::TrapFrame& f, uint64_t cr2)
         if (cr2 >= guard && cr2 < guard + 0x1000)
             return "stack overflow (guard page hit)";
     }
+    if (core::is_vmap_guard(cr2))
+        return "stack overflow or heap-block overrun (vmap guard hit)";
     if (f.error_code & arch::kPfReservedBit)
         return "reserved bit set in a page-table entry (a kernel page-table bug)";
     if (!(f.error_code & arch::kPfPresent) && cr2 < 0x10000)

@@ -60,6 +60,17 @@ Entity* RunQueue::yield(Nanos now)
         m_current->rr_remaining = m_params.rr_slice_ns;
         m_rt.push_back(*m_current);
         m_current = nullptr;
+        return schedule(now);
+    }
+    // A yielding fair entity hands the CPU to the best other fair entity, if there is one and
+    // no RT entity is waiting, without touching anyone's accounting: its own decayed run time
+    // still decides when it runs next.
+    if (m_current && m_rt.empty()) {
+        if (FairEntity* other = m_fair.first_runnable()) {
+            m_fair.switch_to(*other, now);
+            m_current = &of(*other);
+            return m_current;
+        }
     }
     return schedule(now);
 }

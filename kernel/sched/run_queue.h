@@ -47,8 +47,9 @@ public:
     // Removes a runnable, not running, entity (migration). A fair entity keeps its R.
     void remove(Entity& e, Nanos now);
 
-    // The current entity gives up the CPU voluntarily: an RT entity goes behind its equals.
-    // Then picks as schedule() does.
+    // The current entity gives up the CPU voluntarily: an RT entity goes behind its equals;
+    // a fair entity lets the best other runnable fair entity run (if any, and no RT entity is
+    // runnable), its accounting unchanged. Otherwise picks as schedule() does.
     Entity* yield(Nanos now);
 
     // Requeues the current entity (if still runnable) and makes the next one by pick order

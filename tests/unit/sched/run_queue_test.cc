@@ -152,3 +152,40 @@ TEST(RunQueue, IdleWhenEmpty)
 }
 
 } // namespace
+
+namespace {
+
+TEST(RunQueue, FairYieldHandsTheCpuToAnother)
+{
+    RunQueue rq(RunQueueParams{}, 0);
+    Entity a = make(1, Policy::Fair), b = make(2, Policy::Fair), c = make(3, Policy::Fair);
+    rq.wake(a, 0);
+    EXPECT_EQ(rq.schedule(0), &a);
+    // Alone, a yielding entity keeps the CPU.
+    EXPECT_EQ(rq.yield(1 * kMs), &a);
+    rq.wake(b, 1 * kMs);
+    rq.wake(c, 1 * kMs);
+    // With others runnable, yield always switches, even though a's lead is within the
+    // hysteresis; and their accounting is untouched, so the pick among them is by R.
+    Entity* first = rq.yield(1 * kMs + 1);
+    EXPECT_NE(first, &a);
+    Entity* second = rq.yield(1 * kMs + 2);
+    EXPECT_NE(second, first);
+    // Ping-pong of two yielders alternates.
+    RunQueue two(RunQueueParams{}, 0);
+    Entity x = make(10, Policy::Fair), y = make(11, Policy::Fair);
+    two.wake(x, 0);
+    two.wake(y, 0);
+    Entity* cur = two.schedule(0);
+    for (int i = 1; i < 20; ++i) {
+        Entity* next = two.yield(i * 1000);
+        EXPECT_NE(next, cur);
+        cur = next;
+    }
+    // An RT entity still wins over a yielding fair one.
+    Entity r = make(20, Policy::Fifo, 5);
+    two.wake(r, 30000);
+    EXPECT_EQ(two.yield(30001), &r);
+}
+
+} // namespace

@@ -1,0 +1,44 @@
+// Per-CPU state, reached through the GS base: `this_cpu()` is one load from %gs:0.
+#pragma once
+
+#include <cstdint>
+#include <sched/run_queue.h>
+
+namespace core {
+
+class Thread;
+
+struct PerCpu {
+    PerCpu* self = nullptr;       // %gs:0 — keep first
+    uint32_t id = 0;
+    Thread* current = nullptr;    // the thread running on this CPU
+    sched::RunQueue* run_queue = nullptr;
+    // > 0: the current thread may not be switched away or block (PreemptGuard).
+    uint32_t preempt_count = 0;
+};
+
+// Sets up CPU 0's area and points GS at it. Before this, this_cpu() must not be used.
+void init_boot_cpu();
+
+// This CPU's area, or nullptr before init_boot_cpu() (for code that may run that early, such
+// as the panic path).
+PerCpu* this_cpu_or_null();
+
+inline PerCpu& this_cpu()
+{
+    PerCpu* cpu;
+    asm volatile("movq %%gs:0, %0" : "=r"(cpu));
+    return *cpu;
+}
+
+// Disables preemption (and blocking) on this CPU for its lifetime. Per-CPU data is accessed
+// under one. Nests.
+class PreemptGuard {
+public:
+    PreemptGuard() { ++this_cpu().preempt_count; }
+    ~PreemptGuard() { --this_cpu().preempt_count; }
+    PreemptGuard(const PreemptGuard&) = delete;
+    PreemptGuard& operator=(const PreemptGuard&) = delete;
+};
+
+} // namespace core
