@@ -4,6 +4,7 @@
 #include <arch/x86_64/trap_frame.h>
 #include <core/console.h>
 #include <core/test_fault.h>
+#include <core/thread.h>
 
 namespace core {
 namespace {
@@ -77,6 +78,14 @@ uint64_t g_data_word = 0xc3c3c3c3c3c3c3c3; // "ret" bytes: harmless if NX were m
         kprintf("test.fault: int $14\n");
         asm volatile("int $14");
         break;
+    case TestFault::thread_stack_overflow: {
+        kprintf("test.fault: unbounded recursion in a kernel thread\n");
+        auto t = Thread::create("overflow", [](void*) { recurse_forever(0); }, nullptr);
+        if (t.is_error())
+            return;
+        Thread::join(t.value());
+        break;
+    }
     case TestFault::stack_overflow:
         kprintf("test.fault: unbounded recursion\n");
         recurse_forever(0);

@@ -48,6 +48,18 @@ TEST(Result, ErrnoNames)
     EXPECT_STREQ(lib::errno_name(Errno(9999)), "E?");
 }
 
+TEST(Result, Assignment)
+{
+    Result<int> r = half(3);
+    EXPECT_TRUE(r.is_error());
+    r = half(10);
+    ASSERT_FALSE(r.is_error());
+    EXPECT_EQ(r.value(), 5);
+    Result<int> other = Errno::NOENT;
+    r = other;
+    EXPECT_EQ(r.error(), Errno::NOENT);
+}
+
 TEST(ResultDeath, ValueOfErrorAsserts)
 {
     EXPECT_DEATH({ (void)half(3).value(); }, "assertion failed");
