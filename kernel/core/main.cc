@@ -12,6 +12,7 @@
 #include <core/boot_time.h>
 #include <core/console.h>
 #include <core/cxxrt.h>
+#include <core/irq.h>
 #include <core/ktest.h>
 #include <core/memory.h>
 #include <core/panic.h>
@@ -100,6 +101,8 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
     boot_stamp("acpi");
     init_threads();
     boot_stamp("threads");
+    init_interrupts();
+    boot_stamp("interrupts");
     boot_stamp("ready");
 
     // Everything below is reporting and work, not boot.

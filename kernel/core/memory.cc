@@ -266,6 +266,25 @@ void free_kernel_stack(uint64_t bottom, size_t size)
     release_vmap(bottom, size, bottom - kVmapGranule, kVmapGranule + size);
 }
 
+void* map_mmio(uint64_t paddr, size_t size)
+{
+    if (size == 0 || paddr >= phys_addr_limit() || size > phys_addr_limit() - paddr)
+        return nullptr;
+    uint64_t first = paddr & ~(mm::kPageSize - 1);
+    uint64_t last = (paddr + size - 1) & ~(mm::kPageSize - 1);
+    mm::MapOptions opts;
+    opts.global = true;
+    opts.allow_2m = false;
+    opts.cache = mm::CacheMode::Uncached;
+    for (uint64_t page = first; page <= last; page += mm::kPageSize) {
+        if (!g_kernel_pt->lookup(arch::kDirectMap + page).is_error())
+            continue;
+        if (g_kernel_pt->map(arch::kDirectMap + page, page, mm::kPageSize, mm::Protection::ReadWrite, opts).is_error())
+            return nullptr;
+    }
+    return phys_to_virt(paddr);
+}
+
 bool is_vmap_guard(uint64_t address)
 {
     if (!g_vmap || address < kVmapBase || address >= kVmapLimit)

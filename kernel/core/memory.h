@@ -23,6 +23,11 @@ uint64_t total_memory();
 Result<uint64_t> allocate_kernel_stack(size_t size);
 void free_kernel_stack(uint64_t bottom, size_t size);
 
+// Maps device registers [paddr, paddr + size) uncached, read-write, never executable, at
+// their direct-map address (reusing an existing mapping), and returns that address; nullptr
+// on failure (address beyond the physical limit, or no memory for page tables).
+void* map_mmio(uint64_t paddr, size_t size);
+
 // Whether `address` lies in a guard of the vmap area (a kernel stack or heap block overrun).
 bool is_vmap_guard(uint64_t address);
 

@@ -5,6 +5,7 @@
 #include <arch/x86_64/layout.h>
 #include <arch/x86_64/trap_frame.h>
 #include <core/console.h>
+#include <core/irq.h>
 #include <core/memory.h>
 #include <core/panic.h>
 #include <core/traps.h>
@@ -80,7 +81,7 @@ extern "C" void trap_dispatch(arch::TrapFrame* frame, void* /*extended_state*/)
     default:
         if (frame->vector < kFirstIrqVector)
             core::panic_trap(*frame, nullptr);
-        log_warn("unexpected interrupt vector %lu", frame->vector);
+        core::dispatch_irq(uint8_t(frame->vector));
         return;
     }
 }

@@ -1,0 +1,41 @@
+// The local APIC: x2APIC (MSRs) where the CPU offers it, xAPIC (MMIO) otherwise. End of
+// interrupt, the one-shot timer (TSC-deadline mode when offered), IPIs.
+// [intel-sdm-3a §11 (APIC), §11.12 (x2APIC), §11.5.4 (timer)]
+#pragma once
+
+#include <cstdint>
+
+namespace arch {
+
+// Vectors the kernel reserves at the top of the IDT. Device vectors are allocated below.
+inline constexpr uint8_t kVectorSpurious = 0xff;
+inline constexpr uint8_t kVectorTimer = 0xfe;
+inline constexpr uint8_t kVectorReschedule = 0xfd;
+
+enum class ApicMode : uint8_t { None, XApic, X2Apic };
+
+struct ApicInfo {
+    ApicMode mode = ApicMode::None;
+    bool tsc_deadline = false; // CPUID.1:ECX[24]
+    uint32_t id = 0;
+};
+
+// Enables this CPU's local APIC: x2APIC when CPUID says so, else xAPIC through `mmio` (the
+// APIC page mapped uncached, from map_mmio(base)). Masks LINT0/LINT1 and the timer, sets the
+// spurious vector. Returns mode None when the CPU has no APIC (then there are no interrupts).
+ApicInfo init_local_apic(void* (*map_mmio)(uint64_t paddr));
+
+void apic_eoi();
+
+// One-shot timer: fires kVectorTimer after `ticks` APIC timer ticks (divide by 1); 0 stops it.
+void apic_timer_oneshot(uint32_t ticks);
+uint32_t apic_timer_remaining();
+
+// TSC-deadline timer (only with ApicInfo::tsc_deadline): fires when the TSC reaches
+// `deadline`; 0 disarms it.
+void apic_set_tsc_deadline(uint64_t deadline);
+
+// Sends `vector` to the CPU with APIC id `dest` (fixed delivery, physical destination).
+void apic_send_ipi(uint32_t dest, uint8_t vector);
+
+} // namespace arch

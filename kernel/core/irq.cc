@@ -1,0 +1,61 @@
+// Interrupt vectors and the local APIC.
+#include <arch/x86_64/apic.h>
+#include <arch/x86_64/cpu.h>
+#include <arch/x86_64/trap_frame.h>
+#include <core/console.h>
+#include <core/irq.h>
+#include <core/memory.h>
+
+namespace core {
+namespace {
+
+struct Slot {
+    IrqHandler handler = nullptr;
+    void* context = nullptr;
+};
+// Written at set-up with interrupts off (single CPU); read by dispatch_irq.
+Slot g_slots[256];
+uint64_t g_counts[256];
+arch::ApicInfo g_apic;
+
+void* map_apic(uint64_t paddr) { return map_mmio(paddr, 4096); }
+
+} // namespace
+
+void init_interrupts()
+{
+    g_apic = arch::init_local_apic(&map_apic);
+    static const char* const kModes[] = { "none", "xAPIC", "x2APIC" };
+    log_info("apic: %s, id %u%s", kModes[unsigned(g_apic.mode)], g_apic.id,
+             g_apic.tsc_deadline ? ", TSC-deadline timer" : "");
+}
+
+const arch::ApicInfo& apic_info() { return g_apic; }
+
+Result<void> set_irq_handler(uint8_t vector, IrqHandler handler, void* context)
+{
+    if (vector < arch::kFirstIrqVector || vector == arch::kVectorSpurious || !handler)
+        return Errno::INVAL;
+    if (g_slots[vector].handler)
+        return Errno::EXIST;
+    g_slots[vector] = { handler, context };
+    return {};
+}
+
+void clear_irq_handler(uint8_t vector) { g_slots[vector] = {}; }
+
+void dispatch_irq(uint8_t vector)
+{
+    ++g_counts[vector];
+    if (vector == arch::kVectorSpurious)
+        return; // no EOI for the spurious vector [intel-sdm-3a §11.9]
+    if (g_slots[vector].handler)
+        g_slots[vector].handler(g_slots[vector].context);
+    else
+        log_warn("irq: unexpected vector %u", vector);
+    arch::apic_eoi();
+}
+
+uint64_t irq_count(uint8_t vector) { return g_counts[vector]; }
+
+} // namespace core

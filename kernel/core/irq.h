@@ -1,0 +1,31 @@
+// Interrupts: the local APIC, the vector table's device half, and the API drivers use.
+//
+// Design (../shared/design/osv-design.md §4): a handler only acknowledges/masks its source and
+// wakes the thread that does the work; it must not block. Handlers run with interrupts
+// disabled on the CPU that took the interrupt.
+#pragma once
+
+#include <arch/x86_64/apic.h>
+#include <cstdint>
+#include <lib/result.h>
+
+namespace core {
+
+using IrqHandler = void (*)(void* context);
+
+// Sets up this CPU's local APIC. Interrupts stay disabled until enable_interrupts().
+void init_interrupts();
+const arch::ApicInfo& apic_info();
+
+// Installs `handler` for `vector` (32..0xef for devices, or one of arch's reserved vectors).
+// EXIST if taken, INVAL if out of range.
+Result<void> set_irq_handler(uint8_t vector, IrqHandler handler, void* context);
+void clear_irq_handler(uint8_t vector);
+
+// Called by trap_dispatch for vectors >= 32: runs the handler and acknowledges the APIC.
+void dispatch_irq(uint8_t vector);
+
+// Interrupts seen per vector class, for tests and diagnostics.
+uint64_t irq_count(uint8_t vector);
+
+} // namespace core
