@@ -10,6 +10,7 @@
 #include <core/acpi.h>
 #include <core/boot_info.h>
 #include <core/boot_time.h>
+#include <core/clock.h>
 #include <core/console.h>
 #include <core/cxxrt.h>
 #include <core/irq.h>
@@ -97,6 +98,7 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
         arch::exit_vm(1);
     }
     boot_stamp("memory");
+    init_clock();
     init_acpi(g_boot_info); // never fails the boot: the exit path has other ways out
     boot_stamp("acpi");
     init_threads();
