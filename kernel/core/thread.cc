@@ -8,6 +8,7 @@
 #include <arch/x86_64/context.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/descriptors.h>
+#include <core/clock.h>
 #include <core/console.h>
 #include <core/memory.h>
 #include <core/panic.h>
@@ -21,10 +22,11 @@ namespace {
 alignas(sched::RunQueue) char g_run_queue_storage[sizeof(sched::RunQueue)];
 uint64_t g_next_tid = 1;
 
-// The scheduler's clock. TODO(#3): core::monotonic_ns() once the clock lands; until then raw
-// TSC ticks, which keep the order of events (all cooperative scheduling needs) but not the
-// scale of τ and the hysteresis.
-sched::Nanos now() { return sched::Nanos(arch::rdtsc() & 0x3fffffffffffffffull); }
+// The scheduler's clock. init_threads() starts the run queue at time 0 without reading it —
+// the clock's first reading may calibrate the TSC (tens of microseconds) and boot should not
+// wait for that — so the first real reading comes with the first thread operation, on the
+// boot CPU, as core::monotonic_ns() requires.
+sched::Nanos now() { return sched::Nanos(monotonic_ns()); }
 
 void copy_name(char* out, const char* name)
 {
@@ -70,7 +72,7 @@ void init_threads()
     init_boot_cpu();
     PerCpu& cpu = this_cpu();
     sched::RunQueueParams params;
-    cpu.run_queue = new (g_run_queue_storage) sched::RunQueue(params, now());
+    cpu.run_queue = new (g_run_queue_storage) sched::RunQueue(params, 0);
     auto* main = new (std::nothrow) Thread();
     NIMBUS_ASSERT(main); // boot-time, a few hundred bytes: failure means no memory at all
     copy_name(main->m_name, "main");
@@ -78,8 +80,8 @@ void init_threads()
     main->m_stack_bottom = arch::stack_bottom(arch::kBootStackSlot);
     main->m_stack_size = 0;
     main->m_state = Thread::State::Running;
-    cpu.run_queue->wake(*main, now());
-    sched::Entity* first = cpu.run_queue->schedule(now());
+    cpu.run_queue->wake(*main, 0);
+    sched::Entity* first = cpu.run_queue->schedule(0);
     NIMBUS_ASSERT(first == main);
     cpu.current = main;
 }
