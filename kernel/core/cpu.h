@@ -15,6 +15,10 @@ struct PerCpu {
     sched::RunQueue* run_queue = nullptr;
     // > 0: the current thread may not be switched away or block (PreemptGuard).
     uint32_t preempt_count = 0;
+    // Set (interrupts off) when the running thread should give way; acted on when an
+    // interrupt returns to preemptible code, or at the next PreemptGuard exit.
+    bool need_resched = false;
+    Thread* idle = nullptr;
 };
 
 // Sets up CPU 0's area and points GS at it. Before this, this_cpu() must not be used.
@@ -30,6 +34,26 @@ inline PerCpu& this_cpu()
     asm volatile("movq %%gs:0, %0" : "=r"(cpu));
     return *cpu;
 }
+
+// Disables interrupts on this CPU for its lifetime and restores the previous state after.
+// For state an interrupt handler also touches (the run queue, timer lists).
+class IrqGuard {
+public:
+    IrqGuard()
+    {
+        asm volatile("pushfq; popq %0; cli" : "=r"(m_flags)::"memory");
+    }
+    ~IrqGuard()
+    {
+        if (m_flags & (1u << 9))
+            asm volatile("sti" ::: "memory");
+    }
+    IrqGuard(const IrqGuard&) = delete;
+    IrqGuard& operator=(const IrqGuard&) = delete;
+
+private:
+    uint64_t m_flags;
+};
 
 // Disables preemption (and blocking) on this CPU for its lifetime. Per-CPU data is accessed
 // under one. Nests.

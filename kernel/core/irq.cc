@@ -5,6 +5,7 @@
 #include <core/console.h>
 #include <core/irq.h>
 #include <core/memory.h>
+#include <core/thread.h>
 
 namespace core {
 namespace {
@@ -17,6 +18,7 @@ struct Slot {
 Slot g_slots[256];
 uint64_t g_counts[256];
 arch::ApicInfo g_apic;
+bool g_enabled = false;
 
 void* map_apic(uint64_t paddr) { return map_mmio(paddr, 4096); }
 
@@ -54,7 +56,21 @@ void dispatch_irq(uint8_t vector)
     else
         log_warn("irq: unexpected vector %u", vector);
     arch::apic_eoi();
+    // Returning to thread context (traps.S moved us onto the thread's stack): the place to
+    // act on a preemption request.
+    preempt_if_needed(false);
 }
+
+void enable_interrupts()
+{
+    // Mask both 8259s; the local APIC's LINT0 is masked too, so nothing legacy gets through.
+    arch::outb(0x21, 0xff);
+    arch::outb(0xa1, 0xff);
+    g_enabled = true;
+    arch::irq_enable();
+}
+
+bool interrupts_enabled_globally() { return g_enabled; }
 
 uint64_t irq_count(uint8_t vector) { return g_counts[vector]; }
 

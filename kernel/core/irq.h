@@ -22,6 +22,11 @@ const arch::ApicInfo& apic_info();
 Result<void> set_irq_handler(uint8_t vector, IrqHandler handler, void* context);
 void clear_irq_handler(uint8_t vector);
 
+// Masks the legacy 8259 PICs (their IRQ0 would arrive on the double-fault vector) and
+// enables interrupts: from here on threads run with interrupts enabled.
+void enable_interrupts();
+bool interrupts_enabled_globally();
+
 // Called by trap_dispatch for vectors >= 32: runs the handler and acknowledges the APIC.
 void dispatch_irq(uint8_t vector);
 

@@ -19,6 +19,7 @@
 #include <core/panic.h>
 #include <core/test_fault.h>
 #include <core/thread.h>
+#include <core/timer.h>
 
 namespace core {
 namespace {
@@ -104,6 +105,12 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
     init_threads();
     boot_stamp("threads");
     init_interrupts();
+    init_timers();
+    if (auto idle = start_idle_thread(); idle.is_error()) {
+        kprintf("nimbus: cannot boot: no memory for the idle thread\n");
+        arch::exit_vm(1);
+    }
+    enable_interrupts();
     boot_stamp("interrupts");
     boot_stamp("ready");
 

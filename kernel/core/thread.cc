@@ -1,18 +1,26 @@
-// Kernel threads and the cooperative scheduler on CPU 0, over sched::RunQueue.
+// Kernel threads and the scheduler on CPU 0, over sched::RunQueue.
 //
-// Switching: the outgoing thread's state is set first (Runnable for yield, Blocked, Exited),
-// the run queue is told (yield / block_current), it picks the next thread, and
-// arch_context_switch saves the callee-saved context on the old stack and resumes the new one.
-// Single CPU, no preemption yet, so nothing here races; the wake token is atomic already
-// because cross-CPU wakes (issue 3) will set it from another CPU.
+// Switching: with interrupts disabled (the run queue is also touched by interrupt handlers
+// that wake threads), the outgoing thread's state is set (Runnable for yield and preemption,
+// Blocked, Exited), the run queue picks the next thread (or the idle thread when nothing is
+// runnable), the preemption deadline for the new thread is handed to the timer, and
+// arch_context_switch saves the callee-saved context on the old stack and resumes the new
+// one. The interrupt-enable state is restored by the resumed thread's own IrqGuard.
+//
+// Preemption: the timer interrupt sets need_resched when the running thread's fair lead has
+// run out; dispatch_irq() calls preempt_if_needed() as the interrupt returns — on the
+// interrupted thread's own stack (traps.S moves device interrupts off the IST stack), so the
+// switch is an ordinary one.
 #include <arch/x86_64/context.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/descriptors.h>
 #include <core/clock.h>
 #include <core/console.h>
+#include <core/irq.h>
 #include <core/memory.h>
 #include <core/panic.h>
 #include <core/thread.h>
+#include <core/timer.h>
 #include <new>
 #include <sync/thread_ops.h>
 
@@ -38,33 +46,79 @@ void copy_name(char* out, const char* name)
 
 Thread* as_thread(sched::Entity* e) { return static_cast<Thread*>(e); }
 
+// The idle thread: halts until an interrupt makes something runnable. Not in the run queue.
+[[noreturn]] void idle_loop(void*)
+{
+    for (;;) {
+        arch::irq_disable();
+        PerCpu& cpu = this_cpu();
+        if (cpu.run_queue->runnable_count() > 0) {
+            preempt_if_needed(true);
+            continue;
+        }
+        // sti takes effect after the next instruction, so an interrupt cannot slip in between
+        // the check above and the hlt [intel-sdm-2b STI].
+        asm volatile("sti; hlt" ::: "memory");
+    }
+}
+
 } // namespace
 
 void Thread::switch_away(State state)
 {
+    IrqGuard irq;
     PerCpu& cpu = this_cpu();
     NIMBUS_ASSERT(cpu.preempt_count == 0);
     Thread* prev = cpu.current;
     sched::RunQueue& rq = *cpu.run_queue;
     sched::Nanos t = now();
     sched::Entity* next_entity;
-    if (state == Thread::State::Runnable) {
+    if (prev == cpu.idle) {
+        next_entity = rq.schedule(t);
+    } else if (state == State::Runnable) {
+        prev->m_state = State::Runnable;
         next_entity = rq.yield(t);
+    } else if (state == State::Preempted) {
+        prev->m_state = State::Runnable;
+        next_entity = rq.schedule(t);
     } else {
         prev->m_state = state;
         rq.block_current(t);
         next_entity = rq.schedule(t);
     }
-    if (!next_entity)
-        panic("deadlock: every thread is blocked and nothing can wake one (thread '%s' %s)", prev->name(),
-              state == Thread::State::Exited ? "exited" : "blocked");
-    Thread* next = as_thread(next_entity);
-    next->m_state = Thread::State::Running;
+    Thread* next = next_entity ? as_thread(next_entity) : cpu.idle;
+    if (!next)
+        panic("deadlock: every thread is blocked and there is no idle thread (thread '%s')", prev->name());
+    cpu.need_resched = false;
+    sched::Nanos deadline = next_entity ? rq.preempt_deadline(t) : sched::kNever;
+    set_preempt_deadline(deadline == sched::kNever ? 0 : uint64_t(deadline));
+    if (next != cpu.idle)
+        next->m_state = State::Running;
     if (next == prev)
         return;
     cpu.current = next;
     arch_context_switch(&prev->m_saved_rsp, next->m_saved_rsp);
-    // Back on prev's stack: someone switched to it.
+    // Back on prev's stack: someone switched to it; ~IrqGuard restores its interrupt state.
+}
+
+void preempt_if_needed(bool from_idle)
+{
+    PerCpu& cpu = this_cpu();
+    if (!cpu.current || cpu.preempt_count != 0)
+        return;
+    if (!from_idle) {
+        if (!cpu.need_resched)
+            return;
+        // The deadline passed; the run queue makes the final call (a wake-up may have changed
+        // the picture since).
+        if (!cpu.run_queue->should_preempt(now())) {
+            cpu.need_resched = false;
+            sched::Nanos d = cpu.run_queue->preempt_deadline(now());
+            set_preempt_deadline(d == sched::kNever ? 0 : uint64_t(d));
+            return;
+        }
+    }
+    Thread::switch_away(Thread::State::Preempted);
 }
 
 void init_threads()
@@ -86,7 +140,25 @@ void init_threads()
     cpu.current = main;
 }
 
+Result<void> start_idle_thread()
+{
+    // Built like any thread but never put in the run queue: idle runs only when the run
+    // queue has nothing. (No clock reading here: boot must not wait for calibration.)
+    Thread* idle = TRY(Thread::allocate("idle", [](void* arg) { idle_loop(arg); }, nullptr, 16 * 1024));
+    idle->m_state = Thread::State::Running;
+    this_cpu().idle = idle;
+    return {};
+}
+
 Result<Thread*> Thread::create(const char* name, Entry entry, void* arg, size_t stack_size)
+{
+    Thread* t = TRY(allocate(name, entry, arg, stack_size));
+    IrqGuard irq;
+    this_cpu().run_queue->wake(*t, now());
+    return t;
+}
+
+Result<Thread*> Thread::allocate(const char* name, Entry entry, void* arg, size_t stack_size)
 {
     if (!entry || stack_size < 4096 || stack_size % 4096)
         return Errno::INVAL;
@@ -99,20 +171,25 @@ Result<Thread*> Thread::create(const char* name, Entry entry, void* arg, size_t 
         return stack.error();
     }
     copy_name(t->m_name, name);
-    t->id = g_next_tid++;
     t->m_stack_bottom = stack.value();
     t->m_stack_size = stack_size;
     t->m_saved_rsp = arch::build_initial_stack(t->stack_top(), entry, arg);
     t->m_state = State::Runnable;
-    this_cpu().run_queue->wake(*t, now());
+    IrqGuard irq;
+    t->id = g_next_tid++;
     return t;
 }
 
 void Thread::join(Thread* thread)
 {
     NIMBUS_ASSERT(thread && thread != current_thread() && !thread->m_joiner);
-    while (thread->m_state != State::Exited) {
-        thread->m_joiner = current_thread();
+    for (;;) {
+        {
+            IrqGuard irq;
+            if (thread->m_state == State::Exited)
+                break;
+            thread->m_joiner = current_thread();
+        }
         park_current_thread();
     }
     // It exited and switched away for good: its stack and structure are free to go. (With
@@ -129,6 +206,9 @@ void yield() { Thread::switch_away(Thread::State::Runnable); }
 void park_current_thread()
 {
     Thread* self = current_thread();
+    // The token check and the block happen with interrupts off, so an unpark from an
+    // interrupt handler cannot fall between them and be lost.
+    IrqGuard irq;
     // pairs with the release exchange in unpark_thread(): the waker's writes are visible.
     if (self->m_wake_token.exchange(false, std::memory_order_acquire))
         return;
@@ -138,19 +218,28 @@ void park_current_thread()
 
 void unpark_thread(Thread* thread)
 {
+    IrqGuard irq;
     // pairs with the acquire exchange in park_current_thread().
     thread->m_wake_token.exchange(true, std::memory_order_release);
     if (thread->m_state == Thread::State::Blocked) {
         thread->m_state = Thread::State::Runnable;
-        this_cpu().run_queue->wake(*thread, now());
+        PerCpu& cpu = this_cpu();
+        cpu.run_queue->wake(*thread, now());
+        // A woken thread may deserve the CPU now (or the CPU is idle): decide on the way
+        // out of the interrupt, or right here for a thread-context wake.
+        if (cpu.current == cpu.idle || cpu.run_queue->should_preempt(now()))
+            cpu.need_resched = true;
     }
 }
 
 void exit_current_thread()
 {
     Thread* self = current_thread();
-    if (self->m_joiner)
-        unpark_thread(self->m_joiner);
+    {
+        IrqGuard irq;
+        if (self->m_joiner)
+            unpark_thread(self->m_joiner);
+    }
     Thread::switch_away(Thread::State::Exited);
     __builtin_unreachable();
 }
@@ -161,6 +250,14 @@ bool can_block() { return this_cpu().preempt_count == 0; }
 
 // Where a thread's entry function returns to (switch.S).
 extern "C" [[noreturn]] void core_thread_exit_current() { core::exit_current_thread(); }
+
+// A new thread's first code (switch.S) runs with the interrupt state of the switch that
+// started it — disabled. Threads run with interrupts enabled once the kernel has them.
+extern "C" void core_thread_first_run()
+{
+    if (core::interrupts_enabled_globally())
+        arch::irq_enable();
+}
 
 // The kernel binding of kernel/sync/thread_ops.h.
 namespace ksync {

@@ -27,11 +27,15 @@ void yield();
 void park_current_thread();
 void unpark_thread(Thread* thread);
 [[noreturn]] void exit_current_thread();
+// Switches to another thread if the timer or a wake-up asked for it (need_resched) and the
+// current one is preemptible. Called as an interrupt returns to thread context, with
+// interrupts disabled.
+void preempt_if_needed(bool from_idle = false);
 
 class Thread final : public ksync::Thread, public sched::Entity {
 public:
     using Entry = void (*)(void* arg);
-    enum class State : uint8_t { Runnable, Running, Blocked, Exited };
+    enum class State : uint8_t { Runnable, Running, Blocked, Exited, Preempted };
 
     static constexpr size_t kDefaultStackSize = 64 * 1024;
 
@@ -57,8 +61,12 @@ private:
     friend void unpark_thread(Thread*);
     friend void yield();
     friend void exit_current_thread();
+    friend void preempt_if_needed(bool);
+    friend Result<void> start_idle_thread();
 
     Thread() = default;
+    // A thread with its stack and initial context, not yet in any run queue.
+    static Result<Thread*> allocate(const char* name, Entry entry, void* arg, size_t stack_size);
     // Leaves the CPU with the current thread in `state`; returns when it runs again (never,
     // for Exited).
     static void switch_away(State state);
@@ -91,5 +99,8 @@ void unpark_thread(Thread* thread);
 
 // Whether the current context may block (not inside a PreemptGuard).
 bool can_block();
+
+// Creates this CPU's idle thread (runs when nothing else is runnable). After init_threads.
+Result<void> start_idle_thread();
 
 } // namespace core

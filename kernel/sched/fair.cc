@@ -41,6 +41,7 @@ void FairRunQueue::apply_shift(int64_t shift)
         e.stored = math::scale_pow2(e.stored, -shift);
     if (m_current)
         m_current->stored = math::scale_pow2(m_current->stored, -shift);
+    m_floor = math::scale_pow2(m_floor, -shift);
 }
 
 void FairRunQueue::update(Nanos now)
@@ -68,20 +69,27 @@ void FairRunQueue::attach(FairEntity& e, Nanos now)
     NIMBUS_ASSERT(!e.attached && e.priority > 0);
     update(now);
     double r = detached_runtime_at(e, now);
-    // Wake placement: no lower than (the CPU's lowest R) − credit.
+    // Wake placement: no lower than (the CPU's lowest R) − credit, where "lowest" is a floor
+    // that never moves down in stored-value space (like a minimum virtual run time): without
+    // it each placement would lower the reference for the next, and of several threads made
+    // runnable in a row the last would get all the credits stacked.
     bool any = false;
-    double lowest = 0;
+    double lowest_stored = 0;
     if (m_current) {
-        lowest = runtime(*m_current);
+        lowest_stored = m_current->stored;
         any = true;
     }
     if (FairEntity* first = m_tree.first()) {
-        double rf = runtime(*first);
-        lowest = any && lowest < rf ? lowest : rf;
+        lowest_stored = any && lowest_stored < first->stored ? lowest_stored : first->stored;
         any = true;
     }
-    if (any && r < lowest - m_clock.params().wake_credit_ns)
-        r = lowest - m_clock.params().wake_credit_ns;
+    if (any && lowest_stored > m_floor)
+        m_floor = lowest_stored;
+    if (any || m_floor > 0) {
+        double floor_r = m_floor / m_clock.c() - m_clock.params().wake_credit_ns;
+        if (r < floor_r)
+            r = floor_r;
+    }
     if (r < 0)
         r = 0;
     e.stored = r * m_clock.c();

@@ -215,6 +215,9 @@ private:
     FairClock m_clock;
     FairTree m_tree;
     FairEntity* m_current = nullptr;
+    // Placement floor in stored-value space: the highest "lowest stored value" seen at a
+    // placement. Never decreases except by renormalisation (scaled with everything else).
+    double m_floor = 0;
 };
 
 } // namespace sched

@@ -1,5 +1,6 @@
 // In-kernel tests of kernel threads (cooperative, CPU 0) and of the lock-free mutex and
 // condition variable bound to them.
+#include <core/console.h>
 #include <core/ktest.h>
 #include <core/memory.h>
 #include <core/thread.h>
@@ -24,27 +25,41 @@ KTEST(thread, create_and_join)
 KTEST(thread, yield_interleaves)
 {
     // Two threads append their mark and yield, four times each: with a fair run queue and
-    // equal priorities the marks alternate.
+    // equal priorities the marks alternate. Interrupts are off from the append to the yield,
+    // so timer preemption (a loaded host can stretch any instruction past the preemption
+    // deadline) cannot switch in between.
     static char log[16];
     static int used;
     used = 0;
     auto body = [](void* arg) {
         for (int i = 0; i < 4; ++i) {
+            core::IrqGuard no_preemption;
             log[used++] = *static_cast<const char*>(arg);
             core::yield();
         }
     };
     static const char a = 'a', b = 'b';
-    auto ta = Thread::create("a", body, const_cast<char*>(&a));
-    auto tb = Thread::create("b", body, const_cast<char*>(&b));
-    KT_ASSERT(!ta.is_error() && !tb.is_error());
-    Thread::join(ta.value());
-    Thread::join(tb.value());
+    {
+        // Main must not take part: with interrupts off it cannot be preempted between
+        // creating the threads and blocking in join, so only a and b are runnable.
+        core::IrqGuard no_preemption;
+        auto ta = Thread::create("a", body, const_cast<char*>(&a));
+        auto tb = Thread::create("b", body, const_cast<char*>(&b));
+        KT_ASSERT(!ta.is_error() && !tb.is_error());
+        Thread::join(ta.value());
+        Thread::join(tb.value());
+    }
     KT_ASSERT_EQ(used, 8);
     int alternations = 0;
     for (int i = 1; i < used; ++i)
         alternations += log[i] != log[i - 1];
-    KT_EXPECT(alternations >= 6);
+    // Exact alternation is the run queue's contract (tests/unit/sched: FairYieldHandsTheCpuToAnother);
+    // here a timer preemption as a new thread first enables interrupts can reorder one step
+    // on a loaded host, so ask for most steps to alternate — without yield handing over,
+    // the order is "aaaabbbb" (one alternation).
+    if (alternations < 5)
+        core::kprintf("    order: %.*s\n", used, log);
+    KT_EXPECT(alternations >= 5);
 }
 
 KTEST(thread, many_threads_and_stacks_come_back)

@@ -36,6 +36,7 @@ arch_context_switch:
 // build_initial_stack). rsp is 16-byte aligned here, as the ABI wants before a call.
         .global arch_thread_start
 arch_thread_start:
+        callq core_thread_first_run
         movq %r13, %rdi
         callq *%r12
         callq core_thread_exit_current

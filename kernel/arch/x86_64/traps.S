@@ -83,6 +83,29 @@ trap_common:
         addq $16, %rsp                     // vector and error code
         iretq
 
+// Device interrupts (vectors >= 32) arrive on the IST stack like everything else, but their
+// handlers may switch threads (preemption), which cannot happen on a per-CPU IST stack: the
+// next interrupt would overwrite the suspended frame. So the CPU-pushed frame plus vector and
+// error code (7 words) is moved to the interrupted thread's own stack, below its 128-byte red
+// zone, and the entry continues there. Only interrupts from thread context get here: nothing
+// enables interrupts while on an IST stack.
+        .p2align 4
+irq_common:
+        pushq %rax
+        pushq %rbx
+        movq 7*8(%rsp), %rax               // the interrupted RSP
+        subq $128, %rax                    // skip its red zone
+        andq $-16, %rax
+        subq $7*8, %rax
+        .irp i, 0, 1, 2, 3, 4, 5, 6
+        movq (16 + \i * 8)(%rsp), %rbx
+        movq %rbx, (\i * 8)(%rax)
+        .endr
+        popq %rbx
+        xchgq %rax, (%rsp)                 // restore rax; the new stack pointer takes its slot
+        popq %rsp                          // POP into RSP loads the popped value
+        jmp trap_common
+
 // One 32-byte stub per vector (kTrapStubSize). Vectors where the CPU pushes an error code
 // (8, 10-14, 17, 21, 29, 30 [intel-sdm-3a §6.13]) skip the dummy push — unless the vector
 // was raised by `int $n` (code runs in ring 0, so it can), which pushes none: then the word
@@ -103,6 +126,10 @@ g_trap_stubs:
         pushq $0
         .endif
         pushq $vec
+        .if vec >= 32
+        jmp irq_common
+        .else
         jmp trap_common
+        .endif
         .set vec, vec + 1
         .endr

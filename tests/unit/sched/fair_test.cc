@@ -458,10 +458,13 @@ TEST(Fair, WakePlacement)
     now += kMs;
     rq.attach(*napper, now);
     EXPECT_NEAR(rq.runtime(*napper), r_nap * std::exp(-1e6 / kTau), 1e-6 * r_nap);
-    // c is new: lands at the lowest R − credit.
+    // c is new: lands at the placement floor − credit. The floor is the highest "lowest R"
+    // seen at a placement: when the napper was placed the only other entity was `other`
+    // (running), and the napper's own lower R does not pull the floor down.
     rq.attach(c, now);
-    double lowest = std::min(rq.runtime(*napper), rq.runtime(*other));
-    EXPECT_NEAR(rq.runtime(c), lowest - params.wake_credit_ns, 1e-3);
+    double floor = std::max(std::min(rq.runtime(*napper), rq.runtime(*other)), rq.runtime(*other));
+    EXPECT_NEAR(rq.runtime(c), floor - params.wake_credit_ns, 1e-3);
+    double lowest;
     // A long sleeper (decayed to ~0) also lands at the floor.
     rq.detach(c, now);
     now += 5000 * kMs;
@@ -520,6 +523,34 @@ TEST(Fair, NoPreemptionWithoutCompetition)
     rq2.attach(y, 0);
     rq2.schedule(0);
     EXPECT_EQ(rq2.preempt_deadline(0), kNever);
+}
+
+} // namespace
+
+namespace {
+
+TEST(FairRunQueue, PlacementCreditsDoNotStack)
+{
+    // Threads made runnable one after another next to a thread that has run a while all get
+    // the same placement (the running thread's R minus the credit), not a credit each below
+    // the previous one.
+    sched::FairParams params;
+    sched::FairRunQueue rq(params, 0);
+    sched::FairEntity main_thread, a, b, c;
+    main_thread.id = 1;
+    a.id = 2;
+    b.id = 3;
+    c.id = 4;
+    rq.attach(main_thread, 0);
+    rq.schedule(0);
+    rq.update(100'000'000); // main ran 100 ms
+    rq.attach(a, 100'000'000);
+    rq.attach(b, 100'000'000);
+    rq.attach(c, 100'000'000);
+    double ra = rq.runtime(a), rb = rq.runtime(b), rc = rq.runtime(c);
+    EXPECT_NEAR(ra, rb, 1e-6 * ra);
+    EXPECT_NEAR(rb, rc, 1e-6 * rb);
+    EXPECT_NEAR(rq.runtime(main_thread) - ra, double(params.wake_credit_ns), 1e-3 * ra);
 }
 
 } // namespace
