@@ -40,6 +40,33 @@ static_assert(sizeof(MemmapEntry) == 24);
 
 constexpr uint64_t kPage = 4096;
 
+// Inserts `range` into the sorted ranges[0, count), which has room for one more. Insertion
+// sort: the lists are short (at most kMaxRegions entries).
+void insert_sorted(PhysRange* ranges, size_t count, PhysRange range)
+{
+    size_t pos = count;
+    while (pos > 0 && ranges[pos - 1].begin > range.begin) {
+        ranges[pos] = ranges[pos - 1];
+        --pos;
+    }
+    ranges[pos] = range;
+}
+
+// Merges overlapping and touching ranges of a sorted list in place; returns the new count.
+size_t merge_sorted_ranges(PhysRange* ranges, size_t count)
+{
+    size_t merged = 0;
+    for (size_t i = 0; i < count; ++i) {
+        if (merged > 0 && ranges[i].begin <= ranges[merged - 1].end) {
+            if (ranges[i].end > ranges[merged - 1].end)
+                ranges[merged - 1].end = ranges[i].end;
+        } else {
+            ranges[merged++] = ranges[i];
+        }
+    }
+    return merged;
+}
+
 } // namespace
 
 const char* pvh_error_message(PvhError e)
@@ -152,14 +179,7 @@ size_t compute_free_ranges(const BootInfo& info, const PhysRange* reserved, size
             ++lost;
             return;
         }
-        // Insertion keeps `out` sorted; the lists are short (tens of entries).
-        size_t pos = count;
-        while (pos > 0 && out[pos - 1].begin > begin) {
-            out[pos] = out[pos - 1];
-            --pos;
-        }
-        out[pos] = { begin, end };
-        ++count;
+        insert_sorted(out, count++, { begin, end });
     };
 
     for (size_t r = 0; r < info.region_count; ++r) {
@@ -220,15 +240,7 @@ size_t compute_free_ranges(const BootInfo& info, const PhysRange* reserved, size
     }
 
     // Overlapping RAM entries: merge so no page is handed out twice.
-    size_t merged = 0;
-    for (size_t i = 0; i < count; ++i) {
-        if (merged > 0 && out[i].begin <= out[merged - 1].end) {
-            if (out[i].end > out[merged - 1].end)
-                out[merged - 1].end = out[i].end;
-        } else {
-            out[merged++] = out[i];
-        }
-    }
+    size_t merged = merge_sorted_ranges(out, count);
     if (dropped)
         *dropped = lost;
     return merged;
@@ -248,23 +260,9 @@ size_t compute_mappable_ranges(const BootInfo& info, uint64_t limit, PhysRange* 
         if (aligned_end < end)
             aligned_end = ~uint64_t(0) & ~(kPage - 1);
         PhysRange run { r.base & ~(kPage - 1), aligned_end };
-        size_t pos = count++;
-        while (pos > 0 && out[pos - 1].begin > run.begin) {
-            out[pos] = out[pos - 1];
-            --pos;
-        }
-        out[pos] = run;
+        insert_sorted(out, count++, run);
     }
-    size_t merged = 0;
-    for (size_t i = 0; i < count; ++i) {
-        if (merged > 0 && out[i].begin <= out[merged - 1].end) {
-            if (out[i].end > out[merged - 1].end)
-                out[merged - 1].end = out[i].end;
-        } else {
-            out[merged++] = out[i];
-        }
-    }
-    return merged;
+    return merge_sorted_ranges(out, count);
 }
 
 } // namespace boot
