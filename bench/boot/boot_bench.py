@@ -100,6 +100,7 @@ def qemu_argv(args, guest):
 
 
 def run_once(args, guest, record):
+    """Runs the guest once; returns its console output if it exited 0, else None."""
     with tempfile.NamedTemporaryFile(prefix="nimbus-bench-status-") as status:
         argv = [a.replace(STATUS_PLACEHOLDER, status.name) for a in guest.argv]
         start = time.perf_counter_ns()
@@ -125,6 +126,7 @@ def run_once(args, guest, record):
             t = guest.guest_time(console)
             if t is not None:
                 guest.guest_times.append(t / 1e6)
+    return console
 
 
 def fmt(v):

@@ -14,6 +14,7 @@
 #include <core/console.h>
 #include <core/cxxrt.h>
 #include <core/irq.h>
+#include <core/kbench.h>
 #include <core/ktest.h>
 #include <core/memory.h>
 #include <core/panic.h>
@@ -135,6 +136,8 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
     }
     if (!options.ktest.is_empty())
         arch::exit_vm(ktest::run_tests(options.ktest.data(), options.ktest.size()));
+    if (!options.bench.is_empty())
+        arch::exit_vm(kbench::run_benchmarks(options.bench.data(), options.bench.size()));
 
     if (!g_command_line.app_args.is_empty())
         log_warn("no application loader yet: ignoring '%.*s'", int(g_command_line.app_args.size()),
