@@ -12,6 +12,7 @@
 #include <core/boot_time.h>
 #include <core/clock.h>
 #include <core/console.h>
+#include <core/cpus.h>
 #include <core/cxxrt.h>
 #include <core/irq.h>
 #include <core/kbench.h>
@@ -102,6 +103,7 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
     boot_stamp("memory");
     init_clock();
     init_acpi(g_boot_info); // never fails the boot: the exit path has other ways out
+    discover_cpus();
     boot_stamp("acpi");
     init_threads();
     boot_stamp("threads");
