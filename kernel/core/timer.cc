@@ -25,6 +25,11 @@ uint64_t g_apic_ticks_per_ms = 0; // 0: not measured yet
 // The last one-shot programmed, to correct the rate when the timer fires early or late.
 uint64_t g_programmed_at = 0;
 uint64_t g_programmed_ticks = 0;
+// The deadline the hardware is armed for (0: not armed). A later wish needs no reprogramming:
+// the timer fires early, the handler finds nothing due and re-arms. That trades a rare extra
+// interrupt for a device write on every context switch (each switch moves the preemption
+// deadline, usually later) — device writes are VM exits under a hypervisor.
+uint64_t g_armed_for = 0;
 
 void measure_apic_rate()
 {
@@ -55,13 +60,10 @@ void program_hardware()
     const arch::ApicInfo& apic = apic_info();
     if (apic.mode == arch::ApicMode::None)
         return;
-    if (!next) {
-        if (apic.tsc_deadline)
-            arch::apic_set_tsc_deadline(0);
-        else
-            arch::apic_timer_oneshot(0);
+    // Nothing due, or due no earlier than what the hardware will already deliver: leave it.
+    if (!next || (g_armed_for && g_armed_for <= next))
         return;
-    }
+    g_armed_for = next;
     uint64_t now = monotonic_ns();
     uint64_t delta = next > now ? next - now : 0;
     if (delta < 1000)
@@ -110,6 +112,7 @@ void refine_apic_rate(uint64_t now)
 void on_timer_interrupt(void*)
 {
     ++g_interrupts;
+    g_armed_for = 0; // the one-shot is spent
     uint64_t now = monotonic_ns();
     if (!apic_info().tsc_deadline)
         refine_apic_rate(now);
