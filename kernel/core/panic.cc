@@ -79,6 +79,8 @@ void panic(const char* fmt, ...)
     // Start at panic()'s caller: its return address and the frame pointer it saved.
     auto* own_frame = static_cast<const uint64_t*>(__builtin_frame_address(0));
     print_backtrace(uint64_t(__builtin_return_address(0)) - 1, own_frame[0]);
+    if (this_cpu_or_null())
+        dump_threads();
     kprintf("KERNEL PANIC: VM exits with status %d\n", arch::kPanicStatus);
     arch::exit_vm_panic();
 }
@@ -107,6 +109,8 @@ void panic_trap(const arch::TrapFrame& f, const char* what)
             print_frame(1, ret - 1);
         }
     }
+    if (this_cpu_or_null())
+        dump_threads();
     kprintf("KERNEL PANIC: VM exits with status %d\n", arch::kPanicStatus);
     arch::exit_vm_panic();
 }

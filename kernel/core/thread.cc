@@ -14,6 +14,7 @@
 #include <arch/x86_64/context.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/descriptors.h>
+#include <arch/x86_64/layout.h>
 #include <core/clock.h>
 #include <core/console.h>
 #include <core/irq.h>
@@ -29,6 +30,7 @@ namespace {
 
 alignas(sched::RunQueue) char g_run_queue_storage[sizeof(sched::RunQueue)];
 uint64_t g_next_tid = 1;
+Thread* g_all_threads = nullptr;
 
 // The scheduler's clock. init_threads() starts the run queue at time 0 without reading it —
 // the clock's first reading may calibrate the TSC (tens of microseconds) and boot should not
@@ -45,6 +47,23 @@ void copy_name(char* out, const char* name)
 }
 
 Thread* as_thread(sched::Entity* e) { return static_cast<Thread*>(e); }
+
+const char* state_name(Thread::State s)
+{
+    switch (s) {
+    case Thread::State::Runnable:
+        return "runnable";
+    case Thread::State::Running:
+        return "running";
+    case Thread::State::Blocked:
+        return "blocked";
+    case Thread::State::Exited:
+        return "exited";
+    case Thread::State::Preempted:
+        return "preempted";
+    }
+    return "?";
+}
 
 // The idle thread: halts until an interrupt makes something runnable. Not in the run queue.
 [[noreturn]] void idle_loop(void*)
@@ -132,8 +151,10 @@ void init_threads()
     copy_name(main->m_name, "main");
     main->id = g_next_tid++;
     main->m_stack_bottom = arch::stack_bottom(arch::kBootStackSlot);
-    main->m_stack_size = 0;
+    main->m_stack_size = arch::kStackSize;
+    main->m_owns_stack = false;
     main->m_state = Thread::State::Running;
+    g_all_threads = main;
     cpu.run_queue->wake(*main, 0);
     sched::Entity* first = cpu.run_queue->schedule(0);
     NIMBUS_ASSERT(first == main);
@@ -173,10 +194,15 @@ Result<Thread*> Thread::allocate(const char* name, Entry entry, void* arg, size_
     copy_name(t->m_name, name);
     t->m_stack_bottom = stack.value();
     t->m_stack_size = stack_size;
+    t->m_owns_stack = true;
     t->m_saved_rsp = arch::build_initial_stack(t->stack_top(), entry, arg);
     t->m_state = State::Runnable;
     IrqGuard irq;
     t->id = g_next_tid++;
+    t->m_all_next = g_all_threads;
+    if (g_all_threads)
+        g_all_threads->m_all_prev = t;
+    g_all_threads = t;
     return t;
 }
 
@@ -194,9 +220,28 @@ void Thread::join(Thread* thread)
     }
     // It exited and switched away for good: its stack and structure are free to go. (With
     // SMP the exit must also be past its last use of the stack; see issue 3.)
-    if (thread->m_stack_size)
+    {
+        IrqGuard irq;
+        if (thread->m_all_prev)
+            thread->m_all_prev->m_all_next = thread->m_all_next;
+        else
+            g_all_threads = thread->m_all_next;
+        if (thread->m_all_next)
+            thread->m_all_next->m_all_prev = thread->m_all_prev;
+    }
+    if (thread->m_owns_stack)
         free_kernel_stack(thread->m_stack_bottom, thread->m_stack_size);
     delete thread;
+}
+
+void dump_threads()
+{
+    PerCpu* cpu = this_cpu_or_null();
+    kprintf("threads:\n");
+    int shown = 0;
+    for (Thread* t = g_all_threads; t && shown < 256; t = t->m_all_next, ++shown)
+        kprintf("  %c %4lu %-16s %-9s stack 0x%016lx-0x%016lx\n", cpu && cpu->current == t ? '*' : ' ', t->id,
+                t->m_name, cpu && cpu->idle == t ? "idle" : state_name(t->m_state), t->stack_bottom(), t->stack_top());
 }
 
 Thread* current_thread() { return this_cpu().current; }

@@ -63,6 +63,7 @@ private:
     friend void exit_current_thread();
     friend void preempt_if_needed(bool);
     friend Result<void> start_idle_thread();
+    friend void dump_threads();
 
     Thread() = default;
     // A thread with its stack and initial context, not yet in any run queue.
@@ -73,12 +74,16 @@ private:
 
     uint64_t m_saved_rsp = 0;
     uint64_t m_stack_bottom = 0;
-    size_t m_stack_size = 0; // 0: a stack the thread did not allocate (the boot thread)
+    size_t m_stack_size = 0;
+    bool m_owns_stack = false; // false: a stack the thread did not allocate (the boot thread)
     State m_state = State::Runnable;
     // A pending wake-up (unpark before park). Atomic for the SMP issue's cross-CPU wakes.
     std::atomic<bool> m_wake_token { false };
     Thread* m_joiner = nullptr;
     char m_name[32] = {};
+    // All threads, for the panic dump (g_all_threads in thread.cc; changed with interrupts off).
+    Thread* m_all_prev = nullptr;
+    Thread* m_all_next = nullptr;
 };
 
 // Turns the boot context (kernel_main on the boot stack) into thread "main" on CPU 0.
@@ -99,6 +104,10 @@ void unpark_thread(Thread* thread);
 
 // Whether the current context may block (not inside a PreemptGuard).
 bool can_block();
+
+// Prints every thread (id, name, state, stack) for a panic report. Reads only; safe with a
+// broken kernel as long as the thread list itself is intact.
+void dump_threads();
 
 // Creates this CPU's idle thread (runs when nothing else is runnable). After init_threads.
 Result<void> start_idle_thread();
