@@ -17,49 +17,19 @@
 namespace core {
 namespace {
 
-constexpr uint64_t kPage = 4096;
 constexpr unsigned kMaxFirmwarePages = 1024;       // 4 MiB of firmware mappings at most
 
 // Boot-time state: written by init_acpi (single CPU), read-only afterwards.
-unsigned g_firmware_pages = 0;
 boot::AcpiInfo g_acpi_info;
 
-enum class Access { Read, ReadWrite };
+size_t g_firmware_budget = kMaxFirmwarePages; // pages the firmware reader may still map
 
-// Makes the page at `page_pa` reachable at kDirectMap + page_pa. An existing mapping is used
-// as is if it grants `access`; a new one is 4 KiB, not executable, read-only for tables and
-// uncached for registers.
-bool ensure_mapped(uint64_t page_pa, Access access)
+// Tables are mapped read-only (write-back); registers read-write and uncached.
+bool map_firmware_range(uint64_t paddr, uint64_t size, bool writable)
 {
-    mm::PageTable& pt = kernel_page_table();
-    uint64_t va = arch::kDirectMap + page_pa;
-    auto existing = pt.lookup(va);
-    if (!existing.is_error())
-        return access == Access::Read || mm::has_all(existing.value().prot, mm::Protection::Write);
-    if (g_firmware_pages >= kMaxFirmwarePages)
-        return false;
-    mm::MapOptions opts;
-    opts.global = true;
-    opts.allow_2m = false;
-    opts.cache = access == Access::Read ? mm::CacheMode::WriteBack : mm::CacheMode::Uncached;
-    auto prot = access == Access::Read ? mm::Protection::Read : mm::Protection::ReadWrite;
-    if (pt.map(va, page_pa, kPage, prot, opts).is_error())
-        return false;
-    ++g_firmware_pages;
-    return true;
-}
-
-bool ensure_range_mapped(uint64_t paddr, uint64_t size, Access access)
-{
-    if (size == 0 || paddr >= phys_addr_limit() || size > phys_addr_limit() - paddr)
-        return false;
-    uint64_t last = (paddr + size - 1) & ~(kPage - 1);
-    for (uint64_t page = paddr & ~(kPage - 1);; page += kPage) {
-        if (!ensure_mapped(page, access))
-            return false;
-        if (page == last)
-            return true;
-    }
+    auto r = writable ? map_physical(paddr, size, mm::Protection::ReadWrite, mm::CacheMode::Uncached, &g_firmware_budget)
+                      : map_physical(paddr, size, mm::Protection::Read, mm::CacheMode::WriteBack, &g_firmware_budget);
+    return !r.is_error();
 }
 
 class FirmwareReader final : public boot::PhysReader {
@@ -68,7 +38,7 @@ public:
     {
         if (size == 0)
             return true;
-        if (!ensure_range_mapped(paddr, size, Access::Read))
+        if (!map_firmware_range(paddr, size, false))
             return false;
         lib::mem_copy(out, phys_to_virt(paddr), size);
         return true;
@@ -84,7 +54,7 @@ bool prepare_register(const boot::GenericAddress& reg)
         return true;
     // The exit path accesses up to 4 bytes (PM1 control at least 2, whatever the declared
     // width): map all of them.
-    return ensure_range_mapped(reg.address, 4, Access::ReadWrite);
+    return map_firmware_range(reg.address, 4, true);
 }
 
 const char* describe(const boot::GenericAddress& reg)

@@ -15,8 +15,4 @@ uint64_t boot_ticks();
 // Prints the breakdown (ticks, and microseconds when the TSC frequency is known).
 void print_boot_times();
 
-// TSC frequency in kHz from CPUID (leaf 0x15, 0x16 or the hypervisor leaf 0x40000010),
-// or 0 when the CPU does not say.
-uint64_t tsc_khz();
-
 } // namespace core

@@ -266,22 +266,38 @@ void free_kernel_stack(uint64_t bottom, size_t size)
     release_vmap(bottom, size, bottom - kVmapGranule, kVmapGranule + size);
 }
 
-void* map_mmio(uint64_t paddr, size_t size)
+Result<void> map_physical(uint64_t paddr, size_t size, mm::Protection prot, mm::CacheMode cache,
+                          size_t* page_budget)
 {
     if (size == 0 || paddr >= phys_addr_limit() || size > phys_addr_limit() - paddr)
-        return nullptr;
+        return Errno::INVAL;
     uint64_t first = paddr & ~(mm::kPageSize - 1);
     uint64_t last = (paddr + size - 1) & ~(mm::kPageSize - 1);
     mm::MapOptions opts;
     opts.global = true;
     opts.allow_2m = false;
-    opts.cache = mm::CacheMode::Uncached;
+    opts.cache = cache;
     for (uint64_t page = first; page <= last; page += mm::kPageSize) {
-        if (!g_kernel_pt->lookup(arch::kDirectMap + page).is_error())
+        uint64_t va = arch::kDirectMap + page;
+        if (auto existing = g_kernel_pt->lookup(va); !existing.is_error()) {
+            if (!mm::has_all(existing.value().prot, prot))
+                return Errno::ACCES;
             continue;
-        if (g_kernel_pt->map(arch::kDirectMap + page, page, mm::kPageSize, mm::Protection::ReadWrite, opts).is_error())
-            return nullptr;
+        }
+        if (page_budget) {
+            if (*page_budget == 0)
+                return Errno::NOMEM;
+            --*page_budget;
+        }
+        TRY(g_kernel_pt->map(va, page, mm::kPageSize, prot, opts));
     }
+    return {};
+}
+
+void* map_mmio(uint64_t paddr, size_t size)
+{
+    if (map_physical(paddr, size, mm::Protection::ReadWrite, mm::CacheMode::Uncached).is_error())
+        return nullptr;
     return phys_to_virt(paddr);
 }
 

@@ -3,6 +3,7 @@
 // space with demand paging.
 #pragma once
 
+#include <arch/x86_64/layout.h>
 #include <boot/options.h>
 #include <boot/pvh.h>
 #include <lib/result.h>
@@ -22,6 +23,14 @@ uint64_t total_memory();
 // below it; returns its lowest address. NOMEM/INVAL on failure.
 Result<uint64_t> allocate_kernel_stack(size_t size);
 void free_kernel_stack(uint64_t bottom, size_t size);
+
+// Makes [paddr, paddr + size) reachable at its direct-map address with at least `prot`: pages
+// already mapped are used as they are (ACCES if without those rights); missing ones are mapped
+// 4 KiB at a time, never executable, with `cache`. `page_budget`, when given, bounds the new
+// pages (NOMEM when it runs out). INVAL beyond the physical-address limit. For firmware tables
+// and device registers, which the RAM direct map does not cover.
+Result<void> map_physical(uint64_t paddr, size_t size, mm::Protection prot, mm::CacheMode cache,
+                          size_t* page_budget = nullptr);
 
 // Maps device registers [paddr, paddr + size) uncached, read-write, never executable, at
 // their direct-map address (reusing an existing mapping), and returns that address; nullptr
@@ -49,7 +58,7 @@ inline constexpr uint64_t kVmapBase = 0xffffc00000000000ull;
 inline constexpr uint64_t kVmapLimit = 0xffffd00000000000ull;
 
 // Virtual address of physical memory in the direct map.
-inline void* phys_to_virt(uint64_t pa) { return reinterpret_cast<void*>(pa + 0xffff800000000000ull); }
+inline void* phys_to_virt(uint64_t pa) { return reinterpret_cast<void*>(pa + arch::kDirectMap); }
 
 // mmap-style operations on the application half that keep VMAs and page tables in step.
 Result<uint64_t> map_anonymous(uint64_t hint, uint64_t size, mm::Protection prot, mm::MapFlags flags);

@@ -2,6 +2,8 @@
 // (a hang) into a prompt failure, per-thread CPU time, and counters of mutex slow-path events.
 #pragma once
 
+#include "../../support/watchdog.h"
+
 #include <sync/mutex.h>
 
 #include <atomic>
@@ -30,37 +32,8 @@ inline void run_threads(int n, const std::function<void(int)>& body)
         t.join();
 }
 
-// Aborts the process with a message if not destroyed within `limit`: a lost wake-up shows up
-// as a hang, and this makes it a fast, named failure instead of a ctest timeout.
-class Watchdog {
-public:
-    Watchdog(const char* what, std::chrono::seconds limit)
-        : m_thread([this, what, limit] {
-              std::unique_lock<std::mutex> guard(m_lock);
-              if (!m_cv.wait_for(guard, limit, [this] { return m_done; })) {
-                  std::fprintf(stderr, "watchdog: '%s' made no progress for %llds (lost wake-up?)\n",
-                               what, static_cast<long long>(limit.count()));
-                  std::abort();
-              }
-          })
-    {
-    }
-    ~Watchdog()
-    {
-        {
-            std::lock_guard<std::mutex> guard(m_lock);
-            m_done = true;
-        }
-        m_cv.notify_all();
-        m_thread.join();
-    }
-
-private:
-    std::mutex m_lock;
-    std::condition_variable m_cv;
-    bool m_done = false;
-    std::thread m_thread; // last: starts after the members above exist
-};
+// Aborts with a message if a test hangs (tests/support/watchdog.h).
+using Watchdog = test_support::Watchdog;
 
 // CPU time consumed by the calling thread, in nanoseconds.
 inline int64_t thread_cpu_ns()

@@ -6,45 +6,16 @@
 
 #include <cstring>
 #include <gtest/gtest.h>
+#include "fake_memory.h"
 #include <memory>
 #include <vector>
 
 namespace {
 
-using Bytes = std::vector<uint8_t>;
-
-class FakeMemory final : public boot::PhysReader {
-public:
-    explicit FakeMemory(size_t size = 0x110000) : m_bytes(size, 0) {}
-    bool read(uint64_t paddr, void* out, size_t size) const override
-    {
-        if (paddr > m_bytes.size() || size > m_bytes.size() - paddr)
-            return false;
-        std::memcpy(out, m_bytes.data() + paddr, size);
-        return true;
-    }
-    void put(uint64_t paddr, const Bytes& bytes) { std::memcpy(m_bytes.data() + paddr, bytes.data(), bytes.size()); }
-    uint8_t& at(uint64_t paddr) { return m_bytes[paddr]; }
-
-private:
-    std::vector<uint8_t> m_bytes;
-};
-
-void store(Bytes& b, size_t offset, uint64_t value, size_t width)
-{
-    if (b.size() < offset + width)
-        b.resize(offset + width);
-    for (size_t i = 0; i < width; ++i)
-        b[offset + i] = uint8_t(value >> (8 * i));
-}
-
-uint8_t checksum_of(const Bytes& b, size_t begin, size_t end)
-{
-    uint8_t sum = 0;
-    for (size_t i = begin; i < end; ++i)
-        sum = uint8_t(sum + b[i]);
-    return uint8_t(-sum);
-}
+using boot_test::Bytes;
+using boot_test::FakeMemory;
+using boot_test::checksum_of;
+using boot_test::store;
 
 void append(Bytes& b, const Bytes& more) { b.insert(b.end(), more.begin(), more.end()); }
 

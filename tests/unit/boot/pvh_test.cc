@@ -3,28 +3,15 @@
 
 #include <cstring>
 #include <gtest/gtest.h>
+#include "fake_memory.h"
 #include <vector>
 
 namespace {
 
-// Guest "physical memory" [0, size) backed by a host buffer.
-class FakeMemory final : public boot::PhysReader {
-public:
-    explicit FakeMemory(size_t size) : m_bytes(size, 0) {}
-    bool read(uint64_t paddr, void* out, size_t size) const override
-    {
-        if (paddr > m_bytes.size() || size > m_bytes.size() - paddr)
-            return false;
-        std::memcpy(out, m_bytes.data() + paddr, size);
-        return true;
-    }
-    template<typename T>
-    void put(uint64_t paddr, const T& value) { std::memcpy(m_bytes.data() + paddr, &value, sizeof(T)); }
-    void put_string(uint64_t paddr, const char* s) { std::memcpy(m_bytes.data() + paddr, s, std::strlen(s) + 1); }
-
-private:
-    std::vector<uint8_t> m_bytes;
-};
+using boot_test::Bytes;
+using boot_test::FakeMemory;
+using boot_test::checksum_of;
+using boot_test::store;
 
 struct StartInfo {
     uint32_t magic = 0x336ec578, version = 1, flags = 0, nr_modules = 0;

@@ -2,6 +2,8 @@
 // (ksync::test_hooks) — per-thread event logs and actions that stall a thread at a chosen step.
 #pragma once
 
+#include "../../support/watchdog.h"
+
 #include <sync/mutex.h>
 
 #include <chrono>
@@ -51,36 +53,8 @@ private:
     bool m_open = false;
 };
 
-// Aborts with a message if still alive after `limit`: a lost wake-up hangs a test, and this
-// makes it a quick, named failure instead of a ctest timeout.
-class Watchdog {
-public:
-    explicit Watchdog(std::chrono::seconds limit = std::chrono::seconds(20))
-        : m_thread([this, limit] {
-              std::unique_lock<std::mutex> guard(m_lock);
-              if (!m_cv.wait_for(guard, limit, [this] { return m_done; })) {
-                  std::fprintf(stderr, "watchdog: test hung (lost wake-up?)\n");
-                  std::abort();
-              }
-          })
-    {
-    }
-    ~Watchdog()
-    {
-        {
-            std::lock_guard<std::mutex> guard(m_lock);
-            m_done = true;
-        }
-        m_cv.notify_all();
-        m_thread.join();
-    }
-
-private:
-    std::mutex m_lock;
-    std::condition_variable m_cv;
-    bool m_done = false;
-    std::thread m_thread; // last: starts after the members above exist
-};
+// Aborts with a message if a test hangs (tests/support/watchdog.h).
+using Watchdog = test_support::Watchdog;
 
 // Per-thread: the events this thread reported for the watched mutex, and what to do at each.
 inline thread_local std::vector<ksync::MutexEvent>* t_log = nullptr;
