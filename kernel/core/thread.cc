@@ -130,9 +130,10 @@ void preempt_if_needed(bool from_idle)
             return;
         // The deadline passed; the run queue makes the final call (a wake-up may have changed
         // the picture since).
-        if (!cpu.run_queue->should_preempt(now())) {
+        sched::Nanos t = now();
+        if (!cpu.run_queue->should_preempt(t)) {
             cpu.need_resched = false;
-            sched::Nanos d = cpu.run_queue->preempt_deadline(now());
+            sched::Nanos d = cpu.run_queue->preempt_deadline(t);
             set_preempt_deadline(d == sched::kNever ? 0 : uint64_t(d));
             return;
         }

@@ -74,7 +74,8 @@ void write_register(const boot::GenericAddress& reg, uint8_t width, uint32_t val
 }
 
 // Spins for about `ticks` TSC ticks (no timer needed; the TSC runs at ~1-3 GHz, or 1 GHz
-// under -icount shift=0).
+// under -icount shift=0). Only on the way out of the VM, waiting for the hypervisor to act on
+// a power-off write — a bounded wait on a device, not on a lock.
 void spin_ticks(uint64_t ticks)
 {
     uint64_t start = rdtsc();
