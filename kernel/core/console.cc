@@ -1,16 +1,38 @@
 // Console output over COM1 and the leveled kernel log.
 //
-// Single CPU for now: output is not serialised. When SMP lands, lines are assembled in a
-// per-call buffer (as here) and written under the lock-free console mutex.
+// A call's output is assembled in a line buffer and written to the UART under the console
+// mutex (ksync::Mutex: a sleeping lock, no spinning), so lines from different CPUs do not
+// interleave. Where the caller cannot block — before threads exist, with preemption or
+// interrupts disabled (interrupt handlers, the panic path) — it writes without the lock
+// rather than wait: a rare torn line beats a deadlock or a lost panic message.
 #include <arch/x86_64/uart.h>
 #include <core/console.h>
+#include <arch/x86_64/cpu.h>
+#include <core/thread.h>
 #include <lib/format.h>
+#include <sync/mutex.h>
 
 namespace core {
 namespace {
 
 arch::Uart16550 g_console(arch::Uart16550::kCom1);
 LogLevel g_log_level = LogLevel::Info;
+constinit ksync::Mutex g_console_lock;
+
+bool may_lock()
+{
+    return threads_started() && can_block() && (arch::read_rflags() & (1u << 9));
+}
+
+void write_locked(const char* data, size_t size) TA_NO_ANALYSIS
+{
+    if (!may_lock()) {
+        g_console.write(data, size);
+        return;
+    }
+    ksync::MutexGuard guard(g_console_lock);
+    g_console.write(data, size);
+}
 
 // Formats into a bounded line buffer, flushing to the UART when it fills.
 class ConsoleSink final : public lib::FormatSink {
@@ -29,12 +51,12 @@ public:
     }
     void flush()
     {
-        g_console.write(m_buffer, m_used);
+        write_locked(m_buffer, m_used);
         m_used = 0;
     }
 
 private:
-    char m_buffer[256];
+    char m_buffer[512];
     size_t m_used = 0;
 };
 

@@ -1,6 +1,12 @@
 // Per-CPU state, reached through the GS base: `this_cpu()` is one load from %gs:0.
+//
+// CPU 0 is the boot CPU; the others are numbered in the firmware table's order as smp.cc
+// starts them. A CPU's area is written only by that CPU (interrupts or preemption disabled)
+// except where a field says otherwise.
 #pragma once
 
+#include <atomic>
+#include <core/timer.h>
 #include <cstdint>
 #include <sched/run_queue.h>
 
@@ -10,7 +16,8 @@ class Thread;
 
 struct PerCpu {
     PerCpu* self = nullptr;       // %gs:0 — keep first
-    uint32_t id = 0;
+    uint32_t id = 0;              // 0 .. cpu_count() - 1
+    uint32_t apic_id = 0;
     Thread* current = nullptr;    // the thread running on this CPU
     sched::RunQueue* run_queue = nullptr;
     // > 0: the current thread may not be switched away or block (PreemptGuard).
@@ -19,10 +26,29 @@ struct PerCpu {
     // interrupt returns to preemptible code, or at the next PreemptGuard exit.
     bool need_resched = false;
     Thread* idle = nullptr;
+    // What the thread that just left this CPU still needs done once it is off its stack
+    // (finish_switch in thread.cc): the exit to publish, the migration to post.
+    Thread* switched_out = nullptr;
+    // Runnable threads here, current included; read by other CPUs' load balancing.
+    std::atomic<uint32_t> load{0};
+    // Context switches, for RCU-style "has every CPU passed a switch" checks and statistics.
+    std::atomic<uint64_t> switches{0};
+    TimerCpu timers;
+    uint64_t irq_counts[256] = {};
+    // This CPU's IST stacks (the boot CPU's are the fixed slots), for backtraces.
+    uint64_t ist_bottom[5] = {};
+    uint64_t ist_size = 0;
 };
 
 // Sets up CPU 0's area and points GS at it. Before this, this_cpu() must not be used.
 void init_boot_cpu();
+
+// CPUs started so far (1 until smp.cc brings up the others) and their areas. cpu(i) for
+// i < cpu_count() is valid for the kernel's lifetime.
+unsigned cpu_count();
+PerCpu& cpu(unsigned index);
+// Registers a started CPU's area (smp.cc). Index must be cpu_count().
+void register_cpu(PerCpu* cpu);
 
 // This CPU's area, or nullptr before init_boot_cpu() (for code that may run that early, such
 // as the panic path).

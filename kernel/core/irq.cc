@@ -3,6 +3,7 @@
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/trap_frame.h>
 #include <core/console.h>
+#include <core/cpu.h>
 #include <core/irq.h>
 #include <core/memory.h>
 #include <core/thread.h>
@@ -14,10 +15,9 @@ struct Slot {
     IrqHandler handler = nullptr;
     void* context = nullptr;
 };
-// Written at set-up with interrupts off (single CPU); read by dispatch_irq.
+// Written at set-up, before the vector can fire; read by dispatch_irq on any CPU.
 Slot g_slots[256];
-uint64_t g_counts[256];
-arch::ApicInfo g_apic;
+arch::ApicInfo g_apic; // the boot CPU's; mode and timer kind are the same on every CPU
 bool g_enabled = false;
 
 void* map_apic(uint64_t paddr) { return map_mmio(paddr, 4096); }
@@ -27,9 +27,15 @@ void* map_apic(uint64_t paddr) { return map_mmio(paddr, 4096); }
 void init_interrupts()
 {
     g_apic = arch::init_local_apic(&map_apic);
+    this_cpu().apic_id = g_apic.id;
     static const char* const kModes[] = { "none", "xAPIC", "x2APIC" };
     log_info("apic: %s, id %u%s", kModes[unsigned(g_apic.mode)], g_apic.id,
              g_apic.tsc_deadline ? ", TSC-deadline timer" : "");
+}
+
+uint32_t init_interrupts_secondary()
+{
+    return arch::init_local_apic_secondary().id;
 }
 
 const arch::ApicInfo& apic_info() { return g_apic; }
@@ -48,7 +54,8 @@ void clear_irq_handler(uint8_t vector) { g_slots[vector] = {}; }
 
 void dispatch_irq(uint8_t vector)
 {
-    ++g_counts[vector];
+    PerCpu& cpu = this_cpu();
+    __atomic_store_n(&cpu.irq_counts[vector], cpu.irq_counts[vector] + 1, __ATOMIC_RELAXED); // read by irq_count()
     if (vector == arch::kVectorSpurious)
         return; // no EOI for the spurious vector [intel-sdm-3a §11.9]
     if (g_slots[vector].handler)
@@ -72,6 +79,12 @@ void enable_interrupts()
 
 bool interrupts_enabled_globally() { return g_enabled; }
 
-uint64_t irq_count(uint8_t vector) { return g_counts[vector]; }
+uint64_t irq_count(uint8_t vector)
+{
+    uint64_t total = 0;
+    for (unsigned i = 0; i < cpu_count(); ++i)
+        total += __atomic_load_n(&cpu(i).irq_counts[vector], __ATOMIC_RELAXED);
+    return total;
+}
 
 } // namespace core

@@ -13,8 +13,10 @@ namespace core {
 
 using IrqHandler = void (*)(void* context);
 
-// Sets up this CPU's local APIC. Interrupts stay disabled until enable_interrupts().
+// Sets up the boot CPU's local APIC. Interrupts stay disabled until enable_interrupts().
 void init_interrupts();
+// Sets up another CPU's local APIC (same mode as the boot CPU's); returns its APIC id.
+uint32_t init_interrupts_secondary();
 const arch::ApicInfo& apic_info();
 
 // Installs `handler` for `vector` (32..0xef for devices, or one of arch's reserved vectors).
@@ -30,7 +32,7 @@ bool interrupts_enabled_globally();
 // Called by trap_dispatch for vectors >= 32: runs the handler and acknowledges the APIC.
 void dispatch_irq(uint8_t vector);
 
-// Interrupts seen per vector class, for tests and diagnostics.
+// Interrupts seen per vector, all CPUs, for tests and diagnostics.
 uint64_t irq_count(uint8_t vector);
 
 } // namespace core

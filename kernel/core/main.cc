@@ -19,6 +19,7 @@
 #include <core/ktest.h>
 #include <core/memory.h>
 #include <core/panic.h>
+#include <core/smp.h>
 #include <core/test_fault.h>
 #include <core/thread.h>
 #include <core/timer.h>
@@ -115,6 +116,8 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
     }
     enable_interrupts();
     boot_stamp("interrupts");
+    start_secondary_cpus(unsigned(options.smp_max_cpus));
+    boot_stamp("smp");
     boot_stamp("ready");
 
     // Everything below is reporting and work, not boot.

@@ -16,8 +16,10 @@
 #include <core/memory.h>
 #include <lib/assert.h>
 #include <core/traps.h>
+#include <core/thread.h>
 #include <mm/heap.h>
 #include <new>
+#include <sync/mutex.h>
 
 extern "C" char __kernel_start[], __text_end[], __rodata_end[], __kernel_end[];
 
@@ -25,6 +27,35 @@ namespace core {
 namespace {
 
 void* direct_map(void*, mm::PhysAddr pa) { return phys_to_virt(pa.value()); }
+
+// One sleeping lock over the page allocator, the heap, the kernel page table and both
+// address spaces (kernel vmap, application), once other threads exist; before that boot is
+// single-threaded and there is no thread to own a lock. Recursive, so the layers may call one
+// another. Callers must be able to block (ksync asserts it). The page-fault path cannot
+// block and does not take it (TODO(#4): move demand faults to the faulting thread's stack
+// so they can sleep; until then only single-threaded code touches demand-paged memory).
+// Per-CPU allocation caches in front of it are the next step.
+constinit ksync::Mutex g_mm_lock;
+
+class TA_SCOPED_CAPABILITY MmGuard {
+public:
+    MmGuard() TA_ACQUIRE(g_mm_lock) TA_NO_ANALYSIS : m_locked(threads_started())
+    {
+        if (m_locked)
+            new (m_storage) ksync::MutexGuard(g_mm_lock);
+    }
+    ~MmGuard() TA_RELEASE() TA_NO_ANALYSIS
+    {
+        if (m_locked)
+            reinterpret_cast<ksync::MutexGuard*>(m_storage)->~MutexGuard();
+    }
+    MmGuard(const MmGuard&) = delete;
+    MmGuard& operator=(const MmGuard&) = delete;
+
+private:
+    bool m_locked;
+    alignas(ksync::MutexGuard) char m_storage[sizeof(ksync::MutexGuard)];
+};
 
 constinit mm::PhysAllocator g_phys(&direct_map);
 uint64_t g_total_memory = 0;
@@ -241,11 +272,23 @@ bool handle_app_page_fault(const arch::TrapFrame& frame, uint64_t address)
 
 } // namespace
 
-void* kmalloc(size_t size, size_t align) { return g_heap.allocate(size, align); }
-void kfree(void* p) { g_heap.deallocate(p); }
+void* kmalloc(size_t size, size_t align)
+{
+    MmGuard guard;
+    return g_heap.allocate(size, align);
+}
+
+void kfree(void* p)
+{
+    if (!p)
+        return;
+    MmGuard guard;
+    g_heap.deallocate(p);
+}
 
 Result<uint64_t> allocate_kernel_stack(size_t size)
 {
+    MmGuard guard;
     if (size == 0 || size % mm::kPageSize || size > (64u << 20))
         return Errno::INVAL;
     // [guard granule, no access][stack]: an overflow faults on the guard.
@@ -263,12 +306,14 @@ Result<uint64_t> allocate_kernel_stack(size_t size)
 
 void free_kernel_stack(uint64_t bottom, size_t size)
 {
+    MmGuard guard;
     release_vmap(bottom, size, bottom - kVmapGranule, kVmapGranule + size);
 }
 
 Result<void> map_physical(uint64_t paddr, size_t size, mm::Protection prot, mm::CacheMode cache,
                           size_t* page_budget)
 {
+    MmGuard guard;
     if (size == 0 || paddr >= phys_addr_limit() || size > phys_addr_limit() - paddr)
         return Errno::INVAL;
     uint64_t first = paddr & ~(mm::kPageSize - 1);
@@ -386,6 +431,7 @@ Result<void> init_memory(const boot::BootInfo& info, const boot::Options& option
 
 Result<uint64_t> map_anonymous(uint64_t hint, uint64_t size, mm::Protection prot, mm::MapFlags flags)
 {
+    MmGuard guard;
     // MAP_FIXED replaces what was there: release its pages first (Linux, too, may leave the
     // range unmapped when the new mapping then fails).
     if (mm::has_flag(flags, mm::MapFlags::Fixed))
@@ -395,6 +441,7 @@ Result<uint64_t> map_anonymous(uint64_t hint, uint64_t size, mm::Protection prot
 
 Result<void> unmap(uint64_t addr, uint64_t size)
 {
+    MmGuard guard;
     if (size == 0 || addr % mm::kPageSize || size > (uint64_t(1) << 47) || addr > (uint64_t(1) << 47) - size)
         return Errno::INVAL;
     uint64_t end = addr + ((size + mm::kPageSize - 1) & ~(mm::kPageSize - 1));
@@ -411,6 +458,7 @@ Result<void> unmap(uint64_t addr, uint64_t size)
 
 Result<void> protect(uint64_t addr, uint64_t size, mm::Protection prot)
 {
+    MmGuard guard;
     TRY(g_aspace->protect(addr, size, prot));
     uint64_t aligned = (size + mm::kPageSize - 1) & ~(mm::kPageSize - 1);
     TRY(g_kernel_pt->protect(addr, aligned, prot));
@@ -419,6 +467,7 @@ Result<void> protect(uint64_t addr, uint64_t size, mm::Protection prot)
 
 LeafCounts count_leaves(uint64_t va, uint64_t size)
 {
+    MmGuard guard;
     LeafCounts counts;
     g_kernel_pt->for_each_in(va, size, [&](const mm::Mapping& m) {
         switch (m.size) {
@@ -438,6 +487,7 @@ LeafCounts count_leaves(uint64_t va, uint64_t size)
 
 void print_memory_state()
 {
+    MmGuard guard;
     kprintf("physical memory: %lu KiB free of %lu KiB managed, %zu free runs\n",
             g_phys.free_pages() * 4, g_phys.total_pages() * 4, g_phys.free_run_count());
     g_phys.for_each_free_range([](mm::PhysAddr start, size_t pages) {
@@ -453,6 +503,7 @@ void print_memory_state()
 
 void exhaust_memory_test()
 {
+    MmGuard guard;
     // Chain the blocks through their own first word so the test needs no memory of its own.
     constexpr size_t kChunk = 64 * 1024;
     void* head = nullptr;
@@ -484,15 +535,15 @@ void exhaust_memory_test()
 
 // The kernel's operator new/delete: nothrow forms only (no exceptions in the kernel; a
 // failed allocation is a nullptr the caller handles). Plain `new T` does not link.
-void* operator new(size_t size, const std::nothrow_t&) noexcept { return core::g_heap.allocate(size); }
-void* operator new[](size_t size, const std::nothrow_t&) noexcept { return core::g_heap.allocate(size); }
+void* operator new(size_t size, const std::nothrow_t&) noexcept { return core::kmalloc(size); }
+void* operator new[](size_t size, const std::nothrow_t&) noexcept { return core::kmalloc(size); }
 void* operator new(size_t size, std::align_val_t align, const std::nothrow_t&) noexcept
 {
-    return core::g_heap.allocate(size, size_t(align));
+    return core::kmalloc(size, size_t(align));
 }
-void operator delete(void* p) noexcept { core::g_heap.deallocate(p); }
-void operator delete[](void* p) noexcept { core::g_heap.deallocate(p); }
-void operator delete(void* p, size_t) noexcept { core::g_heap.deallocate(p); }
-void operator delete[](void* p, size_t) noexcept { core::g_heap.deallocate(p); }
-void operator delete(void* p, std::align_val_t) noexcept { core::g_heap.deallocate(p); }
-void operator delete(void* p, size_t, std::align_val_t) noexcept { core::g_heap.deallocate(p); }
+void operator delete(void* p) noexcept { core::kfree(p); }
+void operator delete[](void* p) noexcept { core::kfree(p); }
+void operator delete(void* p, size_t) noexcept { core::kfree(p); }
+void operator delete[](void* p, size_t) noexcept { core::kfree(p); }
+void operator delete(void* p, std::align_val_t) noexcept { core::kfree(p); }
+void operator delete(void* p, size_t, std::align_val_t) noexcept { core::kfree(p); }

@@ -1,16 +1,40 @@
-// Kernel threads and the scheduler on CPU 0, over sched::RunQueue.
+// Kernel threads and the scheduler on every CPU, over one sched::RunQueue per CPU.
 //
-// Switching: with interrupts disabled (the run queue is also touched by interrupt handlers
-// that wake threads), the outgoing thread's state is set (Runnable for yield and preemption,
-// Blocked, Exited), the run queue picks the next thread (or the idle thread when nothing is
-// runnable), the preemption deadline for the new thread is handed to the timer, and
-// arch_context_switch saves the callee-saved context on the old stack and resumes the new
-// one. The interrupt-enable state is restored by the resumed thread's own IrqGuard.
+// Switching: with interrupts disabled (a CPU's run queue is touched only by that CPU, from
+// threads and from its interrupt handlers), the outgoing thread leaves the run queue or stays
+// in it, the CPU takes in the wake-ups other CPUs posted to it, the run queue picks the next
+// thread (or the idle thread when nothing is runnable), the preemption deadline for the new
+// thread goes to this CPU's timer, and arch_context_switch saves the callee-saved context on
+// the old stack and resumes the new one. The interrupt-enable state is restored by the resumed
+// thread's own IrqGuard. Whatever must wait until the old thread is off its stack — publishing
+// an exit (its joiner may free the stack), posting a migrating thread to its new CPU (which
+// may run it at once) — is done by finish_switch() in the thread that was switched to.
+//
+// Wake-ups (park/unpark). A thread parks by setting its state to Blocked and re-checking its
+// wake token; a waker sets the token and then moves the state Blocked -> Waking with a CAS.
+// Both sides use seq_cst (store then load, RMW then CAS), so at least one sees the other: the
+// parker sees the token and cancels its block (its own CAS Blocked -> Running), or the waker
+// sees Blocked and its CAS wins; exactly one of the two CASes succeeds, so a thread is never
+// both woken and left running, and never left Blocked with a token set. The CAS winner puts
+// the Waking thread into its home CPU's run queue: directly when that is the waker's own CPU
+// (interrupts off), else through the lock-free wake-up queues (sched/wakeup_queue.h) plus a
+// reschedule IPI when the queues say the target is neither already signalled nor polling.
+// The target CPU drains its queues on the IPI, on every switch and while idle. A blocked
+// thread is in no run queue and cannot migrate, so its home CPU is stable while it can be
+// woken; the waker reads m_cpu after its CAS read the Blocked store (release) that followed
+// the last change of m_cpu.
 //
 // Preemption: the timer interrupt sets need_resched when the running thread's fair lead has
-// run out; dispatch_irq() calls preempt_if_needed() as the interrupt returns — on the
-// interrupted thread's own stack (traps.S moves device interrupts off the IST stack), so the
-// switch is an ordinary one.
+// run out, and a wake-up sets it when the woken thread deserves the CPU; dispatch_irq() calls
+// preempt_if_needed() as the interrupt returns — on the interrupted thread's own stack
+// (traps.S moves device interrupts off the IST stack), so the switch is an ordinary one.
+//
+// Load balancing: a CPU with threads waiting in its run queue compares, at most once per
+// kBalanceIntervalNs, its load with every other CPU's (PerCpu::load, published with relaxed
+// stores) and sends waiting, unpinned fair threads to the least-loaded CPUs until the
+// difference is below two. Only a thread's home CPU moves it (remove from its run queue,
+// change m_cpu, post), so run queues stay single-owner.
+#include <arch/x86_64/apic.h>
 #include <arch/x86_64/context.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/descriptors.h>
@@ -23,14 +47,53 @@
 #include <core/thread.h>
 #include <core/timer.h>
 #include <new>
+#include <sync/mutex.h>
 #include <sync/thread_ops.h>
 
 namespace core {
+
+// Access to Thread's private parts for this file's helpers.
+struct ThreadInternals {
+    static void make_runnable_here(PerCpu& cpu, Thread* t, sched::Nanos now);
+    static void enqueue(Thread* t);
+    static void finish_switch();
+    static void balance(PerCpu& cpu, sched::Nanos now, Thread* still_running);
+    static void free_thread(Thread* t);
+    static void reap_zombies();
+    static bool block_unless_token(Thread* self);
+    static void wake_if_blocked(Thread* thread);
+};
+
 namespace {
 
-alignas(sched::RunQueue) char g_run_queue_storage[sizeof(sched::RunQueue)];
-uint64_t g_next_tid = 1;
+alignas(sched::RunQueue) char g_boot_run_queue_storage[sizeof(sched::RunQueue)];
+std::atomic<uint64_t> g_next_tid{1};
+std::atomic<uint64_t> g_migrations{0};
+// The thread list (for the dump) and its lock; the dump reads without it.
+constinit ksync::Mutex g_threads_lock;
 Thread* g_all_threads = nullptr;
+// Detached threads that exited, waiting to be freed by the next create() (a lock-free stack:
+// push by CAS, taken whole by exchange).
+std::atomic<Thread*> g_zombies{nullptr};
+std::atomic<bool> g_threads_started{false};
+// Cross-CPU wake-ups; null while there is one CPU.
+sched::WakeupQueues* g_wakeups = nullptr;
+
+// m_join values other than a joiner's address.
+constexpr uintptr_t kJoinRunning = 0;
+constexpr uintptr_t kJoinExited = 1;
+constexpr uintptr_t kJoinDetached = 2;
+
+constexpr sched::Nanos kBalanceIntervalNs = 1'000'000;
+// How long an idle CPU watches its wake-up queues before it halts (a wake-up that arrives
+// meanwhile needs no IPI and no exit from halt).
+constexpr uint64_t kIdlePollNs = 20'000;
+
+// Per-CPU balancing state, kept here rather than in PerCpu (only this file uses it).
+struct BalanceState {
+    sched::Nanos last = 0;
+};
+BalanceState g_balance[sched::kMaxCpus];
 
 // The scheduler's clock. init_threads() starts the run queue at time 0 without reading it —
 // the clock's first reading may calibrate the TSC (tens of microseconds) and boot should not
@@ -57,33 +120,182 @@ const char* state_name(Thread::State s)
         return "running";
     case Thread::State::Blocked:
         return "blocked";
+    case Thread::State::Waking:
+        return "waking";
     case Thread::State::Exited:
         return "exited";
-    case Thread::State::Preempted:
-        return "preempted";
     }
     return "?";
 }
 
-// The idle thread: halts until an interrupt makes something runnable. Not in the run queue.
-[[noreturn]] void idle_loop(void*)
+void update_load(PerCpu& cpu)
 {
-    for (;;) {
-        arch::irq_disable();
-        PerCpu& cpu = this_cpu();
-        if (cpu.run_queue->runnable_count() > 0) {
-            preempt_if_needed(true);
-            continue;
-        }
-        // sti takes effect after the next instruction, so an interrupt cannot slip in between
-        // the check above and the hlt [intel-sdm-2b STI].
-        asm volatile("sti; hlt" ::: "memory");
-    }
+    sched::RunQueue& rq = *cpu.run_queue;
+    cpu.load.store(uint32_t(rq.runnable_count() + (rq.current() ? 1 : 0)), std::memory_order_relaxed);
+}
+
+void drain_wakeups(PerCpu& cpu)
+{
+    if (!g_wakeups)
+        return;
+    sched::Nanos t = 0;
+    g_wakeups->drain(cpu.id, [&](sched::WakeupItem* item) {
+        if (t == 0)
+            t = now();
+        ThreadInternals::make_runnable_here(cpu, static_cast<Thread*>(item), t);
+    });
+}
+
+void on_reschedule_ipi(void*)
+{
+    // dispatch_irq() acts on need_resched as the interrupt returns.
+    drain_wakeups(this_cpu());
 }
 
 } // namespace
 
-void Thread::switch_away(State state)
+// A Waking thread whose home is `cpu` (the calling CPU, interrupts off) joins its run queue.
+void ThreadInternals::make_runnable_here(PerCpu& cpu, Thread* t, sched::Nanos t_now)
+{
+    t->m_state.store(Thread::State::Runnable, std::memory_order_relaxed);
+    cpu.run_queue->wake(*t, t_now);
+    // A woken thread may deserve the CPU now (or the CPU is idle): decide on the way out of
+    // the interrupt, or at the caller's next preemption point.
+    if (cpu.current == cpu.idle || cpu.run_queue->should_preempt(t_now))
+        cpu.need_resched = true;
+    update_load(cpu);
+}
+
+// Puts a Waking thread into its home CPU's run queue, from any CPU. Interrupts off.
+void ThreadInternals::enqueue(Thread* t)
+{
+    PerCpu& self = this_cpu();
+    PerCpu& home = *t->m_cpu;
+    if (&home == &self) {
+        make_runnable_here(self, t, now());
+        return;
+    }
+    // The post publishes everything written to the thread before it (release).
+    sched::PostResult r = g_wakeups->post(self.id, home.id, t);
+    if (r.send_ipi)
+        arch::apic_send_ipi(home.apic_id, arch::kVectorReschedule);
+}
+
+// Runs in the thread a CPU just switched to (interrupts off): completes what the thread that
+// left must not do itself while still on its stack.
+void ThreadInternals::finish_switch()
+{
+    PerCpu& cpu = this_cpu();
+    Thread* t = cpu.switched_out;
+    if (!t)
+        return;
+    cpu.switched_out = nullptr;
+    Thread::Pending what = t->m_pending;
+    t->m_pending = Thread::Pending::None;
+    if (what == Thread::Pending::Migrate) {
+        enqueue(t);
+        return;
+    }
+    // Exit. After the exchange a joiner may free t at once: use only the old value.
+    t->m_state.store(Thread::State::Exited, std::memory_order_relaxed);
+    // pairs with join()'s and detach()'s acquire: everything the thread did is visible
+    uintptr_t old = t->m_join.exchange(kJoinExited, std::memory_order_acq_rel);
+    if (old == kJoinDetached) {
+        // Nobody will join it: the next create() frees it.
+        Thread* head = g_zombies.load(std::memory_order_relaxed);
+        do {
+            t->m_zombie_next = head;
+            // pairs with reap_zombies()' exchange(acquire)
+        } while (!g_zombies.compare_exchange_weak(head, t, std::memory_order_release, std::memory_order_relaxed));
+    } else if (old != kJoinRunning) {
+        unpark_thread(reinterpret_cast<Thread*>(old));
+    }
+}
+
+// Sends waiting threads of `cpu` (the calling CPU, interrupts off) to less-loaded CPUs.
+// `still_running` is back in the run queue but still on this CPU's stack (a switch in
+// progress): it must not go anywhere before its context is saved.
+void ThreadInternals::balance(PerCpu& cpu, sched::Nanos t_now, Thread* still_running)
+{
+    sched::RunQueue& rq = *cpu.run_queue;
+    unsigned ncpus = cpu_count();
+    if (!g_wakeups || ncpus < 2 || rq.runnable_count() == 0)
+        return;
+    BalanceState& state = g_balance[cpu.id];
+    if (t_now - state.last < kBalanceIntervalNs)
+        return;
+    state.last = t_now;
+    uint32_t mine = uint32_t(rq.runnable_count() + (rq.current() ? 1 : 0));
+    // Candidates from the back of the fair tree: those with the most run time, that would
+    // wait longest here.
+    sched::FairEntity* e = rq.fair().tree().last();
+    while (e) {
+        unsigned target = ncpus;
+        uint32_t target_load = mine;
+        for (unsigned i = 0; i < ncpus; ++i) {
+            uint32_t l = core::cpu(i).load.load(std::memory_order_relaxed);
+            if (i != cpu.id && l < target_load) {
+                target = i;
+                target_load = l;
+            }
+        }
+        if (target == ncpus || mine - target_load < 2)
+            return;
+        // Find a thread free to move.
+        Thread* t = nullptr;
+        for (; e; e = sched::FairTree::prev(*e)) {
+            Thread* candidate = static_cast<Thread*>(static_cast<sched::Entity*>(e));
+            if (candidate != still_running && candidate->m_pinned == kAnyCpu && candidate->m_migrate_disable == 0) {
+                t = candidate;
+                break;
+            }
+        }
+        if (!t)
+            return;
+        e = sched::FairTree::prev(*e);
+        rq.remove(*t, t_now);
+        t->m_state.store(Thread::State::Waking, std::memory_order_relaxed);
+        t->m_cpu = &core::cpu(target);
+        --mine;
+        update_load(cpu);
+        // Count it at the target now, so the next round (and other CPUs) see it; the target
+        // corrects the figure when it takes the thread in.
+        core::cpu(target).load.fetch_add(1, std::memory_order_relaxed);
+        g_migrations.fetch_add(1, std::memory_order_relaxed);
+        enqueue(t);
+    }
+}
+
+void ThreadInternals::free_thread(Thread* thread)
+{
+    {
+        ksync::MutexGuard guard(g_threads_lock);
+        if (thread->m_all_prev)
+            thread->m_all_prev->m_all_next = thread->m_all_next;
+        else
+            g_all_threads = thread->m_all_next;
+        if (thread->m_all_next)
+            thread->m_all_next->m_all_prev = thread->m_all_prev;
+    }
+    if (thread->m_owns_stack)
+        free_kernel_stack(thread->m_stack_bottom, thread->m_stack_size);
+    delete thread;
+}
+
+void ThreadInternals::reap_zombies()
+{
+    if (!g_zombies.load(std::memory_order_relaxed))
+        return;
+    // pairs with finish_switch()'s release CAS: the exited threads are off their stacks
+    Thread* list = g_zombies.exchange(nullptr, std::memory_order_acquire);
+    while (list) {
+        Thread* next = list->m_zombie_next;
+        free_thread(list);
+        list = next;
+    }
+}
+
+void Thread::switch_away(Switch why)
 {
     IrqGuard irq;
     PerCpu& cpu = this_cpu();
@@ -91,33 +303,51 @@ void Thread::switch_away(State state)
     Thread* prev = cpu.current;
     sched::RunQueue& rq = *cpu.run_queue;
     sched::Nanos t = now();
-    sched::Entity* next_entity;
-    if (prev == cpu.idle) {
-        next_entity = rq.schedule(t);
-    } else if (state == State::Runnable) {
-        prev->m_state = State::Runnable;
-        next_entity = rq.yield(t);
-    } else if (state == State::Preempted) {
-        prev->m_state = State::Runnable;
-        next_entity = rq.schedule(t);
-    } else {
-        prev->m_state = state;
-        rq.block_current(t);
-        next_entity = rq.schedule(t);
+    bool requeue_yield = false;
+    if (prev != cpu.idle) {
+        switch (why) {
+        case Switch::Yield:
+            requeue_yield = true;
+            [[fallthrough]];
+        case Switch::Preempt:
+            prev->m_state.store(State::Runnable, std::memory_order_relaxed);
+            break;
+        case Switch::Block:
+            rq.block_current(t); // the state is Blocked (or already Waking): park set it
+            break;
+        case Switch::Exit:
+            rq.block_current(t);
+            prev->m_pending = Pending::Exit;
+            cpu.switched_out = prev;
+            break;
+        case Switch::Migrate:
+            rq.block_current(t);
+            prev->m_state.store(State::Waking, std::memory_order_relaxed);
+            prev->m_pending = Pending::Migrate;
+            cpu.switched_out = prev;
+            break;
+        }
     }
+    drain_wakeups(cpu);
+    sched::Entity* next_entity = requeue_yield && rq.current() == prev ? rq.yield(t) : rq.schedule(t);
+    ThreadInternals::balance(cpu, t, prev);
     Thread* next = next_entity ? as_thread(next_entity) : cpu.idle;
     if (!next)
         panic("deadlock: every thread is blocked and there is no idle thread (thread '%s')", prev->name());
     cpu.need_resched = false;
     sched::Nanos deadline = next_entity ? rq.preempt_deadline(t) : sched::kNever;
     set_preempt_deadline(deadline == sched::kNever ? 0 : uint64_t(deadline));
+    update_load(cpu);
     if (next != cpu.idle)
-        next->m_state = State::Running;
+        next->m_state.store(State::Running, std::memory_order_relaxed);
     if (next == prev)
         return;
     cpu.current = next;
+    cpu.switches.store(cpu.switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     arch_context_switch(&prev->m_saved_rsp, next->m_saved_rsp);
-    // Back on prev's stack: someone switched to it; ~IrqGuard restores its interrupt state.
+    // Back on prev's stack, possibly on another CPU: someone switched to it. ~IrqGuard
+    // restores its interrupt state.
+    ThreadInternals::finish_switch();
 }
 
 void preempt_if_needed(bool from_idle)
@@ -128,17 +358,18 @@ void preempt_if_needed(bool from_idle)
     if (!from_idle) {
         if (!cpu.need_resched)
             return;
-        // The deadline passed; the run queue makes the final call (a wake-up may have changed
-        // the picture since).
+        // The deadline passed or a wake-up came; the run queue makes the final call (a
+        // wake-up may have changed the picture since).
         sched::Nanos t = now();
-        if (!cpu.run_queue->should_preempt(t)) {
+        if (cpu.current != cpu.idle && !cpu.run_queue->should_preempt(t)) {
             cpu.need_resched = false;
+            ThreadInternals::balance(cpu, t, nullptr);
             sched::Nanos d = cpu.run_queue->preempt_deadline(t);
             set_preempt_deadline(d == sched::kNever ? 0 : uint64_t(d));
             return;
         }
     }
-    Thread::switch_away(Thread::State::Preempted);
+    Thread::switch_away(Thread::Switch::Preempt);
 }
 
 void init_threads()
@@ -146,37 +377,122 @@ void init_threads()
     init_boot_cpu();
     PerCpu& cpu = this_cpu();
     sched::RunQueueParams params;
-    cpu.run_queue = new (g_run_queue_storage) sched::RunQueue(params, 0);
+    cpu.run_queue = new (g_boot_run_queue_storage) sched::RunQueue(params, 0);
     auto* main = new (std::nothrow) Thread();
     NIMBUS_ASSERT(main); // boot-time, a few hundred bytes: failure means no memory at all
     copy_name(main->m_name, "main");
-    main->id = g_next_tid++;
+    main->id = g_next_tid.fetch_add(1, std::memory_order_relaxed);
     main->m_stack_bottom = arch::stack_bottom(arch::kBootStackSlot);
     main->m_stack_size = arch::kStackSize;
     main->m_owns_stack = false;
-    main->m_state = Thread::State::Running;
+    main->m_cpu = &cpu;
+    main->m_state.store(Thread::State::Running, std::memory_order_relaxed);
     g_all_threads = main;
     cpu.run_queue->wake(*main, 0);
     sched::Entity* first = cpu.run_queue->schedule(0);
     NIMBUS_ASSERT(first == main);
     cpu.current = main;
+    update_load(cpu);
+    g_threads_started.store(true, std::memory_order_relaxed);
+    MUST(set_irq_handler(arch::kVectorReschedule, &on_reschedule_ipi, nullptr));
+}
+
+Result<void> init_cross_cpu_wakeups(unsigned ncpus)
+{
+    if (ncpus < 2)
+        return {};
+    size_t size = sched::WakeupQueues::storage_size(ncpus);
+    void* storage = kmalloc(size, sched::kCacheLine);
+    if (!storage)
+        return Errno::NOMEM;
+    g_wakeups = TRY(sched::WakeupQueues::create(ncpus, storage, size));
+    return {};
+}
+
+Result<void> prepare_secondary_cpu(PerCpu& cpu, uint64_t stack_bottom, size_t stack_size)
+{
+    auto* rq = new (std::nothrow) sched::RunQueue(sched::RunQueueParams{}, now());
+    auto* idle = new (std::nothrow) Thread();
+    if (!rq || !idle) {
+        delete rq;
+        delete idle;
+        return Errno::NOMEM;
+    }
+    copy_name(idle->m_name, "idle");
+    idle->id = g_next_tid.fetch_add(1, std::memory_order_relaxed);
+    idle->m_stack_bottom = stack_bottom;
+    idle->m_stack_size = stack_size;
+    idle->m_owns_stack = false; // smp.cc's, kept for the CPU's lifetime
+    idle->m_cpu = &cpu;
+    idle->m_pinned = int(cpu.id);
+    idle->m_state.store(Thread::State::Running, std::memory_order_relaxed);
+    {
+        ksync::MutexGuard guard(g_threads_lock);
+        idle->m_all_next = g_all_threads;
+        if (g_all_threads)
+            g_all_threads->m_all_prev = idle;
+        g_all_threads = idle;
+    }
+    cpu.run_queue = rq;
+    cpu.idle = idle;
+    return {};
 }
 
 Result<void> start_idle_thread()
 {
     // Built like any thread but never put in the run queue: idle runs only when the run
     // queue has nothing. (No clock reading here: boot must not wait for calibration.)
-    Thread* idle = TRY(Thread::allocate("idle", [](void* arg) { idle_loop(arg); }, nullptr, 16 * 1024));
-    idle->m_state = Thread::State::Running;
+    Thread* idle = TRY(Thread::allocate("idle", [](void*) { run_idle_loop(); }, nullptr, 16 * 1024));
+    idle->m_state.store(Thread::State::Running, std::memory_order_relaxed);
+    idle->m_cpu = &this_cpu();
+    idle->m_pinned = int(this_cpu().id);
     this_cpu().idle = idle;
     return {};
 }
 
-Result<Thread*> Thread::create(const char* name, Entry entry, void* arg, size_t stack_size)
+// The idle thread: takes in wake-ups, watches for them a little while, then halts until an
+// interrupt. Never in a run queue.
+[[noreturn]] void run_idle_loop()
 {
-    Thread* t = TRY(allocate(name, entry, arg, stack_size));
+    for (;;) {
+        arch::irq_disable();
+        PerCpu& cpu = this_cpu();
+        drain_wakeups(cpu);
+        if (cpu.run_queue->runnable_count() > 0) {
+            preempt_if_needed(true);
+            continue;
+        }
+        if (g_wakeups) {
+            // Poll with interrupts off: an interrupt handler could switch to another thread
+            // and leave the polling flag set, so posters would skip IPIs to a busy CPU.
+            g_wakeups->start_polling(cpu.id);
+            uint64_t until = monotonic_ns() + kIdlePollNs;
+            while (!g_wakeups->has_pending(cpu.id) && monotonic_ns() < until)
+                asm volatile("pause");
+            if (g_wakeups->stop_polling(cpu.id))
+                continue; // pending: drain instead of halting
+        }
+        // sti takes effect after the next instruction, so an interrupt cannot slip in between
+        // the checks above and the hlt [intel-sdm-2b STI].
+        asm volatile("sti; hlt" ::: "memory");
+    }
+}
+
+Result<Thread*> Thread::create(const char* name, Entry entry, void* arg, ThreadAttr attr)
+{
+    if (attr.cpu != kAnyCpu && (attr.cpu < 0 || unsigned(attr.cpu) >= cpu_count()))
+        return Errno::INVAL;
+    ThreadInternals::reap_zombies();
+    Thread* t = TRY(allocate(name, entry, arg, attr.stack_size));
     IrqGuard irq;
-    this_cpu().run_queue->wake(*t, now());
+    if (attr.cpu != kAnyCpu) {
+        t->m_pinned = attr.cpu;
+        t->m_cpu = &core::cpu(unsigned(attr.cpu));
+    } else {
+        t->m_cpu = &this_cpu();
+    }
+    t->m_state.store(State::Waking, std::memory_order_relaxed);
+    ThreadInternals::enqueue(t);
     return t;
 }
 
@@ -197,9 +513,9 @@ Result<Thread*> Thread::allocate(const char* name, Entry entry, void* arg, size_
     t->m_stack_size = stack_size;
     t->m_owns_stack = true;
     t->m_saved_rsp = arch::build_initial_stack(t->stack_top(), entry, arg);
-    t->m_state = State::Runnable;
-    IrqGuard irq;
-    t->id = g_next_tid++;
+    t->m_state.store(State::Runnable, std::memory_order_relaxed);
+    t->id = g_next_tid.fetch_add(1, std::memory_order_relaxed);
+    ksync::MutexGuard guard(g_threads_lock);
     t->m_all_next = g_all_threads;
     if (g_all_threads)
         g_all_threads->m_all_prev = t;
@@ -207,90 +523,174 @@ Result<Thread*> Thread::allocate(const char* name, Entry entry, void* arg, size_
     return t;
 }
 
+// Join protocol, one word (m_join): kJoinRunning -> the joiner's pointer (CAS by join) or
+// kJoinDetached (CAS by detach) -> kJoinExited (exchange by finish_switch once the thread is
+// off its stack). The exiting side never touches the thread after its exchange, so a joiner
+// may free it as soon as it reads kJoinExited.
 void Thread::join(Thread* thread)
 {
-    NIMBUS_ASSERT(thread && thread != current_thread() && !thread->m_joiner);
-    for (;;) {
-        {
-            IrqGuard irq;
-            if (thread->m_state == State::Exited)
-                break;
-            thread->m_joiner = current_thread();
-        }
-        park_current_thread();
+    NIMBUS_ASSERT(thread && thread != current_thread());
+    uintptr_t expected = kJoinRunning;
+    uintptr_t self = reinterpret_cast<uintptr_t>(current_thread());
+    // pairs with finish_switch()'s exchange(acq_rel)
+    if (thread->m_join.compare_exchange_strong(expected, self, std::memory_order_acq_rel)) {
+        while (thread->m_join.load(std::memory_order_acquire) != kJoinExited)
+            park_current_thread();
+    } else {
+        NIMBUS_ASSERT(expected == kJoinExited); // joined twice, or detached, otherwise
     }
-    // It exited and switched away for good: its stack and structure are free to go. (With
-    // SMP the exit must also be past its last use of the stack; see issue 3.)
-    {
-        IrqGuard irq;
-        if (thread->m_all_prev)
-            thread->m_all_prev->m_all_next = thread->m_all_next;
-        else
-            g_all_threads = thread->m_all_next;
-        if (thread->m_all_next)
-            thread->m_all_next->m_all_prev = thread->m_all_prev;
+    ThreadInternals::free_thread(thread);
+}
+
+void Thread::detach(Thread* thread)
+{
+    NIMBUS_ASSERT(thread && thread != current_thread());
+    uintptr_t expected = kJoinRunning;
+    // pairs with finish_switch()'s exchange(acq_rel)
+    if (!thread->m_join.compare_exchange_strong(expected, kJoinDetached, std::memory_order_acq_rel)) {
+        // It already exited, expecting a joiner: free it here.
+        NIMBUS_ASSERT(expected == kJoinExited);
+        ThreadInternals::free_thread(thread);
     }
-    if (thread->m_owns_stack)
-        free_kernel_stack(thread->m_stack_bottom, thread->m_stack_size);
-    delete thread;
 }
 
 void dump_threads()
 {
-    PerCpu* cpu = this_cpu_or_null();
+    PerCpu* self = this_cpu_or_null();
     kprintf("threads:\n");
     int shown = 0;
-    for (Thread* t = g_all_threads; t && shown < 256; t = t->m_all_next, ++shown)
-        kprintf("  %c %4lu %-16s %-9s stack 0x%016lx-0x%016lx\n", cpu && cpu->current == t ? '*' : ' ', t->id,
-                t->m_name, cpu && cpu->idle == t ? "idle" : state_name(t->m_state), t->stack_bottom(), t->stack_top());
+    for (Thread* t = g_all_threads; t && shown < 256; t = t->m_all_next, ++shown) {
+        bool is_idle = t->m_cpu && t->m_cpu->idle == t;
+        kprintf("  %c %4lu %-16s %-9s cpu %u stack 0x%016lx-0x%016lx\n", self && self->current == t ? '*' : ' ',
+                t->id, t->m_name, is_idle ? "idle" : state_name(t->state()), t->m_cpu ? t->m_cpu->id : 0,
+                t->stack_bottom(), t->stack_top());
+    }
 }
+
+unsigned Thread::cpu_index() const { return m_cpu->id; }
 
 Thread* current_thread() { return this_cpu().current; }
 
-void yield() { Thread::switch_away(Thread::State::Runnable); }
+bool threads_started() { return g_threads_started.load(std::memory_order_relaxed); }
+
+void yield() { Thread::switch_away(Thread::Switch::Yield); }
+
+// The parking protocol of the header comment. Returns true if the thread must switch away
+// blocked, false if a token was already there (consumed). Interrupts off.
+bool ThreadInternals::block_unless_token(Thread* self)
+{
+    // pairs with unpark_thread()'s exchange: the waker's writes are visible
+    if (self->m_wake_token.exchange(false, std::memory_order_acquire))
+        return false;
+    self->m_state.store(Thread::State::Blocked, std::memory_order_seq_cst);
+    if (self->m_wake_token.load(std::memory_order_seq_cst)) {
+        auto expected = Thread::State::Blocked;
+        if (self->m_state.compare_exchange_strong(expected, Thread::State::Running, std::memory_order_seq_cst)) {
+            self->m_wake_token.exchange(false, std::memory_order_acquire);
+            return false;
+        }
+        // A waker won the CAS and is putting us in the run queue: block and be woken.
+    }
+    return true;
+}
 
 void park_current_thread()
 {
     Thread* self = current_thread();
-    // The token check and the block happen with interrupts off, so an unpark from an
-    // interrupt handler cannot fall between them and be lost.
     IrqGuard irq;
-    // pairs with the release exchange in unpark_thread(): the waker's writes are visible.
-    if (self->m_wake_token.exchange(false, std::memory_order_acquire))
+    if (!ThreadInternals::block_unless_token(self))
         return;
-    Thread::switch_away(Thread::State::Blocked);
-    self->m_wake_token.store(false, std::memory_order_relaxed); // consumed by this wake-up
+    Thread::switch_away(Thread::Switch::Block);
+    // Consume the token of the wake-up (or of any later unpark: we return and the caller
+    // re-checks its condition either way).
+    self->m_wake_token.exchange(false, std::memory_order_acquire);
+}
+
+bool park_current_thread_until(uint64_t deadline_ns)
+{
+    Thread* self = current_thread();
+    if (deadline_ns <= monotonic_ns())
+        return false; // no sleep, and a stored token stays stored
+    // The timer wakes the thread without a token, so a timeout never eats a wake-up.
+    struct ParkTimer : Timer {
+        Thread* thread;
+    } timer;
+    timer.thread = self;
+    timer.callback = [](Timer* base) { ThreadInternals::wake_if_blocked(static_cast<ParkTimer*>(base)->thread); };
+    IrqGuard irq; // the timer cannot fire before the thread has blocked (same CPU)
+    ++self->m_migrate_disable; // and the thread stays on the timer's CPU
+    timer_arm(timer, deadline_ns);
+    bool consumed = !ThreadInternals::block_unless_token(self);
+    if (!consumed) {
+        Thread::switch_away(Thread::Switch::Block);
+        consumed = self->m_wake_token.exchange(false, std::memory_order_acquire);
+    }
+    timer_cancel(timer);
+    --self->m_migrate_disable;
+    // Without a token: a timeout, or (before the deadline) a spurious return.
+    return consumed || monotonic_ns() < deadline_ns;
+}
+
+// Makes a Blocked thread runnable without giving it a token (its park returns as if
+// spuriously). Interrupts off.
+void ThreadInternals::wake_if_blocked(Thread* thread)
+{
+    auto expected = Thread::State::Blocked;
+    // pairs with block_unless_token()'s seq_cst store of Blocked (and m_cpu before it)
+    if (thread->m_state.compare_exchange_strong(expected, Thread::State::Waking, std::memory_order_seq_cst))
+        enqueue(thread);
 }
 
 void unpark_thread(Thread* thread)
 {
+    // pairs with block_unless_token()'s acquire exchange / seq_cst load. A token that was
+    // already set has a waker (or the thread itself) responsible for it.
+    if (thread->m_wake_token.exchange(true, std::memory_order_seq_cst))
+        return;
+    auto expected = Thread::State::Blocked;
+    if (!thread->m_state.compare_exchange_strong(expected, Thread::State::Waking, std::memory_order_seq_cst))
+        return; // running or about to run: it will see the token
     IrqGuard irq;
-    // pairs with the acquire exchange in park_current_thread().
-    thread->m_wake_token.exchange(true, std::memory_order_release);
-    if (thread->m_state == Thread::State::Blocked) {
-        thread->m_state = Thread::State::Runnable;
-        PerCpu& cpu = this_cpu();
-        cpu.run_queue->wake(*thread, now());
-        // A woken thread may deserve the CPU now (or the CPU is idle): decide on the way
-        // out of the interrupt, or right here for a thread-context wake.
-        if (cpu.current == cpu.idle || cpu.run_queue->should_preempt(now()))
-            cpu.need_resched = true;
-    }
+    ThreadInternals::enqueue(thread);
+}
+
+Result<void> pin_current_thread(unsigned target)
+{
+    if (target >= cpu_count())
+        return Errno::INVAL;
+    Thread* self = current_thread();
+    IrqGuard irq;
+    self->m_pinned = int(target);
+    if (self->m_cpu->id == target)
+        return {};
+    self->m_cpu = &cpu(target);
+    Thread::switch_away(Thread::Switch::Migrate);
+    return {};
+}
+
+void unpin_current_thread()
+{
+    IrqGuard irq;
+    current_thread()->m_pinned = kAnyCpu;
 }
 
 void exit_current_thread()
 {
-    Thread* self = current_thread();
-    {
-        IrqGuard irq;
-        if (self->m_joiner)
-            unpark_thread(self->m_joiner);
-    }
-    Thread::switch_away(Thread::State::Exited);
+    Thread::switch_away(Thread::Switch::Exit);
     __builtin_unreachable();
 }
 
 bool can_block() { return this_cpu().preempt_count == 0; }
+
+uint64_t context_switches()
+{
+    uint64_t total = 0;
+    for (unsigned i = 0; i < cpu_count(); ++i)
+        total += cpu(i).switches.load(std::memory_order_relaxed);
+    return total;
+}
+
+uint64_t balancer_migrations() { return g_migrations.load(std::memory_order_relaxed); }
 
 } // namespace core
 
@@ -298,9 +698,11 @@ bool can_block() { return this_cpu().preempt_count == 0; }
 extern "C" [[noreturn]] void core_thread_exit_current() { core::exit_current_thread(); }
 
 // A new thread's first code (switch.S) runs with the interrupt state of the switch that
-// started it — disabled. Threads run with interrupts enabled once the kernel has them.
+// started it — disabled — and first completes that switch. Threads run with interrupts
+// enabled once the kernel has them.
 extern "C" void core_thread_first_run()
 {
+    core::ThreadInternals::finish_switch();
     if (core::interrupts_enabled_globally())
         arch::irq_enable();
 }
@@ -310,5 +712,7 @@ namespace ksync {
 Thread* current_thread() { return core::current_thread(); }
 void park_current() { core::park_current_thread(); }
 void unpark(Thread* thread) { core::unpark_thread(static_cast<core::Thread*>(thread)); }
+bool park_current_until(uint64_t deadline_ns) { return core::park_current_thread_until(deadline_ns); }
+uint64_t now_ns() { return core::monotonic_ns(); }
 bool can_block() { return core::can_block(); }
 } // namespace ksync

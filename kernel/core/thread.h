@@ -1,18 +1,21 @@
-// Kernel threads on one CPU: create, join, yield, block/wake (park/unpark), exit, and the
-// kernel binding of the synchronisation primitives (kernel/sync/thread_ops.h).
+// Kernel threads and the scheduler across CPUs: create (anywhere, or pinned to a CPU), join,
+// detach, yield, block/wake (park/unpark), exit, migrate, and the kernel binding of the
+// synchronisation primitives (kernel/sync/thread_ops.h).
 //
-// This is the first step of issue 3: scheduling is cooperative — a thread runs until it
-// yields, blocks or exits — and the run queue is CPU 0's sched::RunQueue (fair class). Timer
-// preemption, other CPUs and sleeping with timeouts come next. With nothing runnable and no
-// timer to wait for, the kernel reports a deadlock rather than hanging.
+// Every thread has a home CPU (m_cpu) whose run queue holds it while it is runnable; only that
+// CPU touches its run queue (interrupts disabled). A wake-up from another CPU goes through the
+// lock-free wake-up queues (sched::WakeupQueues) and, when the target is not already polling,
+// a reschedule IPI. Threads move between CPUs only when their home CPU sends them away: the
+// load balancer, or the thread itself (pin_current_thread). See thread.cc for the protocol.
 #pragma once
 
+#include <atomic>
 #include <core/cpu.h>
 #include <cstddef>
 #include <cstdint>
 #include <lib/result.h>
 #include <sched/run_queue.h>
-#include <atomic>
+#include <sched/wakeup_queue.h>
 
 namespace ksync {
 // The kernel's binding: every core::Thread is a ksync::Thread.
@@ -25,32 +28,51 @@ class Thread;
 void init_threads();
 void yield();
 void park_current_thread();
+bool park_current_thread_until(uint64_t deadline_ns);
 void unpark_thread(Thread* thread);
 [[noreturn]] void exit_current_thread();
 // Switches to another thread if the timer or a wake-up asked for it (need_resched) and the
 // current one is preemptible. Called as an interrupt returns to thread context, with
 // interrupts disabled.
 void preempt_if_needed(bool from_idle = false);
+void unpin_current_thread();
 
-class Thread final : public ksync::Thread, public sched::Entity {
+inline constexpr int kAnyCpu = -1;
+
+struct ThreadAttr {
+    size_t stack_size = 64 * 1024;
+    // kAnyCpu: start on the creating CPU, free to move. Otherwise pinned to that CPU (index
+    // below cpu_count()) until it pins itself elsewhere.
+    int cpu = kAnyCpu;
+};
+
+class Thread final : public ksync::Thread, public sched::Entity, public sched::WakeupItem {
 public:
     using Entry = void (*)(void* arg);
-    enum class State : uint8_t { Runnable, Running, Blocked, Exited, Preempted };
+    // Runnable: in its home CPU's run queue. Running: on its home CPU. Blocked: parked.
+    // Waking: between a wake-up (or a migration) and its arrival in a run queue. Exited: done,
+    // off its stack for good.
+    enum class State : uint8_t { Runnable, Running, Blocked, Waking, Exited };
 
     static constexpr size_t kDefaultStackSize = 64 * 1024;
 
-    // A new runnable thread running entry(arg) on its own guarded stack. It runs when the
-    // creator yields or blocks. NOMEM when no memory for the stack or the structure.
-    static Result<Thread*> create(const char* name, Entry entry, void* arg,
-                                  size_t stack_size = kDefaultStackSize);
+    // A new runnable thread running entry(arg) on its own guarded stack. INVAL for a bad
+    // stack size or CPU index; NOMEM when no memory for the stack or the structure.
+    static Result<Thread*> create(const char* name, Entry entry, void* arg, ThreadAttr attr = {});
 
     // Waits until `thread` has exited, then frees it. Each thread is joined exactly once, by
-    // another thread. Blocks.
+    // another thread, unless it was detached. Blocks.
     static void join(Thread* thread);
+    // The thread frees itself when it exits; it must not be joined (or touched) afterwards.
+    static void detach(Thread* thread);
 
     const char* name() const { return m_name; }
     uint64_t tid() const { return id; }
-    State state() const { return m_state; }
+    State state() const { return m_state.load(std::memory_order_relaxed); }
+    // The CPU whose run queue holds (or will hold) it. Changes when it migrates.
+    unsigned cpu_index() const;
+    // The CPU it is pinned to, or kAnyCpu.
+    int pinned_cpu() const { return m_pinned; }
     // [stack_bottom, stack_top) — for backtraces and diagnosis.
     uint64_t stack_bottom() const { return m_stack_bottom; }
     uint64_t stack_top() const { return m_stack_bottom + m_stack_size; }
@@ -58,38 +80,67 @@ public:
 private:
     friend void init_threads();
     friend void park_current_thread();
+    friend bool park_current_thread_until(uint64_t);
     friend void unpark_thread(Thread*);
     friend void yield();
     friend void exit_current_thread();
     friend void preempt_if_needed(bool);
     friend Result<void> start_idle_thread();
+    friend Result<void> prepare_secondary_cpu(PerCpu&, uint64_t, size_t);
+    friend Result<void> pin_current_thread(unsigned);
+    friend void unpin_current_thread();
     friend void dump_threads();
+    friend struct ThreadInternals;
+
+    enum class Switch : uint8_t { Yield, Preempt, Block, Exit, Migrate };
+    // What finish_switch() still has to do for a thread that switched out.
+    enum class Pending : uint8_t { None, Exit, Migrate };
 
     Thread() = default;
     // A thread with its stack and initial context, not yet in any run queue.
     static Result<Thread*> allocate(const char* name, Entry entry, void* arg, size_t stack_size);
-    // Leaves the CPU with the current thread in `state`; returns when it runs again (never,
-    // for Exited).
-    static void switch_away(State state);
+    // Leaves the CPU; returns when the thread runs again (never, for Exit).
+    static void switch_away(Switch why);
 
     uint64_t m_saved_rsp = 0;
     uint64_t m_stack_bottom = 0;
     size_t m_stack_size = 0;
     bool m_owns_stack = false; // false: a stack the thread did not allocate (the boot thread)
-    State m_state = State::Runnable;
-    // A pending wake-up (unpark before park). Atomic for the SMP issue's cross-CPU wakes.
+    Pending m_pending = Pending::None;
+    std::atomic<State> m_state { State::Runnable };
+    // A pending wake-up (unpark before park).
     std::atomic<bool> m_wake_token { false };
-    Thread* m_joiner = nullptr;
+    // Join protocol: running, exited, detached, or the joiner waiting (see thread.cc).
+    std::atomic<uintptr_t> m_join { 0 };
+    PerCpu* m_cpu = nullptr;
+    int m_pinned = kAnyCpu;
+    // > 0: the load balancer leaves it where it is (a timer of its is armed on this CPU).
+    uint32_t m_migrate_disable = 0;
     char m_name[32] = {};
-    // All threads, for the panic dump (g_all_threads in thread.cc; changed with interrupts off).
+    // All threads, for the panic dump (g_all_threads in thread.cc, under g_threads_lock).
     Thread* m_all_prev = nullptr;
     Thread* m_all_next = nullptr;
+    // Next on the list of detached threads waiting to be freed.
+    Thread* m_zombie_next = nullptr;
 };
 
 // Turns the boot context (kernel_main on the boot stack) into thread "main" on CPU 0.
 void init_threads();
 
+// For a CPU about to be started (smp.cc, on the boot CPU): its run queue, and the idle thread
+// that its boot context — which will run on the stack [stack_bottom, +stack_size) — becomes
+// (PerCpu::idle; the CPU makes it current itself). NOMEM.
+Result<void> prepare_secondary_cpu(PerCpu& cpu, uint64_t stack_bottom, size_t stack_size);
+
+// The idle loop (never returns): a CPU's idle thread runs it.
+[[noreturn]] void run_idle_loop();
+
+// Sets up cross-CPU wake-ups for `ncpus` CPUs (smp.cc, before any other CPU runs threads).
+Result<void> init_cross_cpu_wakeups(unsigned ncpus);
+
 Thread* current_thread();
+// Whether init_threads() ran (there is a current thread, and locks have owners).
+bool threads_started();
 
 // Gives the CPU to another runnable thread, if any; returns when this one is picked again.
 void yield();
@@ -97,7 +148,18 @@ void yield();
 // Blocks until unpark_thread() (a token: an unpark before the park is not lost). May return
 // spuriously; callers re-check their condition.
 void park_current_thread();
+// The same, but also returns at `deadline_ns` (monotonic). true: it consumed a token (or
+// returned spuriously); false: the deadline passed and no token was consumed — a timeout never
+// eats a wake-up (the contract of ksync::park_current_until in sync/thread_ops.h). The thread
+// stays on its CPU meanwhile (its timer is there).
+bool park_current_thread_until(uint64_t deadline_ns);
 void unpark_thread(Thread* thread);
+
+// Moves the calling thread to CPU `cpu` (if it is not there) and keeps it there. INVAL for a
+// CPU that is not running.
+Result<void> pin_current_thread(unsigned cpu);
+// Lets the calling thread move again (the load balancer may migrate it).
+void unpin_current_thread();
 
 // Ends the calling thread (entry functions may also just return).
 [[noreturn]] void exit_current_thread();
@@ -105,11 +167,16 @@ void unpark_thread(Thread* thread);
 // Whether the current context may block (not inside a PreemptGuard).
 bool can_block();
 
-// Prints every thread (id, name, state, stack) for a panic report. Reads only; safe with a
-// broken kernel as long as the thread list itself is intact.
+// Prints every thread (id, name, state, CPU, stack) for a panic report. Reads only; safe with
+// a broken kernel as long as the thread list itself is intact.
 void dump_threads();
 
 // Creates this CPU's idle thread (runs when nothing else is runnable). After init_threads.
 Result<void> start_idle_thread();
+
+// Scheduler statistics: context switches on all CPUs, and threads migrated by the load
+// balancer.
+uint64_t context_switches();
+uint64_t balancer_migrations();
 
 } // namespace core

@@ -7,6 +7,11 @@
 
 namespace core {
 
+struct TimerCpu;
+
+// A timer fires on the CPU that armed it; it is cancelled or re-armed on that CPU only
+// (asserted): a thread that waits with a timeout keeps its CPU meanwhile (migration
+// disabled, see thread.h).
 struct Timer {
     using Callback = void (*)(Timer* timer);
     Callback callback = nullptr; // runs in the timer interrupt, interrupts disabled: no blocking
@@ -14,10 +19,24 @@ struct Timer {
     // Owned by the timer list while armed.
     Timer* prev = nullptr;
     Timer* next = nullptr;
+    TimerCpu* list = nullptr;    // whose list it is on, while armed
     bool armed = false;
 };
 
-// Registers the timer interrupt. After init_interrupts().
+// One CPU's timer state (in its PerCpu area). Touched by that CPU only, interrupts disabled.
+struct TimerCpu {
+    Timer* head = nullptr;         // armed timers, by deadline
+    uint64_t preempt_deadline = 0; // 0: none
+    uint64_t interrupts = 0;
+    // The last APIC one-shot programmed, to refine the timer rate when it fires.
+    uint64_t programmed_at = 0;
+    uint64_t programmed_ticks = 0;
+    // The deadline the hardware is armed for (0: not armed); see program_hardware().
+    uint64_t armed_for = 0;
+};
+
+// Registers the timer interrupt. After init_interrupts(), on the boot CPU; other CPUs need
+// nothing more than their APIC (the vector table and the timer rate are shared).
 void init_timers();
 
 // Arms (or re-arms) `timer` to fire at `deadline` (monotonic ns; in the past: at once).
@@ -31,7 +50,7 @@ void set_preempt_deadline(uint64_t deadline);
 // Blocks the calling thread for at least `ns` nanoseconds.
 void sleep_ns(uint64_t ns);
 
-// Timer interrupts taken so far (tests check that an idle CPU takes few).
+// Timer interrupts taken so far, all CPUs (tests check that idle CPUs take few).
 uint64_t timer_interrupts();
 
 } // namespace core

@@ -42,9 +42,12 @@ KTEST(thread, yield_interleaves)
     {
         // Main must not take part: with interrupts off it cannot be preempted between
         // creating the threads and blocking in join, so only a and b are runnable.
+        // Both on main's CPU (pinned): yield hands over within one run queue.
         core::IrqGuard no_preemption;
-        auto ta = Thread::create("a", body, const_cast<char*>(&a));
-        auto tb = Thread::create("b", body, const_cast<char*>(&b));
+        core::ThreadAttr here;
+        here.cpu = int(core::current_thread()->cpu_index());
+        auto ta = Thread::create("a", body, const_cast<char*>(&a), here);
+        auto tb = Thread::create("b", body, const_cast<char*>(&b), here);
         KT_ASSERT(!ta.is_error() && !tb.is_error());
         Thread::join(ta.value());
         Thread::join(tb.value());

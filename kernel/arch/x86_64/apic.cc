@@ -27,6 +27,11 @@ constexpr uint32_t kRegTimerCurrent = 0x390;
 constexpr uint32_t kRegTimerDivide = 0x3e0;
 
 constexpr uint32_t kLvtMasked = 1u << 16;
+// ICR fields [intel-sdm-3a §11.6.1]: delivery mode in bits 8-10, delivery status 12, level 14.
+constexpr uint32_t kIcrInit = 5u << 8;
+constexpr uint32_t kIcrStartup = 6u << 8;
+constexpr uint32_t kIcrDeliveryPending = 1u << 12;
+constexpr uint32_t kIcrLevelAssert = 1u << 14;
 constexpr uint32_t kLvtTimerTscDeadline = 2u << 17;
 
 ApicMode g_mode = ApicMode::None;
@@ -49,28 +54,16 @@ void write_reg(uint32_t reg, uint32_t value)
 
 } // namespace
 
-ApicInfo init_local_apic(void* (*map_mmio)(uint64_t paddr))
+namespace {
+
+// Programs this CPU's APIC (already enabled in g_mode): masked LVTs, divide-by-1 timer,
+// software enable with the spurious vector.
+ApicInfo configure(bool tsc_deadline)
 {
     ApicInfo info;
-    CpuidResult leaf1 = cpuid(1);
-    if (!(leaf1.edx & (1u << 9)))
-        return info; // no APIC
-    bool x2 = leaf1.ecx & (1u << 21);
-    uint64_t base = rdmsr(kMsrApicBase);
-    if (x2) {
-        wrmsr(kMsrApicBase, base | kApicBaseEnable | kApicBaseX2);
-        g_mode = ApicMode::X2Apic;
-    } else {
-        wrmsr(kMsrApicBase, base | kApicBaseEnable);
-        g_mmio = static_cast<volatile uint32_t*>(map_mmio(base & 0x000ffffffffff000ull));
-        if (!g_mmio)
-            return info;
-        g_mode = ApicMode::XApic;
-    }
     info.mode = g_mode;
-    info.tsc_deadline = leaf1.ecx & (1u << 24);
+    info.tsc_deadline = tsc_deadline;
     info.id = g_mode == ApicMode::X2Apic ? read_reg(kRegId) : read_reg(kRegId) >> 24;
-
     write_reg(kRegTpr, 0);
     write_reg(kRegLvtLint0, kLvtMasked);
     write_reg(kRegLvtLint1, kLvtMasked);
@@ -80,6 +73,81 @@ ApicInfo init_local_apic(void* (*map_mmio)(uint64_t paddr))
     write_reg(kRegSpurious, (1u << 8) | kVectorSpurious); // software enable
     return info;
 }
+
+// xAPIC: the previous IPI must have left the ICR before the next is written (the delivery
+// status bit [intel-sdm-3a §11.6.1]). A bounded wait on the local APIC itself, not a lock;
+// x2APIC has no such bit.
+void wait_icr_idle()
+{
+    if (g_mode != ApicMode::XApic)
+        return;
+    for (int i = 0; i < 100000 && (read_reg(kRegIcrLow) & kIcrDeliveryPending); ++i)
+        asm volatile("pause");
+}
+
+void send_icr(uint32_t dest, uint32_t low)
+{
+    if (g_mode == ApicMode::X2Apic) {
+        // x2APIC ICR writes are not serialising; order earlier stores (the data the IPI
+        // announces) before the MSR write [intel-sdm-3a §11.12.3].
+        asm volatile("mfence" ::: "memory");
+        wrmsr(0x800 + kRegIcrLow / 16, (uint64_t(dest) << 32) | low);
+        return;
+    }
+    wait_icr_idle();
+    write_reg(kRegIcrHigh, dest << 24);
+    write_reg(kRegIcrLow, low);
+}
+
+} // namespace
+
+ApicInfo init_local_apic(void* (*map_mmio)(uint64_t paddr))
+{
+    CpuidResult leaf1 = cpuid(1);
+    if (!(leaf1.edx & (1u << 9)))
+        return {}; // no APIC
+    bool x2 = leaf1.ecx & (1u << 21);
+    uint64_t base = rdmsr(kMsrApicBase);
+    if (x2) {
+        wrmsr(kMsrApicBase, base | kApicBaseEnable | kApicBaseX2);
+        g_mode = ApicMode::X2Apic;
+    } else {
+        wrmsr(kMsrApicBase, base | kApicBaseEnable);
+        g_mmio = static_cast<volatile uint32_t*>(map_mmio(base & 0x000ffffffffff000ull));
+        if (!g_mmio)
+            return {};
+        g_mode = ApicMode::XApic;
+    }
+    return configure(leaf1.ecx & (1u << 24));
+}
+
+ApicInfo init_local_apic_secondary()
+{
+    if (g_mode == ApicMode::None)
+        return {};
+    CpuidResult leaf1 = cpuid(1);
+    uint64_t base = rdmsr(kMsrApicBase);
+    // Every CPU's xAPIC page is at the same physical address (each sees its own), so the
+    // boot CPU's mapping serves.
+    wrmsr(kMsrApicBase, base | kApicBaseEnable | (g_mode == ApicMode::X2Apic ? kApicBaseX2 : 0));
+    return configure(leaf1.ecx & (1u << 24));
+}
+
+uint32_t cpuid_apic_id()
+{
+    // CPUID.0BH:EDX is the full x2APIC id; CPUID.1:EBX[31:24] its low 8 bits [intel-sdm-3a
+    // §11.12.8]. Leaf 0BH is valid when it reports a non-zero EBX for sub-leaf 0.
+    if (cpuid(0).eax >= 0xb) {
+        CpuidResult leaf = cpuid(0xb, 0);
+        if (leaf.ebx != 0)
+            return leaf.edx;
+    }
+    return cpuid(1).ebx >> 24;
+}
+
+void apic_send_init(uint32_t dest) { send_icr(dest, kIcrInit | kIcrLevelAssert); }
+
+void apic_send_startup(uint32_t dest, uint8_t page) { send_icr(dest, kIcrStartup | page); }
 
 void apic_eoi() { write_reg(kRegEoi, 0); }
 
@@ -99,14 +167,6 @@ void apic_set_tsc_deadline(uint64_t deadline)
     wrmsr(kMsrTscDeadline, deadline);
 }
 
-void apic_send_ipi(uint32_t dest, uint8_t vector)
-{
-    if (g_mode == ApicMode::X2Apic) {
-        wrmsr(0x800 + kRegIcrLow / 16, (uint64_t(dest) << 32) | vector);
-        return;
-    }
-    write_reg(kRegIcrHigh, dest << 24);
-    write_reg(kRegIcrLow, vector);
-}
+void apic_send_ipi(uint32_t dest, uint8_t vector) { send_icr(dest, vector); }
 
 } // namespace arch

@@ -25,6 +25,13 @@ struct ApicInfo {
 // spurious vector. Returns mode None when the CPU has no APIC (then there are no interrupts).
 ApicInfo init_local_apic(void* (*map_mmio)(uint64_t paddr));
 
+// Enables and programs the calling (non-boot) CPU's local APIC in the mode init_local_apic
+// chose on the boot CPU.
+ApicInfo init_local_apic_secondary();
+
+// The calling CPU's APIC id from CPUID (usable before its APIC is enabled).
+uint32_t cpuid_apic_id();
+
 void apic_eoi();
 
 // One-shot timer: fires kVectorTimer after `ticks` APIC timer ticks (divide by 1); 0 stops it.
@@ -36,6 +43,12 @@ uint32_t apic_timer_remaining();
 void apic_set_tsc_deadline(uint64_t deadline);
 
 // Sends `vector` to the CPU with APIC id `dest` (fixed delivery, physical destination).
+// Stores before the call are visible to the target's handler.
 void apic_send_ipi(uint32_t dest, uint8_t vector);
+
+// AP start-up [intel-sdm-3a §9.4.4.1]: INIT, then a start-up IPI that starts the target in
+// real mode at physical address page << 12.
+void apic_send_init(uint32_t dest);
+void apic_send_startup(uint32_t dest, uint8_t page);
 
 } // namespace arch

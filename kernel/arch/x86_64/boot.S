@@ -80,19 +80,7 @@ pvh_start32:
         addl $8, %edi
         loop 1b
 
-        // PAE on, page tables in, long mode + NX enabled, paging on.
-        movl %cr4, %eax
-        orl $0x20, %eax                   // CR4.PAE
-        movl %eax, %cr4
-        movl $PHYS(early_pml4), %eax
-        movl %eax, %cr3
-        movl $0xC0000080, %ecx            // IA32_EFER
-        rdmsr
-        orl $((1 << 8) | (1 << 11)), %eax // LME | NXE
-        wrmsr
-        movl %cr0, %eax
-        orl $0x80010001, %eax             // PG | WP | PE
-        movl %eax, %cr0
+        enter_long_mode PHYS(early_pml4)
 
         lgdt PHYS(boot_gdt_ptr32)
         ljmp $NIMBUS_SEL_KCODE, $PHYS(long_mode_low)
@@ -181,6 +169,7 @@ boot_gdt_ptr32:
         .word boot_gdt_end - boot_gdt - 1
         .long PHYS(boot_gdt)
         .p2align 3
+        .global boot_gdt_ptr64
 boot_gdt_ptr64:
         .word boot_gdt_end - boot_gdt - 1
         .quad boot_gdt
@@ -195,6 +184,7 @@ g_boot_entry_tsc:
         // .bss is cleared.
         .section .boot_tables, "aw", @nobits
         .p2align 12
+        .global early_pml4
 early_pml4:       .skip 4096
 early_pdpt_low:   .skip 4096
 early_pdpt_high:  .skip 4096

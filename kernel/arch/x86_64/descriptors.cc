@@ -4,6 +4,7 @@
 #include <arch/x86_64/descriptors.h>
 #include <arch/x86_64/layout.h>
 #include <arch/x86_64/trap_frame.h>
+#include <new>
 
 extern "C" char g_stacks[];
 extern "C" char g_trap_stubs[];
@@ -40,8 +41,14 @@ struct [[gnu::packed]] DescriptorPointer {
     uint64_t base;
 };
 
-alignas(16) Tss g_tss;
-alignas(16) uint64_t g_gdt[5];
+// One CPU's GDT (with its TSS descriptor) and TSS. The boot CPU's is static; other CPUs'
+// come from load_cpu_descriptors' caller.
+struct CpuDescriptors {
+    alignas(16) uint64_t gdt[5];
+    alignas(16) Tss tss;
+};
+
+CpuDescriptors g_boot_descriptors;
 alignas(16) IdtGate g_idt[256];
 
 constexpr uint8_t kGateInterrupt = 0x8E; // present, DPL 0, 64-bit interrupt gate
@@ -66,29 +73,39 @@ uint64_t stack_bottom(int slot) { return uint64_t(g_stacks) + uint64_t(slot) * k
 uint64_t stack_top(int slot) { return uint64_t(g_stacks) + uint64_t(slot + 1) * kStackSlot; }
 uint64_t stack_guard_page(int slot) { return uint64_t(g_stacks) + uint64_t(slot) * kStackSlot; }
 
-void init_descriptors()
+size_t cpu_descriptors_size() { return sizeof(CpuDescriptors); }
+
+void load_cpu_descriptors(void* storage, const uint64_t ist_tops[5])
 {
+    auto* d = new (storage) CpuDescriptors{};
     for (int ist = 1; ist <= 5; ++ist)
-        g_tss.ist[ist - 1] = stack_top(ist); // slot n serves IST n; slot 0 is the boot stack
-    g_tss.iomap_base = sizeof(Tss);
+        d->tss.ist[ist - 1] = ist_tops[ist - 1];
+    d->tss.iomap_base = sizeof(Tss);
 
     // Flat 64-bit code and data, then the 16-byte TSS descriptor [intel-sdm-3a §8.2.3].
-    uint64_t tss = uint64_t(&g_tss);
+    uint64_t tss = uint64_t(&d->tss);
     uint64_t limit = sizeof(Tss) - 1;
-    g_gdt[0] = 0;
-    g_gdt[1] = 0x00af9a000000ffff;
-    g_gdt[2] = 0x00cf92000000ffff;
-    g_gdt[3] = (limit & 0xffff) | ((tss & 0xffffff) << 16) | (uint64_t(0x89) << 40) |
-               (((limit >> 16) & 0xf) << 48) | (((tss >> 24) & 0xff) << 56);
-    g_gdt[4] = tss >> 32;
-    DescriptorPointer gdtr { sizeof(g_gdt) - 1, uint64_t(g_gdt) };
+    d->gdt[0] = 0;
+    d->gdt[1] = 0x00af9a000000ffff;
+    d->gdt[2] = 0x00cf92000000ffff;
+    d->gdt[3] = (limit & 0xffff) | ((tss & 0xffffff) << 16) | (uint64_t(0x89) << 40) |
+                (((limit >> 16) & 0xf) << 48) | (((tss >> 24) & 0xff) << 56);
+    d->gdt[4] = tss >> 32;
+    DescriptorPointer gdtr { sizeof(d->gdt) - 1, uint64_t(d->gdt) };
     asm volatile("lgdt %0" ::"m"(gdtr));
     asm volatile("ltr %w0" ::"r"(uint16_t(NIMBUS_SEL_TSS)));
-
-    for (unsigned v = 0; v < 256; ++v)
-        set_gate(v, true);
     DescriptorPointer idtr { sizeof(g_idt) - 1, uint64_t(g_idt) };
     asm volatile("lidt %0" ::"m"(idtr));
+}
+
+void init_descriptors()
+{
+    for (unsigned v = 0; v < 256; ++v)
+        set_gate(v, true);
+    uint64_t ist_tops[5];
+    for (int ist = 1; ist <= 5; ++ist)
+        ist_tops[ist - 1] = stack_top(ist); // slot n serves IST n; slot 0 is the boot stack
+    load_cpu_descriptors(&g_boot_descriptors, ist_tops);
 }
 
 void set_gate(unsigned vector, bool present)

@@ -1,6 +1,7 @@
 // GDT/TSS/IDT set-up and the kernel's fixed stacks (boot stack and IST stacks).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace arch {
@@ -13,8 +14,15 @@ inline constexpr uint8_t kIstException = 4;
 inline constexpr uint8_t kIstInterrupt = 5;
 inline constexpr int kBootStackSlot = 0;
 
-// Loads the kernel GDT (with the TSS) and an IDT whose every vector enters traps.S.
+// Builds the IDT (every vector enters traps.S) and loads it with the boot CPU's GDT and TSS
+// (IST stacks from the fixed slots below).
 void init_descriptors();
+
+// Another CPU's GDT and TSS: built in `storage` (cpu_descriptors_size() bytes, 16-byte
+// aligned, kept for the CPU's lifetime) with IST n's stack top ist_tops[n - 1], then loaded
+// together with the shared IDT. Runs on that CPU.
+size_t cpu_descriptors_size();
+void load_cpu_descriptors(void* storage, const uint64_t ist_tops[5]);
 
 // Marks an IDT gate present or not (tests use a non-present #PF gate to force a double fault).
 void set_gate(unsigned vector, bool present);

@@ -36,6 +36,17 @@ void init_fpu()
     g_use_xsave = true;
 }
 
+void init_fpu_secondary()
+{
+    // The same features and state components as the boot CPU: traps.S uses one mask.
+    if (cpuid(0).eax >= 7 && (cpuid(7).ebx & 1))
+        write_cr4(read_cr4() | kCr4Fsgsbase);
+    if (!g_use_xsave)
+        return;
+    write_cr4(read_cr4() | kCr4Osxsave);
+    xsetbv(0, g_xsave_mask);
+}
+
 uint64_t xsave_mask() { return g_xsave_mask; }
 uint64_t xsave_area_size() { return g_xsave_area_size; }
 

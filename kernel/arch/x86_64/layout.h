@@ -21,7 +21,25 @@
 #define NIMBUS_STACK_SLOT (NIMBUS_STACK_SIZE + 0x1000)
 #define NIMBUS_NUM_STACKS 6 // boot + IST1..IST5
 
-#ifndef __ASSEMBLER__
+#ifdef __ASSEMBLER__
+// 32-bit protected mode -> IA-32e mode on boot.S's early page tables (at physical
+// \pml4_phys): PAE on, CR3, EFER.LME and NXE, then paging (with WP) [intel-sdm-3a §9.8.5].
+// The caller far-jumps to a 64-bit code segment next. Clobbers eax, ecx, edx.
+.macro enter_long_mode pml4_phys
+        movl %cr4, %eax
+        orl $0x20, %eax                   // CR4.PAE
+        movl %eax, %cr4
+        movl $\pml4_phys, %eax
+        movl %eax, %cr3
+        movl $0xC0000080, %ecx            // IA32_EFER
+        rdmsr
+        orl $((1 << 8) | (1 << 11)), %eax // LME | NXE
+        wrmsr
+        movl %cr0, %eax
+        orl $0x80010001, %eax             // PG | WP | PE
+        movl %eax, %cr0
+.endm
+#else
 #include <cstdint>
 namespace arch {
 inline constexpr uint64_t kKernelWindow = NIMBUS_KERNEL_WINDOW;
