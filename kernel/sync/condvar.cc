@@ -47,21 +47,54 @@ bool Condvar::unlink_locked(WaitRecord* record)
     return false;
 }
 
+void Condvar::enqueue(Mutex& mutex, WaitRecord* record)
+{
+    WITH_LOCK(m_lock) {
+        NIMBUS_ASSERT(m_mutex == nullptr || m_mutex == &mutex);
+        m_mutex = &mutex;
+        append_locked(record);
+    }
+}
+
 void Condvar::wait(Mutex& mutex)
 {
     NIMBUS_ASSERT(can_block());
     Thread* self = current_thread();
     WaitRecord record(self);
-    WITH_LOCK(m_lock) {
-        NIMBUS_ASSERT(m_mutex == nullptr || m_mutex == &mutex);
-        m_mutex = &mutex;
-        append_locked(&record);
-    }
+    enqueue(mutex, &record);
     // From here a notifier may hand the record to `mutex` at any time, even before the
     // release below has finished (condvar.h, "No lost wake-up").
     mutex.release_for_wait();
     record.wait_granted();
     mutex.adopt_granted(self);
+}
+
+bool Condvar::wait_until(Mutex& mutex, uint64_t deadline_ns) TA_NO_ANALYSIS // re-locks `mutex` itself
+{
+    NIMBUS_ASSERT(can_block());
+    Thread* self = current_thread();
+    WaitRecord record(self);
+    enqueue(mutex, &record);
+    mutex.release_for_wait();
+    while (!record.is_granted()) {
+        // false: the deadline passed and no token came (thread_ops.h).
+        if (park_current_until(deadline_ns))
+            continue;
+        bool unlinked = false;
+        WITH_LOCK(m_lock) {
+            unlinked = unlink_locked(&record);
+        }
+        if (unlinked) {
+            // No notifier can reach the record any more: take the mutex back like any locker.
+            mutex.lock();
+            return false;
+        }
+        // A notifier moved the record to the mutex first; the mutex grants it (condvar.h).
+        break;
+    }
+    record.wait_granted();
+    mutex.adopt_granted(self);
+    return true;
 }
 
 void Condvar::notify_one()

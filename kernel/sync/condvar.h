@@ -28,10 +28,15 @@
 // Memory order: m_lock orders the list; the mutex's own protocol orders the hand-over of m;
 // m_waiter_count is a relaxed hint (see notify_one()).
 //
-// Timeouts (TODO(#3)): wait_until(m, deadline) will, on expiry, take m_lock and unlink its
-// record if it is still on the condvar list, then re-acquire m with an ordinary lock; if the
-// record is gone a notifier has already passed it to the mutex, and it waits for the grant as
-// usual. unlink_locked() is the hook for that.
+// Timeouts: wait_until(m, deadline) sleeps with park_current_until(). On expiry it takes
+// m_lock and unlinks its record if it is still on the condvar list — then no notifier can
+// reach it, and it re-acquires m with an ordinary lock and reports the timeout. If the
+// record is gone, a notifier has already moved it to the mutex (lock_for): the mutex will
+// grant it, and the waiter waits for that grant exactly as wait() does (the wake-up won the
+// race; it reports "notified"). m_lock decides the race: a record is unlinked either by the
+// notifier or by the timed-out waiter, never both. A token from the mutex's grant that
+// arrives after a timed-out park is not lost (thread_ops.h); here it is at most a spurious
+// wake-up later.
 #pragma once
 
 #include <sync/mutex.h>
@@ -64,6 +69,24 @@ public:
             wait(mutex);
     }
 
+    // wait() with a deadline: returns true when notified, false when now_ns() >= deadline_ns
+    // passed first. Either way it returns with `mutex` held (re-acquiring it after a timeout
+    // may sleep past the deadline while someone else holds it). A deadline in the past still
+    // releases and re-acquires the mutex.
+    bool wait_until(Mutex& mutex, uint64_t deadline_ns) TA_REQ(mutex) TA_EXCL(m_lock);
+
+    // wait_until() until pred() is true (returns true) or the deadline passed with pred()
+    // false (returns false). pred runs with `mutex` held.
+    template<typename Pred>
+    bool wait_until(Mutex& mutex, uint64_t deadline_ns, Pred pred) TA_REQ(mutex) TA_EXCL(m_lock)
+    {
+        while (!pred()) {
+            if (!wait_until(mutex, deadline_ns))
+                return pred();
+        }
+        return true;
+    }
+
     // Wakes the longest-waiting thread, if any, by handing it to its mutex.
     void notify_one() TA_EXCL(m_lock);
     // Wakes every thread waiting now, each by handing it to the mutex.
@@ -72,6 +95,8 @@ public:
 private:
     void append_locked(WaitRecord* record) TA_REQ(m_lock);
     WaitRecord* take_all_locked() TA_REQ(m_lock);
+    // Queues `record`; the first half of wait().
+    void enqueue(Mutex& mutex, WaitRecord* record) TA_EXCL(m_lock);
     // Removes `record` if it is on the list; whether it was. For timeouts (see above).
     bool unlink_locked(WaitRecord* record) TA_REQ(m_lock);
 

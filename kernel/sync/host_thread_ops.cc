@@ -17,6 +17,7 @@
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace ksync {
@@ -82,6 +83,25 @@ long futex(std::atomic<int>* word, int op, int value)
     return syscall(SYS_futex, reinterpret_cast<int*>(word), op, value, nullptr, nullptr, 0);
 }
 
+// FUTEX_WAIT_BITSET takes an absolute timeout on CLOCK_MONOTONIC (FUTEX_CLOCK_REALTIME not
+// set), the clock now_ns() reads, so a deadline needs no conversion and cannot drift.
+long futex_wait_until(std::atomic<int>* word, int value, uint64_t deadline_ns)
+{
+    timespec abs;
+    abs.tv_sec = time_t(deadline_ns / 1'000'000'000);
+    abs.tv_nsec = long(deadline_ns % 1'000'000'000);
+    return syscall(SYS_futex, reinterpret_cast<int*>(word), FUTEX_WAIT_BITSET_PRIVATE, value, &abs,
+                   nullptr, FUTEX_BITSET_MATCH_ANY);
+}
+
+// Whether this park should return at once as an injected spurious wake-up.
+bool inject_spurious(Thread* self)
+{
+    // Relaxed: a test knob set before the threads start (thread creation orders it).
+    unsigned period = g_spurious_period.load(std::memory_order_relaxed);
+    return period != 0 && ++self->m_park_calls % period == 0;
+}
+
 } // namespace
 
 Thread* current_thread()
@@ -92,9 +112,7 @@ Thread* current_thread()
 void park_current()
 {
     Thread* self = current_thread();
-    // Relaxed: a test knob set before the threads start (thread creation orders it).
-    unsigned period = g_spurious_period.load(std::memory_order_relaxed);
-    if (period != 0 && ++self->m_park_calls % period == 0)
+    if (inject_spurious(self))
         return;
     // kNotified → kEmpty: consume the stored wake-up and return. kEmpty → kParked: sleep.
     // Relaxed: see the file comment; pairs with the exchange in unpark() only through the
@@ -108,6 +126,42 @@ void park_current()
     // racing with this exchange either is consumed by it or stays stored for the next park.
     // Relaxed: as above.
     self->m_token.exchange(Thread::kEmpty, std::memory_order_relaxed);
+}
+
+bool park_current_until(uint64_t deadline_ns)
+{
+    if (deadline_ns == kNoDeadline) {
+        park_current();
+        return true;
+    }
+    // Past deadline: no sleep, token untouched (thread_ops.h contract).
+    if (now_ns() >= deadline_ns)
+        return false;
+    Thread* self = current_thread();
+    if (inject_spurious(self))
+        return true;
+    // As in park_current(): kNotified → kEmpty consumes the token; kEmpty → kParked sleeps.
+    // Relaxed: see the file comment.
+    if (self->m_token.fetch_sub(1, std::memory_order_relaxed) == Thread::kNotified)
+        return true;
+    g_sleeps.fetch_add(1, std::memory_order_relaxed); // statistics only
+    futex_wait_until(&self->m_token, Thread::kParked, deadline_ns);
+    // Woken, timed out, or EINTR. Leave kParked behind in every case; the old value tells
+    // whether an unpark came: kNotified means a token was stored after we parked, and we
+    // consume it (return true) — so a timeout never swallows one silently. If the word is
+    // still kParked no token came, and a return with the deadline passed is a timeout.
+    // Relaxed: as above.
+    if (self->m_token.exchange(Thread::kEmpty, std::memory_order_relaxed) == Thread::kNotified)
+        return true;
+    // Not woken: either the deadline passed (false), or an early EINTR (spurious, true).
+    return now_ns() < deadline_ns;
+}
+
+uint64_t now_ns()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
 }
 
 void unpark(Thread* thread)

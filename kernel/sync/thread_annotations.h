@@ -35,6 +35,8 @@
 #define TA_RELEASE_SHARED(...) TA_ATTR(release_shared_capability(__VA_ARGS__))
 // Acquires the capabilities iff the function returns `result` (true or false).
 #define TA_TRY_ACQUIRE(result, ...) TA_ATTR(try_acquire_capability(result __VA_OPT__(, ) __VA_ARGS__))
+#define TA_TRY_ACQUIRE_SHARED(result, ...) \
+    TA_ATTR(try_acquire_shared_capability(result __VA_OPT__(, ) __VA_ARGS__))
 
 // On functions: they check at run time that the capability is held (and fail otherwise).
 #define TA_ASSERT_CAPABILITY(x) TA_ATTR(assert_capability(x))

@@ -1,16 +1,19 @@
-// The four things the synchronisation algorithms need from threads: who am I, sleep, wake,
-// and may I sleep here. Each side binds them at link time.
+// What the synchronisation algorithms need from threads and time: who am I, sleep (with or
+// without a deadline), wake, may I sleep here, and what time is it. Each side binds them at
+// link time.
 //
-// The mutex and condition variable are written against this interface only, so the same
+// Every ksync primitive is written against this interface only, so the same
 // algorithm code runs in the kernel and, for the unit and TSan tests, on the host:
 //
 //   binding   where                          parking
 //   host      kernel/sync/host_thread_ops.cc  one futex word per std::thread
-//   kernel    comes with sched (issue 3)      the scheduler's sleep/wake of sched::Thread
+//   kernel    kernel/core/thread.cc           the scheduler's sleep/wake of core::Thread
 //
 // Like lib::assert_fail these are plain functions resolved by the linker, not virtual calls,
 // so the kernel pays no indirection (a later binding may make them inline).
 #pragma once
+
+#include <stdint.h>
 
 // The namespace is `ksync`, not `sync`: glibc's <unistd.h> declares ::sync(void), which every
 // host test (gtest) and even libstdc++'s <atomic> pulls in, and a global function and a
@@ -42,6 +45,41 @@ void park_current();
 // never loses a wake-up: an unpark that comes before the matching park makes that park return
 // at once. Callable from any thread, with preemption disabled too.
 void unpark(Thread* thread);
+
+// Monotonic time in nanoseconds: never goes backwards, unaffected by wall-clock changes, the
+// same clock on every CPU (host: CLOCK_MONOTONIC; kernel: the kernel's monotonic clock).
+// Deadlines in ksync are absolute values of this clock. Callable from any context; never
+// blocks.
+uint64_t now_ns();
+
+// A deadline that never passes: park_current_until(kNoDeadline) is park_current().
+inline constexpr uint64_t kNoDeadline = ~uint64_t(0);
+
+// park_current() with a deadline. Exact contract (the kernel binding must implement it so):
+//
+//   - Returns true  when it consumed a wake-up token, or spuriously (like park_current(),
+//     possibly even after the deadline has passed).
+//   - Returns false only when now_ns() >= deadline_ns at the time of return AND it did not
+//     consume a token. A token stored before, during or after a timed-out park is left
+//     stored: the next park_current() / park_current_until() returns at once. A timeout
+//     therefore never loses a wake-up; it can only turn one into a later spurious return,
+//     which every caller tolerates because callers always re-check their condition.
+//   - deadline_ns <= now_ns() on entry (including 0): does not sleep and does not consume a
+//     token; returns false. (kNoDeadline: never times out.)
+//   - The sleep may overrun the deadline by the timer's and scheduler's latency, never end
+//     early with false.
+//
+// Why this contract: a wait list's waker decides "this record is woken" (a flag in the record)
+// and then unparks the thread. A waiter that times out at the same moment sees the flag (or
+// finds its record gone) and must not return to a later wait with the token lost — nor may
+// the binding be required to guess which of the two happened. With "a timeout never consumes
+// a token" the waiter's flag is the only truth and the park layer never drops anything.
+//
+// Kernel sketch: arm a one-shot timer for deadline_ns whose callback unparks-without-token
+// (marks "timed out" and makes the thread runnable), block as park_current() does, then cancel
+// the timer; return true iff the token was taken (exchange(false) saw true).
+// Same context rule as park_current().
+bool park_current_until(uint64_t deadline_ns);
 
 // False where the caller must not block (preemption or interrupts disabled). Blocking
 // primitives assert it at entry, before they know whether they would actually have to wait,

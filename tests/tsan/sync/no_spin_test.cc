@@ -7,6 +7,10 @@
 #include <sync/condvar.h>
 #include <sync/host_thread_ops.h>
 #include <sync/mutex.h>
+#include <sync/rcu.h>
+#include <sync/rwlock.h>
+#include <sync/semaphore.h>
+#include <sync/wait_queue.h>
 
 #include <gtest/gtest.h>
 
@@ -28,6 +32,13 @@ constexpr int64_t kMs = 1'000'000;
 // loose because TSan and two shared cores make everything slower, not because we expect it.
 constexpr int64_t kStall = 500 * kMs;
 constexpr int64_t kWaitCpuLimit = 50 * kMs;
+
+// Scaffolding: waits until the process-wide count of real sleeps grew by `n`.
+void await_sleeps(uint64_t before, uint64_t n)
+{
+    while (ksync::host::sleep_count() - before < n)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
 
 // Per-thread marks for the stall hooks below (set by the thread itself before it locks).
 thread_local MutexEvent t_stall_at = MutexEvent::MorphGranted; // "none" for these tests
@@ -219,6 +230,124 @@ TEST_F(NoSpin, MorphedWaiterSleepsBehindStalledNotifier)
                 (long long)(measured.wall.load() / kMs), measured.cpu.load() / 1e6);
     EXPECT_GE(measured.wall.load(), kStall / 2);
     EXPECT_LT(measured.cpu.load(), kWaitCpuLimit);
+}
+
+// Runs `n` threads that each do wait_fn() while measuring their CPU and wall time; stall()
+// runs on the calling thread once all of them have gone to sleep, then release() lets them go.
+template<typename Wait, typename Release>
+void measure_waiters(const char* what, int n, Wait wait_fn, Release release)
+{
+    sync_stress::Watchdog watchdog(what, std::chrono::seconds(60));
+    std::vector<Measured> measured(n);
+    std::vector<std::thread> waiters;
+    uint64_t sleeps_before = ksync::host::sleep_count();
+    for (int i = 0; i < n; i++)
+        waiters.emplace_back([&, i] {
+            int64_t cpu0 = thread_cpu_ns(), wall0 = wall_ns();
+            wait_fn(i);
+            measured[i].cpu.store(thread_cpu_ns() - cpu0);
+            measured[i].wall.store(wall_ns() - wall0);
+        });
+    await_sleeps(sleeps_before, uint64_t(n)); // all asleep
+    std::this_thread::sleep_for(std::chrono::nanoseconds(kStall)); // the stalled holder
+    release();
+    for (std::thread& t : waiters)
+        t.join();
+    for (int i = 0; i < n; i++) {
+        std::printf("[%s] waiter %d: wall %lld ms, cpu %.3f ms\n", what, i,
+                    (long long)(measured[i].wall.load() / kMs), measured[i].cpu.load() / 1e6);
+        EXPECT_GE(measured[i].wall.load(), kStall / 2);
+        EXPECT_LT(measured[i].cpu.load(), kWaitCpuLimit);
+    }
+}
+
+// A semaphore's only unit is held by a stalled thread: acquirers (plain and timed) sleep.
+TEST_F(NoSpin, SemaphoreWaitersSleepWhileTheHolderIsStalled)
+{
+    ksync::Semaphore s(1);
+    ASSERT_TRUE(s.try_acquire()); // the stalled holder
+    measure_waiters(
+        "semaphore holder stalled", 6,
+        [&](int i) {
+            if (i % 2 == 0)
+                s.acquire();
+            else
+                EXPECT_TRUE(s.acquire_until(ksync::now_ns() + 60'000 * kMs));
+            s.release();
+        },
+        [&] { s.release(); });
+    EXPECT_EQ(s.available(), 1);
+}
+
+// A writer holds the rwlock and stalls: readers and writers behind it sleep.
+TEST_F(NoSpin, RwLockWaitersSleepWhileTheWriterIsStalled)
+{
+    ksync::RwLock l;
+    ASSERT_TRUE(l.try_lock()); // the stalled writer (this thread)
+    measure_waiters(
+        "rwlock writer stalled", 6,
+        [&](int i) {
+            if (i % 3 == 0) {
+                ksync::WriteGuard w(l);
+            } else {
+                ksync::ReadGuard r(l);
+            }
+        },
+        [&]() TA_NO_ANALYSIS { ksync::WriteGuard w(l, ksync::kAdoptLock); });
+}
+
+// A reader holds the rwlock and stalls: a writer waits, and readers queue behind the writer
+// (writer preference); all of them sleep.
+TEST_F(NoSpin, RwLockWaitersSleepWhileAReaderIsStalled)
+{
+    ksync::RwLock l;
+    ASSERT_TRUE(l.try_lock_shared()); // the stalled reader (this thread)
+    measure_waiters(
+        "rwlock reader stalled", 5,
+        [&](int i) {
+            if (i == 0) {
+                ksync::WriteGuard w(l);
+            } else {
+                // Start after the writer queued, so writer preference makes them wait.
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                ksync::ReadGuard r(l);
+            }
+        },
+        [&]() TA_NO_ANALYSIS { ksync::ReadGuard r(l, ksync::kAdoptLock); });
+}
+
+// Wait-queue sleepers whose condition stays false use no CPU.
+TEST_F(NoSpin, WaitQueueSleepersUseNoCpu)
+{
+    ksync::WaitQueue q;
+    std::atomic<bool> ready{false};
+    measure_waiters(
+        "wait queue", 6,
+        [&](int i) {
+            if (i % 2 == 0)
+                q.wait([&] { return ready.load(); });
+            else
+                EXPECT_TRUE(q.wait_until(ksync::now_ns() + 60'000 * kMs, [&] { return ready.load(); }));
+        },
+        [&] {
+            ready.store(true);
+            q.wake_all();
+        });
+}
+
+// synchronize() callers sleep while a CPU stays inside a reader section.
+TEST_F(NoSpin, RcuSynchronizeSleepsWhileACpuIsInAReaderSection)
+{
+    alignas(64) static unsigned char storage[4096];
+    ASSERT_LE(ksync::RcuDomain::storage_size(2), sizeof(storage));
+    ksync::RcuDomain* rcu = ksync::RcuDomain::create(2, storage, sizeof(storage)).value();
+    rcu->set_idle(0, true); // CPU 1 is inside a reader section until release()
+    measure_waiters(
+        "rcu reader stalled", 4, [&](int) { rcu->synchronize(); },
+        [&] {
+            rcu->quiescent(1); // the section ends; callers that need a second GP get it
+            rcu->set_idle(1, true); // from the CPU going idle
+        });
 }
 
 } // namespace
