@@ -6,6 +6,7 @@
 #include <core/cpu.h>
 #include <core/irq.h>
 #include <core/memory.h>
+#include <core/rcu.h>
 #include <core/thread.h>
 
 namespace core {
@@ -63,6 +64,9 @@ void dispatch_irq(uint8_t vector)
     else
         log_warn("irq: unexpected vector %u", vector);
     arch::apic_eoi();
+    // An interrupt in preemptible code is outside every RCU reader section.
+    if (cpu.preempt_count == 0)
+        rcu_quiescent(cpu);
     // Returning to thread context (traps.S moved us onto the thread's stack): the place to
     // act on a preemption request.
     preempt_if_needed(false);

@@ -17,7 +17,7 @@ bool equals(const char* a, const char* b, uint64_t b_length)
     return a[i] == '\0';
 }
 
-bool matches(const Case& c, const char* filter, uint64_t length)
+bool matches_one(const Case& c, const char* filter, uint64_t length)
 {
     if ((length == 3 && equals("all", filter, 3)) || (length == 1 && filter[0] == '*'))
         return true;
@@ -39,6 +39,20 @@ bool matches(const Case& c, const char* filter, uint64_t length)
         return true;
     }
     return equals(full, filter, length);
+}
+
+// A comma-separated list of patterns: any one matching selects the test.
+bool matches(const Case& c, const char* filter, uint64_t length)
+{
+    uint64_t start = 0;
+    for (uint64_t i = 0; i <= length; ++i) {
+        if (i == length || filter[i] == ',') {
+            if (i > start && matches_one(c, filter + start, i - start))
+                return true;
+            start = i + 1;
+        }
+    }
+    return false;
 }
 
 } // namespace

@@ -25,8 +25,8 @@ struct Case {
     void (*run)(Context&);
 };
 
-// Runs the tests whose "suite.name" matches `filter` ("all", "*", an exact name, or a
-// prefix ending in '*'). Returns the VM exit status described above.
+// Runs the tests whose "suite.name" matches `filter`: a comma-separated list of "all", "*",
+// exact names and prefixes ending in "*". Returns the VM exit status described above.
 int run_tests(const char* filter, uint64_t filter_length);
 
 } // namespace core::ktest

@@ -19,6 +19,7 @@
 #include <core/ktest.h>
 #include <core/memory.h>
 #include <core/panic.h>
+#include <core/rcu.h>
 #include <core/smp.h>
 #include <core/test_fault.h>
 #include <core/thread.h>
@@ -117,6 +118,10 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
     enable_interrupts();
     boot_stamp("interrupts");
     start_secondary_cpus(unsigned(options.smp_max_cpus));
+    if (init_rcu().is_error()) {
+        kprintf("nimbus: cannot boot: no memory for RCU\n");
+        arch::exit_vm(1);
+    }
     boot_stamp("smp");
     boot_stamp("ready");
 

@@ -17,6 +17,7 @@
 #include <lib/assert.h>
 #include <core/traps.h>
 #include <core/thread.h>
+#include <core/tlb.h>
 #include <mm/heap.h>
 #include <new>
 #include <sync/mutex.h>
@@ -74,7 +75,9 @@ constinit KernelPageSource g_page_source;
 constinit mm::Heap g_heap(g_page_source);
 
 // The kernel page table's environment: table pages from the page allocator, reached through
-// the direct map, TLB maintenance with invlpg / CR3 reload.
+// the direct map, TLB maintenance with invlpg / CR3 reload here and a shootdown on the other
+// CPUs (core/tlb.h) once per operation. Used under g_mm_lock, which also serialises the
+// shootdowns.
 class KernelPageTableEnv final : public mm::PageTableEnv {
 public:
     Result<uint64_t> allocate_table_page() override
@@ -87,19 +90,36 @@ public:
     void* phys_to_virt(uint64_t pa) override { return core::phys_to_virt(pa); }
     void invalidate_page(uint64_t va) override
     {
-        if (m_live)
-            arch::invlpg(va);
+        if (!m_live)
+            return;
+        arch::invlpg(va);
+        if (m_count < kTlbShootdownBatch)
+            m_pages[m_count++] = va;
+        else
+            m_all = true;
     }
     void flush_all() override
     {
         // The kernel's mappings are global: a CR3 reload alone would keep them.
-        if (m_live)
-            arch::flush_tlb_global();
+        if (!m_live)
+            return;
+        arch::flush_tlb_global();
+        m_all = true;
+    }
+    void finish_invalidation() override
+    {
+        if (m_live && (m_all || m_count))
+            tlb_shootdown(m_pages, m_count, m_all);
+        m_count = 0;
+        m_all = false;
     }
     void set_live() { m_live = true; }
 
 private:
     bool m_live = false; // no TLB maintenance while the table is not yet in CR3
+    bool m_all = false;
+    unsigned m_count = 0;
+    uint64_t m_pages[kTlbShootdownBatch];
 };
 
 KernelPageTableEnv g_pt_env;

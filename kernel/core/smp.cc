@@ -27,6 +27,7 @@
 #include <core/smp.h>
 #include <core/thread.h>
 #include <core/timer.h>
+#include <core/tlb.h>
 #include <new>
 
 extern "C" char ap_trampoline_start[];
@@ -146,6 +147,7 @@ void start_secondary_cpus(unsigned max_cpus)
         }
     }
     g_slot_count = count;
+    init_tlb_shootdown();
     __builtin_memcpy(phys_to_virt(page), ap_trampoline_start, size);
     g_ap_cr3 = arch::read_cr3();
     // The IPIs below publish the slots (the APIC write is ordered after these stores).

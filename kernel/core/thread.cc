@@ -44,6 +44,7 @@
 #include <core/irq.h>
 #include <core/memory.h>
 #include <core/panic.h>
+#include <core/rcu.h>
 #include <core/thread.h>
 #include <core/timer.h>
 #include <new>
@@ -59,6 +60,7 @@ struct ThreadInternals {
     static void finish_switch();
     static void balance(PerCpu& cpu, sched::Nanos now, Thread* still_running);
     static void free_thread(Thread* t);
+    static Thread* new_thread_struct();
     static void reap_zombies();
     static bool block_unless_token(Thread* self);
     static void wake_if_blocked(Thread* thread);
@@ -72,6 +74,13 @@ std::atomic<uint64_t> g_migrations{0};
 // The thread list (for the dump) and its lock; the dump reads without it.
 constinit ksync::Mutex g_threads_lock;
 Thread* g_all_threads = nullptr;
+// Thread structures are type-stable: once allocated they stay Threads for the kernel's
+// lifetime, recycled through this free list (under g_threads_lock). ksync allows a waker to
+// unpark a thread a little after it stopped waiting — even after it exited and was joined —
+// so the memory behind a Thread* must remain a Thread: a late unpark then finds an exited
+// thread (and does nothing) or a new one (a spurious wake-up, which every parker tolerates),
+// never memory the heap handed to someone else. Stacks are freed at once.
+Thread* g_free_threads = nullptr;
 // Detached threads that exited, waiting to be freed by the next create() (a lock-free stack:
 // push by CAS, taken whole by exchange).
 std::atomic<Thread*> g_zombies{nullptr};
@@ -157,12 +166,22 @@ void on_reschedule_ipi(void*)
 // A Waking thread whose home is `cpu` (the calling CPU, interrupts off) joins its run queue.
 void ThreadInternals::make_runnable_here(PerCpu& cpu, Thread* t, sched::Nanos t_now)
 {
+    // A wake-up that was not won by a Blocked -> Waking CAS, or that reached the wrong CPU,
+    // would put a running thread in a second run queue: stop here rather than there.
+    if (t->m_state.load(std::memory_order_relaxed) != Thread::State::Waking || t->m_cpu != &cpu)
+        panic("wake-up of thread %lu '%s' in state %u on cpu %u (home %u)", t->id, t->m_name,
+              unsigned(t->m_state.load(std::memory_order_relaxed)), cpu.id, t->m_cpu ? t->m_cpu->id : ~0u);
     t->m_state.store(Thread::State::Runnable, std::memory_order_relaxed);
     cpu.run_queue->wake(*t, t_now);
     // A woken thread may deserve the CPU now (or the CPU is idle): decide on the way out of
-    // the interrupt, or at the caller's next preemption point.
-    if (cpu.current == cpu.idle || cpu.run_queue->should_preempt(t_now))
+    // the interrupt, or at the end of unpark_thread() for a wake in thread context. If not
+    // now, the running thread's preemption deadline moves: it now has a competitor.
+    if (cpu.current == cpu.idle || cpu.run_queue->should_preempt(t_now)) {
         cpu.need_resched = true;
+    } else {
+        sched::Nanos d = cpu.run_queue->preempt_deadline(t_now);
+        set_preempt_deadline(d == sched::kNever ? 0 : uint64_t(d));
+    }
     update_load(cpu);
 }
 
@@ -186,6 +205,7 @@ void ThreadInternals::enqueue(Thread* t)
 void ThreadInternals::finish_switch()
 {
     PerCpu& cpu = this_cpu();
+    rcu_quiescent(cpu); // between two threads: outside every reader section
     Thread* t = cpu.switched_out;
     if (!t)
         return;
@@ -268,18 +288,53 @@ void ThreadInternals::balance(PerCpu& cpu, sched::Nanos t_now, Thread* still_run
 
 void ThreadInternals::free_thread(Thread* thread)
 {
-    {
-        ksync::MutexGuard guard(g_threads_lock);
-        if (thread->m_all_prev)
-            thread->m_all_prev->m_all_next = thread->m_all_next;
-        else
-            g_all_threads = thread->m_all_next;
-        if (thread->m_all_next)
-            thread->m_all_next->m_all_prev = thread->m_all_prev;
-    }
     if (thread->m_owns_stack)
         free_kernel_stack(thread->m_stack_bottom, thread->m_stack_size);
-    delete thread;
+    ksync::MutexGuard guard(g_threads_lock);
+    if (thread->m_all_prev)
+        thread->m_all_prev->m_all_next = thread->m_all_next;
+    else
+        g_all_threads = thread->m_all_next;
+    if (thread->m_all_next)
+        thread->m_all_next->m_all_prev = thread->m_all_prev;
+    thread->m_all_prev = thread->m_all_next = nullptr;
+    thread->m_zombie_next = g_free_threads;
+    g_free_threads = thread;
+}
+
+// A Thread structure in its initial state: recycled (see g_free_threads) or new. The atomics
+// a late unpark may touch are reset with atomic stores; nothing else reaches a free Thread.
+Thread* ThreadInternals::new_thread_struct()
+{
+    Thread* t = nullptr;
+    {
+        ksync::MutexGuard guard(g_threads_lock);
+        t = g_free_threads;
+        if (t)
+            g_free_threads = t->m_zombie_next;
+    }
+    if (!t)
+        return new (std::nothrow) Thread();
+    static_cast<sched::FairEntity&>(*t) = sched::FairEntity{};
+    static_cast<sched::RtEntity&>(*t) = sched::RtEntity{};
+    t->policy = sched::Policy::Fair;
+    t->wakeup_next.store(nullptr, std::memory_order_relaxed);
+    t->m_saved_rsp = 0;
+    t->m_stack_bottom = 0;
+    t->m_stack_size = 0;
+    t->m_owns_stack = false;
+    t->m_pending = Thread::Pending::None;
+    t->m_state.store(Thread::State::Runnable, std::memory_order_relaxed);
+    t->m_wake_token.store(false, std::memory_order_relaxed);
+    t->m_join.store(kJoinRunning, std::memory_order_relaxed);
+    t->m_cpu = nullptr;
+    t->m_pinned = kAnyCpu;
+    t->m_migrate_disable = 0;
+    t->m_runtime_ns.store(0, std::memory_order_relaxed);
+    t->m_running_since = 0;
+    t->m_name[0] = '\0';
+    t->m_zombie_next = nullptr;
+    return t;
 }
 
 void ThreadInternals::reap_zombies()
@@ -304,6 +359,11 @@ void Thread::switch_away(Switch why)
     sched::RunQueue& rq = *cpu.run_queue;
     sched::Nanos t = now();
     bool requeue_yield = false;
+    // Leaving the idle thread (perhaps from an interrupt that arrived in its halt): the CPU is
+    // no longer in RCU's extended quiescent state, before any thread can enter a reader
+    // section.
+    if (prev == cpu.idle)
+        rcu_idle(cpu, false);
     if (prev != cpu.idle) {
         switch (why) {
         case Switch::Yield:
@@ -340,8 +400,17 @@ void Thread::switch_away(Switch why)
     update_load(cpu);
     if (next != cpu.idle)
         next->m_state.store(State::Running, std::memory_order_relaxed);
-    if (next == prev)
+    if (next == prev) {
+        // An exiting or migrating thread is in no run queue: picking it again is a bug.
+        if (why == Switch::Exit || why == Switch::Migrate)
+            panic("switch_away(%u): thread %lu '%s' picked again", unsigned(why), prev->id, prev->m_name);
         return;
+    }
+    if (prev != cpu.idle) {
+        uint64_t ran = uint64_t(t) > prev->m_running_since ? uint64_t(t) - prev->m_running_since : 0;
+        prev->m_runtime_ns.store(prev->m_runtime_ns.load(std::memory_order_relaxed) + ran, std::memory_order_relaxed);
+    }
+    next->m_running_since = uint64_t(t);
     cpu.current = next;
     cpu.switches.store(cpu.switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     arch_context_switch(&prev->m_saved_rsp, next->m_saved_rsp);
@@ -472,9 +541,18 @@ Result<void> start_idle_thread()
             if (g_wakeups->stop_polling(cpu.id))
                 continue; // pending: drain instead of halting
         }
+        // Halted, the CPU is in an extended quiescent state. Announcing it may complete a
+        // grace period and wake a thread here: look again before halting.
+        rcu_idle(cpu, true);
+        if (cpu.run_queue->runnable_count() > 0 || (g_wakeups && g_wakeups->has_pending(cpu.id))) {
+            rcu_idle(cpu, false);
+            continue;
+        }
         // sti takes effect after the next instruction, so an interrupt cannot slip in between
         // the checks above and the hlt [intel-sdm-2b STI].
         asm volatile("sti; hlt" ::: "memory");
+        arch::irq_disable();
+        rcu_idle(cpu, false);
     }
 }
 
@@ -500,13 +578,13 @@ Result<Thread*> Thread::allocate(const char* name, Entry entry, void* arg, size_
 {
     if (!entry || stack_size < 4096 || stack_size % 4096)
         return Errno::INVAL;
-    auto* t = new (std::nothrow) Thread();
-    if (!t)
-        return Errno::NOMEM;
     auto stack = allocate_kernel_stack(stack_size);
-    if (stack.is_error()) {
-        delete t;
+    if (stack.is_error())
         return stack.error();
+    Thread* t = ThreadInternals::new_thread_struct();
+    if (!t) {
+        free_kernel_stack(stack.value(), stack_size);
+        return Errno::NOMEM;
     }
     copy_name(t->m_name, name);
     t->m_stack_bottom = stack.value();
@@ -568,6 +646,23 @@ void dump_threads()
 }
 
 unsigned Thread::cpu_index() const { return m_cpu->id; }
+
+uint64_t Thread::runtime_ns() const
+{
+    uint64_t done = m_runtime_ns.load(std::memory_order_relaxed);
+    if (this == current_thread())
+        done += monotonic_ns() - m_running_since;
+    return done;
+}
+
+Result<void> set_current_thread_priority(double priority)
+{
+    if (!(priority > 0) || priority > 1e6)
+        return Errno::INVAL;
+    IrqGuard irq;
+    this_cpu().run_queue->fair().set_priority(*current_thread(), priority, now());
+    return {};
+}
 
 Thread* current_thread() { return this_cpu().current; }
 
@@ -650,8 +745,16 @@ void unpark_thread(Thread* thread)
     auto expected = Thread::State::Blocked;
     if (!thread->m_state.compare_exchange_strong(expected, Thread::State::Waking, std::memory_order_seq_cst))
         return; // running or about to run: it will see the token
-    IrqGuard irq;
-    ThreadInternals::enqueue(thread);
+    {
+        IrqGuard irq;
+        ThreadInternals::enqueue(thread);
+    }
+    // In thread context with interrupts on (not inside a handler or a guard): if the woken
+    // thread should run now, switch here rather than at the next interrupt.
+    if (arch::read_rflags() & (1u << 9)) {
+        IrqGuard irq;
+        preempt_if_needed(false);
+    }
 }
 
 Result<void> pin_current_thread(unsigned target)

@@ -73,6 +73,8 @@ public:
     unsigned cpu_index() const;
     // The CPU it is pinned to, or kAnyCpu.
     int pinned_cpu() const { return m_pinned; }
+    // Time it has run on a CPU, up to its last switch (or up to now, for the caller itself).
+    uint64_t runtime_ns() const;
     // [stack_bottom, stack_top) — for backtraces and diagnosis.
     uint64_t stack_bottom() const { return m_stack_bottom; }
     uint64_t stack_top() const { return m_stack_bottom + m_stack_size; }
@@ -89,6 +91,7 @@ private:
     friend Result<void> prepare_secondary_cpu(PerCpu&, uint64_t, size_t);
     friend Result<void> pin_current_thread(unsigned);
     friend void unpin_current_thread();
+    friend Result<void> set_current_thread_priority(double);
     friend void dump_threads();
     friend struct ThreadInternals;
 
@@ -116,6 +119,9 @@ private:
     int m_pinned = kAnyCpu;
     // > 0: the load balancer leaves it where it is (a timer of its is armed on this CPU).
     uint32_t m_migrate_disable = 0;
+    // Run time: completed stints, and when the current one started (set by its CPU).
+    std::atomic<uint64_t> m_runtime_ns { 0 };
+    uint64_t m_running_since = 0;
     char m_name[32] = {};
     // All threads, for the panic dump (g_all_threads in thread.cc, under g_threads_lock).
     Thread* m_all_prev = nullptr;
@@ -160,6 +166,11 @@ void unpark_thread(Thread* thread);
 Result<void> pin_current_thread(unsigned cpu);
 // Lets the calling thread move again (the load balancer may migrate it).
 void unpin_current_thread();
+
+// The calling thread's fair-class priority from now on: > 0, 1 is the default; a thread at
+// priority p accrues run time p times as fast, so at 2 it gets half the CPU a priority-1
+// thread gets. INVAL otherwise.
+Result<void> set_current_thread_priority(double priority);
 
 // Ends the calling thread (entry functions may also just return).
 [[noreturn]] void exit_current_thread();

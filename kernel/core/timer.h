@@ -28,9 +28,7 @@ struct TimerCpu {
     Timer* head = nullptr;         // armed timers, by deadline
     uint64_t preempt_deadline = 0; // 0: none
     uint64_t interrupts = 0;
-    // The last APIC one-shot programmed, to refine the timer rate when it fires.
-    uint64_t programmed_at = 0;
-    uint64_t programmed_ticks = 0;
+    uint64_t early = 0; // interrupts that found nothing due (the one-shot fired early)
     // The deadline the hardware is armed for (0: not armed); see program_hardware().
     uint64_t armed_for = 0;
 };
@@ -52,5 +50,9 @@ void sleep_ns(uint64_t ns);
 
 // Timer interrupts taken so far, all CPUs (tests check that idle CPUs take few).
 uint64_t timer_interrupts();
+// The same for one CPU, and how many of those found nothing due (the APIC timer's rate is an
+// estimate, so a one-shot may fire early and be re-armed).
+uint64_t timer_interrupts_on(unsigned cpu);
+uint64_t timer_early_interrupts_on(unsigned cpu);
 
 } // namespace core

@@ -170,6 +170,8 @@ struct PageTable::Txn {
             for (unsigned i = 0; i < pending; i++)
                 env.invalidate_page(tlb[i]);
         }
+        if (flush || pending != 0 || deferred != 0)
+            env.finish_invalidation();
         while (deferred != 0) {
             uint64_t pa = deferred;
             deferred = static_cast<uint64_t*>(env.phys_to_virt(pa))[0];

@@ -33,7 +33,8 @@
 // §4.10.4.1]. Invalidations are batched: up to kTlbBatch single-page hooks, else one flush_all.
 // They are issued after the tables are updated and before any table page is freed (paging-
 // structure caches may still point at a table until then). Cross-CPU shootdown is the
-// environment's business: its hooks must not return before every CPU has complied.
+// environment's business: finish_invalidation() must not return before every CPU has
+// complied.
 //
 // Protection encoding. Present ⇒ readable on x86, so Protection::Write or Exec alone behave
 // (and are reported) as including Read. A mapping with Protection::None is kept as a
@@ -68,6 +69,10 @@ public:
     virtual void invalidate_page(uint64_t va) = 0;
     // Drops all TLB entries for this tree, global ones included.
     virtual void flush_all() = 0;
+    // Called once after an operation's invalidate_page / flush_all calls and before it frees
+    // any table page: an environment that batches (a cross-CPU shootdown) completes the
+    // batch here; when it returns no CPU may hold a stale entry.
+    virtual void finish_invalidation() {}
 
 protected:
     ~PageTableEnv() = default;

@@ -15,9 +15,17 @@ KTEST(thread, create_and_join)
 {
     static int ran = 0;
     ran = 0;
-    auto t = Thread::create("child", [](void* arg) { ran = *static_cast<int*>(arg); }, new (std::nothrow) int(42));
-    KT_ASSERT(!t.is_error());
-    KT_EXPECT(t.value()->state() == Thread::State::Runnable);
+    Result<Thread*> t = Errno::INVAL;
+    {
+        // Creating does not run the child: on this CPU (pinned, so no other CPU takes it) it
+        // waits until main yields, blocks or is preempted (not here: interrupts are off).
+        core::IrqGuard no_preemption;
+        core::ThreadAttr here;
+        here.cpu = int(core::current_thread()->cpu_index());
+        t = Thread::create("child", [](void* arg) { ran = *static_cast<int*>(arg); }, new (std::nothrow) int(42), here);
+        KT_ASSERT(!t.is_error());
+        KT_EXPECT(t.value()->state() == Thread::State::Runnable);
+    }
     Thread::join(t.value()); // blocks main; the child runs, exits, wakes main
     KT_EXPECT_EQ(ran, 42);
 }

@@ -11,6 +11,7 @@ namespace arch {
 inline constexpr uint8_t kVectorSpurious = 0xff;
 inline constexpr uint8_t kVectorTimer = 0xfe;
 inline constexpr uint8_t kVectorReschedule = 0xfd;
+inline constexpr uint8_t kVectorTlbShootdown = 0xfc;
 
 enum class ApicMode : uint8_t { None, XApic, X2Apic };
 
