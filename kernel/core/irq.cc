@@ -8,6 +8,7 @@
 #include <core/memory.h>
 #include <core/rcu.h>
 #include <core/thread.h>
+#include <sync/mutex.h>
 
 namespace core {
 namespace {
@@ -18,6 +19,10 @@ struct Slot {
 };
 // Written at set-up, before the vector can fire; read by dispatch_irq on any CPU.
 Slot g_slots[256];
+// Device vectors handed out by allocate_irq_vector(), below the kernel's reserved ones.
+constexpr unsigned kFirstDeviceVector = 0x30;
+constexpr unsigned kLastDeviceVector = 0xef;
+constinit ksync::Mutex g_vector_lock;
 arch::ApicInfo g_apic; // the boot CPU's; mode and timer kind are the same on every CPU
 bool g_enabled = false;
 
@@ -45,13 +50,30 @@ Result<void> set_irq_handler(uint8_t vector, IrqHandler handler, void* context)
 {
     if (vector < arch::kFirstIrqVector || vector == arch::kVectorSpurious || !handler)
         return Errno::INVAL;
+    IrqGuard irq; // boot-time callers and the vector allocator: one CPU at a time
     if (g_slots[vector].handler)
         return Errno::EXIST;
-    g_slots[vector] = { handler, context };
+    g_slots[vector].context = context;
+    // pairs with dispatch_irq()'s acquire load: the context is visible with the handler
+    __atomic_store_n(&g_slots[vector].handler, handler, __ATOMIC_RELEASE);
     return {};
 }
 
-void clear_irq_handler(uint8_t vector) { g_slots[vector] = {}; }
+void clear_irq_handler(uint8_t vector) { __atomic_store_n(&g_slots[vector].handler, nullptr, __ATOMIC_RELEASE); }
+
+Result<uint8_t> allocate_irq_vector(IrqHandler handler, void* context)
+{
+    if (!handler)
+        return Errno::INVAL;
+    ksync::MutexGuard guard(g_vector_lock);
+    for (unsigned v = kFirstDeviceVector; v <= kLastDeviceVector; ++v) {
+        if (__atomic_load_n(&g_slots[v].handler, __ATOMIC_RELAXED))
+            continue;
+        TRY(set_irq_handler(uint8_t(v), handler, context));
+        return uint8_t(v);
+    }
+    return Errno::BUSY;
+}
 
 void dispatch_irq(uint8_t vector)
 {
@@ -59,8 +81,9 @@ void dispatch_irq(uint8_t vector)
     __atomic_store_n(&cpu.irq_counts[vector], cpu.irq_counts[vector] + 1, __ATOMIC_RELAXED); // read by irq_count()
     if (vector == arch::kVectorSpurious)
         return; // no EOI for the spurious vector [intel-sdm-3a §11.9]
-    if (g_slots[vector].handler)
-        g_slots[vector].handler(g_slots[vector].context);
+    // pairs with set_irq_handler()'s release store
+    if (IrqHandler handler = __atomic_load_n(&g_slots[vector].handler, __ATOMIC_ACQUIRE))
+        handler(g_slots[vector].context);
     else
         log_warn("irq: unexpected vector %u", vector);
     arch::apic_eoi();

@@ -22,7 +22,12 @@ const arch::ApicInfo& apic_info();
 // Installs `handler` for `vector` (32..0xef for devices, or one of arch's reserved vectors).
 // EXIST if taken, INVAL if out of range.
 Result<void> set_irq_handler(uint8_t vector, IrqHandler handler, void* context);
+// Removes it. A handler already running on another CPU may still be finishing: wait for an
+// RCU grace period (handlers run with interrupts off) before freeing its context.
 void clear_irq_handler(uint8_t vector);
+
+// Installs `handler` on a free device vector (0x30-0xef) and returns it. BUSY if none.
+Result<uint8_t> allocate_irq_vector(IrqHandler handler, void* context);
 
 // Masks the legacy 8259 PICs (their IRQ0 would arrive on the double-fault vector) and
 // enables interrupts: from here on threads run with interrupts enabled.

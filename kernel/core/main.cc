@@ -14,6 +14,7 @@
 #include <core/console.h>
 #include <core/cpus.h>
 #include <core/cxxrt.h>
+#include <core/ioapic.h>
 #include <core/irq.h>
 #include <core/kbench.h>
 #include <core/ktest.h>
@@ -110,6 +111,7 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
     init_threads();
     boot_stamp("threads");
     init_interrupts();
+    init_ioapics();
     init_timers();
     if (auto idle = start_idle_thread(); idle.is_error()) {
         kprintf("nimbus: cannot boot: no memory for the idle thread\n");
