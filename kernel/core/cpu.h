@@ -26,6 +26,8 @@ struct PerCpu {
     // interrupt returns to preemptible code, or at the next PreemptGuard exit.
     bool need_resched = false;
     Thread* idle = nullptr;
+    // The FS base loaded on this CPU (the last running thread's, see Thread::m_fs_base).
+    uint64_t fs_base = 0;
     // What the thread that just left this CPU still needs done once it is off its stack
     // (finish_switch in thread.cc): the exit to publish, the migration to post.
     Thread* switched_out = nullptr;

@@ -332,6 +332,7 @@ Thread* ThreadInternals::new_thread_struct()
     t->m_migrate_disable = 0;
     t->m_runtime_ns.store(0, std::memory_order_relaxed);
     t->m_running_since = 0;
+    t->m_fs_base = 0;
     t->m_name[0] = '\0';
     t->m_zombie_next = nullptr;
     return t;
@@ -411,6 +412,12 @@ void Thread::switch_away(Switch why)
         prev->m_runtime_ns.store(prev->m_runtime_ns.load(std::memory_order_relaxed) + ran, std::memory_order_relaxed);
     }
     next->m_running_since = uint64_t(t);
+    // Only a change costs a register write. The idle thread keeps whatever FS base it finds:
+    // it never uses thread-local storage.
+    if (next != cpu.idle && next->m_fs_base != cpu.fs_base) {
+        arch::write_fs_base(next->m_fs_base);
+        cpu.fs_base = next->m_fs_base;
+    }
     cpu.current = next;
     cpu.switches.store(cpu.switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     arch_context_switch(&prev->m_saved_rsp, next->m_saved_rsp);
@@ -770,6 +777,17 @@ Result<void> pin_current_thread(unsigned target)
     Thread::switch_away(Thread::Switch::Migrate);
     return {};
 }
+
+void set_current_fs_base(uint64_t base)
+{
+    IrqGuard irq;
+    PerCpu& cpu = this_cpu();
+    cpu.current->m_fs_base = base;
+    arch::write_fs_base(base);
+    cpu.fs_base = base;
+}
+
+uint64_t current_fs_base() { return current_thread()->m_fs_base; }
 
 void unpin_current_thread()
 {

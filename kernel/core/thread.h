@@ -91,6 +91,8 @@ private:
     friend Result<void> prepare_secondary_cpu(PerCpu&, uint64_t, size_t);
     friend Result<void> pin_current_thread(unsigned);
     friend void unpin_current_thread();
+    friend void set_current_fs_base(uint64_t);
+    friend uint64_t current_fs_base();
     friend Result<void> set_current_thread_priority(double);
     friend void dump_threads();
     friend struct ThreadInternals;
@@ -119,6 +121,8 @@ private:
     int m_pinned = kAnyCpu;
     // > 0: the load balancer leaves it where it is (a timer of its is armed on this CPU).
     uint32_t m_migrate_disable = 0;
+    // The FS base (thread-local storage) the thread runs with; loaded on every switch to it.
+    uint64_t m_fs_base = 0;
     // Run time: completed stints, and when the current one started (set by its CPU).
     std::atomic<uint64_t> m_runtime_ns { 0 };
     uint64_t m_running_since = 0;
@@ -166,6 +170,11 @@ void unpark_thread(Thread* thread);
 Result<void> pin_current_thread(unsigned cpu);
 // Lets the calling thread move again (the load balancer may migrate it).
 void unpin_current_thread();
+
+// The calling thread's FS base (its thread-local storage pointer, %fs:0 and on): set now
+// and restored whenever it runs again. New threads start with 0.
+void set_current_fs_base(uint64_t base);
+uint64_t current_fs_base();
 
 // The calling thread's fair-class priority from now on: > 0, 1 is the default; a thread at
 // priority p accrues run time p times as fast, so at 2 it gets half the CPU a priority-1

@@ -173,3 +173,44 @@ KTEST(sync, condvar_ping_pong)
 }
 
 } // namespace
+
+namespace {
+
+KTEST(thread, fs_base_is_per_thread)
+{
+    // Each thread points FS at its own block and reads its id through %fs:0 across switches,
+    // sleeps and (unpinned) migrations.
+    struct Tls {
+        uint64_t id;
+    };
+    static Tls blocks[4];
+    static std::atomic<int> wrong;
+    wrong = 0;
+    auto body = [](void* arg) {
+        uint64_t i = uint64_t(arg);
+        blocks[i].id = 1000 + i;
+        core::set_current_fs_base(uint64_t(&blocks[i]));
+        for (int round = 0; round < 200; ++round) {
+            uint64_t seen;
+            asm volatile("movq %%fs:0, %0" : "=r"(seen));
+            if (seen != 1000 + i || core::current_fs_base() != uint64_t(&blocks[i]))
+                wrong.fetch_add(1);
+            if (round % 16 == 0)
+                core::sleep_ns(50'000);
+            else
+                core::yield();
+        }
+    };
+    Thread* threads[4];
+    for (uint64_t i = 0; i < 4; ++i) {
+        auto t = Thread::create("tls", body, reinterpret_cast<void*>(i));
+        KT_ASSERT(!t.is_error());
+        threads[i] = t.value();
+    }
+    for (auto* t : threads)
+        Thread::join(t);
+    KT_EXPECT_EQ(wrong.load(), 0);
+    KT_EXPECT_EQ(core::current_fs_base(), 0); // main never set one
+}
+
+} // namespace

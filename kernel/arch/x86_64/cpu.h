@@ -115,6 +115,25 @@ inline constexpr uint64_t kCr4Osxmmexcpt = 1u << 10;
 inline constexpr uint64_t kCr4Fsgsbase = 1u << 16;
 inline constexpr uint64_t kCr4Osxsave = 1u << 18;
 
+// The FS base (thread-local storage of the running thread). WRFSBASE where CR4.FSGSBASE is
+// on (arch::init_fpu sets it when CPUID offers it; g_fsgsbase says so), else the MSR.
+extern bool g_fsgsbase;
+inline void write_fs_base(uint64_t base)
+{
+    if (g_fsgsbase)
+        asm volatile("wrfsbase %0" ::"r"(base) : "memory");
+    else
+        wrmsr(kMsrFsBase, base);
+}
+inline uint64_t read_fs_base()
+{
+    if (!g_fsgsbase)
+        return rdmsr(kMsrFsBase);
+    uint64_t base;
+    asm volatile("rdfsbase %0" : "=r"(base));
+    return base;
+}
+
 // Flushes the whole TLB, global entries included: toggling CR4.PGE does that
 // [intel-sdm-3a §4.10.4.1].
 inline void flush_tlb_global()

@@ -12,13 +12,17 @@ bool g_use_xsave = false;
 
 namespace arch {
 
+bool g_fsgsbase = false;
+
 void init_fpu()
 {
     // CPUID.1:ECX bit 26 = XSAVE [intel-sdm-2a CPUID].
     CpuidResult leaf1 = cpuid(1);
     bool has_xsave = leaf1.ecx & (1u << 26);
-    if (cpuid(0).eax >= 7 && (cpuid(7).ebx & 1))
+    if (cpuid(0).eax >= 7 && (cpuid(7).ebx & 1)) {
         write_cr4(read_cr4() | kCr4Fsgsbase);
+        g_fsgsbase = true;
+    }
     if (!has_xsave) {
         g_xsave_area_size = 512 + 64; // FXSAVE image, padded for alignment
         return;
