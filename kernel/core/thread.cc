@@ -94,6 +94,9 @@ constexpr uintptr_t kJoinExited = 1;
 constexpr uintptr_t kJoinDetached = 2;
 
 constexpr sched::Nanos kBalanceIntervalNs = 1'000'000;
+// How soon after a wake-up that does not preempt the running thread its preemption deadline
+// is recomputed (see make_runnable_here).
+constexpr uint64_t kWakeRecheckNs = 1'000'000;
 // How long an idle CPU watches its wake-up queues before it halts (a wake-up that arrives
 // meanwhile needs no IPI and no exit from halt).
 constexpr uint64_t kIdlePollNs = 20'000;
@@ -179,8 +182,14 @@ void ThreadInternals::make_runnable_here(PerCpu& cpu, Thread* t, sched::Nanos t_
     if (cpu.current == cpu.idle || cpu.run_queue->should_preempt(t_now)) {
         cpu.need_resched = true;
     } else {
-        sched::Nanos d = cpu.run_queue->preempt_deadline(t_now);
-        set_preempt_deadline(d == sched::kNever ? 0 : uint64_t(d));
+        // Not yet — but the running thread's lead can now run out, and its deadline may say
+        // "never". Have the timer look again soon; that interrupt computes the exact deadline
+        // (preempt_if_needed). Cheaper than computing it here on every wake-up (logarithms),
+        // when the running thread usually blocks long before: at most one early look.
+        uint64_t recheck = uint64_t(t_now) + kWakeRecheckNs;
+        uint64_t armed = cpu.timers.preempt_deadline;
+        if (armed == 0 || armed > recheck)
+            set_preempt_deadline(recheck);
     }
     update_load(cpu);
 }

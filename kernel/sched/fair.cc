@@ -46,6 +46,9 @@ void FairRunQueue::apply_shift(int64_t shift)
 
 void FairRunQueue::update(Nanos now)
 {
+    // Most calls in a scheduling operation repeat the same `now`: nothing to charge.
+    if (now <= m_clock.last_update())
+        return;
     FairClock::Step step = m_clock.advance(now);
     apply_shift(step.shift);
     if (m_current)
