@@ -5,7 +5,10 @@
 #include <arch/x86_64/layout.h>
 #include <arch/x86_64/trap_frame.h>
 #include <arch/x86_64/vm_exit.h>
+#include <atomic>
+#include <arch/x86_64/apic.h>
 #include <core/console.h>
+#include <core/irq.h>
 #include <core/ksyms.h>
 #include <core/panic.h>
 #include <core/thread.h>
@@ -14,7 +17,32 @@
 namespace core {
 namespace {
 
-bool g_panicking = false;
+// The id + 1 of the CPU that is panicking (0: none). The first panic wins; a panic on that
+// CPU while it reports (a fault in the panic path) ends the VM at once; a panic on another
+// CPU halts that CPU, so the first report is not cut off.
+std::atomic<uint32_t> g_panicking{0};
+
+uint32_t cpu_tag()
+{
+    PerCpu* cpu = this_cpu_or_null();
+    return cpu ? cpu->id + 1 : 1;
+}
+
+// Claims the panic for this CPU and stops the others (an NMI each, whose handler halts them:
+// they may be spinning with interrupts off or printing). Returns only to the first panicker.
+void begin_panic()
+{
+    arch::irq_disable();
+    uint32_t expected = 0;
+    uint32_t self = cpu_tag();
+    if (!g_panicking.compare_exchange_strong(expected, self)) {
+        if (expected == self)
+            arch::exit_vm_panic();
+        arch::halt_forever();
+    }
+    if (this_cpu_or_null() && apic_info().mode != arch::ApicMode::None)
+        arch::apic_send_nmi_to_others();
+}
 
 // True if [address, address + size) lies inside one of the kernel's fixed stacks, so the
 // backtrace walker never dereferences a wild frame pointer.
@@ -30,8 +58,16 @@ bool is_stack_range(uint64_t address, uint64_t size)
         if (address >= bottom && address <= top && size <= top - address)
             return true;
     }
+    if (PerCpu* cpu = this_cpu_or_null(); cpu && cpu->ist_size) { // another CPU's IST stacks
+        for (uint64_t bottom : cpu->ist_bottom) {
+            uint64_t top = bottom + cpu->ist_size;
+            if (address >= bottom && address <= top && size <= top - address)
+                return true;
+        }
+    }
     return false;
 }
+
 
 void print_frame(int index, uint64_t address)
 {
@@ -64,12 +100,11 @@ void print_backtrace(uint64_t rip, uint64_t rbp)
     }
 }
 
+bool panic_in_progress() { return g_panicking.load() != 0; }
+
 void panic(const char* fmt, ...)
 {
-    if (g_panicking)
-        arch::exit_vm_panic();
-    g_panicking = true;
-    arch::irq_disable();
+    begin_panic();
     kprintf("\nkernel panic: ");
     va_list args;
     va_start(args, fmt);
@@ -87,9 +122,7 @@ void panic(const char* fmt, ...)
 
 void panic_trap(const arch::TrapFrame& f, const char* what)
 {
-    if (g_panicking)
-        arch::exit_vm_panic();
-    g_panicking = true;
+    begin_panic();
     kprintf("\nkernel panic: %s (vector %lu) at %#lx", arch::vector_name(f.vector), f.vector, f.rip);
     if (what)
         kprintf(": %s", what);

@@ -16,6 +16,9 @@ namespace core {
 // that starts at the faulting instruction. `what` adds a diagnosis (e.g. "stack overflow").
 [[noreturn]] void panic_trap(const arch::TrapFrame& frame, const char* what);
 
+// Whether a panic is being reported (another CPU's NMI handler then halts its CPU).
+bool panic_in_progress();
+
 // Prints a symbolised backtrace following the frame-pointer chain from (rip, rbp).
 void print_backtrace(uint64_t rip, uint64_t rbp);
 

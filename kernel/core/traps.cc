@@ -76,6 +76,8 @@ extern "C" void trap_dispatch(arch::TrapFrame* frame, void* /*extended_state*/)
     case kDoubleFault:
         core::panic_trap(*frame, "double fault: an exception occurred while delivering another");
     case kNmi:
+        if (core::panic_in_progress())
+            halt_forever(); // another CPU is reporting a panic and stopped this one
         log_warn("NMI received");
         return;
     default:

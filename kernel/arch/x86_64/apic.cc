@@ -28,7 +28,9 @@ constexpr uint32_t kRegTimerDivide = 0x3e0;
 
 constexpr uint32_t kLvtMasked = 1u << 16;
 // ICR fields [intel-sdm-3a §11.6.1]: delivery mode in bits 8-10, delivery status 12, level 14.
+constexpr uint32_t kIcrNmi = 4u << 8;
 constexpr uint32_t kIcrInit = 5u << 8;
+constexpr uint32_t kIcrAllExcludingSelf = 3u << 18;
 constexpr uint32_t kIcrStartup = 6u << 8;
 constexpr uint32_t kIcrDeliveryPending = 1u << 12;
 constexpr uint32_t kIcrLevelAssert = 1u << 14;
@@ -143,6 +145,12 @@ uint32_t cpuid_apic_id()
             return leaf.edx;
     }
     return cpuid(1).ebx >> 24;
+}
+
+void apic_send_nmi_to_others()
+{
+    // Destination shorthand "all excluding self" (the destination field is ignored).
+    send_icr(0, kIcrNmi | kIcrAllExcludingSelf);
 }
 
 void apic_send_init(uint32_t dest) { send_icr(dest, kIcrInit | kIcrLevelAssert); }

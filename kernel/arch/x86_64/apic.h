@@ -47,6 +47,9 @@ void apic_set_tsc_deadline(uint64_t deadline);
 // Stores before the call are visible to the target's handler.
 void apic_send_ipi(uint32_t dest, uint8_t vector);
 
+// An NMI to every other CPU (the panic path stops them with it).
+void apic_send_nmi_to_others();
+
 // AP start-up [intel-sdm-3a §9.4.4.1]: INIT, then a start-up IPI that starts the target in
 // real mode at physical address page << 12.
 void apic_send_init(uint32_t dest);
