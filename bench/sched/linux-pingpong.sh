@@ -1,6 +1,6 @@
 #!/bin/bash
-# Builds the Linux side of the thread-switch benchmark: an initramfs whose /init is
-# pingpong.c (static), next to the Linux baseline's vmlinux. See bench/sched/README.md.
+# Builds the Linux side of the scheduler benchmarks: an initramfs whose /init is pingpong.c +
+# smp.c (static), next to the Linux baseline's vmlinux. See bench/sched/README.md.
 #
 # usage: bench/sched/linux-pingpong.sh [LINUX_GUEST_DIR]     (default <repo>/build/linux-guest)
 # Writes LINUX_GUEST_DIR/pingpong-initramfs.cpio. Needs the vmlinux from
@@ -16,6 +16,6 @@ if [ ! -f "$out/vmlinux" ]; then
 fi
 out=$(cd "$out" && pwd)
 
-gcc -static -O2 -Wall -Wextra -pthread -o "$out/pingpong" "$here/pingpong.c"
+gcc -static -O2 -Wall -Wextra -pthread -o "$out/pingpong" "$here/pingpong.c" "$here/smp.c"
 python3 "$repo/bench/boot/mkcpio.py" "$out/pingpong-initramfs.cpio" "init=$out/pingpong:0755"
 echo "linux-pingpong: ready: $out/vmlinux $out/pingpong-initramfs.cpio"
