@@ -84,14 +84,7 @@ ap_trampoline_end:
 
         .text
 ap_long_mode_high:
-        lgdt boot_gdt_ptr64(%rip)
-        movl $NIMBUS_SEL_KDATA, %eax
-        movl %eax, %ds
-        movl %eax, %es
-        movl %eax, %ss
-        xorl %eax, %eax
-        movl %eax, %fs
-        movl %eax, %gs
+        load_kernel_segments
         // The kernel's page tables (global pages on), then the stack they map.
         movq %cr4, %rax
         orq $0x680, %rax                    // PGE | OSFXSR | OSXMMEXCPT

@@ -120,14 +120,7 @@ long_mode_low:
 long_mode_high:
         // Now running in the kernel window; reload the GDT through its virtual address so
         // that it stays reachable once the identity mapping is gone.
-        lgdt boot_gdt_ptr64(%rip)
-        movl $NIMBUS_SEL_KDATA, %eax
-        movl %eax, %ds
-        movl %eax, %es
-        movl %eax, %ss
-        xorl %eax, %eax
-        movl %eax, %fs
-        movl %eax, %gs
+        load_kernel_segments
 
         leaq g_stacks + NIMBUS_STACK_SLOT(%rip), %rsp   // top of the boot stack (slot 0)
         xorl %ebp, %ebp

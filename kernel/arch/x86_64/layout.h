@@ -39,6 +39,19 @@
         orl $0x80010001, %eax             // PG | WP | PE
         movl %eax, %cr0
 .endm
+
+// In the kernel window: the boot GDT through its virtual address (so it stays reachable once
+// the identity mapping is gone), flat data segments, FS and GS null. Clobbers eax.
+.macro load_kernel_segments
+        lgdt boot_gdt_ptr64(%rip)
+        movl $NIMBUS_SEL_KDATA, %eax
+        movl %eax, %ds
+        movl %eax, %es
+        movl %eax, %ss
+        xorl %eax, %eax
+        movl %eax, %fs
+        movl %eax, %gs
+.endm
 #else
 #include <cstdint>
 namespace arch {
