@@ -97,13 +97,25 @@ constexpr sched::Nanos kBalanceIntervalNs = 1'000'000;
 // How soon after a wake-up that does not preempt the running thread its preemption deadline
 // is recomputed (see make_runnable_here).
 constexpr uint64_t kWakeRecheckNs = 1'000'000;
-// How long an idle CPU watches its wake-up queues before it halts (a wake-up that arrives
-// meanwhile needs no IPI and no exit from halt).
-constexpr uint64_t kIdlePollNs = 20'000;
+// How long an idle CPU watches its wake-up queues before it halts: a wake-up that arrives
+// meanwhile needs no IPI and no exit from halt (under a hypervisor both cost tens of
+// microseconds, under TCG up to a hundred). Adaptive per CPU, in the spirit of Linux's
+// haltpoll: a halt that ended within kIdlePollGrowNs says wake-ups come in quick succession
+// here, so a longer poll is likely to catch the next one (double the window, up to
+// kIdlePollMaxNs); a longer halt says polling is wasted (halve it). The halt's length includes
+// the hypervisor's wake-up latency, which is why the threshold is well above the window:
+// comparing with the window itself, as haltpoll does, mistakes a slow wake-up for a long
+// idle period and shrinks the window exactly when polling would pay (measured under TCG).
+// Polling burns the host CPU the vCPU runs on, hence the bounds.
+constexpr uint64_t kIdlePollMinNs = 5'000;
+constexpr uint64_t kIdlePollStartNs = 20'000;
+constexpr uint64_t kIdlePollMaxNs = 200'000;
+constexpr uint64_t kIdlePollGrowNs = 1'000'000;
 
 // Per-CPU balancing state, kept here rather than in PerCpu (only this file uses it).
 struct BalanceState {
     sched::Nanos last = 0;
+    uint64_t idle_poll_ns = kIdlePollStartNs; // the idle loop's (see kIdlePollMaxNs)
 };
 BalanceState g_balance[sched::kMaxCpus];
 
@@ -547,11 +559,12 @@ Result<void> start_idle_thread()
             preempt_if_needed(true);
             continue;
         }
+        uint64_t& poll_ns = g_balance[cpu.id].idle_poll_ns;
         if (g_wakeups) {
             // Poll with interrupts off: an interrupt handler could switch to another thread
             // and leave the polling flag set, so posters would skip IPIs to a busy CPU.
             g_wakeups->start_polling(cpu.id);
-            uint64_t until = monotonic_ns() + kIdlePollNs;
+            uint64_t until = monotonic_ns() + poll_ns;
             while (!g_wakeups->has_pending(cpu.id) && monotonic_ns() < until)
                 asm volatile("pause");
             if (g_wakeups->stop_polling(cpu.id))
@@ -566,9 +579,17 @@ Result<void> start_idle_thread()
         }
         // sti takes effect after the next instruction, so an interrupt cannot slip in between
         // the checks above and the hlt [intel-sdm-2b STI].
+        uint64_t halted_at = g_wakeups ? monotonic_ns() : 0;
         asm volatile("sti; hlt" ::: "memory");
         arch::irq_disable();
         rcu_idle(cpu, false);
+        if (g_wakeups) {
+            uint64_t halted = monotonic_ns() - halted_at;
+            if (halted < kIdlePollGrowNs)
+                poll_ns = poll_ns * 2 < kIdlePollMaxNs ? poll_ns * 2 : kIdlePollMaxNs;
+            else
+                poll_ns = poll_ns / 2 > kIdlePollMinNs ? poll_ns / 2 : kIdlePollMinNs;
+        }
     }
 }
 
