@@ -64,9 +64,8 @@ void Condvar::wait(Mutex& mutex)
     enqueue(mutex, &record);
     // From here a notifier may hand the record to `mutex` at any time, even before the
     // release below has finished (condvar.h, "No lost wake-up").
-    mutex.release_for_wait();
-    record.wait_granted();
-    mutex.adopt_granted(self);
+    mutex.release_for_wait(self, record);
+    mutex.lock_granted(self, record, record.wait_granted());
 }
 
 bool Condvar::wait_until(Mutex& mutex, uint64_t deadline_ns) TA_NO_ANALYSIS // re-locks `mutex` itself
@@ -75,7 +74,7 @@ bool Condvar::wait_until(Mutex& mutex, uint64_t deadline_ns) TA_NO_ANALYSIS // r
     Thread* self = current_thread();
     WaitRecord record(self);
     enqueue(mutex, &record);
-    mutex.release_for_wait();
+    mutex.release_for_wait(self, record);
     while (!record.is_granted()) {
         // false: the deadline passed and no token came (thread_ops.h).
         if (park_current_until(deadline_ns))
@@ -92,8 +91,7 @@ bool Condvar::wait_until(Mutex& mutex, uint64_t deadline_ns) TA_NO_ANALYSIS // r
         // A notifier moved the record to the mutex first; the mutex grants it (condvar.h).
         break;
     }
-    record.wait_granted();
-    mutex.adopt_granted(self);
+    mutex.lock_granted(self, record, record.wait_granted());
     return true;
 }
 

@@ -3,25 +3,29 @@
 //
 // Protocol.
 //   wait(m): with m held, put a WaitRecord (on our stack) at the tail of the condvar's FIFO
-//     (under m_lock, the condvar's own Mutex), release m, sleep until the record is granted.
-//     A granted record means we own m again: return.
+//     (under m_lock, the condvar's own Mutex), release m, sleep until the mutex grants the
+//     record (below), then return owning m.
 //   notify_one(): under m_lock unlink the oldest record; then Mutex::lock_for() acquires m on
-//     the waiter's behalf — if m is held (the usual case: the notifier holds it) the record
-//     joins m's wait list and the waiter is woken once, by the unlock that hands m to it; if
-//     m is free the record is granted at once. notify_all() does this for every waiter.
-//   So a waiter wakes exactly once, already owning the mutex: no thundering herd on
-//   notify_all, no wake-up just to find the mutex held and sleep again.
+//     the waiter's behalf — if m is free the record is granted "owned" at once; if m is held
+//     (the usual case: the notifier holds it) the record joins m's wait list without waking
+//     anyone, and is later woken like any sleeping locker of m. notify_all() does this for
+//     every waiter.
+//   A waiter granted "owned" returns owning m. A waiter granted "woken" competes for m exactly
+//   as a woken locker does (Mutex::lock_granted): usually it takes m at once; if a running
+//   thread got there first it re-queues at the front and sleeps again, or, past the mutex's
+//   starvation bound, is handed m directly. Either way it returns owning m exactly once.
+//   No thundering herd on notify_all: m wakes one queued record per release.
 //
 // No lost wake-up. The record is on the condvar's list before wait() releases m. A notifier
 // that changed the predicate under m therefore acquired m after our release, hence after our
 // insertion, and finds the record (its m_waiter_count check is ordered by m, see notify).
 // If the notifier morphs the record before our release has finished (it notifies without
-// holding m), lock_for() counts the record in while we still hold m; our unlock then sees
-// count > 1 and grants it — possibly to ourselves, which wait_granted() sees without sleeping.
+// holding m), lock_for() counts the record in while we still hold m; our unlock then sees a
+// waiter and wakes one — possibly our own record, which wait_granted() sees without sleeping.
 //
 // Lifetime. A record leaves the condvar list before it is handed to the mutex and is granted
 // only by the mutex; the waiter cannot return in between, so neither list ever holds a dead
-// record. The mutex a waiter waits with must outlive the wait (it is re-acquired on return).
+// record. A "woken" waiter that re-queues reuses its record on the mutex (rearm()). The mutex a waiter waits with must outlive the wait (it is re-acquired on return).
 // All concurrent waiters must use the same mutex (asserted); once the list is empty the
 // condvar may be used with another one.
 //

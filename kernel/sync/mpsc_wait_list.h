@@ -3,7 +3,9 @@
 // Protocol. Pushers prepend to a LIFO list with a CAS on m_push_head (a Treiber-stack push).
 // The consumer keeps a private FIFO list m_pop_head; when it runs dry it detaches the whole
 // LIFO list with one exchange and reverses it. Records therefore leave in arrival order within
-// each detached batch, and a batch is always older than any record pushed after it.
+// each detached batch, and a batch is always older than any record pushed after it. The
+// consumer may also put a record at the very front (push_front(): Mutex re-queues a woken
+// waiter that lost there).
 //
 // Linearisation points: push — its successful CAS. pop — the read of m_pop_head when it is
 // non-empty, otherwise the exchange of m_push_head (which also linearises an empty result).
@@ -16,7 +18,7 @@
 // time a thread waits again) may be reused freely.
 //
 // Single consumer. pop() and the consumer-side state are used by one thread at a time; the
-// caller (Mutex: the thread currently responsible for the hand-off) provides that exclusion
+// caller (Mutex: the thread holding the waker role) provides that exclusion
 // and the happens-before between successive consumers.
 //
 // Progress: push is lock-free (its CAS fails only because another push succeeded); pop is
@@ -43,7 +45,7 @@ public:
             record->m_next = head;
             // seq_cst: besides publishing the record (release, pairs with the exchange in
             // pop()), this store takes part in the Mutex's store→load handshake with the
-            // hand-off token (pairs with the seq_cst load in maybe_nonempty() on one side and
+            // wake token (pairs with the seq_cst load in maybe_nonempty() on one side and
             // with Mutex's seq_cst load of the token on the other; see mutex.h).
         } while (!m_push_head.compare_exchange_weak(head, record, std::memory_order_seq_cst,
                                                     std::memory_order_relaxed));
@@ -72,9 +74,17 @@ public:
         return record;
     }
 
+    // Consumer only: puts `record` (on no list) in front of every other, so that the next pop()
+    // returns it — unless it is popped back at once (the caller changed its mind).
+    void push_front(WaitRecord* record)
+    {
+        record->m_next = m_pop_head;
+        m_pop_head = record;
+    }
+
     // Any thread: whether a push may have happened that the consumer has not detached yet.
     // The consumer's private list is not looked at, so this is only meaningful to a consumer
-    // that has just emptied it (Mutex::hand_off).
+    // that has just emptied it (Mutex::wake_slow).
     bool maybe_nonempty() const
     {
         // seq_cst: pairs with the seq_cst CAS in push() — the load half of mutex.h's

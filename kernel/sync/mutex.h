@@ -1,92 +1,128 @@
 // ksync::Mutex: a recursive sleeping mutex that is lock-free — no thread ever spins waiting
 // for another, so a vCPU preempted by the hypervisor while holding, acquiring or releasing the
-// mutex costs the others nothing but the wait itself (osv-design.md §4).
+// mutex costs the others nothing but the wait itself (osv-design.md §4) — and that lets a
+// running thread take a free mutex ahead of sleeping waiters ("barging"), with a 1 ms bound.
+//
+// Why barging. Handing a released mutex to the oldest sleeping waiter (as this mutex did
+// before) keeps it owned by a thread that is not running for a whole wake-up latency (an IPI
+// and a halted vCPU: ~30 µs under TCG), and the releaser, running again a moment later, must
+// block behind it: a lock convoy, two context switches per contended operation. Here unlock
+// frees the mutex and wakes one waiter; whoever runs first takes it. A waiter that keeps
+// losing for more than kStarvationNs asks for the mutex to be handed to it directly.
 //
 // ----------------------------------------------------------------------------------------
 // Correctness argument
 // ----------------------------------------------------------------------------------------
-// State
-//   m_count    threads that have entered lock() (fetch_add) and not yet left unlock()
-//              (fetch_sub): the owner, threads queued or sleeping, and threads between the
-//              two steps of lock (counted, not yet queued). Recursive re-locks do not count.
-//   m_waiters  MpscWaitList of WaitRecords on the waiters' stacks (mpsc_wait_list.h).
-//   m_handoff  0, or a published hand-off token: "the mutex is free, whoever takes this token
-//              takes the mutex over".
-//   m_sequence source of tokens; m_owner / m_depth: the owner and its recursion depth.
+// State. m_state, one word, changed only by RMWs (CAS):
+//   kLocked   the mutex is owned (or granted in transit to a waiter that will own it).
+//   kWoken    the waker role is taken (below): a waiter is being or has been woken and will
+//             compete for the mutex. While it is set, unlock wakes nobody else.
+//   kHandoff  a starving waiter's record is in m_starving: the next unlock hands the mutex to
+//             it directly instead of freeing it. Implies kLocked.
+//   N         (the bits from kWaiterOne up) waiters counted in and not yet chosen for a wake.
+// m_waiters: MpscWaitList of WaitRecords on the waiters' stacks (mpsc_wait_list.h); waiters
+// push at the back, a woken waiter that lost goes back at the very front (push_front, a
+// consumer-side operation, below). m_token: 0, or a published wake token. m_sequence (token
+// source) and m_starving: see who may touch them below.
+// m_owner / m_depth: the owner and its recursion depth (owner only).
 //
-// Responsibility. At every moment exactly one of these holds:
-//   (a) one thread is responsible for the mutex — it owns it, or it is in unlock()'s slow
-//       path, or it has just taken a token and is passing the mutex on;
-//   (b) m_count == 0: nobody is inside, the mutex is free;
-//   (c) a token is published, nobody is responsible, and m_count > 0.
-// Only the responsible thread pops m_waiters and reads/writes m_sequence, m_depth and the
-// waiters' list internals, which makes the list single-consumer and those fields race-free.
-// Responsibility moves by (i) count 0→1 in the lock fast path, (ii) grant() of a popped
-// record (the granted waiter becomes the owner), (iii) a successful CAS token→0.
+// Roles.
+//   owner    holds kLocked (set by its own acquire CAS, or set for it by lock_for(), or kept
+//            set for it by a hand-off unlock). Only the owner unlocks, so only the owner clears
+//            kLocked or kHandoff.
+//   waker    exactly one thread while kWoken is set, none while it is clear. The waker role is
+//            what makes m_waiters single-consumer: only its holder pops, pushes at the front,
+//            or touches m_sequence. It passes on as
+//              (W1) an unlock's CAS sets kWoken and takes one from N: the unlocker pops the
+//                   next record and grants it "woken";
+//              (W2) no record yet (the counted waiter has not pushed): the waker publishes a
+//                   token and leaves; the role is in the token;
+//              (W3) a pusher takes the token with a CAS and does W1's pop and grant (the
+//                   record may be its own), or the publisher takes it back;
+//              (W4) the woken waiter holds the role until its next CAS on m_state, which
+//                   clears kWoken — taking the mutex, or re-queueing (it puts its record at
+//                   the front of m_waiters while it still holds the role, then counts itself
+//                   in with the CAS that gives the role up), or starving.
+//   waiter   counts itself in (N + 1) with a CAS that sees kLocked, then pushes its record,
+//            looks for a token, and sleeps until the record is granted: "woken" (it now
+//            holds the waker role and competes again) or "owned" (hand-off / lock_for: it
+//            owns the mutex).
 //
-// lock(): count.fetch_add(1) == 0 → owner (fast path, (b)→(a)). Otherwise push a record and
-//   then look for a published token; if one is there, CAS it to 0: the winner is now
-//   responsible ((c)→(a)) and pops the oldest record — possibly its own — and grants it.
-//   Then sleep until our own record is granted.
-// unlock(): count.fetch_sub(1) == 1 → free ((a)→(b)). Otherwise another thread is inside and
-//   we stay responsible: pop a record and grant it. If the list is empty, the other thread
-//   is between fetch_add and push: publish a fresh token ((a)→(c)) and return — we never
-//   wait for it. But it may have pushed and looked for a token just before we published; so
-//   re-check the list after publishing, and if it is non-empty try to CAS our token back to
-//   0. Success: responsible again, pop (now non-empty) and grant. Failure: someone took the
-//   token and is responsible instead.
+// Invariant I1: N > 0 ⇒ kLocked or kWoken. Counting in needs kLocked; an unlock that clears
+// kLocked with N > 0 sets kWoken in the same CAS unless it is already set; every CAS that
+// clears kWoken sets or keeps kLocked. So a counted waiter always has someone coming for it:
+// the owner's unlock, or the waker role, which ends in a woken waiter that takes the mutex
+// (then its unlock sees N) or re-queues behind an owner.
+// Invariant I2: records in m_waiters + counted waiters not yet pushed = N + (1 if the role is
+// in W1/W2, i.e. a wake was promised and its record not yet popped). So a waker, or a token
+// taker, always has a record coming, and the token taker's pop finds at least its own. (A
+// re-queued record is on the list before its thread counts in.)
 //
-// No lost wake-up. A locker does push(record) then load(m_handoff); an unlocker does
-// store(m_handoff, token) then load(list head). All four are seq_cst, so in their single
-// total order at least one thread's load comes after the other's store and sees it: either
-// the locker sees a token (and takes it, or someone else did) or the unlocker sees the
-// record (and takes its token back, or someone else did). Either way a token never stays
-// published while a pushed record waits. A record is granted only by a responsible thread,
-// and responsibility never vanishes while m_count > 0, so every queued record is granted.
-// A token taken by a locker always finds a record to pop: its own is there, since no one
-// was responsible between the publication and the take.
+// No lost wake-up (the token handshake, as before): a waiter does push (seq_cst CAS) then
+// load(m_token) (seq_cst); a waker that found the list empty does store(m_token) (seq_cst)
+// then loads the list's push head (seq_cst). In the single total order one of the loads comes
+// after the other side's store: the waiter sees the token (takes it, or someone else did),
+// or the waker sees the record (takes its token back and pops, or someone else took it). So
+// a token never stays published while a pushed record waits. lock_for() is a waiter too.
+// Re-queued records and m_starving need no handshake: they are written by the role holder
+// and published by the release CAS that gives the role up — m_starving with kHandoff, set
+// while kLocked is, so the owner's unlock CAS necessarily reads it; a re-queued record with
+// N + 1 and kLocked, so the owner's unlock takes the role (W1) and pops it first.
 //
-// Linearisation points. lock: the fast-path fetch_add that returns 0, or the grant() store of
-//   the waiter's record. unlock: the fast-path fetch_sub that returns 1, or the grant() of
-//   the next waiter, or the publication of the token. A hand-off in flight (fetch_sub > 1
-//   until grant/publication) belongs to the releasing owner's critical section. try_lock:
-//   the successful CAS on m_count or on m_handoff; a failure at its failed CAS on m_count
-//   (count > 0: held, or in transit between owners — try_lock may fail spuriously in the
-//   latter case, as std::mutex::try_lock may).
+// Linearisation points. lock: the CAS that sets kLocked (fast path, barging, or a woken
+//   waiter), or the grant of "owned" (hand-off, lock_for). unlock: the CAS that clears
+//   kLocked, or the one that clears kHandoff (the hand-off; the grant that follows belongs
+//   to it). try_lock: its CAS setting kLocked; a failure at the load/CAS that saw kLocked
+//   (it no longer fails spuriously).
 //
 // ABA.
-//   - m_handoff: tokens are consecutive values of m_sequence (0 skipped), so the take-back
-//     CAS succeeds only on the token this unlocker published, unless 2^32 further tokens
-//     were published while it sat between its store and its CAS. Even then the outcome is
-//     safe: any published token means (c), taking one makes the taker responsible, and the
-//     taker runs the pop/publish loop again rather than assuming the list is non-empty.
-//     A locker's CAS that hits a reused value is just as harmless: a token is published only
-//     while nobody is responsible, so nobody can have popped the locker's own record.
+//   - m_state holds flags and counts only; every CAS computes its new value from the one it
+//     read, and every transition is valid for the value alone, given the caller's role (the
+//     role is not in the word but cannot change under its holder). m_starving is read only
+//     by the owner after seeing kHandoff, which nobody but the owner can clear.
+//   - m_token: tokens are consecutive values of m_sequence (0 skipped); a take-back CAS
+//     could hit a reused value only after 2^32 further tokens; then it takes someone else's
+//     (valid) role and its loop pops or publishes again rather than assuming a record.
 //   - m_waiters: ABA-free by construction (mpsc_wait_list.h), though records come back at
-//     the same stack addresses.
-//   - m_owner: compared only with current_thread(); only a thread stores its own identity
-//     and clears it before releasing, so a thread can never see itself as a stale owner.
+//     the same stack addresses — also the same record of one thread re-queueing (rearm()).
+//   - m_owner: compared only with current_thread(), as before.
 //
-// Memory order. Data written in the critical section reaches the next owner by one of:
-//   fetch_sub (release) → fetch_add/CAS reading 0 (acquire), both RMWs on m_count, so the
-//   release sequence covers intervening lockers' fetch_adds;
-//   grant's store of the record flag (release) → wait_granted's load (acquire);
-//   store of the token (release, via seq_cst) → CAS that takes it (acquire).
-// The handshake above needs seq_cst on exactly: the push CAS, the locker's token load, the
-// unlocker's token store and its list re-check. Everything else is relaxed or acq/rel and
-// says what it pairs with.
+// Memory order.
+//   Critical-section data: the unlock CAS clearing kLocked (release) → the CAS setting it
+//   (acquire), directly or through the release sequence (all writes to m_state are RMWs);
+//   lock_for(): its acquire CAS, then grant() (release) → the waiter's acquire load; hand-off:
+//   grant() (release) → the starving waiter's acquire load.
+//   Waker role (the list's consumer side, m_sequence): the CAS setting kWoken is acquire,
+//   every CAS clearing it is release; grant() / the token store are release and the woken
+//   waiter's load / the token CAS are acquire — a chain of happens-before from one consumer
+//   to the next. m_starving: written before the release CAS that sets kHandoff, read after
+//   the acquire CAS that clears it.
+//   The token handshake needs seq_cst on exactly: the push CAS, the waiter's token load, the
+//   waker's token store and its list re-check. Counting in is relaxed: it publishes nothing
+//   (the record is published by the push).
 //
-// Progress. lock's push and unlock's hand-off loop are lock-free: the push CAS retries only
-// when another push succeeded, and hand_off() loops at most twice (a re-check that finds a
-// record and takes the token back pops that record, since no one else was responsible) —
-// barring the 2^32 wrap above, which only costs another round. Nobody waits for another
-// thread to take a step: a thread preempted between fetch_add and push leaves a token and
-// the next locker takes over; waiters sleep in park_current().
+// Progress. Every CAS loop here retries only because another thread's CAS succeeded. The
+// waker's loop runs at most twice (a re-check that finds a record and takes the token back
+// pops it; barring the 2^32 wrap). Nobody waits for another thread to take a step: a waiter
+// stalled between counting in and pushing leaves a token that the next pusher takes, and the
+// mutex stays free meanwhile; a woken waiter that is slow to run delays only other sleepers
+// (the mutex is free for anyone running). Waiters sleep in park_current().
+//
+// Starvation bound. A woken waiter that finds the mutex held re-queues at the front. If by
+// then it has waited kStarvationNs since it first queued (a condvar waiter moved here by
+// lock_for(): since its first wake), it instead puts its record in m_starving and sets
+// kHandoff (it holds the waker role, so no other woken waiter
+// exists and kHandoff is clear); the owner's next unlock hands the mutex to it. Waiters wake
+// in queue order, and every record ahead of a waiter W queued before it, so once W has waited
+// kStarvationNs those ahead have too and each takes at most one wake and one critical section
+// (it wins, or starves into a hand-off). W's wait is thus bounded by kStarvationNs plus, per
+// waiter ahead of it, a wake-up and a critical section — plus kStarvationNs per condvar
+// waiter ahead of it whose clock started at its first wake.
 // ----------------------------------------------------------------------------------------
 //
-// Fairness: strict hand-off, no barging. While anyone waits, the mutex passes from the owner
-// to a queued waiter (oldest first within what the owner sees); a newcomer cannot overtake
-// them. The cost is a wake-up per contended release (a convoy); OSv makes the same choice.
+// Fairness: barging within the bound above. A running thread (a newcomer, the releaser coming
+// back, try_lock) may take a free mutex ahead of sleeping waiters; woken waiters that lose go
+// back to the front; a waiter past kStarvationNs is handed the mutex by the next unlock.
 #pragma once
 
 #include <sync/mpsc_wait_list.h>
@@ -94,6 +130,7 @@
 #include <sync/thread_ops.h>
 
 #include <atomic>
+#include <stdint.h>
 
 namespace ksync {
 
@@ -108,14 +145,17 @@ class MutexGuard;
 // destruction. constexpr-constructible, so globals can be `constinit`.
 class TA_CAPABILITY("mutex") Mutex {
 public:
+    // How long a waiter may keep losing the mutex to running threads before the next unlock
+    // hands it over directly (the starvation bound above).
+    static constexpr uint64_t kStarvationNs = 1'000'000;
+
     constexpr Mutex() = default;
     Mutex(const Mutex&) = delete;
     Mutex& operator=(const Mutex&) = delete;
 
-    // Takes the mutex if that is possible without waiting: it is free, the caller already
-    // holds it (recursion), or it is between owners with a hand-off token published. On
-    // success the caller owns it and must release it through MutexGuard(m, kAdoptLock). May
-    // fail spuriously while an unlock is in flight. Never blocks.
+    // Takes the mutex if that is possible without waiting: it is free (even if others sleep
+    // waiting for it) or the caller already holds it (recursion). On success the caller owns
+    // it and must release it through MutexGuard(m, kAdoptLock). Never blocks.
     bool try_lock() TA_TRY_ACQUIRE(true);
 
     // Whether the calling thread holds the mutex.
@@ -132,30 +172,48 @@ private:
     friend class MutexGuard;
     friend class Condvar;
 
+    // m_state bits (see above).
+    static constexpr uint32_t kLocked = 1;
+    static constexpr uint32_t kWoken = 2;
+    static constexpr uint32_t kHandoff = 4;
+    static constexpr uint32_t kWaiterOne = 8;
+    // WaitRecord grants: the record's thread now owns the mutex / holds the waker role and
+    // must compete for the mutex.
+    static constexpr unsigned kGrantOwned = 1;
+    static constexpr unsigned kGrantWoken = 2;
+
     // Locks are taken through guards only (style.md); these are for MutexGuard and Condvar.
     void lock() TA_ACQUIRE();
     void unlock() TA_RELEASE();
 
-    void lock_slow(Thread* self);
-    bool take_handoff(const WaitRecord* own);
-    void hand_off();
+    void lock_slow(uint32_t state);
+    void lock_contended(Thread* self, WaitRecord& record, bool woken, uint64_t since,
+                        uint32_t state);
+    bool take_token(const WaitRecord* own);
+    bool take_token_slow(unsigned token, const WaitRecord* own);
+    void release(const WaitRecord* own);
+    void unlock_slow(uint32_t state, const WaitRecord* own);
+    void wake_slow(const WaitRecord* own);
     void become_owner(Thread* self);
 
     // Wait morphing for Condvar: acquires the mutex on behalf of `record`'s thread, which is
-    // asleep in Condvar::wait. The record is granted (now or by a later unlock) when its
-    // thread owns the mutex. Never blocks the caller.
+    // asleep in Condvar::wait. If the mutex is free the record is granted "owned" now;
+    // otherwise it is queued like a waiter's and later granted "woken". Never blocks.
     void lock_for(WaitRecord& record);
-    // Condvar::wait's release before sleeping; then adopt_granted() once the record that
-    // lock_for() queued has been granted.
-    void release_for_wait();
-    void adopt_granted(Thread* self);
+    // Condvar::wait's release before sleeping (`self`: the caller, the owner; `own`: its
+    // record, which lock_for() may already have queued here); then lock_granted() with the
+    // grant of that record, which returns once the thread owns the mutex (competing, and
+    // maybe sleeping again, if it was only woken).
+    void release_for_wait(Thread* self, const WaitRecord& own);
+    void lock_granted(Thread* self, WaitRecord& record, unsigned grant);
 
-    std::atomic<int> m_count{0};
+    std::atomic<uint32_t> m_state{0};
     std::atomic<Thread*> m_owner{nullptr};
-    unsigned m_depth = 0;          // owner only
-    MpscWaitList m_waiters;        // pops: responsible thread only
-    std::atomic<unsigned> m_handoff{0};
-    unsigned m_sequence = 0;       // responsible thread only
+    unsigned m_depth = 0;              // owner only
+    MpscWaitList m_waiters;            // consumer side (pop, push_front): waker only
+    std::atomic<unsigned> m_token{0};
+    unsigned m_sequence = 0;           // waker only
+    WaitRecord* m_starving = nullptr;  // see "Memory order"
 };
 
 // Tag for adopting a mutex that try_lock() took.
@@ -198,16 +256,21 @@ private:
 // Events in the mutex's slow paths, reported to a host test hook (below) so tests can stall a
 // thread at a chosen step and check which path ran. Not reported in the kernel build.
 enum class MutexEvent {
-    LockContended,        // lock: fetch_add saw others inside; about to push
-    LockWaiting,          // lock: queued, no token taken; about to sleep
-    UnlockContended,      // unlock: fetch_sub saw others inside; about to hand off
-    HandoffListEmpty,     // unlock: nobody to pop; about to publish a token
-    HandoffPublished,     // unlock: token published, about to re-check the list
-    HandoffTakenBack,     // unlock: re-check found a record and the token came back
-    HandoffTakenByLocker, // lock (or a morphing notify): took a published token
-    TryLockTookHandoff,   // try_lock: took a published token
-    MorphQueued,          // lock_for: record queued on the mutex (it was held)
-    MorphGranted,         // lock_for: mutex was free, record granted at once
+    LockContended,          // lock: found it held and counted in; about to push
+    LockWaiting,            // lock: queued, no token taken; about to sleep
+    LockWoken,              // lock: our record was granted "woken"; about to compete
+    WokenLost,              // lock: woken, found it held again; counted in, about to re-queue
+    Starving,               // lock: woken, lost, past kStarvationNs; asked for a hand-off
+    Barged,                 // lock / try_lock: took the free mutex while others are counted
+                            // in or a woken waiter is on its way
+    UnlockContended,        // unlock: the fast path failed (waiters, a woken one, a hand-off)
+    UnlockHandedOff,        // unlock: granted the mutex to the starving waiter
+    WakeListEmpty,          // waker: nobody to pop; about to publish a token
+    WakeTokenPublished,     // waker: token published, about to re-check the lists
+    WakeTokenTakenBack,     // waker: re-check found a record and the token came back
+    WakeTokenTakenByLocker, // lock (or a morphing notify): took a published token
+    MorphQueued,            // lock_for: record queued on the mutex (it was held)
+    MorphGranted,           // lock_for: mutex was free, record granted at once
 };
 
 #if defined(NIMBUS_HOST)
@@ -216,6 +279,9 @@ namespace test_hooks {
 // (tests use that to stall a thread). Set while no mutex is in use; nullptr to remove.
 using MutexHook = void (*)(const Mutex* mutex, MutexEvent event);
 void set_mutex_hook(MutexHook hook);
+// Replaces Mutex::kStarvationNs (process-wide) so tests can make a waiter starve, or never,
+// at will. Set while no mutex is in use; set_starvation_ns(Mutex::kStarvationNs) restores it.
+void set_starvation_ns(uint64_t ns);
 } // namespace test_hooks
 #endif
 

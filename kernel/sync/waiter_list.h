@@ -17,8 +17,8 @@
 //            serve the requests, and give the role up with CAS kBusy → 0 — which fails if a
 //            new request arrived meanwhile, so it loops again. A request posted while the role
 //            is held is therefore always served by the current holder; nobody waits for the
-//            holder, they leave their request and go (delegation, cf. the mutex's
-//            responsibility hand-off in mutex.h).
+//            holder, they leave their request and go (delegation, cf. the mutex's waker
+//            role in mutex.h).
 //
 // Record states (Waiter::m_state), each transition by exactly one party:
 //   kWaiting  → kWoken      holder, CAS, after unlinking it from the FIFO: it was woken (for a

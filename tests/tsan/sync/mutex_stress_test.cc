@@ -1,7 +1,8 @@
 // ThreadSanitizer stress tests for ksync::Mutex: many threads, a plain (non-atomic) counter
 // that loses updates if mutual exclusion ever fails (and that TSan reports as a race if the
 // mutex's memory ordering is wrong), mixed try_lock and recursion, injected spurious wake-ups,
-// and widened windows that force the hand-off-token paths.
+// widened windows that force the wake-token paths, and a bound on how long any waiter waits
+// (barging must not starve anyone).
 #include "stress_support.h"
 
 #include <sync/host_thread_ops.h>
@@ -9,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <thread>
@@ -47,15 +49,20 @@ struct Counter {
 
 void print_paths(const char* test, const EventCounts& c)
 {
-    std::printf("[%s] contended locks %llu, waits %llu, contended unlocks %llu, tokens published "
-                "%llu, taken by lockers %llu, taken back %llu, taken by try_lock %llu\n",
+    std::printf("[%s] contended locks %llu, waits %llu, wakes won %llu/lost %llu, barged %llu, "
+                "starving hand-offs %llu, contended unlocks %llu, tokens published %llu, taken "
+                "by lockers %llu, taken back %llu\n",
                 test, (unsigned long long)c[MutexEvent::LockContended],
                 (unsigned long long)c[MutexEvent::LockWaiting],
+                (unsigned long long)(c[MutexEvent::LockWoken] - c[MutexEvent::WokenLost] -
+                                     c[MutexEvent::Starving]),
+                (unsigned long long)c[MutexEvent::WokenLost],
+                (unsigned long long)c[MutexEvent::Barged],
+                (unsigned long long)c[MutexEvent::UnlockHandedOff],
                 (unsigned long long)c[MutexEvent::UnlockContended],
-                (unsigned long long)c[MutexEvent::HandoffPublished],
-                (unsigned long long)c[MutexEvent::HandoffTakenByLocker],
-                (unsigned long long)c[MutexEvent::HandoffTakenBack],
-                (unsigned long long)c[MutexEvent::TryLockTookHandoff]);
+                (unsigned long long)c[MutexEvent::WakeTokenPublished],
+                (unsigned long long)c[MutexEvent::WakeTokenTakenByLocker],
+                (unsigned long long)c[MutexEvent::WakeTokenTakenBack]);
 }
 
 // 8 threads × 100k lock/unlock of one mutex.
@@ -176,13 +183,13 @@ TEST(MutexStress, SurvivesSpuriousWakeups)
     EXPECT_EQ(counter.violations.load(), 0);
 }
 
-// Widens the window between a locker's fetch_add and its push (a vCPU preempted there), so
-// unlockers keep finding a non-zero count and an empty list: the token paths run thousands of
-// times, racing with each other, with try_lock and with the re-check.
+// Widens the window between a locker's counting in and its push (a vCPU preempted there), so
+// wakers keep finding a counted waiter and empty lists: the token paths run thousands of
+// times, racing with each other, with barging lockers and try_lock, and with the re-check.
 void widen_windows(const Mutex*, MutexEvent event)
 {
     thread_local Rng rng(reinterpret_cast<uintptr_t>(&rng));
-    if (event == MutexEvent::LockContended || event == MutexEvent::HandoffListEmpty) {
+    if (event == MutexEvent::LockContended || event == MutexEvent::WakeListEmpty) {
         uint32_t r = rng.next() % 16;
         if (r == 0)
             std::this_thread::sleep_for(std::chrono::microseconds(50));
@@ -191,7 +198,7 @@ void widen_windows(const Mutex*, MutexEvent event)
     }
 }
 
-TEST(MutexStress, HandoffTokensUnderPreemption)
+TEST(MutexStress, WakeTokensUnderPreemption)
 {
     constexpr int kThreads = 8;
     constexpr int kIterations = 20'000;
@@ -199,7 +206,7 @@ TEST(MutexStress, HandoffTokensUnderPreemption)
     EventCounts events;
     {
         ScopedEventCounts counting(events, widen_windows);
-        Watchdog watchdog("HandoffTokensUnderPreemption", std::chrono::seconds(120));
+        Watchdog watchdog("WakeTokensUnderPreemption", std::chrono::seconds(120));
         run_threads(kThreads, [&](int t) {
             for (int i = 0; i < kIterations; i++) {
                 if (t % 2 == 0 && counter.lock.try_lock()) {
@@ -213,13 +220,103 @@ TEST(MutexStress, HandoffTokensUnderPreemption)
             }
         });
     }
-    print_paths("HandoffTokensUnderPreemption", events);
+    print_paths("WakeTokensUnderPreemption", events);
     WITH_LOCK(counter.lock) {
         EXPECT_EQ(counter.value, uint64_t(kThreads) * kIterations);
     }
     EXPECT_EQ(counter.violations.load(), 0);
-    EXPECT_GT(events[MutexEvent::HandoffPublished], 0u);
-    EXPECT_GT(events[MutexEvent::HandoffTakenByLocker], 0u);
+    EXPECT_GT(events[MutexEvent::WakeTokenPublished], 0u);
+    EXPECT_GT(events[MutexEvent::WakeTokenTakenByLocker], 0u);
+}
+
+// Barging must not starve anyone. Four "hogs" re-lock the moment they unlock (the releaser
+// barging back in is exactly what can keep a woken waiter out forever without the starvation
+// bound); four "polite" threads pause between operations, so they arrive while a hog holds the
+// mutex and must sleep. Every lock's wait is timed; the longest must stay far below a second —
+// the bound is kStarvationNs plus a few wake-ups and critical sections, and the rest of the
+// margin is for TSan and 8 threads on few host cores. A hang is caught by the watchdog.
+TEST(MutexStress, NoWaiterWaitsUnboundedly)
+{
+    constexpr int kThreads = 8;
+    constexpr int64_t kRunNs = 1'500'000'000;
+    constexpr int64_t kMaxWaitNs = 250'000'000;
+    Counter counter;
+    EventCounts events;
+    std::atomic<int64_t> max_wait[kThreads] = {};
+    std::atomic<uint64_t> ops[kThreads] = {};
+    std::atomic<uint64_t> expected{0};
+    {
+        ScopedEventCounts counting(events);
+        Watchdog watchdog("NoWaiterWaitsUnboundedly", std::chrono::seconds(120));
+        const int64_t stop_at = sync_stress::wall_ns() + kRunNs;
+        run_threads(kThreads, [&](int t) {
+            const bool hog = t % 2 == 0;
+            int64_t longest = 0;
+            uint64_t n = 0;
+            while (sync_stress::wall_ns() < stop_at) {
+                int64_t start = sync_stress::wall_ns();
+                WITH_LOCK(counter.lock) {
+                    longest = std::max(longest, sync_stress::wall_ns() - start);
+                    counter.bump_locked(n % 16 == 0);
+                }
+                n++;
+                if (!hog)
+                    std::this_thread::sleep_for(std::chrono::microseconds(20));
+            }
+            // Relaxed: statistics, read after join.
+            max_wait[t].store(longest, std::memory_order_relaxed);
+            ops[t].store(n, std::memory_order_relaxed);
+            expected.fetch_add(n, std::memory_order_relaxed);
+        });
+    }
+    print_paths("NoWaiterWaitsUnboundedly", events);
+    for (int t = 0; t < kThreads; t++) {
+        std::printf("[NoWaiterWaitsUnboundedly] %s thread %d: %llu ops, longest wait %.3f ms\n",
+                    t % 2 == 0 ? "hog" : "polite", t, (unsigned long long)ops[t].load(),
+                    max_wait[t].load() / 1e6);
+        EXPECT_GT(ops[t].load(), 0u);
+        EXPECT_LT(max_wait[t].load(), kMaxWaitNs);
+    }
+    WITH_LOCK(counter.lock) {
+        EXPECT_EQ(counter.value, expected.load());
+    }
+    EXPECT_EQ(counter.violations.load(), 0);
+    EXPECT_GT(events[MutexEvent::Barged], 0u); // running threads did overtake sleepers
+}
+
+// The starvation hand-off under load: with the bound at zero every woken waiter that loses asks
+// for a hand-off, so the kHandoff path races with barging lockers, try_lock, re-queued
+// waiters and wake tokens thousands of times.
+TEST(MutexStress, StarvationHandoffsUnderLoad)
+{
+    constexpr int kThreads = 8;
+    constexpr int kIterations = 20'000;
+    Counter counter;
+    EventCounts events;
+    ksync::test_hooks::set_starvation_ns(0);
+    {
+        ScopedEventCounts counting(events, widen_windows);
+        Watchdog watchdog("StarvationHandoffsUnderLoad", std::chrono::seconds(120));
+        run_threads(kThreads, [&](int t) {
+            for (int i = 0; i < kIterations; i++) {
+                if (t % 4 == 0 && counter.lock.try_lock()) {
+                    MutexGuard guard(counter.lock, ksync::kAdoptLock);
+                    counter.bump_locked(false);
+                    continue;
+                }
+                WITH_LOCK(counter.lock) {
+                    counter.bump_locked(i % 32 == 0);
+                }
+            }
+        });
+    }
+    ksync::test_hooks::set_starvation_ns(Mutex::kStarvationNs);
+    print_paths("StarvationHandoffsUnderLoad", events);
+    WITH_LOCK(counter.lock) {
+        EXPECT_EQ(counter.value, uint64_t(kThreads) * kIterations);
+    }
+    EXPECT_EQ(counter.violations.load(), 0);
+    EXPECT_GT(events[MutexEvent::UnlockHandedOff], 0u);
 }
 
 // Many mutexes, threads taking random pairs in a fixed order: the wait lists of different

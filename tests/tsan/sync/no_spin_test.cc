@@ -111,8 +111,11 @@ TEST_F(NoSpin, WaitersSleepWhileTheOwnerIsStalled)
     EXPECT_GE(ksync::host::sleep_count() - sleeps_before, uint64_t(kWaiters));
 }
 
-// A locker is stalled between fetch_add and pushing its record (preempted mid-acquire). The
-// owner's unlock must not wait for it, and other threads must keep taking the mutex.
+// A locker is stalled between counting in and pushing its record (preempted mid-acquire). The
+// owner's unlock must not wait for it, and other threads must keep taking the mutex. Their
+// critical sections sleep a little so that they contend among themselves (with barging, a
+// free mutex alone would not make them queue) and one of them takes the wake token the
+// owner left for the stalled locker.
 TEST_F(NoSpin, StalledAcquirerHoldsUpNobody)
 {
     constexpr int kOthers = 4;
@@ -143,6 +146,8 @@ TEST_F(NoSpin, StalledAcquirerHoldsUpNobody)
         int64_t cpu0 = thread_cpu_ns(), wall0 = wall_ns();
         for (int r = 0; r < kRoundsEach; r++) {
             MutexGuard g(m);
+            if (r % 8 == 0)
+                std::this_thread::sleep_for(std::chrono::microseconds(100));
         }
         measured[i].cpu.store(thread_cpu_ns() - cpu0);
         measured[i].wall.store(wall_ns() - wall0);
@@ -158,12 +163,12 @@ TEST_F(NoSpin, StalledAcquirerHoldsUpNobody)
     EXPECT_LT(others_done_at, stalled_got_it_at.load()); // nobody waited for the stalled one
     for (int i = 0; i < kOthers; i++)
         EXPECT_LT(measured[i].cpu.load(), kStall / 2);
-    EXPECT_GT(events[MutexEvent::HandoffPublished], 0u);
-    EXPECT_GT(events[MutexEvent::HandoffTakenByLocker], 0u);
+    EXPECT_GT(events[MutexEvent::WakeTokenPublished], 0u);
+    EXPECT_GT(events[MutexEvent::WakeTokenTakenByLocker], 0u);
 }
 
-// The owner is stalled in the middle of releasing (after fetch_sub, before the hand-off): the
-// queued waiters sleep through that too.
+// The owner is stalled in the middle of releasing (its fast path failed; the mutex is still
+// held, nobody woken yet): the queued waiters sleep through that too.
 TEST_F(NoSpin, WaitersSleepWhileTheReleaserIsStalled)
 {
     constexpr int kWaiters = 4;

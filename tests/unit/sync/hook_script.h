@@ -86,6 +86,14 @@ public:
     }
 };
 
+// Sets the mutexes' starvation bound for the scope (test_hooks::set_starvation_ns), so that
+// a scripted waiter starves — or never does — regardless of how slowly the test runs.
+class ScopedStarvationBound {
+public:
+    explicit ScopedStarvationBound(uint64_t ns) { ksync::test_hooks::set_starvation_ns(ns); }
+    ~ScopedStarvationBound() { ksync::test_hooks::set_starvation_ns(ksync::Mutex::kStarvationNs); }
+};
+
 // Sets this thread's log and action for its lifetime.
 class ThreadScript {
 public:

@@ -1,5 +1,6 @@
 // Unit tests for ksync::Mutex: single-thread semantics (recursion, try_lock, guards, WITH_LOCK),
-// the entry assertions, and each slow path of the hand-off protocol driven step by step.
+// the entry assertions, and each slow path of the protocol (barging, wake tokens, re-queueing,
+// the starvation hand-off) driven step by step.
 #include "hook_script.h"
 
 #include <sync/host_thread_ops.h>
@@ -8,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -219,15 +222,42 @@ TEST(MutexDeathTest, LockWhereBlockingIsForbiddenAsserts)
 // --- The slow paths, one interleaving at a time ---
 
 // Every test here involves threads waiting for each other: guard against hangs.
-class MutexHandoff : public ::testing::Test {
+// A woken waiter that loses starves only where a test says so (StarvingWaiter...).
+class MutexSlowPath : public ::testing::Test {
 protected:
     sync_test::Watchdog m_watchdog;
+    sync_test::ScopedStarvationBound m_never_starve{~uint64_t(0) / 2};
 };
 
-// A locker stalled between fetch_add and push: the owner's unlock must publish a token and
-// return without waiting for it; the next try_lock takes the token; the stalled locker, once
-// it pushes, takes the next token and grants itself.
-TEST_F(MutexHandoff, StalledLockerLeavesTokenThatTryLockTakes)
+// Starts a thread that locks `m` (held by the caller) with `script`, and returns once it is
+// asleep in the queue. It runs `body` with the mutex held.
+template<typename Body>
+std::thread start_sleeping_waiter(Mutex& m, Events* log, std::function<void(MutexEvent)> script,
+                                  Body body)
+{
+    auto sleeping = std::make_shared<Gate>();
+    std::thread t([&m, log, script, sleeping, body] {
+        bool reported = false;
+        ThreadScript s(log, [&](MutexEvent e) {
+            if (e == MutexEvent::LockWaiting && !reported) {
+                reported = true;
+                sleeping->reach();
+            }
+            if (script)
+                script(e);
+        });
+        MutexGuard g(m);
+        body();
+    });
+    sleeping->wait_reached();
+    return t;
+}
+
+// A locker stalled between counting in and pushing its record: the owner's unlock frees the
+// mutex, takes the waker role, finds nothing to pop, publishes a token and returns without
+// waiting. The mutex is free meanwhile (try_lock barges in); the stalled locker, once it
+// pushes, takes the token, wakes itself and takes the mutex.
+TEST_F(MutexSlowPath, StalledLockerLeavesTokenAndTheMutexFree)
 {
     Mutex m;
     ScopedScript script(m);
@@ -248,29 +278,28 @@ TEST_F(MutexHandoff, StalledLockerLeavesTokenThatTryLockTakes)
         });
         stalled.wait_reached();
     } // unlock: must not wait for the stalled locker
-    EXPECT_EQ(owner_events, (Events{MutexEvent::UnlockContended, MutexEvent::HandoffListEmpty,
-                                    MutexEvent::HandoffPublished}));
+    EXPECT_EQ(owner_events, (Events{MutexEvent::UnlockContended, MutexEvent::WakeListEmpty,
+                                    MutexEvent::WakeTokenPublished}));
     owner_events.clear();
 
-    ASSERT_TRY_LOCK(m); // the mutex is free in transit: the token makes it ours
+    ASSERT_TRY_LOCK(m); // free, although a waiter is counted in: barging
     {
         MutexGuard guard(m, ksync::kAdoptLock);
         EXPECT_TRUE(m.is_held());
-    } // the locker is still counted in and not queued: another token
-    EXPECT_EQ(owner_events, (Events{MutexEvent::TryLockTookHandoff, MutexEvent::UnlockContended,
-                                    MutexEvent::HandoffListEmpty, MutexEvent::HandoffPublished}));
+    } // the wake for the stalled locker is already promised (the token): nobody to wake
+    EXPECT_EQ(owner_events, (Events{MutexEvent::Barged, MutexEvent::UnlockContended}));
     EXPECT_FALSE(locker_owned.load());
 
     stalled.open();
     locker.join();
     EXPECT_TRUE(locker_owned.load());
-    EXPECT_EQ(locker_events,
-              (Events{MutexEvent::LockContended, MutexEvent::HandoffTakenByLocker}));
+    EXPECT_EQ(locker_events, (Events{MutexEvent::LockContended, MutexEvent::WakeTokenTakenByLocker,
+                                     MutexEvent::LockWoken}));
 }
 
-// As above, but a second locker arrives while the first is stalled: it takes the token and
-// owns the mutex although an earlier locker never got as far as queueing.
-TEST_F(MutexHandoff, SecondLockerOvertakesStalledOne)
+// As above, but a second locker arrives while the first is stalled: it takes the free mutex
+// and completes although an earlier locker never got as far as queueing.
+TEST_F(MutexSlowPath, SecondLockerOvertakesStalledOne)
 {
     Mutex m;
     ScopedScript script(m);
@@ -301,16 +330,14 @@ TEST_F(MutexHandoff, SecondLockerOvertakesStalledOne)
     first.join();
     EXPECT_EQ(second_rank, 1);
     EXPECT_EQ(first_rank, 2);
-    EXPECT_EQ(second_events, (Events{MutexEvent::LockContended, MutexEvent::HandoffTakenByLocker,
-                                     MutexEvent::UnlockContended, MutexEvent::HandoffListEmpty,
-                                     MutexEvent::HandoffPublished}));
-    EXPECT_EQ(first_events,
-              (Events{MutexEvent::LockContended, MutexEvent::HandoffTakenByLocker}));
+    EXPECT_EQ(second_events, (Events{MutexEvent::Barged, MutexEvent::UnlockContended}));
+    EXPECT_EQ(first_events, (Events{MutexEvent::LockContended, MutexEvent::WakeTokenTakenByLocker,
+                                    MutexEvent::LockWoken}));
 }
 
 // The race the re-check exists for: the locker pushes and finds no token just before the
-// unlocker publishes one. The unlocker must see the record and take its token back.
-TEST_F(MutexHandoff, UnlockerTakesTokenBackForLateRecord)
+// waker publishes one. The waker must see the record and take its token back.
+TEST_F(MutexSlowPath, WakerTakesTokenBackForLateRecord)
 {
     Mutex m;
     ScopedScript script(m);
@@ -321,7 +348,7 @@ TEST_F(MutexHandoff, UnlockerTakesTokenBackForLateRecord)
     std::thread locker;
     {
         ThreadScript owner_script(&owner_events, [&](MutexEvent e) {
-            if (e == MutexEvent::HandoffListEmpty) {
+            if (e == MutexEvent::WakeListEmpty) {
                 // Let the locker push and look for a token (none yet), then publish ours.
                 locker_stalled.open();
                 locker_sleeping.wait_reached();
@@ -342,39 +369,243 @@ TEST_F(MutexHandoff, UnlockerTakesTokenBackForLateRecord)
     }
     locker.join();
     EXPECT_TRUE(locker_owned.load());
-    EXPECT_EQ(owner_events, (Events{MutexEvent::UnlockContended, MutexEvent::HandoffListEmpty,
-                                    MutexEvent::HandoffPublished, MutexEvent::HandoffTakenBack}));
-    EXPECT_EQ(locker_events, (Events{MutexEvent::LockContended, MutexEvent::LockWaiting}));
+    EXPECT_EQ(owner_events, (Events{MutexEvent::UnlockContended, MutexEvent::WakeListEmpty,
+                                    MutexEvent::WakeTokenPublished,
+                                    MutexEvent::WakeTokenTakenBack}));
+    EXPECT_EQ(locker_events, (Events{MutexEvent::LockContended, MutexEvent::LockWaiting,
+                                     MutexEvent::LockWoken}));
 }
 
-// The plain contended case: the waiter queues and sleeps, unlock pops and grants it.
-TEST_F(MutexHandoff, QueuedWaiterIsGrantedByUnlock)
+// The plain contended case: the waiter queues and sleeps, unlock wakes it, it takes the
+// (free) mutex.
+TEST_F(MutexSlowPath, QueuedWaiterIsWokenByUnlock)
 {
     Mutex m;
     ScopedScript script(m);
-    Gate sleeping;
     Events owner_events, waiter_events;
     std::thread waiter;
     {
         ThreadScript owner_script(&owner_events);
         MutexGuard guard(m);
-        waiter = std::thread([&] {
-            ThreadScript s(&waiter_events, [&](MutexEvent e) {
-                if (e == MutexEvent::LockWaiting)
-                    sleeping.reach();
-            });
-            MutexGuard g(m);
-            EXPECT_TRUE(m.is_held());
-        });
-        sleeping.wait_reached();
+        waiter = start_sleeping_waiter(m, &waiter_events, {}, [&] { EXPECT_TRUE(m.is_held()); });
     }
     waiter.join();
     EXPECT_EQ(owner_events, (Events{MutexEvent::UnlockContended}));
-    EXPECT_EQ(waiter_events, (Events{MutexEvent::LockContended, MutexEvent::LockWaiting}));
+    EXPECT_EQ(waiter_events, (Events{MutexEvent::LockContended, MutexEvent::LockWaiting,
+                                     MutexEvent::LockWoken}));
 }
 
-// Waiters queued while the mutex is held get it in arrival order.
-TEST_F(MutexHandoff, WaitersAreServedInArrivalOrder)
+// Barging: the releaser takes the mutex again while the waiter it woke has not run yet (here:
+// stalled right after its wake). The woken waiter finds it held, re-queues, sleeps, and gets
+// it after the next release.
+TEST_F(MutexSlowPath, ReleaserRelocksAheadOfTheWokenWaiter)
+{
+    Mutex m;
+    ScopedScript script(m);
+    Gate woken;
+    Events owner_events, waiter_events;
+    std::atomic<bool> waiter_owned{false};
+    Gate requeued;
+    ThreadScript owner_script(&owner_events);
+    std::thread waiter;
+    int wakes = 0; // the waiter's own
+    {
+        MutexGuard guard(m);
+        waiter = start_sleeping_waiter(
+            m, &waiter_events,
+            [&](MutexEvent e) {
+                if (e == MutexEvent::LockWoken && ++wakes == 1)
+                    woken.reach_and_wait();
+                if (e == MutexEvent::LockWaiting && wakes == 1)
+                    requeued.reach();
+            },
+            [&] { waiter_owned.store(true); });
+    } // frees the mutex and wakes the waiter
+    woken.wait_reached();
+    {
+        MutexGuard guard(m); // the woken waiter has not taken it: we barge in
+        EXPECT_TRUE(m.is_held());
+        woken.open();
+        requeued.wait_reached(); // it lost, and sleeps again (at the front)
+        EXPECT_FALSE(waiter_owned.load());
+    }
+    waiter.join();
+    EXPECT_TRUE(waiter_owned.load());
+    EXPECT_EQ(owner_events, (Events{MutexEvent::UnlockContended, MutexEvent::Barged,
+                                    MutexEvent::UnlockContended}));
+    EXPECT_EQ(waiter_events,
+              (Events{MutexEvent::LockContended, MutexEvent::LockWaiting, MutexEvent::LockWoken,
+                      MutexEvent::WokenLost, MutexEvent::LockWaiting, MutexEvent::LockWoken}));
+}
+
+// Barging with a waiter asleep: once the mutex is free, a newcomer takes it at once although
+// an older waiter sleeps in the queue (woken, but not yet running).
+TEST_F(MutexSlowPath, NewcomerTakesFreedMutexWhileWaiterSleeps)
+{
+    Mutex m;
+    ScopedScript script(m);
+    Gate woken;
+    std::thread waiter;
+    {
+        MutexGuard guard(m);
+        waiter = start_sleeping_waiter(
+            m, nullptr,
+            [&](MutexEvent e) {
+                if (e == MutexEvent::LockWoken)
+                    woken.reach_and_wait();
+            },
+            [] {});
+    }
+    woken.wait_reached();
+    Events newcomer_events;
+    std::thread newcomer([&] {
+        ThreadScript s(&newcomer_events);
+        MutexGuard g(m);
+    });
+    newcomer.join(); // completes although the older waiter has not run
+    woken.open();
+    waiter.join();
+    // Its unlock sees the woken waiter on its way (kWoken): it frees the mutex, wakes nobody.
+    EXPECT_EQ(newcomer_events, (Events{MutexEvent::Barged, MutexEvent::UnlockContended}));
+}
+
+// A woken waiter that loses goes back to the front: it is woken before a waiter that has been
+// sleeping in the queue since before it re-queued.
+TEST_F(MutexSlowPath, RequeuedWaiterIsWokenFirst)
+{
+    Mutex m;
+    ScopedScript script(m);
+    Gate woken;
+    Gate requeued;
+    std::vector<int> served;
+    std::thread first, second;
+    int wakes = 0; // the waiter's own
+    {
+        MutexGuard guard(m);
+        first = start_sleeping_waiter(
+            m, nullptr,
+            [&](MutexEvent e) {
+                if (e == MutexEvent::LockWoken && ++wakes == 1)
+                    woken.reach_and_wait();
+                if (e == MutexEvent::LockWaiting && wakes == 1)
+                    requeued.reach();
+            },
+            [&] { served.push_back(1); });
+        second = start_sleeping_waiter(m, nullptr, {}, [&] { served.push_back(2); });
+    } // wakes `first`, which stalls
+    woken.wait_reached();
+    {
+        MutexGuard guard(m);
+        woken.open();
+        requeued.wait_reached();
+    } // must wake `first` again, not `second`
+    first.join();
+    second.join();
+    EXPECT_EQ(served, (std::vector<int>{1, 2}));
+}
+
+// The starvation bound: a woken waiter that has waited longer than kStarvationNs and loses
+// again asks for a hand-off; the next unlock grants it the mutex directly — it never becomes
+// free, so nobody can barge in.
+TEST_F(MutexSlowPath, StarvingWaiterIsHandedTheMutex)
+{
+    sync_test::ScopedStarvationBound bound(Mutex::kStarvationNs);
+    Mutex m;
+    ScopedScript script(m);
+    Gate woken;
+    Gate starving;
+    Gate owning;
+    Gate release;
+    Events owner_events, waiter_events;
+    ThreadScript owner_script(&owner_events);
+    std::thread waiter;
+    {
+        MutexGuard guard(m);
+        waiter = start_sleeping_waiter(
+            m, &waiter_events,
+            [&](MutexEvent e) {
+                if (e == MutexEvent::LockWoken)
+                    woken.reach_and_wait();
+                if (e == MutexEvent::Starving)
+                    starving.reach();
+            },
+            [&] {
+                owning.reach();
+                release.wait_reached();
+            });
+        std::this_thread::sleep_for(std::chrono::nanoseconds(2 * Mutex::kStarvationNs));
+    }
+    woken.wait_reached();
+    {
+        MutexGuard guard(m); // barge in once more
+        woken.open();
+        starving.wait_reached();
+    } // hands the mutex over
+    EXPECT_FALSE(m.try_lock()); // in transit to the waiter, or held by it: never free
+    owning.wait_reached();
+    release.reach();
+    waiter.join();
+    EXPECT_EQ(owner_events, (Events{MutexEvent::UnlockContended, MutexEvent::Barged,
+                                    MutexEvent::UnlockContended, MutexEvent::UnlockHandedOff}));
+    EXPECT_EQ(waiter_events, (Events{MutexEvent::LockContended, MutexEvent::LockWaiting,
+                                     MutexEvent::LockWoken, MutexEvent::Starving}));
+    // Back to normal: the mutex is free again and the hand-off mode is over.
+    ASSERT_TRY_LOCK(m);
+    MutexGuard guard(m, ksync::kAdoptLock);
+}
+
+// Starving is about losing: a waiter past the bound that finds the mutex free just takes it.
+TEST_F(MutexSlowPath, OldWaiterFindingTheMutexFreeTakesIt)
+{
+    sync_test::ScopedStarvationBound bound(0); // every waiter is "old"
+    Mutex m;
+    ScopedScript script(m);
+    Events owner_events, waiter_events;
+    ThreadScript owner_script(&owner_events);
+    std::thread waiter;
+    {
+        MutexGuard guard(m);
+        waiter = start_sleeping_waiter(m, &waiter_events, {}, [] {});
+    }
+    waiter.join();
+    EXPECT_EQ(owner_events, (Events{MutexEvent::UnlockContended}));
+    EXPECT_EQ(waiter_events, (Events{MutexEvent::LockContended, MutexEvent::LockWaiting,
+                                     MutexEvent::LockWoken}));
+}
+
+// try_lock never fails while the mutex is free, even with waiters counted in and a woken one
+// on its way; and fails while it is held.
+TEST_F(MutexSlowPath, TryLockBargesButNotPastAnOwner)
+{
+    Mutex m;
+    ScopedScript script(m);
+    Gate woken;
+    std::thread waiter;
+    {
+        MutexGuard guard(m);
+        waiter = start_sleeping_waiter(
+            m, nullptr,
+            [&](MutexEvent e) {
+                if (e == MutexEvent::LockWoken)
+                    woken.reach_and_wait();
+            },
+            [] {});
+        std::thread other([&] { EXPECT_FALSE(m.try_lock()); });
+        other.join();
+    }
+    woken.wait_reached();
+    ASSERT_TRY_LOCK(m);
+    {
+        MutexGuard guard(m, ksync::kAdoptLock);
+        std::thread other([&] { EXPECT_FALSE(m.try_lock()); });
+        other.join();
+    }
+    woken.open();
+    waiter.join();
+}
+
+// Waiters queued while the mutex is held get it in arrival order when nobody barges.
+TEST_F(MutexSlowPath, WaitersAreServedInArrivalOrder)
 {
     Mutex m;
     ScopedScript script(m);
@@ -383,18 +614,9 @@ TEST_F(MutexHandoff, WaitersAreServedInArrivalOrder)
     std::vector<std::thread> waiters;
     {
         MutexGuard guard(m);
-        for (int i = 0; i < kWaiters; i++) {
-            Gate sleeping;
-            waiters.emplace_back([&, i] {
-                ThreadScript s(nullptr, [&](MutexEvent e) {
-                    if (e == MutexEvent::LockWaiting)
-                        sleeping.reach();
-                });
-                MutexGuard g(m);
-                served.push_back(i);
-            });
-            sleeping.wait_reached(); // queued before the next one starts
-        }
+        for (int i = 0; i < kWaiters; i++)
+            waiters.push_back(
+                start_sleeping_waiter(m, nullptr, {}, [&served, i] { served.push_back(i); }));
     }
     for (std::thread& t : waiters)
         t.join();
