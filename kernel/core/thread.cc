@@ -564,9 +564,14 @@ Result<void> start_idle_thread()
             // Poll with interrupts off: an interrupt handler could switch to another thread
             // and leave the polling flag set, so posters would skip IPIs to a busy CPU.
             g_wakeups->start_polling(cpu.id);
+            // The clock is read once per 64 looks: the loop's job is to notice a wake-up
+            // quickly, and a clock read costs ten times a look.
             uint64_t until = monotonic_ns() + poll_ns;
-            while (!g_wakeups->has_pending(cpu.id) && monotonic_ns() < until)
+            for (unsigned spins = 1; !g_wakeups->has_pending(cpu.id); ++spins) {
+                if (spins % 64 == 0 && monotonic_ns() >= until)
+                    break;
                 asm volatile("pause");
+            }
             if (g_wakeups->stop_polling(cpu.id))
                 continue; // pending: drain instead of halting
         }
