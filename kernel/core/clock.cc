@@ -68,7 +68,8 @@ uint64_t g_pv_last_ns;
 
 uint64_t image_phys(const void* p) { return reinterpret_cast<uint64_t>(p) - arch::kKernelWindow; }
 
-uint64_t kvmclock_ns()
+// Out of line: monotonic_ns() then tail-calls either source without a frame of its own.
+[[gnu::noinline]] uint64_t kvmclock_ns()
 {
     auto r = clk::read_pvclock(&g_pvti, rdtsc_ordered);
     uint64_t last = __atomic_load_n(&g_pv_last_ns, __ATOMIC_RELAXED);
@@ -266,11 +267,12 @@ void refine()
     __atomic_store_n(&g_refining, false, __ATOMIC_RELEASE); // pairs with the exchange above
 }
 
-uint64_t tsc_ns()
+// tsc_ns()'s rare cases, out of line so that the common path is a leaf without a stack
+// frame (it runs several times per context switch): the first use (calibration) and a due
+// refinement. `i` is the newest index the caller loaded.
+[[gnu::noinline, gnu::cold]] uint64_t tsc_ns_slow(uint64_t tsc, int i)
 {
-    uint64_t tsc = rdtsc_ordered();
-    int i = __atomic_load_n(&g_newest, __ATOMIC_ACQUIRE); // pairs with publish()'s release
-    if (__builtin_expect(i < 0, 0)) {
+    if (i < 0) {
         NIMBUS_ASSERT(g_source == Source::Tsc); // init_clock() ran
         calibrate_first_use();
         tsc = rdtsc_ordered();
@@ -279,9 +281,20 @@ uint64_t tsc_ns()
     while (i > 0 && tsc < g_segments[i].start_tsc)
         --i;
     uint64_t ns = g_segments[i].ns_at(tsc);
-    if (__builtin_expect(tsc >= __atomic_load_n(&g_refine_at, __ATOMIC_RELAXED), 0))
+    if (tsc >= __atomic_load_n(&g_refine_at, __ATOMIC_RELAXED))
         refine();
     return ns;
+}
+
+uint64_t tsc_ns()
+{
+    uint64_t tsc = rdtsc_ordered();
+    int i = __atomic_load_n(&g_newest, __ATOMIC_ACQUIRE); // pairs with publish()'s release
+    if (__builtin_expect(i < 0 || tsc >= __atomic_load_n(&g_refine_at, __ATOMIC_RELAXED), 0))
+        return tsc_ns_slow(tsc, i);
+    while (i > 0 && tsc < g_segments[i].start_tsc)
+        --i;
+    return g_segments[i].ns_at(tsc);
 }
 
 uint64_t cpuid_tsc_hz()

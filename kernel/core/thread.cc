@@ -19,10 +19,10 @@
 // the Waking thread into its home CPU's run queue: directly when that is the waker's own CPU
 // (interrupts off), else through the lock-free wake-up queues (sched/wakeup_queue.h) plus a
 // reschedule IPI when the queues say the target is neither already signalled nor polling.
-// The target CPU drains its queues on the IPI, on every switch and while idle. A blocked
-// thread is in no run queue and cannot migrate, so its home CPU is stable while it can be
-// woken; the waker reads m_cpu after its CAS read the Blocked store (release) that followed
-// the last change of m_cpu.
+// The target CPU drains its queues on the IPI, on every switch (but the idle loop's, which
+// has just drained) and while idle. A blocked thread is in no run queue and cannot migrate,
+// so its home CPU is stable while it can be woken; the waker reads m_cpu after its CAS read
+// the Blocked store (release) that followed the last change of m_cpu.
 //
 // Preemption: the timer interrupt sets need_resched when the running thread's fair lead has
 // run out, and a wake-up sets it when the woken thread deserves the CPU; dispatch_irq() calls
@@ -64,6 +64,8 @@ struct ThreadInternals {
     static void reap_zombies();
     static bool block_unless_token(Thread* self);
     static void wake_if_blocked(Thread* thread);
+    static void switch_at(Thread::Switch why, sched::Nanos t, bool drain);
+    static void switch_from_idle(sched::Nanos t) { switch_at(Thread::Switch::Preempt, t, false); }
 };
 
 namespace {
@@ -158,16 +160,25 @@ void update_load(PerCpu& cpu)
     cpu.load.store(uint32_t(rq.runnable_count() + (rq.current() ? 1 : 0)), std::memory_order_relaxed);
 }
 
-void drain_wakeups(PerCpu& cpu)
+[[gnu::noinline]] sched::Nanos drain_wakeups_slow(PerCpu& cpu)
 {
-    if (!g_wakeups)
-        return;
     sched::Nanos t = 0;
     g_wakeups->drain(cpu.id, [&](sched::WakeupItem* item) {
         if (t == 0)
             t = now();
         ThreadInternals::make_runnable_here(cpu, static_cast<Thread*>(item), t);
     });
+    return t;
+}
+
+// Takes in the wake-ups posted to this CPU. Returns the time it read for them (the run
+// queue's latest update), or 0 if it delivered none and read no clock. Called on every switch
+// and idle round, usually with nothing posted: that check is inline.
+inline sched::Nanos drain_wakeups(PerCpu& cpu)
+{
+    if (!g_wakeups || !g_wakeups->may_have_pending(cpu.id))
+        return 0;
+    return drain_wakeups_slow(cpu);
 }
 
 void on_reschedule_ipi(void*)
@@ -259,11 +270,14 @@ void ThreadInternals::finish_switch()
 void ThreadInternals::balance(PerCpu& cpu, sched::Nanos t_now, Thread* still_running)
 {
     sched::RunQueue& rq = *cpu.run_queue;
-    unsigned ncpus = cpu_count();
-    if (!g_wakeups || ncpus < 2 || rq.runnable_count() == 0)
+    // The cheap tests first: this runs on every switch, and usually nothing waits here.
+    if (rq.runnable_count() == 0 || !g_wakeups)
         return;
     BalanceState& state = g_balance[cpu.id];
     if (t_now - state.last < kBalanceIntervalNs)
+        return;
+    unsigned ncpus = cpu_count();
+    if (ncpus < 2)
         return;
     state.last = t_now;
     uint32_t mine = uint32_t(rq.runnable_count() + (rq.current() ? 1 : 0));
@@ -375,11 +389,24 @@ void ThreadInternals::reap_zombies()
 void Thread::switch_away(Switch why)
 {
     IrqGuard irq;
+    ThreadInternals::switch_at(why, now(), true);
+}
+
+// switch_away() with the time `t` already read (no earlier than the run queue's last update),
+// with interrupts off since then and until the caller's guard (or the idle loop) turns them
+// back on. `drain`: take in posted wake-ups first. The idle loop, which has just drained,
+// passes false: a wake-up posted after that drain's exchange sets its bit anew while the
+// polling flag is clear, so its poster sends an IPI whose handler drains once interrupts are
+// back on (wakeup_queue.h, case (b)); it is not lost, only taken in after the switch.
+void ThreadInternals::switch_at(Thread::Switch why, sched::Nanos t, bool drain)
+{
+    using Switch = Thread::Switch;
+    using State = Thread::State;
+    using Pending = Thread::Pending;
     PerCpu& cpu = this_cpu();
     NIMBUS_ASSERT(cpu.preempt_count == 0);
     Thread* prev = cpu.current;
     sched::RunQueue& rq = *cpu.run_queue;
-    sched::Nanos t = now();
     bool requeue_yield = false;
     // Leaving the idle thread (perhaps from an interrupt that arrived in its halt): the CPU is
     // no longer in RCU's extended quiescent state, before any thread can enter a reader
@@ -410,7 +437,8 @@ void Thread::switch_away(Switch why)
             break;
         }
     }
-    drain_wakeups(cpu);
+    if (drain)
+        drain_wakeups(cpu);
     sched::Entity* next_entity = requeue_yield && rq.current() == prev ? rq.yield(t) : rq.schedule(t);
     ThreadInternals::balance(cpu, t, prev);
     Thread* next = next_entity ? as_thread(next_entity) : cpu.idle;
@@ -554,9 +582,12 @@ Result<void> start_idle_thread()
     for (;;) {
         arch::irq_disable();
         PerCpu& cpu = this_cpu();
-        drain_wakeups(cpu);
+        sched::Nanos t = drain_wakeups(cpu);
         if (cpu.run_queue->runnable_count() > 0) {
-            preempt_if_needed(true);
+            // Straight to the woken thread, with the time the drain read (the run queue was
+            // updated to it; nothing ran since) and without draining again.
+            if (cpu.current && cpu.preempt_count == 0)
+                ThreadInternals::switch_from_idle(t ? t : now());
             continue;
         }
         uint64_t& poll_ns = g_balance[cpu.id].idle_poll_ns;
@@ -565,11 +596,17 @@ Result<void> start_idle_thread()
             // and leave the polling flag set, so posters would skip IPIs to a busy CPU.
             g_wakeups->start_polling(cpu.id);
             // The clock is read once per 64 looks: the loop's job is to notice a wake-up
-            // quickly, and a clock read costs ten times a look.
-            uint64_t until = monotonic_ns() + poll_ns;
+            // quickly, and a clock read costs ten times a look. The window starts at the
+            // first reading (64 looks late), so a wake-up that comes sooner costs no reading.
+            uint64_t until = 0;
             for (unsigned spins = 1; !g_wakeups->has_pending(cpu.id); ++spins) {
-                if (spins % 64 == 0 && monotonic_ns() >= until)
-                    break;
+                if (spins % 64 == 0) {
+                    uint64_t t_now = monotonic_ns();
+                    if (until == 0)
+                        until = t_now + poll_ns;
+                    else if (t_now >= until)
+                        break;
+                }
                 asm volatile("pause");
             }
             if (g_wakeups->stop_polling(cpu.id))

@@ -44,11 +44,8 @@ void FairRunQueue::apply_shift(int64_t shift)
     m_floor = math::scale_pow2(m_floor, -shift);
 }
 
-void FairRunQueue::update(Nanos now)
+void FairRunQueue::charge(Nanos now)
 {
-    // Most calls in a scheduling operation repeat the same `now`: nothing to charge.
-    if (now <= m_clock.last_update())
-        return;
     FairClock::Step step = m_clock.advance(now);
     apply_shift(step.shift);
     if (m_current)

@@ -155,7 +155,13 @@ public:
     FairRunQueue& operator=(const FairRunQueue&) = delete;
 
     // Charges the current entity up to `now` per (★) and renormalises when c crossed its bound.
-    void update(Nanos now);
+    // Most calls in a scheduling operation repeat the same `now`, with nothing to charge: that
+    // test is inline.
+    void update(Nanos now)
+    {
+        if (now > m_clock.last_update())
+            charge(now);
+    }
 
     // Makes a detached entity runnable here: a new thread (detached_runtime 0), one waking from
     // sleep, or one migrating in. Applies the decay for its time away and the wake placement
@@ -209,6 +215,7 @@ public:
     void renormalize_now(Nanos now);
 
 private:
+    void charge(Nanos now); // update() for a `now` past the clock's last update
     void apply_shift(int64_t shift);
     void make_current(FairEntity& e);
 

@@ -115,6 +115,11 @@ bool RunQueue::should_preempt(Nanos now)
 
 Nanos RunQueue::preempt_deadline(Nanos now)
 {
+    // The common case after a switch: a fair entity runs alone — nothing can preempt it.
+    if (m_current && m_current->policy == Policy::Fair && m_rt.empty() && m_fair.runnable_count() == 0) {
+        update(now);
+        return kNever;
+    }
     if (should_preempt(now))
         return now;
     if (!m_current)

@@ -73,8 +73,9 @@ bool WakeupQueues::has_pending(unsigned target) const
 
 void WakeupQueues::start_polling(unsigned target)
 {
-    // pairs with post()'s polling.load(seq_cst)
-    m_targets[target].polling.store(true, std::memory_order_seq_cst);
+    // Relaxed: read by post()'s polling.load(seq_cst), but the Dekker pair is stop_polling()'s
+    // seq_cst store with that load (see "Polling" in the header for why this may be relaxed).
+    m_targets[target].polling.store(true, std::memory_order_relaxed);
 }
 
 bool WakeupQueues::stop_polling(unsigned target)

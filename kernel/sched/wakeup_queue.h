@@ -37,6 +37,12 @@
 // does not halt if any bit is set. In the single total order of seq_cst operations one of the
 // two sees the other: either post() sees polling == false and sends the IPI, or the idle CPU
 // sees the bit and drains instead of halting. No wake-up is lost to the halt.
+// start_polling() is a relaxed store (no atomic exchange on every idle entry). Suppose a post
+// reads polling == true from it and skips the IPI. The idle loop's next stop_polling() store
+// is sequenced after it; had that store preceded the post's seq_cst load in the total order,
+// the load could not have read the older start_polling() value. So it follows the load, and
+// stop_polling()'s seq_cst loads, later still, see the post's bit (if the polling loop has
+// not seen it already). A start_polling() store that becomes visible late only costs an IPI.
 //
 // Ring full. The producer does not wait (the target may be a descheduled vCPU; waiting would
 // be the lock-holder-preemption problem this design avoids) and does not fail (a wake-up must
@@ -143,6 +149,21 @@ public:
 
     // Consumer: any bit set? (seq_cst loads; cheap enough to poll.)
     bool has_pending(unsigned target) const;
+
+    // Consumer: whether drain(target) may find anything (relaxed loads of the bitmap and the
+    // overflow stack; no ordering). A false "no" is possible only for posts that did not
+    // happen-before the call — those the next signal's drain delivers, as in drain()'s own
+    // skip of clear words — so a caller may skip drain() on "no". Inline, for the common
+    // nothing-posted case on every switch.
+    bool may_have_pending(unsigned target) const
+    {
+        const Target& t = m_targets[target];
+        for (unsigned w = 0; w < words(); w++) {
+            if (t.incoming[w].load(std::memory_order_relaxed) != 0)
+                return true;
+        }
+        return t.overflow.load(std::memory_order_relaxed) != nullptr;
+    }
 
     // Consumer: the idle loop announces that it polls has_pending()/drain() so posters skip
     // the IPI.

@@ -108,6 +108,27 @@ TEST(WakeupQueues, FullRingOverflowsInOrder)
     }
 }
 
+TEST(WakeupQueues, MayHavePendingFollowsPostsAndDrains)
+{
+    const unsigned n = 130; // a source in the third bitmap word
+    Storage s(n);
+    WakeupQueues* q = MUST(WakeupQueues::create(n, s.mem, s.size));
+    EXPECT_FALSE(q->may_have_pending(3));
+    Item item;
+    q->post(129, 3, &item);
+    EXPECT_TRUE(q->may_have_pending(3));
+    EXPECT_FALSE(q->may_have_pending(4));
+    EXPECT_EQ(q->drain(3, [](WakeupItem*) {}), 1u);
+    EXPECT_FALSE(q->may_have_pending(3));
+    // An item on the overflow stack counts too.
+    std::vector<Item> items(sched::kWakeupRingCapacity + 1);
+    for (Item& i : items)
+        q->post(0, 3, &i);
+    EXPECT_TRUE(q->may_have_pending(3));
+    EXPECT_EQ(q->drain(3, [](WakeupItem*) {}), items.size());
+    EXPECT_FALSE(q->may_have_pending(3));
+}
+
 TEST(WakeupQueues, DrainMayRepost)
 {
     Storage s(3);
