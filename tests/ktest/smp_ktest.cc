@@ -163,7 +163,7 @@ KTEST(smp, no_lost_wakeups_across_cpus)
         std::atomic<bool> stop{false};
         std::atomic<Thread*> players[2] = {};
     };
-    constexpr uint64_t kRounds = 20'000;
+    constexpr uint64_t kRounds = 125'000; // 4 pairs x 2 x 125,000: a million wake/sleep pairs
     static Pair* pairs;
     unsigned npairs = ncpus() < 4 ? ncpus() : 4;
     pairs = new (std::nothrow) Pair[npairs];
