@@ -465,13 +465,39 @@ Result<void> unmap(uint64_t addr, uint64_t size)
     if (size == 0 || addr % mm::kPageSize || size > (uint64_t(1) << 47) || addr > (uint64_t(1) << 47) - size)
         return Errno::INVAL;
     uint64_t end = addr + ((size + mm::kPageSize - 1) & ~(mm::kPageSize - 1));
-    // Page tables first (all-or-nothing; a split of a huge page may need memory), releasing
-    // exactly the frames of the part inside the range, then the VMAs.
-    TRY(g_kernel_pt->unmap(addr, end - addr, [&](const mm::Mapping& m) {
+    // The frames go back to the allocator only after the page-table operation, whose end
+    // shoots the translations down on every CPU: freed earlier, a frame could be handed out
+    // and written while another CPU still reaches it through a stale TLB entry (a thread
+    // racing the unmap). So collect the frames of the part inside the range first — in an
+    // array sized by a count of the leaves, allocated before anything changes, so that
+    // running out of memory fails the call as a whole.
+    struct Run {
+        uint64_t pa;
+        uint64_t pages;
+    };
+    size_t leaves = 0;
+    g_kernel_pt->for_each_in(addr, end - addr, [&](const mm::Mapping&) { ++leaves; });
+    Run on_stack[32];
+    Run* runs = on_stack;
+    if (leaves > 32) {
+        runs = static_cast<Run*>(g_heap.allocate(leaves * sizeof(Run)));
+        if (!runs)
+            return Errno::NOMEM;
+    }
+    size_t count = 0;
+    // Page tables first (all-or-nothing; a split of a huge page may need memory), then the
+    // VMAs.
+    auto unmapped = g_kernel_pt->unmap(addr, end - addr, [&](const mm::Mapping& m) {
         uint64_t from = m.va > addr ? m.va : addr;
         uint64_t to = m.va + m.bytes() < end ? m.va + m.bytes() : end;
-        g_phys.free(mm::PhysAddr(m.translate(from)), (to - from) / mm::kPageSize);
-    }));
+        if (count < leaves)
+            runs[count++] = { m.translate(from), (to - from) / mm::kPageSize };
+    });
+    for (size_t i = 0; i < count && !unmapped.is_error(); ++i)
+        g_phys.free(mm::PhysAddr(runs[i].pa), runs[i].pages);
+    if (runs != on_stack)
+        g_heap.deallocate(runs);
+    TRY(unmapped);
     TRY(g_aspace->unmap(addr, end - addr));
     return {};
 }
