@@ -5,14 +5,32 @@
 #include <core/memory.h>
 #include <core/rcu.h>
 #include <core/thread.h>
+#include <arch/x86_64/cpu.h>
+#include <atomic>
 #include <new>
+#include <sync/mutex.h>
 
 namespace core {
 namespace {
 
 ksync::RcuDomain* g_rcu = nullptr;
-// Callbacks queued before the domain existed (boot): handed over by init_rcu().
-ksync::RcuHead* g_early = nullptr;
+// Callbacks queued before the housekeeping thread started, a lock-free stack (push by CAS,
+// taken whole by exchange). A pusher pushes and then checks g_housekeeper_started; the
+// starter sets it and then takes the stack — both seq_cst, so at least one of them sees the
+// other and hands the callback to the domain (handing over twice is impossible: the
+// exchange gives each node to one taker).
+std::atomic<ksync::RcuHead*> g_early{nullptr};
+std::atomic<bool> g_housekeeper_started{false};
+
+void hand_over_early()
+{
+    ksync::RcuHead* head = g_early.exchange(nullptr, std::memory_order_seq_cst);
+    while (head) {
+        ksync::RcuHead* next = head->next;
+        g_rcu->call_rcu(head, head->func);
+        head = next;
+    }
+}
 
 // How long a grace period may wait before the housekeeper kicks the CPUs.
 constexpr uint64_t kKickAfterNs = 1'000'000;
@@ -60,24 +78,44 @@ Result<void> init_rcu()
     if (!storage)
         return Errno::NOMEM;
     ksync::RcuDomain* rcu = TRY(ksync::RcuDomain::create(n, storage, size));
-    {
-        IrqGuard irq;
-        g_rcu = rcu;
-    }
-    TRY(Thread::create("rcu", &housekeeper, nullptr));
-    while (ksync::RcuHead* head = g_early) {
-        g_early = head->next;
-        rcu->call_rcu(head, head->func);
-    }
+    IrqGuard irq;
+    g_rcu = rcu;
     // Halted CPUs count as busy until they next go idle: wake them once so they do.
     kick_cpus();
     return {};
 }
 
+namespace {
+
+// The housekeeping thread starts with the first RCU use from thread context, not at boot:
+// creating a thread (its first stack mapping) costs about a million instructions, which boot
+// does not need to pay. Callbacks queued before it exists (g_early) are handed over then.
+constinit ksync::Mutex g_start_lock;
+
+void start_housekeeper()
+{
+    if (g_housekeeper_started.load(std::memory_order_acquire))
+        return;
+    ksync::MutexGuard guard(g_start_lock);
+    if (g_housekeeper_started.load(std::memory_order_relaxed))
+        return;
+    if (Thread::create("rcu", &housekeeper, nullptr).is_error()) {
+        log_warn("rcu: no memory for the housekeeping thread yet; callbacks wait");
+        return;
+    }
+    g_housekeeper_started.store(true, std::memory_order_seq_cst);
+    hand_over_early();
+}
+
+bool in_thread_context() { return threads_started() && can_block() && (arch::read_rflags() & (1u << 9)); }
+
+} // namespace
+
 void rcu_synchronize()
 {
     if (!g_rcu)
         return; // boot, one thread on one CPU: no reader can be running
+    start_housekeeper();
     // Through a callback, so that the housekeeper (which kicks tickless CPUs) is involved.
     struct Waiter : ksync::RcuHead {
         Thread* thread;
@@ -96,14 +134,20 @@ void rcu_synchronize()
 
 void rcu_call(ksync::RcuHead* head, void (*func)(ksync::RcuHead*))
 {
-    if (g_rcu) {
+    if (g_rcu && !g_housekeeper_started.load(std::memory_order_acquire) && in_thread_context())
+        start_housekeeper();
+    if (g_housekeeper_started.load(std::memory_order_acquire)) {
         g_rcu->call_rcu(head, func);
         return;
     }
-    IrqGuard irq; // boot: one CPU
+    // Not running yet (boot, or a first use from interrupt context): park it on g_early.
     head->func = func;
-    head->next = g_early;
-    g_early = head;
+    ksync::RcuHead* top = g_early.load(std::memory_order_relaxed);
+    do {
+        head->next = top;
+    } while (!g_early.compare_exchange_weak(top, head, std::memory_order_seq_cst, std::memory_order_relaxed));
+    if (g_housekeeper_started.load(std::memory_order_seq_cst))
+        hand_over_early(); // the starter may have taken the stack just before our push
 }
 
 uint64_t rcu_grace_periods() { return g_rcu ? g_rcu->completed() : 0; }

@@ -25,8 +25,9 @@ private:
     PreemptGuard m_no_preemption;
 };
 
-// Creates the domain for the CPUs running now and starts the housekeeping thread. After
-// start_secondary_cpus(). NOMEM.
+// Creates the domain for the CPUs running now. After start_secondary_cpus(). NOMEM. The
+// housekeeping thread starts with the first RCU use from thread context (a thread's first
+// stack costs boot about a million instructions otherwise).
 Result<void> init_rcu();
 
 // Waits for a grace period: every reader section that began before the call has ended.
@@ -34,7 +35,8 @@ Result<void> init_rcu();
 void rcu_synchronize();
 
 // Runs func(head) in the housekeeping thread after a grace period; never blocks. `head` must
-// stay valid until then. Before init_rcu() it runs func after the domain exists.
+// stay valid until then. Callbacks queued before the housekeeping thread runs (at boot, or a
+// first use from interrupt context) wait for the first use from thread context.
 void rcu_call(ksync::RcuHead* head, void (*func)(ksync::RcuHead*));
 
 // Grace periods completed so far.

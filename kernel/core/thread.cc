@@ -114,12 +114,12 @@ constexpr uint64_t kIdlePollStartNs = 20'000;
 constexpr uint64_t kIdlePollMaxNs = 200'000;
 constexpr uint64_t kIdlePollGrowNs = 1'000'000;
 
-// Per-CPU balancing state, kept here rather than in PerCpu (only this file uses it).
-struct BalanceState {
-    sched::Nanos last = 0;
-    uint64_t idle_poll_ns = kIdlePollStartNs; // the idle loop's (see kIdlePollMaxNs)
+// Per-CPU scheduler state only this file uses, kept here rather than in PerCpu.
+struct SchedCpuState {
+    sched::Nanos last_balance = 0;
+    uint64_t idle_poll_ns = kIdlePollStartNs; // the idle loop's window (see kIdlePollMaxNs)
 };
-BalanceState g_balance[sched::kMaxCpus];
+SchedCpuState g_sched_cpu[sched::kMaxCpus];
 
 // The scheduler's clock. init_threads() starts the run queue at time 0 without reading it —
 // the clock's first reading may calibrate the TSC (tens of microseconds) and boot should not
@@ -273,13 +273,13 @@ void ThreadInternals::balance(PerCpu& cpu, sched::Nanos t_now, Thread* still_run
     // The cheap tests first: this runs on every switch, and usually nothing waits here.
     if (rq.runnable_count() == 0 || !g_wakeups)
         return;
-    BalanceState& state = g_balance[cpu.id];
-    if (t_now - state.last < kBalanceIntervalNs)
+    SchedCpuState& state = g_sched_cpu[cpu.id];
+    if (t_now - state.last_balance < kBalanceIntervalNs)
         return;
     unsigned ncpus = cpu_count();
     if (ncpus < 2)
         return;
-    state.last = t_now;
+    state.last_balance = t_now;
     uint32_t mine = uint32_t(rq.runnable_count() + (rq.current() ? 1 : 0));
     // Candidates from the back of the fair tree: those with the most run time, that would
     // wait longest here.
@@ -590,7 +590,7 @@ Result<void> start_idle_thread()
                 ThreadInternals::switch_from_idle(t ? t : now());
             continue;
         }
-        uint64_t& poll_ns = g_balance[cpu.id].idle_poll_ns;
+        uint64_t& poll_ns = g_sched_cpu[cpu.id].idle_poll_ns;
         if (g_wakeups) {
             // Poll with interrupts off: an interrupt handler could switch to another thread
             // and leave the polling flag set, so posters would skip IPIs to a busy CPU.
