@@ -202,27 +202,35 @@ TEST(MutexStress, WakeTokensUnderPreemption)
 {
     constexpr int kThreads = 8;
     constexpr int kIterations = 20'000;
+    // The token paths need a particular interleaving; on a quiet host one round may miss it,
+    // so rounds repeat (bounded) until both were taken.
+    constexpr int kMaxRounds = 20;
     Counter counter;
     EventCounts events;
+    int rounds = 0;
     {
         ScopedEventCounts counting(events, widen_windows);
-        Watchdog watchdog("WakeTokensUnderPreemption", std::chrono::seconds(120));
-        run_threads(kThreads, [&](int t) {
-            for (int i = 0; i < kIterations; i++) {
-                if (t % 2 == 0 && counter.lock.try_lock()) {
-                    MutexGuard guard(counter.lock, ksync::kAdoptLock);
-                    counter.bump_locked(false);
-                    continue;
+        Watchdog watchdog("WakeTokensUnderPreemption", std::chrono::seconds(240));
+        while (rounds < kMaxRounds && (rounds == 0 || events[MutexEvent::WakeTokenPublished] == 0
+                                       || events[MutexEvent::WakeTokenTakenByLocker] == 0)) {
+            ++rounds;
+            run_threads(kThreads, [&](int t) {
+                for (int i = 0; i < kIterations; i++) {
+                    if (t % 2 == 0 && counter.lock.try_lock()) {
+                        MutexGuard guard(counter.lock, ksync::kAdoptLock);
+                        counter.bump_locked(false);
+                        continue;
+                    }
+                    WITH_LOCK(counter.lock) {
+                        counter.bump_locked(false);
+                    }
                 }
-                WITH_LOCK(counter.lock) {
-                    counter.bump_locked(false);
-                }
-            }
-        });
+            });
+        }
     }
     print_paths("WakeTokensUnderPreemption", events);
     WITH_LOCK(counter.lock) {
-        EXPECT_EQ(counter.value, uint64_t(kThreads) * kIterations);
+        EXPECT_EQ(counter.value, uint64_t(rounds) * kThreads * kIterations);
     }
     EXPECT_EQ(counter.violations.load(), 0);
     EXPECT_GT(events[MutexEvent::WakeTokenPublished], 0u);
