@@ -16,6 +16,11 @@ class Thread;
 
 struct PerCpu {
     PerCpu* self = nullptr;       // %gs:0 — keep first
+    // The syscall entry (arch/x86_64/syscall.S) reads these two at fixed offsets (8, 16):
+    // the running thread's kernel stack top, and a slot for the application's stack pointer
+    // while it switches stacks (interrupts are off there).
+    uint64_t kernel_stack_top = 0;
+    uint64_t syscall_scratch = 0;
     uint32_t id = 0;              // 0 .. cpu_count() - 1
     uint32_t apic_id = 0;
     Thread* current = nullptr;    // the thread running on this CPU
@@ -41,6 +46,9 @@ struct PerCpu {
     uint64_t ist_bottom[5] = {};
     uint64_t ist_size = 0;
 };
+
+static_assert(__builtin_offsetof(PerCpu, kernel_stack_top) == 8);
+static_assert(__builtin_offsetof(PerCpu, syscall_scratch) == 16);
 
 // Sets up CPU 0's area and points GS at it. Before this, this_cpu() must not be used.
 void init_boot_cpu();

@@ -25,6 +25,7 @@
 #include <core/test_fault.h>
 #include <core/thread.h>
 #include <core/timer.h>
+#include <lx/lx.h>
 
 namespace core {
 namespace {
@@ -124,6 +125,7 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
         kprintf("nimbus: cannot boot: no memory for RCU\n");
         arch::exit_vm(1);
     }
+    lx::init(options.strace);
     boot_stamp("smp");
     boot_stamp("ready");
 

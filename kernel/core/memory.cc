@@ -32,9 +32,8 @@ void* direct_map(void*, mm::PhysAddr pa) { return phys_to_virt(pa.value()); }
 // One sleeping lock over the page allocator, the heap, the kernel page table and both
 // address spaces (kernel vmap, application), once other threads exist; before that boot is
 // single-threaded and there is no thread to own a lock. Recursive, so the layers may call one
-// another. Callers must be able to block (ksync asserts it). The page-fault path cannot
-// block and does not take it (TODO(#4): move demand faults to the faulting thread's stack
-// so they can sleep; until then only single-threaded code touches demand-paged memory).
+// another. Callers must be able to block (ksync asserts it). Page faults from thread context
+// run on the faulting thread's stack and take it too (handle_app_page_fault).
 // Per-CPU allocation caches in front of it are the next step.
 constinit ksync::Mutex g_mm_lock;
 
@@ -262,10 +261,32 @@ bool populate(uint64_t base, uint64_t size, mm::Protection prot)
     return true;
 }
 
+bool resolve_app_page_fault(const arch::TrapFrame& frame, uint64_t address);
+
+// Demand paging. A fault with interrupts on came from thread context, and traps.S moved it
+// onto that thread's stack (application code: its kernel stack; kernel code touching
+// application memory: below the red zone): it may sleep, so it takes the memory lock like
+// every other change to the address space. A fault with interrupts off stays on the IST
+// stack and cannot block: that is only single-threaded boot-time code (no lock is held by
+// anyone else then).
 bool handle_app_page_fault(const arch::TrapFrame& frame, uint64_t address)
 {
     if (!g_aspace || address >= (uint64_t(1) << 47))
         return false;
+    if (!(frame.rflags & arch::kRflagsIf) || !threads_started())
+        return resolve_app_page_fault(frame, address);
+    asm volatile("sti" ::: "memory");
+    bool resolved;
+    {
+        MmGuard guard;
+        resolved = resolve_app_page_fault(frame, address);
+    }
+    asm volatile("cli" ::: "memory");
+    return resolved;
+}
+
+bool resolve_app_page_fault(const arch::TrapFrame& frame, uint64_t address)
+{
     mm::Access access = (frame.error_code & arch::kPfInstructionFetch) ? mm::Access::Exec
                         : (frame.error_code & arch::kPfWrite)        ? mm::Access::Write
                                                                      : mm::Access::Read;

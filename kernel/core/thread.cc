@@ -38,6 +38,7 @@
 #include <arch/x86_64/context.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/descriptors.h>
+#include <arch/x86_64/fpu.h>
 #include <arch/x86_64/layout.h>
 #include <core/clock.h>
 #include <core/console.h>
@@ -325,6 +326,8 @@ void ThreadInternals::free_thread(Thread* thread)
 {
     if (thread->m_owns_stack)
         free_kernel_stack(thread->m_stack_bottom, thread->m_stack_size);
+    kfree(thread->m_xstate);
+    thread->m_xstate = nullptr;
     ksync::MutexGuard guard(g_threads_lock);
     if (thread->m_all_prev)
         thread->m_all_prev->m_all_next = thread->m_all_next;
@@ -368,6 +371,8 @@ Thread* ThreadInternals::new_thread_struct()
     t->m_runtime_ns.store(0, std::memory_order_relaxed);
     t->m_running_since = 0;
     t->m_fs_base = 0;
+    t->m_xstate = nullptr;
+    t->m_app_data = nullptr;
     t->m_name[0] = '\0';
     t->m_zombie_next = nullptr;
     return t;
@@ -468,8 +473,15 @@ void ThreadInternals::switch_at(Thread::Switch why, sched::Nanos t, bool drain)
         cpu.fs_base = next->m_fs_base;
     }
     cpu.current = next;
+    cpu.kernel_stack_top = next->stack_top();
     cpu.switches.store(cpu.switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    // An application thread's extended state leaves with it and comes back when it resumes
+    // (see ThreadAttr::app); kernel threads keep only what arch_context_switch saves.
+    if (prev->m_xstate)
+        arch::save_extended_state(prev->m_xstate);
     arch_context_switch(&prev->m_saved_rsp, next->m_saved_rsp);
+    if (prev->m_xstate)
+        arch::restore_extended_state(prev->m_xstate);
     // Back on prev's stack, possibly on another CPU: someone switched to it. ~IrqGuard
     // restores its interrupt state.
     ThreadInternals::finish_switch();
@@ -567,7 +579,7 @@ Result<void> start_idle_thread()
 {
     // Built like any thread but never put in the run queue: idle runs only when the run
     // queue has nothing. (No clock reading here: boot must not wait for calibration.)
-    Thread* idle = TRY(Thread::allocate("idle", [](void*) { run_idle_loop(); }, nullptr, 16 * 1024));
+    Thread* idle = TRY(Thread::allocate("idle", [](void*) { run_idle_loop(); }, nullptr, 16 * 1024, false));
     idle->m_state.store(Thread::State::Running, std::memory_order_relaxed);
     idle->m_cpu = &this_cpu();
     idle->m_pinned = int(this_cpu().id);
@@ -640,7 +652,7 @@ Result<Thread*> Thread::create(const char* name, Entry entry, void* arg, ThreadA
     if (attr.cpu != kAnyCpu && (attr.cpu < 0 || unsigned(attr.cpu) >= cpu_count()))
         return Errno::INVAL;
     ThreadInternals::reap_zombies();
-    Thread* t = TRY(allocate(name, entry, arg, attr.stack_size));
+    Thread* t = TRY(allocate(name, entry, arg, attr.stack_size, attr.app));
     IrqGuard irq;
     if (attr.cpu != kAnyCpu) {
         t->m_pinned = attr.cpu;
@@ -653,18 +665,29 @@ Result<Thread*> Thread::create(const char* name, Entry entry, void* arg, ThreadA
     return t;
 }
 
-Result<Thread*> Thread::allocate(const char* name, Entry entry, void* arg, size_t stack_size)
+Result<Thread*> Thread::allocate(const char* name, Entry entry, void* arg, size_t stack_size, bool app)
 {
     if (!entry || stack_size < 4096 || stack_size % 4096)
         return Errno::INVAL;
+    void* xstate = nullptr;
+    if (app) {
+        xstate = kmalloc(arch::xsave_area_size(), 64);
+        if (!xstate)
+            return Errno::NOMEM;
+        arch::init_extended_state(xstate);
+    }
     auto stack = allocate_kernel_stack(stack_size);
-    if (stack.is_error())
+    if (stack.is_error()) {
+        kfree(xstate);
         return stack.error();
+    }
     Thread* t = ThreadInternals::new_thread_struct();
     if (!t) {
         free_kernel_stack(stack.value(), stack_size);
+        kfree(xstate);
         return Errno::NOMEM;
     }
+    t->m_xstate = xstate;
     copy_name(t->m_name, name);
     t->m_stack_bottom = stack.value();
     t->m_stack_size = stack_size;

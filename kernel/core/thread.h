@@ -44,6 +44,11 @@ struct ThreadAttr {
     // kAnyCpu: start on the creating CPU, free to move. Otherwise pinned to that CPU (index
     // below cpu_count()) until it pins itself elsewhere.
     int cpu = kAnyCpu;
+    // An application thread: it runs application code (the lower half) and enters the kernel
+    // by `syscall` on its own stack's top. Its extended (x87/SSE/AVX) state is saved and
+    // restored on every switch, because kernel code between the entry and the switch clobbers
+    // only what the entry saved, and another application thread may run meanwhile.
+    bool app = false;
 };
 
 class Thread final : public ksync::Thread, public sched::Entity, public sched::WakeupItem {
@@ -78,6 +83,10 @@ public:
     // [stack_bottom, stack_top) — for backtraces and diagnosis.
     uint64_t stack_bottom() const { return m_stack_bottom; }
     uint64_t stack_top() const { return m_stack_bottom + m_stack_size; }
+    bool is_app() const { return m_xstate != nullptr; }
+    // The application layer's per-thread data (kernel/lx); null for kernel threads.
+    void* app_data() const { return m_app_data; }
+    void set_app_data(void* data) { m_app_data = data; }
 
 private:
     friend void init_threads();
@@ -103,7 +112,7 @@ private:
 
     Thread() = default;
     // A thread with its stack and initial context, not yet in any run queue.
-    static Result<Thread*> allocate(const char* name, Entry entry, void* arg, size_t stack_size);
+    static Result<Thread*> allocate(const char* name, Entry entry, void* arg, size_t stack_size, bool app);
     // Leaves the CPU; returns when the thread runs again (never, for Exit).
     static void switch_away(Switch why);
 
@@ -123,6 +132,10 @@ private:
     uint32_t m_migrate_disable = 0;
     // The FS base (thread-local storage) the thread runs with; loaded on every switch to it.
     uint64_t m_fs_base = 0;
+    // Application threads: the XSAVE area their extended state is kept in while switched out
+    // (64-byte aligned, arch::xsave_area_size() bytes), and the lx layer's data.
+    void* m_xstate = nullptr;
+    void* m_app_data = nullptr;
     // Run time: completed stints, and when the current one started (set by its CPU).
     std::atomic<uint64_t> m_runtime_ns { 0 };
     uint64_t m_running_since = 0;

@@ -4,6 +4,7 @@
 #include <arch/x86_64/descriptors.h>
 #include <arch/x86_64/layout.h>
 #include <arch/x86_64/trap_frame.h>
+#include <arch/x86_64/uaccess.h>
 #include <core/console.h>
 #include <core/irq.h>
 #include <core/memory.h>
@@ -26,12 +27,25 @@ const char* vector_name(uint64_t vector)
     return vector < kFirstIrqVector ? "reserved exception" : "interrupt";
 }
 
+extern "C" const uint64_t g_uaccess_fixups[], g_uaccess_fixups_end[];
+
+uint64_t uaccess_fixup(uint64_t rip)
+{
+    for (const uint64_t* e = g_uaccess_fixups; e < g_uaccess_fixups_end; e += 2)
+        if (e[0] == rip)
+            return e[1];
+    return 0;
+}
+
 } // namespace arch
 
 namespace core {
 namespace {
 
 PageFaultHandler g_page_fault_handler = nullptr;
+AppFaultHandler g_app_fault_handler = nullptr;
+
+bool is_app_address(uint64_t address) { return address < (uint64_t(1) << 47); }
 
 const char* diagnose_page_fault(const arch::TrapFrame& f, uint64_t cr2)
 {
@@ -58,6 +72,7 @@ const char* diagnose_page_fault(const arch::TrapFrame& f, uint64_t cr2)
 } // namespace
 
 void set_page_fault_handler(PageFaultHandler handler) { g_page_fault_handler = handler; }
+void set_app_fault_handler(AppFaultHandler handler) { g_app_fault_handler = handler; }
 
 } // namespace core
 
@@ -68,9 +83,20 @@ extern "C" void trap_dispatch(arch::TrapFrame* frame, void* /*extended_state*/)
         core::panic_trap(*frame, "software interrupt (int $n) to an exception vector");
     switch (frame->vector) {
     case kPageFault: {
-        uint64_t cr2 = read_cr2();
+        uint64_t cr2 = read_cr2(); // before anything can enable interrupts (another fault)
         if (core::g_page_fault_handler && core::g_page_fault_handler(*frame, cr2))
             return;
+        // A user-memory copy that met a page the application does not have: the copy fails.
+        if (core::is_app_address(cr2)) {
+            if (uint64_t fixup = uaccess_fixup(frame->rip)) {
+                frame->rip = fixup;
+                return;
+            }
+        }
+        if (core::is_app_address(frame->rip) && core::g_app_fault_handler) {
+            core::g_app_fault_handler(*frame, cr2);
+            return;
+        }
         core::panic_trap(*frame, core::diagnose_page_fault(*frame, cr2));
     }
     case kDoubleFault:
@@ -81,8 +107,14 @@ extern "C" void trap_dispatch(arch::TrapFrame* frame, void* /*extended_state*/)
         log_warn("NMI received");
         return;
     default:
-        if (frame->vector < kFirstIrqVector)
+        if (frame->vector < kFirstIrqVector) {
+            // An exception in application code becomes a signal (SIGILL, SIGFPE, ...).
+            if (core::is_app_address(frame->rip) && core::g_app_fault_handler) {
+                core::g_app_fault_handler(*frame, 0);
+                return;
+            }
             core::panic_trap(*frame, nullptr);
+        }
         core::dispatch_irq(uint8_t(frame->vector));
         return;
     }

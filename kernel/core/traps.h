@@ -14,4 +14,12 @@ namespace core {
 using PageFaultHandler = bool (*)(const arch::TrapFrame& frame, uint64_t address);
 void set_page_fault_handler(PageFaultHandler handler);
 
+// Called for an exception raised by application code (RIP in the lower half) that the
+// kernel did not resolve: a page fault demand paging could not satisfy (address = CR2), or
+// any other exception (address 0). Runs on the thread's kernel stack with interrupts off; it
+// may enable them and block. It turns the fault into a signal, or ends the application; if
+// it returns, the (possibly rewritten) frame is resumed.
+using AppFaultHandler = void (*)(arch::TrapFrame& frame, uint64_t address);
+void set_app_fault_handler(AppFaultHandler handler);
+
 } // namespace core

@@ -97,6 +97,9 @@ inline uint64_t read_rflags()
     return v;
 }
 
+// RFLAGS.IF [intel-sdm-1 §3.4.3].
+inline constexpr uint64_t kRflagsIf = 1u << 9;
+
 // Model-specific registers used by the kernel [intel-sdm-4 §2.1].
 inline constexpr uint32_t kMsrEfer = 0xC0000080;
 inline constexpr uint32_t kMsrFsBase = 0xC0000100;

@@ -2,6 +2,7 @@
 // vector ever pushes onto the interrupted (ring-0, red-zone-using) stack.
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/descriptors.h>
+#include <arch/x86_64/syscall_entry.h>
 #include <arch/x86_64/layout.h>
 #include <arch/x86_64/trap_frame.h>
 #include <new>
@@ -96,6 +97,7 @@ void load_cpu_descriptors(void* storage, const uint64_t ist_tops[5])
     asm volatile("ltr %w0" ::"r"(uint16_t(NIMBUS_SEL_TSS)));
     DescriptorPointer idtr { sizeof(g_idt) - 1, uint64_t(g_idt) };
     asm volatile("lidt %0" ::"m"(idtr));
+    init_syscall(); // every CPU passes here once
 }
 
 void init_descriptors()

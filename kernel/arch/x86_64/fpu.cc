@@ -51,6 +51,38 @@ void init_fpu_secondary()
     xsetbv(0, g_xsave_mask);
 }
 
+void init_extended_state(void* area)
+{
+    auto* bytes = static_cast<uint8_t*>(area);
+    __builtin_memset(bytes, 0, g_xsave_area_size - 64);
+    // Legacy region: x87 control word 0x37f (all exceptions masked, 64-bit precision) and
+    // MXCSR 0x1f80 (all SIMD exceptions masked), the values after FNINIT / at process start.
+    // An all-zero XSAVE header (XSTATE_BV = 0) puts every other component in its initial
+    // state on XRSTOR; MXCSR is loaded from the legacy region regardless [intel-sdm-1 §13.8].
+    uint16_t fcw = 0x37f;
+    uint32_t mxcsr = 0x1f80;
+    __builtin_memcpy(bytes + 0, &fcw, sizeof(fcw));
+    __builtin_memcpy(bytes + 24, &mxcsr, sizeof(mxcsr));
+}
+
+void save_extended_state(void* area)
+{
+    if (g_use_xsave)
+        asm volatile("xsave64 (%0)" ::"r"(area), "a"(uint32_t(g_xsave_mask)), "d"(uint32_t(g_xsave_mask >> 32))
+                     : "memory");
+    else
+        asm volatile("fxsave64 (%0)" ::"r"(area) : "memory");
+}
+
+void restore_extended_state(const void* area)
+{
+    if (g_use_xsave)
+        asm volatile("xrstor64 (%0)" ::"r"(area), "a"(uint32_t(g_xsave_mask)), "d"(uint32_t(g_xsave_mask >> 32))
+                     : "memory");
+    else
+        asm volatile("fxrstor64 (%0)" ::"r"(area) : "memory");
+}
+
 uint64_t xsave_mask() { return g_xsave_mask; }
 uint64_t xsave_area_size() { return g_xsave_area_size; }
 

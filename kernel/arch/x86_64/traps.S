@@ -5,6 +5,8 @@
 // trap_dispatch(TrapFrame*), and restores everything on the way out.
 #include "layout.h"
 
+#define PERCPU_KERNEL_STACK_TOP 8 // core::PerCpu::kernel_stack_top
+
         .text
         .p2align 4
 trap_common:
@@ -86,15 +88,24 @@ trap_common:
 // Device interrupts (vectors >= 32) arrive on the IST stack like everything else, but their
 // handlers may switch threads (preemption), which cannot happen on a per-CPU IST stack: the
 // next interrupt would overwrite the suspended frame. So the CPU-pushed frame plus vector and
-// error code (7 words) is moved to the interrupted thread's own stack, below its 128-byte red
-// zone, and the entry continues there. Only interrupts from thread context get here: nothing
-// enables interrupts while on an IST stack.
+// error code (7 words) is moved to the interrupted thread's stack and the entry continues
+// there: below the red zone of the interrupted stack when that is a kernel stack; at the top
+// of the thread's kernel stack when it was on an application stack (RSP in the lower half:
+// application code, whose stack is the application's — nothing of ours goes there, and its
+// next page may not even be mapped). The decision is by RSP, not RIP, so kernel code that
+// runs on an application stack (the syscall return, in-kernel tests) is covered too. Only
+// interrupts from thread context get here: nothing enables interrupts on an IST stack.
         .p2align 4
 irq_common:
         pushq %rax
         pushq %rbx
+        movq 56(%rsp), %rax                // the interrupted RSP
+        btq $63, %rax
+        jnc move_to_kernel_stack_top       // on an application stack
+move_below_red_zone:
         movq 7*8(%rsp), %rax               // the interrupted RSP
         subq $128, %rax                    // skip its red zone
+move_frame:
         andq $-16, %rax
         subq $7*8, %rax
         .irp i, 0, 1, 2, 3, 4, 5, 6
@@ -104,6 +115,35 @@ irq_common:
         popq %rbx
         xchgq %rax, (%rsp)                 // restore rax; the new stack pointer takes its slot
         popq %rsp                          // POP into RSP loads the popped value
+        jmp trap_common
+move_to_kernel_stack_top:
+        movq %gs:PERCPU_KERNEL_STACK_TOP, %rax
+        jmp move_frame
+
+// Exceptions other than NMI, double fault and machine check. From an application stack they
+// continue at the top of the thread's kernel stack, where the handler may sleep (demand
+// paging takes the memory lock) and turn the fault into a signal. A page fault in kernel code
+// on an application address with interrupts on (a user-memory copy in a syscall, a kernel
+// thread using mmap'ed memory) continues below the red zone of the interrupted stack, for the
+// same reason. Anything else is handled on the IST stack (kernel bugs: panics, or faults that
+// must not sleep).
+        .p2align 4
+exc_common:
+        pushq %rax
+        pushq %rbx
+        movq 56(%rsp), %rax                // the faulting code's RSP
+        btq $63, %rax
+        jnc move_to_kernel_stack_top       // on an application stack
+        cmpq $14, 16(%rsp)                 // a page fault ...
+        jne stay_on_ist
+        testq $0x200, 48(%rsp)             // ... with interrupts on ...
+        jz stay_on_ist
+        movq %cr2, %rax
+        btq $63, %rax                      // ... on an application address
+        jnc move_below_red_zone
+stay_on_ist:
+        popq %rbx
+        popq %rax
         jmp trap_common
 
 // One 32-byte stub per vector (kTrapStubSize). Vectors where the CPU pushes an error code
@@ -128,8 +168,10 @@ g_trap_stubs:
         pushq $vec
         .if vec >= 32
         jmp irq_common
-        .else
+        .elseif (vec == 2) || (vec == 8) || (vec == 18)
         jmp trap_common
+        .else
+        jmp exc_common
         .endif
         .set vec, vec + 1
         .endr

@@ -1,0 +1,181 @@
+// The `syscall` entry. Applications run in ring 0 like the kernel, so `syscall` changes no
+// privilege and no stack: it only puts the return RIP in rcx and RFLAGS in r11, loads the
+// kernel code selector and clears the RFLAGS bits in IA32_FMASK (IF among them, so nothing
+// interrupts the stack switch). The application's stack must not be touched — it uses the
+// 128-byte red zone below rsp — so the entry moves to the current thread's kernel stack (its
+// top: an application thread's kernel stack is empty while it runs application code), saves
+// the registers as a SyscallFrame, and returns without sysret (which would drop to ring 3):
+// restore, switch back to the application stack, `sti; jmp *%rcx`. STI's one-instruction
+// interrupt shadow makes the jump and the re-enabling one step, so no interrupt ever arrives
+// between the stack switch and the application code.
+//
+// Linux's convention: number in rax, arguments in rdi, rsi, rdx, r10, r8, r9; result in rax;
+// rcx and r11 are clobbered (they hold RIP and RFLAGS afterwards); every other register,
+// including the SSE/AVX state, survives. Kernel C++ code uses SSE, so xmm0-15 and MXCSR are
+// saved here; the rest of the extended state (AVX upper halves, AVX-512, x87) is never
+// touched by the kernel and is saved only when the thread is switched out (thread.cc).
+#include "layout.h"
+
+#define PERCPU_KERNEL_STACK_TOP 8
+#define PERCPU_SYSCALL_SCRATCH 16
+// SyscallFrame (syscall_entry.h) is 16 words; the SSE save area below it is 16 xmm + MXCSR.
+#define FRAME_SIZE (16 * 8)
+#define SSE_SIZE (16 * 16 + 16)
+
+        .text
+        .p2align 4
+        .global arch_syscall_entry
+arch_syscall_entry:
+        movq %rsp, %gs:PERCPU_SYSCALL_SCRATCH
+        movq %gs:PERCPU_KERNEL_STACK_TOP, %rsp
+        pushq %gs:PERCPU_SYSCALL_SCRATCH   // rsp
+        pushq %rcx                         // rip
+        pushq %r11                         // rflags
+        pushq %rax                         // number, then result
+        pushq %rdi
+        pushq %rsi
+        pushq %rdx
+        pushq %r10
+        pushq %r8
+        pushq %r9
+        pushq %rbx
+        pushq %rbp
+        pushq %r12
+        pushq %r13
+        pushq %r14
+        pushq %r15
+        movq %rsp, %rbx                    // rbx: SyscallFrame*, callee-saved
+        subq $SSE_SIZE, %rsp
+        movaps %xmm0, 0x00(%rsp)
+        movaps %xmm1, 0x10(%rsp)
+        movaps %xmm2, 0x20(%rsp)
+        movaps %xmm3, 0x30(%rsp)
+        movaps %xmm4, 0x40(%rsp)
+        movaps %xmm5, 0x50(%rsp)
+        movaps %xmm6, 0x60(%rsp)
+        movaps %xmm7, 0x70(%rsp)
+        movaps %xmm8, 0x80(%rsp)
+        movaps %xmm9, 0x90(%rsp)
+        movaps %xmm10, 0xa0(%rsp)
+        movaps %xmm11, 0xb0(%rsp)
+        movaps %xmm12, 0xc0(%rsp)
+        movaps %xmm13, 0xd0(%rsp)
+        movaps %xmm14, 0xe0(%rsp)
+        movaps %xmm15, 0xf0(%rsp)
+        stmxcsr 0x100(%rsp)
+        ldmxcsr g_kernel_mxcsr(%rip)       // the application's MXCSR may unmask exceptions
+        cld
+        sti
+        movq %rbx, %rdi
+        pushq 8*14(%rbx)                   // a frame record, so backtraces reach the caller:
+        pushq 8*4(%rbx)                    // its rip and rbp
+        movq %rsp, %rbp
+        call lx_syscall_dispatch
+        addq $16, %rsp
+        // fall through
+
+// Returns to the application described by the SyscallFrame at rbx with the SSE area just
+// below it (rsp). Also the first code of a cloned thread and the way back from a signal
+// handler (rt_sigreturn rewrites the frame).
+        .global arch_syscall_return
+arch_syscall_return:
+        cli
+        ldmxcsr 0x100(%rsp)
+        movaps 0x00(%rsp), %xmm0
+        movaps 0x10(%rsp), %xmm1
+        movaps 0x20(%rsp), %xmm2
+        movaps 0x30(%rsp), %xmm3
+        movaps 0x40(%rsp), %xmm4
+        movaps 0x50(%rsp), %xmm5
+        movaps 0x60(%rsp), %xmm6
+        movaps 0x70(%rsp), %xmm7
+        movaps 0x80(%rsp), %xmm8
+        movaps 0x90(%rsp), %xmm9
+        movaps 0xa0(%rsp), %xmm10
+        movaps 0xb0(%rsp), %xmm11
+        movaps 0xc0(%rsp), %xmm12
+        movaps 0xd0(%rsp), %xmm13
+        movaps 0xe0(%rsp), %xmm14
+        movaps 0xf0(%rsp), %xmm15
+        movq %rbx, %rsp
+        popq %r15
+        popq %r14
+        popq %r13
+        popq %r12
+        popq %rbp
+        popq %rbx
+        popq %r9
+        popq %r8
+        popq %r10
+        popq %rdx
+        popq %rsi
+        popq %rdi
+        popq %rax
+        popq %r11                          // rflags (Linux leaves them in r11)
+        popq %rcx                          // rip (Linux leaves it in rcx)
+        // The flags without IF: interrupts stay off until the application's first
+        // instruction. The word written below is the rcx slot, already consumed.
+        pushq %r11
+        andq $~0x200, (%rsp)
+        popfq
+        popq %rsp                          // the application's stack
+        sti
+        jmp *%rcx
+
+// [[noreturn]] void arch_enter_app(uint64_t rip, uint64_t rsp): starts application code on
+// the current (application) thread: registers zeroed as execve leaves them (rdx = 0: no
+// exit function for the program to register), flags clear, xmm zero and MXCSR initial (the
+// caller restored the thread's initial extended state), interrupts on.
+        .global arch_enter_app
+arch_enter_app:
+        pushq $0x2                         // every flag clear (bit 1 is always set), IF too
+        popfq
+        ldmxcsr g_kernel_mxcsr(%rip)       // 0x1f80, the initial MXCSR
+        pxor %xmm0, %xmm0
+        pxor %xmm1, %xmm1
+        pxor %xmm2, %xmm2
+        pxor %xmm3, %xmm3
+        pxor %xmm4, %xmm4
+        pxor %xmm5, %xmm5
+        pxor %xmm6, %xmm6
+        pxor %xmm7, %xmm7
+        pxor %xmm8, %xmm8
+        pxor %xmm9, %xmm9
+        pxor %xmm10, %xmm10
+        pxor %xmm11, %xmm11
+        pxor %xmm12, %xmm12
+        pxor %xmm13, %xmm13
+        pxor %xmm14, %xmm14
+        pxor %xmm15, %xmm15
+        movq %rdi, %rcx
+        movq %rsi, %rsp
+        xorl %eax, %eax
+        xorl %ebx, %ebx
+        xorl %edx, %edx
+        xorl %esi, %esi
+        xorl %edi, %edi
+        xorl %ebp, %ebp
+        xorl %r8d, %r8d
+        xorl %r9d, %r9d
+        xorl %r10d, %r10d
+        xorl %r11d, %r11d
+        xorl %r12d, %r12d
+        xorl %r13d, %r13d
+        xorl %r14d, %r14d
+        xorl %r15d, %r15d
+        sti
+        jmp *%rcx
+
+        .section .rodata
+        .p2align 2
+        .global g_kernel_mxcsr
+g_kernel_mxcsr:
+        .long 0x1f80
+
+        .text
+// [[noreturn]] void arch_syscall_return_to(SyscallFrame* frame)
+        .global arch_syscall_return_to
+arch_syscall_return_to:
+        movq %rdi, %rbx
+        leaq -SSE_SIZE(%rdi), %rsp
+        jmp arch_syscall_return

@@ -1,0 +1,90 @@
+// Application threads and the application's lifetime.
+#include <arch/x86_64/fpu.h>
+#include <arch/x86_64/syscall_entry.h>
+#include <arch/x86_64/vm_exit.h>
+#include <core/console.h>
+#include <core/memory.h>
+#include <lib/string.h>
+#include <lx/process.h>
+#include <new>
+
+namespace lx {
+namespace {
+
+// Thread ids after the main thread's (which is the pid).
+std::atomic<int32_t> g_next_tid { kPid + 1 };
+// Application threads alive; the last to exit ends the application.
+std::atomic<int32_t> g_live_threads { 0 };
+std::atomic<ExitHook> g_exit_hook { nullptr };
+
+struct StartInfo {
+    AppThread* app;
+    uint64_t rip, rsp, fs_base;
+};
+
+void app_thread_start(void* arg)
+{
+    StartInfo info = *static_cast<StartInfo*>(arg);
+    delete static_cast<StartInfo*>(arg);
+    core::Thread* self = core::current_thread();
+    self->set_app_data(info.app);
+    core::set_current_fs_base(info.fs_base);
+    arch_enter_app(info.rip, info.rsp);
+}
+
+} // namespace
+
+AppThread& current_app_thread() { return *static_cast<AppThread*>(core::current_thread()->app_data()); }
+
+lib::Result<AppThread*> spawn_app_thread(const char* name, uint64_t rip, uint64_t rsp, uint64_t fs_base, int32_t tid)
+{
+    auto* app = new (std::nothrow) AppThread;
+    auto* info = new (std::nothrow) StartInfo;
+    if (!app || !info) {
+        delete app;
+        delete info;
+        return lib::Errno::NOMEM;
+    }
+    app->tid = tid ? tid : g_next_tid.fetch_add(1, std::memory_order_relaxed);
+    size_t len = lib::str_nlength(name, sizeof(app->comm) - 1);
+    lib::mem_copy(app->comm, name, len);
+    app->comm[len] = '\0';
+    *info = StartInfo { app, rip, rsp, fs_base };
+    g_live_threads.fetch_add(1, std::memory_order_relaxed);
+    core::ThreadAttr attr;
+    attr.app = true;
+    auto thread = core::Thread::create(name, &app_thread_start, info, attr);
+    if (thread.is_error()) {
+        g_live_threads.fetch_sub(1, std::memory_order_relaxed);
+        delete app;
+        delete info;
+        return thread.error();
+    }
+    app->thread = thread.value();
+    core::Thread::detach(thread.value());
+    return app;
+}
+
+void set_exit_hook(ExitHook hook) { g_exit_hook.store(hook, std::memory_order_release); }
+
+void exit_application(int status)
+{
+    if (ExitHook hook = g_exit_hook.load(std::memory_order_acquire)) {
+        hook(status);
+        core::exit_current_thread();
+    }
+    arch::exit_vm(status & 0xff);
+}
+
+void exit_app_thread(int status)
+{
+    // TODO(#4): CLONE_CHILD_CLEARTID (write 0, futex wake) and robust futexes with futexes.
+    if (g_live_threads.fetch_sub(1, std::memory_order_acq_rel) == 1)
+        exit_application(status);
+    core::Thread* self = core::current_thread();
+    delete static_cast<AppThread*>(self->app_data());
+    self->set_app_data(nullptr);
+    core::exit_current_thread();
+}
+
+} // namespace lx

@@ -1,0 +1,48 @@
+// The application: Nimbus runs one Linux program per VM, as one process (pid 1) whose
+// threads are kernel threads marked as application threads (core::ThreadAttr::app). This
+// file holds the process-wide state the syscalls share and the per-thread Linux state.
+#pragma once
+
+#include <atomic>
+#include <core/thread.h>
+#include <cstdint>
+#include <lib/result.h>
+
+namespace lx {
+
+inline constexpr int32_t kPid = 1;
+
+// The Linux side of an application thread (core::Thread::app_data()).
+struct AppThread {
+    core::Thread* thread = nullptr;
+    int32_t tid = 0;
+    uint64_t clear_child_tid = 0; // set_tid_address / CLONE_CHILD_CLEARTID
+    uint64_t robust_list = 0;     // set_robust_list
+    uint64_t robust_list_len = 0;
+    char comm[16] = {};           // prctl(PR_SET_NAME)
+};
+
+// The calling thread's Linux state; only valid on an application thread.
+AppThread& current_app_thread();
+
+// Starts a new application thread that enters application code at `rip` with stack
+// pointer `rsp` and FS base `fs_base`, as thread `tid` (0: allocate one). NOMEM.
+lib::Result<AppThread*> spawn_app_thread(const char* name, uint64_t rip, uint64_t rsp, uint64_t fs_base,
+                                         int32_t tid = 0);
+
+// Ends the application with `status` (exit_group, a fatal signal, the last thread's exit):
+// the VM exits with status & 0xff. Never returns.
+[[noreturn]] void exit_application(int status);
+
+// Ends the calling application thread (exit); the last one ends the application.
+[[noreturn]] void exit_app_thread(int status);
+
+// For in-kernel tests: called instead of ending the VM when the application ends; the
+// calling thread then exits. nullptr restores the default.
+using ExitHook = void (*)(int status);
+void set_exit_hook(ExitHook hook);
+
+// The program break (brk), set by the loader to the end of the executable's data.
+void init_program_break(uint64_t start);
+
+} // namespace lx

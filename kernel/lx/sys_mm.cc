@@ -1,0 +1,142 @@
+// Memory: brk, mmap, munmap, mprotect, madvise over the application address space
+// (core/memory.h keeps VMAs and page tables in step; pages are demand-faulted).
+// TODO(#4): file-backed mappings (private COW and shared), mremap, mincore.
+#include <core/memory.h>
+#include <lx/process.h>
+#include <lx/syscall.h>
+#include <lx/uaccess.h>
+#include <sync/mutex.h>
+
+namespace lx {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr int kProtRead = 1, kProtWrite = 2, kProtExec = 4;
+constexpr int kMapShared = 0x01, kMapPrivate = 0x02, kMapSharedValidate = 0x03, kMapTypeMask = 0x0f;
+constexpr int kMapFixed = 0x10, kMapAnonymous = 0x20;
+constexpr int kMapGrowsdown = 0x100, kMapDenywrite = 0x800, kMapExecutable = 0x1000, kMapLocked = 0x2000;
+constexpr int kMapNoreserve = 0x4000, kMapPopulate = 0x8000, kMapNonblock = 0x10000, kMapStack = 0x20000;
+constexpr int kMapHugetlb = 0x40000, kMapSync = 0x80000, kMapFixedNoreplace = 0x100000;
+constexpr int kMapKnown = kMapTypeMask | kMapFixed | kMapAnonymous | kMapGrowsdown | kMapDenywrite | kMapExecutable |
+                          kMapLocked | kMapNoreserve | kMapPopulate | kMapNonblock | kMapStack | kMapHugetlb |
+                          kMapSync | kMapFixedNoreplace | (0x3f << 26) /* huge page size bits */;
+
+uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
+
+Result<mm::Protection> to_protection(uint64_t prot)
+{
+    if (prot & ~uint64_t(kProtRead | kProtWrite | kProtExec))
+        return Errno::INVAL; // PROT_GROWSDOWN/UP: not supported
+    mm::Protection p = mm::Protection::None;
+    if (prot & kProtRead)
+        p = p | mm::Protection::Read;
+    if (prot & kProtWrite)
+        p = p | mm::Protection::Read | mm::Protection::Write; // x86: no write-only pages
+    if (prot & kProtExec)
+        p = p | mm::Protection::Read | mm::Protection::Exec;
+    return p;
+}
+
+// The program break: [g_brk_start, g_brk) is mapped read-write; brk moves its end.
+constinit ksync::Mutex g_brk_lock;
+uint64_t g_brk_start = 0;
+uint64_t g_brk = 0;
+
+} // namespace
+
+void init_program_break(uint64_t start)
+{
+    ksync::MutexGuard guard(g_brk_lock);
+    g_brk_start = g_brk = page_up(start);
+}
+
+int64_t sys_brk(const Args& a)
+{
+    ksync::MutexGuard guard(g_brk_lock);
+    uint64_t want = a.u(0);
+    if (g_brk_start == 0 || want < g_brk_start || want >= kAppLimit)
+        return int64_t(g_brk);
+    uint64_t old_end = page_up(g_brk), new_end = page_up(want);
+    if (new_end > old_end) {
+        auto r = core::map_anonymous(old_end, new_end - old_end, mm::Protection::ReadWrite,
+                                     mm::MapFlags::FixedNoReplace);
+        if (r.is_error())
+            return int64_t(g_brk); // Linux: the unchanged break means failure
+    } else if (new_end < old_end) {
+        if (core::unmap(new_end, old_end - new_end).is_error())
+            return int64_t(g_brk);
+    }
+    g_brk = want;
+    return int64_t(g_brk);
+}
+
+int64_t sys_mmap(const Args& a)
+{
+    uint64_t addr = a.u(0), length = a.u(1);
+    int flags = a.i(3);
+    uint64_t offset = a.u(5);
+    if (length == 0 || (flags & ~kMapKnown))
+        return err(Errno::INVAL);
+    int type = flags & kMapTypeMask;
+    if (type != kMapShared && type != kMapPrivate && type != kMapSharedValidate)
+        return err(Errno::INVAL);
+    if (offset % kPage)
+        return err(Errno::INVAL);
+    if (length > kAppLimit)
+        return err(Errno::NOMEM);
+    auto prot = to_protection(a.u(2));
+    if (prot.is_error())
+        return err(prot.error());
+    mm::MapFlags mflags = mm::MapFlags::None;
+    if (flags & kMapFixedNoreplace)
+        mflags = mm::MapFlags::FixedNoReplace;
+    else if (flags & kMapFixed)
+        mflags = mm::MapFlags::Fixed;
+    if (mflags != mm::MapFlags::None && addr % kPage)
+        return err(Errno::INVAL);
+    if (!(flags & kMapAnonymous))
+        return err(Errno::NODEV); // TODO(#4): file mappings, once the VFS is in
+    // One process and no fork: shared anonymous memory is private memory nobody else sees.
+    auto r = core::map_anonymous(addr & ~(kPage - 1), page_up(length), prot.value(), mflags);
+    if (r.is_error())
+        return err(r.error() == Errno::INVAL ? Errno::NOMEM : r.error());
+    return int64_t(r.value());
+}
+
+int64_t sys_munmap(const Args& a)
+{
+    if (a.u(0) % kPage || a.u(1) == 0)
+        return err(Errno::INVAL);
+    return ret(core::unmap(a.u(0), page_up(a.u(1))));
+}
+
+int64_t sys_mprotect(const Args& a)
+{
+    if (a.u(0) % kPage)
+        return err(Errno::INVAL);
+    auto prot = to_protection(a.u(2));
+    if (prot.is_error())
+        return err(prot.error());
+    if (a.u(1) == 0)
+        return 0;
+    if (!app_range_ok(a.u(0), page_up(a.u(1))))
+        return err(Errno::NOMEM);
+    return ret(core::protect(a.u(0), page_up(a.u(1)), prot.value()));
+}
+
+int64_t sys_madvise(const Args& a)
+{
+    constexpr int kMadvDontneed = 4, kMadvFree = 8, kMadvRemove = 9;
+    if (a.u(0) % kPage)
+        return err(Errno::INVAL);
+    int advice = a.i(2);
+    if (advice == kMadvDontneed || advice == kMadvFree || advice == kMadvRemove) {
+        // TODO(#4): drop the pages so the next touch sees zeros (DONTNEED's contract for
+        // private anonymous memory). Keeping them is allowed for MADV_FREE only.
+        if (advice != kMadvFree)
+            return err(Errno::INVAL);
+    }
+    return 0; // other advice is a hint
+}
+
+} // namespace lx

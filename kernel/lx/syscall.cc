@@ -1,0 +1,149 @@
+// System-call dispatch: the table from syscalls.def, ENOSYS (logged once per call by name)
+// for what is not implemented, and the strace boot option.
+#include <atomic>
+#include <core/console.h>
+#include <core/thread.h>
+#include <lib/format.h>
+#include <lx/process.h>
+#include <lx/syscall.h>
+#include <lx/uaccess.h>
+
+namespace lx {
+using core::kprintf;
+namespace {
+
+using Handler = int64_t (*)(const Args&);
+
+constexpr uint64_t kTableSize = 512;
+
+struct Entry {
+    Handler handler;
+    const char* name;
+    const char* args; // strace format, nullptr when not implemented
+};
+
+constexpr auto build_table()
+{
+    struct Table {
+        Entry e[kTableSize];
+    } t {};
+#define SYSCALL(nr, name, args) t.e[nr] = Entry { &sys_##name, #name, args };
+#define NOSYS(nr, name) t.e[nr] = Entry { nullptr, #name, nullptr };
+#include <lx/syscalls.def>
+    return t;
+}
+
+constexpr auto g_table = build_table();
+
+std::atomic<uint64_t> g_enosys_logged[kTableSize / 64];
+bool g_strace = false;
+
+int64_t unimplemented(uint64_t nr)
+{
+    bool known = nr < kTableSize && g_table.e[nr].name;
+    uint64_t bit = uint64_t(1) << (nr % 64);
+    std::atomic<uint64_t>* word = nr < kTableSize ? &g_enosys_logged[nr / 64] : nullptr;
+    if (!word || !(word->fetch_or(bit, std::memory_order_relaxed) & bit)) {
+        if (known)
+            log_warn("application called unimplemented syscall %s (%lu): ENOSYS", g_table.e[nr].name, nr);
+        else
+            log_warn("application called unknown syscall %lu: ENOSYS", nr);
+    }
+    return err(Errno::NOSYS);
+}
+
+// One argument as strace prints it, into buf.
+void format_arg(char* buf, size_t size, char kind, uint64_t value)
+{
+    switch (kind) {
+    case 'd':
+        lib::format_to(buf, size, "%d", int32_t(value));
+        return;
+    case 'u':
+        lib::format_to(buf, size, "%lu", value);
+        return;
+    case 'o':
+        lib::format_to(buf, size, "0%lo", value);
+        return;
+    case 's': {
+        char text[64];
+        auto n = copy_string_from_app(text, value, sizeof(text));
+        if (!n.is_error())
+            lib::format_to(buf, size, "\"%s\"", text);
+        else if (n.error() == Errno::NAMETOOLONG)
+            lib::format_to(buf, size, "\"%.*s\"...", int(sizeof(text) - 1), text);
+        else
+            lib::format_to(buf, size, "%#lx", value);
+        return;
+    }
+    case 'p':
+        if (value == 0) {
+            lib::format_to(buf, size, "NULL");
+            return;
+        }
+        [[fallthrough]];
+    default:
+        lib::format_to(buf, size, "%#lx", value);
+        return;
+    }
+}
+
+void trace(uint64_t nr, const Args& a, int64_t result, bool returns = true)
+{
+    char line[512];
+    size_t used = 0;
+    auto append = [&](const char* text) {
+        while (*text && used + 1 < sizeof(line))
+            line[used++] = *text++;
+        line[used] = '\0';
+    };
+    char piece[96];
+    int32_t tid = core::current_thread()->app_data() ? current_app_thread().tid : 0;
+    lib::format_to(piece, sizeof(piece), "strace: [%d] ", tid);
+    append(piece);
+    if (nr < kTableSize && g_table.e[nr].name)
+        append(g_table.e[nr].name);
+    else {
+        lib::format_to(piece, sizeof(piece), "syscall_%lu", nr);
+        append(piece);
+    }
+    append("(");
+    const char* kinds = nr < kTableSize && g_table.e[nr].args ? g_table.e[nr].args : "xxxxxx";
+    for (int i = 0; kinds[i] && i < 6; ++i) {
+        if (i)
+            append(", ");
+        format_arg(piece, sizeof(piece), kinds[i], a.raw[i]);
+        append(piece);
+    }
+    if (!returns)
+        lib::format_to(piece, sizeof(piece), ") = ?");
+    else if (result < 0 && result >= -4095)
+        lib::format_to(piece, sizeof(piece), ") = -1 %s", lib::errno_name(Errno(-result)));
+    else
+        lib::format_to(piece, sizeof(piece), ") = %ld (%#lx)", result, uint64_t(result));
+    append(piece);
+    kprintf("%s\n", line);
+}
+
+} // namespace
+
+const char* syscall_name(uint64_t nr) { return nr < kTableSize ? g_table.e[nr].name : nullptr; }
+
+void set_strace(bool on) { g_strace = on; }
+
+} // namespace lx
+
+// From arch/x86_64/syscall.S, on the calling thread's kernel stack, interrupts on.
+extern "C" void lx_syscall_dispatch(arch::SyscallFrame* frame)
+{
+    using namespace lx;
+    uint64_t nr = frame->rax;
+    Args a { { frame->rdi, frame->rsi, frame->rdx, frame->r10, frame->r8, frame->r9 }, frame };
+    Handler h = nr < kTableSize ? g_table.e[nr].handler : nullptr;
+    if (g_strace && (nr == 60 || nr == 231)) // exit, exit_group: no result to print
+        trace(nr, a, 0, false);
+    int64_t result = h ? h(a) : unimplemented(nr);
+    if (g_strace)
+        trace(nr, a, result);
+    frame->rax = uint64_t(result);
+}

@@ -1,0 +1,55 @@
+// The Linux system-call layer: what every family file (sys_*.cc) needs. The table itself is
+// syscalls.def; the dispatcher and the strace option are in syscall.cc.
+//
+// A handler is `int64_t sys_<name>(const Args&)`: it returns the result, or a negative
+// errno (-ENOENT) as Linux's raw syscall ABI does. Pointers from the application are plain
+// integers here and are only ever dereferenced through lx/uaccess.h, so a bad pointer is
+// EFAULT and never a kernel fault. Handlers run on the calling thread's kernel stack with
+// interrupts on and may block.
+#pragma once
+
+#include <arch/x86_64/syscall_entry.h>
+#include <cstdint>
+#include <lib/errno.h>
+#include <lib/result.h>
+
+namespace lx {
+
+using lib::Errno;
+template<typename T>
+using Result = lib::Result<T>;
+
+struct Args {
+    uint64_t raw[6];
+    arch::SyscallFrame* frame;
+
+    uint64_t u(int i) const { return raw[i]; }
+    int32_t i(int n) const { return int32_t(raw[n]); }
+    int64_t l(int n) const { return int64_t(raw[n]); }
+};
+
+inline int64_t err(Errno e) { return -int64_t(e); }
+
+// A Result as a syscall return value: the value, or -errno.
+template<typename T>
+int64_t ret(const Result<T>& r)
+{
+    if (r.is_error())
+        return err(r.error());
+    if constexpr (__is_same(T, void))
+        return 0;
+    else
+        return int64_t(r.value());
+}
+
+// Declarations of every handler in syscalls.def.
+#define SYSCALL(nr, name, args) int64_t sys_##name(const Args&);
+#include <lx/syscalls.def>
+
+// The name of syscall `nr`, or nullptr for a number Linux does not define.
+const char* syscall_name(uint64_t nr);
+
+// Whether the strace boot option is on.
+void set_strace(bool on);
+
+} // namespace lx
