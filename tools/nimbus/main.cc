@@ -1,6 +1,7 @@
 // `nimbus`: the host-side runner. Boots a Nimbus kernel under QEMU and exits with the guest's
-// status (docs/runner.md). The decisions live in the runner library (unit-tested); this file
-// does the I/O: locating QEMU and the kernel, the status file, the accelerator notice.
+// status, building the root image of a host program first (docs/runner.md). The decisions
+// live in the runner library (unit-tested); this file does the I/O: locating QEMU and the
+// kernel, the image (image_command.cc), the status file, the accelerator notice.
 #include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -13,7 +14,9 @@
 #include <vector>
 
 #include "runner/accel.h"
+#include "image_command.h"
 #include "runner/exit_status.h"
+#include "runner/guest_command.h"
 #include "runner/options.h"
 #include "runner/qemu_command.h"
 #include "vm_process.h"
@@ -87,7 +90,7 @@ std::string read_file(const std::string& path) {
     return text.str();
 }
 
-int run(const runner::RunOptions& opts) {
+int run(runner::RunOptions opts) {
     std::string kernel = default_kernel_path(opts);
     std::string qemu_problem;
     std::string qemu = find_qemu(opts, &qemu_problem);
@@ -108,6 +111,29 @@ int run(const runner::RunOptions& opts) {
         qemu = opts.qemu.value_or(kQemuName);
     }
 
+    // A host program without --initrd: run it from its root image (built or cached), under
+    // its absolute path. Any image gets guest RAM to hold it unless --memory says otherwise.
+    std::vector<std::string> environment;
+    if (!opts.program.empty()) {
+        if (!opts.initrd) {
+            auto image = runner::prepare_run_image(opts.program[0], opts.image);
+            if (!image) {
+                return fail(image.error);
+            }
+            std::fprintf(stderr, "nimbus: %s%s\n", runner::image_summary(*image.value).c_str(),
+                         image.value->reused ? " (cached)" : "");
+            opts.initrd = image.value->path;
+            opts.program[0] = image.value->program;
+        }
+        environment = runner::merge_environment(
+            runner::default_guest_environment(::isatty(STDOUT_FILENO) == 1), opts.env);
+    }
+    if (opts.initrd && !opts.memory_given) {
+        std::error_code ec;
+        auto size = std::filesystem::file_size(*opts.initrd, ec);
+        opts.memory = runner::memory_for_image(ec ? 0 : size);
+    }
+
     auto accel = runner::choose_accel(opts.accel, runner::probe_host_virt(), opts.icount);
     if (!accel) {
         return fail(accel.error);
@@ -116,7 +142,7 @@ int run(const runner::RunOptions& opts) {
                  std::string(runner::accel_name(accel.value->accel)).c_str(),
                  accel.value->reason.c_str());
 
-    runner::QemuInputs inputs{qemu, kernel, {}, *accel.value};
+    runner::QemuInputs inputs{qemu, kernel, {}, *accel.value, environment};
     if (opts.dry_run) {
         inputs.status_path = "/tmp/nimbus-status-XXXXXX";
         std::printf("%s\n", runner::shell_quote_command(runner::build_qemu_argv(opts, inputs)).c_str());
@@ -168,6 +194,11 @@ int main(int argc, char** argv) {
     case runner::Command::RunHelp:
         std::fputs(std::string(runner::run_usage_text()).c_str(), stdout);
         return 0;
+    case runner::Command::ImageHelp:
+        std::fputs(std::string(runner::image_usage_text()).c_str(), stdout);
+        return 0;
+    case runner::Command::Image:
+        return runner::image_command(parsed.value->image);
     case runner::Command::Run:
         break;
     }

@@ -25,6 +25,9 @@ TEST(RunnerOptions, DefaultsMatchTheDocumentation) {
     EXPECT_FALSE(o.dry_run);
     EXPECT_EQ(o.timeout_seconds, 0);
     EXPECT_TRUE(o.program.empty());
+    EXPECT_FALSE(o.memory_given);
+    EXPECT_TRUE(o.image.empty());
+    EXPECT_TRUE(o.env.empty());
 }
 
 TEST(RunnerOptions, ParsesEveryOption) {
@@ -44,6 +47,47 @@ TEST(RunnerOptions, ParsesEveryOption) {
     EXPECT_TRUE(o.icount);
     EXPECT_TRUE(o.dry_run);
     EXPECT_EQ(o.qemu, "/q");
+    EXPECT_TRUE(o.memory_given);
+}
+
+TEST(RunnerOptions, ImageInputsAndEnvironmentForAProgram) {
+    auto p = parse({"run", "--env", "LANG=C.UTF-8", "--add=data:/srv/data", "--manifest", "m.txt",
+                    "--library-path", "/opt/lib", "--env=X=", "python3", "-c", "print(1)"});
+    ASSERT_TRUE(p) << p.error;
+    const RunOptions& o = p.value->run;
+    EXPECT_EQ(o.env, (std::vector<std::string>{"LANG=C.UTF-8", "X="}));
+    EXPECT_EQ(o.image.adds, (std::vector<std::string>{"data:/srv/data"}));
+    EXPECT_EQ(o.image.manifests, (std::vector<std::string>{"m.txt"}));
+    EXPECT_EQ(o.image.library_path, (std::vector<std::string>{"/opt/lib"}));
+    EXPECT_EQ(o.program, (std::vector<std::string>{"python3", "-c", "print(1)"}));
+    EXPECT_FALSE(o.memory_given);
+}
+
+TEST(RunnerOptions, ImageCommand) {
+    auto p = parse({"image", "--add", "x", "-o", "app.img", "--library-path=/l", "/bin/true"});
+    ASSERT_TRUE(p) << p.error;
+    EXPECT_EQ(p.value->command, Command::Image);
+    const ImageOptions& o = p.value->image;
+    EXPECT_EQ(o.action, ImageOptions::Action::Build);
+    EXPECT_EQ(o.output, "app.img");
+    EXPECT_EQ(o.program, "/bin/true");
+    EXPECT_EQ(o.inputs.adds, (std::vector<std::string>{"x"}));
+    EXPECT_EQ(o.inputs.library_path, (std::vector<std::string>{"/l"}));
+
+    p = parse({"image", "--output=o.img", "--", "-weird-name"});
+    ASSERT_TRUE(p) << p.error;
+    EXPECT_EQ(p.value->image.program, "-weird-name");
+
+    p = parse({"image", "--check", "a.img"});
+    ASSERT_TRUE(p) << p.error;
+    EXPECT_EQ(p.value->image.action, ImageOptions::Action::Check);
+    EXPECT_EQ(p.value->image.image, "a.img");
+    p = parse({"image", "--list=a.img"});
+    ASSERT_TRUE(p) << p.error;
+    EXPECT_EQ(p.value->image.action, ImageOptions::Action::List);
+
+    EXPECT_EQ(parse({"image", "--help"}).value->command, Command::ImageHelp);
+    EXPECT_EQ(parse({"image", "-o", "x", "-h"}).value->command, Command::ImageHelp);
 }
 
 TEST(RunnerOptions, ProgramStartsAtFirstNonOption) {
@@ -98,6 +142,26 @@ TEST(RunnerOptions, ErrorsNameTheProblem) {
              {{"run", "--frobnicate"}, "unknown option '--frobnicate'"},
              {{"run", "--boot", ""}, "empty --boot"},
              {{"run", "--icount", "--accel", "kvm"}, "--icount needs TCG"},
+             {{"run", "--boot", "x=\"q\""}, "boot options cannot contain"},
+             {{"run", "--boot", "a b"}, "only the value after '=' may contain spaces"},
+             {{"run", "--env", "NOEQUALS", "/p"}, "bad --env 'NOEQUALS' (expected NAME=VALUE)"},
+             {{"run", "--env", "1X=2", "/p"}, "bad --env '1X=2'"},
+             {{"run", "--env"}, "--env needs a value"},
+             {{"run", "--add", "x:rel", "/p"}, "GUEST must be an absolute path: 'rel'"},
+             {{"run", "--add", "", "/p"}, "empty value for --add"},
+             {{"run", "--add", "x"}, "need a PROGRAM"},
+             {{"run", "--env", "A=1"}, "need a PROGRAM"},
+             {{"run", "--initrd", "i.img", "--manifest", "m", "/p"}, "cannot be combined with --initrd"},
+             {{"image"}, "nimbus image needs a PROGRAM"},
+             {{"image", "/bin/true"}, "needs -o IMAGE"},
+             {{"image", "-o", "x.img", "/bin/echo", "hello"},
+              "nimbus image takes no program arguments ('hello')"},
+             {{"image", "--env", "A=1", "-o", "x", "/p"}, "--env is a run-time setting"},
+             {{"image", "-o"}, "-o needs a value"},
+             {{"image", "--check", "a", "--list", "b"}, "only one of --check and --list"},
+             {{"image", "--check", "a", "-o", "x"}, "--check and --list take only the image file"},
+             {{"image", "--list", "a", "/p"}, "--check and --list take only the image file"},
+             {{"image", "--bogus"}, "unknown option '--bogus' (see nimbus image --help)"},
          }) {
         auto p = parse(c.args);
         EXPECT_FALSE(p);

@@ -25,24 +25,18 @@ bool has(const Args& argv, const std::string& s) {
 }
 
 QemuInputs inputs(Accel accel = Accel::Tcg) {
-    return {"/usr/bin/qemu-system-x86_64", "/k/kernel.elf", "/tmp/st", {accel, "test"}};
+    return {"/usr/bin/qemu-system-x86_64", "/k/kernel.elf", "/tmp/st", {accel, "test"}, {}};
 }
 
-TEST(RunnerCmdline, BootOptionsThenProgram) {
+TEST(RunnerCmdline, BootOptionsThenGuestWords) {
     EXPECT_EQ(build_kernel_cmdline({}, {}), "");
     EXPECT_EQ(build_kernel_cmdline({"a", "b=1"}, {}), "a b=1");
     EXPECT_EQ(build_kernel_cmdline({}, {"/bin/app"}), "-- /bin/app");
     EXPECT_EQ(build_kernel_cmdline({"boot.times"}, {"/bin/app", "x", "hello world"}),
-              "boot.times -- /bin/app x \"hello world\"");
-}
-
-TEST(RunnerCmdline, Quoting) {
-    EXPECT_EQ(quote_cmdline_word("plain"), "plain");
-    EXPECT_EQ(quote_cmdline_word(""), "\"\"");
-    EXPECT_EQ(quote_cmdline_word("a b"), "\"a b\"");
-    EXPECT_EQ(quote_cmdline_word("tab\there"), "\"tab\there\"");
-    EXPECT_EQ(quote_cmdline_word("say \"hi\""), "\"say \\\"hi\\\"\"");
-    EXPECT_EQ(quote_cmdline_word("back\\slash"), "\"back\\\\slash\"");
+              "boot.times -- /bin/app x 'hello world'");
+    // Boot options in the kernel parser's key="value" form.
+    EXPECT_EQ(build_kernel_cmdline({"x=a b", "log=debug"}, {"LANG=C.UTF-8", "/p", "it's"}),
+              "x=\"a b\" log=debug -- LANG=C.UTF-8 /p 'it'\\''s'");
 }
 
 TEST(RunnerQemu, CommonDevicesAndProtocol) {
@@ -107,9 +101,16 @@ TEST(RunnerQemu, AppendAndInitrd) {
     o.boot_options = {"boot.times"};
     o.program = {"/bin/echo", "hi there"};
     o.initrd = "/i.cpio";
-    Args a = build_qemu_argv(o, inputs());
-    EXPECT_GE(find_pair(a, "-append", "boot.times -- /bin/echo \"hi there\""), 0);
+    QemuInputs in = inputs();
+    in.guest_environment = {"HOME=/", "TERM=dumb"};
+    Args a = build_qemu_argv(o, in);
+    EXPECT_GE(find_pair(a, "-append", "boot.times -- HOME=/ TERM=dumb /bin/echo 'hi there'"), 0);
     EXPECT_GE(find_pair(a, "-initrd", "/i.cpio"), 0);
+
+    // No program: the environment is not passed.
+    o.program.clear();
+    a = build_qemu_argv(o, in);
+    EXPECT_GE(find_pair(a, "-append", "boot.times"), 0);
 }
 
 TEST(RunnerQemu, ShellQuoting) {

@@ -4,6 +4,10 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <tuple>
+
+#include "runner/guest_command.h"
+#include "runner/image_contents.h"
 
 namespace runner {
 
@@ -11,33 +15,61 @@ namespace {
 
 constexpr std::string_view kUsage =
     "usage: nimbus run [OPTIONS] [--] [PROGRAM [ARGS...]]\n"
-    "       nimbus --help | nimbus run --help\n"
+    "       nimbus image [OPTIONS] -o IMAGE PROGRAM\n"
+    "       nimbus image --check IMAGE | --list IMAGE\n"
+    "       nimbus --help | nimbus run --help | nimbus image --help\n"
     "\n"
-    "Boots the Nimbus kernel under QEMU, streams its console (COM1) to stdout and exits with\n"
-    "the guest's status. See docs/runner.md.\n";
+    "run boots the Nimbus kernel under QEMU, streams its console (COM1) to stdout and exits\n"
+    "with the guest's status; given a host PROGRAM, it first builds (or reuses from the cache)\n"
+    "a root image holding it. image writes such an image to a file. See docs/runner.md.\n";
 
 constexpr std::string_view kRunUsage =
     "usage: nimbus run [OPTIONS] [--] [PROGRAM [ARGS...]]\n"
     "\n"
     "  --machine M     q35 | pc | microvm | microvm-noacpi           (default microvm)\n"
     "  --cpus N        virtual CPUs, 1..255                           (default 1)\n"
-    "  --memory SIZE   guest RAM: N[K|M|G|T], plain N is MiB          (default 128M)\n"
+    "  --memory SIZE   guest RAM: N[K|M|G|T], plain N is MiB\n"
+    "                  (default 128M; with an image or --initrd 128M + 2 x its size)\n"
     "  --accel A       kvm | tcg    (default: kvm if vmx/svm and /dev/kvm usable, else tcg)\n"
     "  --boot OPTION   kernel boot option, repeatable\n"
     "  --kernel PATH   kernel ELF   (default $NIMBUS_KERNEL, else <nimbus dir>/../kernel/kernel.elf)\n"
-    "  --initrd PATH   initial ramdisk passed to QEMU -initrd\n"
+    "  --initrd PATH   root image (or any initial ramdisk) for QEMU -initrd; PROGRAM is then a\n"
+    "                  path inside it and no image is built\n"
     "  --timeout SECS  kill QEMU after SECS seconds and exit 124 (default: none)\n"
     "  --icount        deterministic TCG: 1 guest instruction = 1 ns (-icount shift=0,sleep=off)\n"
-    "  --dry-run       print the QEMU command line instead of running it\n"
+    "  --dry-run       print the QEMU command line instead of running it (still builds the image)\n"
     "  --qemu PATH     QEMU binary  (default $NIMBUS_QEMU, else qemu-system-x86_64 on PATH)\n"
+    "  --env NAME=VALUE       environment of the program, repeatable (default PATH, HOME, TERM)\n"
+    "  --add HOST[:GUEST]     also put a host file or directory tree in the image, repeatable\n"
+    "  --manifest FILE        --add for each HOST[:GUEST] line of FILE, repeatable\n"
+    "  --library-path DIR     search DIR for libraries where LD_LIBRARY_PATH would be, repeatable\n"
     "  -h, --help      this text\n"
     "\n"
-    "PROGRAM and ARGS (everything from the first non-option argument on) are appended to the\n"
+    "PROGRAM is found like a shell does (a name without '/' on $PATH). Without --initrd it is\n"
+    "put in a root image with its interpreter and libraries, cached in $NIMBUS_CACHE (else\n"
+    "$XDG_CACHE_HOME/nimbus or ~/.cache/nimbus). The environment, PROGRAM and ARGS go on the\n"
     "kernel command line after \" -- \".\n"
     "\n"
     "Exit status: the guest's status 0..255; 120 kernel panic; 121 guest ended without\n"
     "reporting a status; 124 timeout; 125 runner error (bad arguments, QEMU or kernel missing,\n"
-    "QEMU failed to start); 128+SIG when interrupted by SIGINT/SIGTERM.\n";
+    "image not buildable, QEMU failed to start); 128+SIG when interrupted by SIGINT/SIGTERM.\n";
+
+constexpr std::string_view kImageUsage =
+    "usage: nimbus image [OPTIONS] -o IMAGE PROGRAM\n"
+    "       nimbus image --check IMAGE\n"
+    "       nimbus image --list IMAGE\n"
+    "\n"
+    "Writes a root image holding PROGRAM at its host path, its interpreter and libraries\n"
+    "(found as the host's dynamic linker would), a minimal /etc and empty /tmp /dev /proc /sys.\n"
+    "Arguments and environment are not stored: give them to nimbus run at run time.\n"
+    "\n"
+    "  -o, --output IMAGE     the image file to write (replaced atomically)\n"
+    "  --add HOST[:GUEST]     also put a host file or directory tree in the image, repeatable\n"
+    "  --manifest FILE        --add for each HOST[:GUEST] line of FILE, repeatable\n"
+    "  --library-path DIR     search DIR for libraries where LD_LIBRARY_PATH would be, repeatable\n"
+    "  --check IMAGE          validate an image; exit 0 if valid, else 1 with the reason\n"
+    "  --list IMAGE           list an image's entries\n"
+    "  -h, --help             this text\n";
 
 bool is_digits(std::string_view s) {
     if (s.empty()) {
@@ -60,13 +92,62 @@ std::pair<std::string_view, std::optional<std::string_view>> split_option(std::s
     return {arg.substr(0, eq), arg.substr(eq + 1)};
 }
 
+// The value of an option: after '=' or the next argument.
+struct OptionCursor {
+    std::span<const std::string> args;
+    size_t i = 0;
+    std::string_view name;
+    std::optional<std::string_view> inline_value;
+
+    // Fetches the option's value; false when there is none.
+    bool take_value(std::string* out) {
+        if (inline_value) {
+            *out = std::string(*inline_value);
+            return true;
+        }
+        if (i + 1 >= args.size()) {
+            return false;
+        }
+        *out = args[++i];
+        return true;
+    }
+};
+
+// The options shared by `run` and `image` that describe the image's contents. Returns true
+// if `name` was one of them (with *error set when its value is bad).
+bool parse_image_input(OptionCursor& c, ImageInputs& inputs, std::string* error) {
+    if (c.name != "--add" && c.name != "--manifest" && c.name != "--library-path") {
+        return false;
+    }
+    std::string v;
+    if (!c.take_value(&v)) {
+        *error = "option " + std::string(c.name) + " needs a value";
+        return true;
+    }
+    if (v.empty()) {
+        *error = "empty value for " + std::string(c.name);
+    } else if (c.name == "--add") {
+        auto spec = parse_add_spec(v, "/", "--add " + v);
+        if (!spec) {
+            *error = spec.error;
+        } else {
+            inputs.adds.push_back(v);
+        }
+    } else if (c.name == "--manifest") {
+        inputs.manifests.push_back(v);
+    } else {
+        inputs.library_path.push_back(v);
+    }
+    return true;
+}
+
 Parsed<RunOptions> parse_run(std::span<const std::string> args, bool& wants_help) {
     RunOptions opts;
-    size_t i = 0;
-    while (i < args.size()) {
-        const std::string& arg = args[i];
+    OptionCursor c{args, 0, {}, std::nullopt};
+    for (; c.i < args.size(); ++c.i) {
+        const std::string& arg = args[c.i];
         if (arg == "--") {
-            ++i;
+            ++c.i;
             break;
         }
         if (arg.size() < 2 || arg[0] != '-') {
@@ -76,26 +157,14 @@ Parsed<RunOptions> parse_run(std::span<const std::string> args, bool& wants_help
             wants_help = true;
             return Parsed<RunOptions>::ok(opts);
         }
-        auto [name, inline_value] = split_option(arg);
+        std::tie(c.name, c.inline_value) = split_option(arg);
+        std::string_view name = c.name;
         auto flag = [&](bool& field) -> std::string {
-            if (inline_value) {
+            if (c.inline_value) {
                 return "option " + std::string(name) + " takes no value";
             }
             field = true;
             return {};
-        };
-        // Fetches the option's value (inline or next argument).
-        std::optional<std::string> value;
-        auto take_value = [&]() -> bool {
-            if (inline_value) {
-                value = std::string(*inline_value);
-                return true;
-            }
-            if (i + 1 >= args.size()) {
-                return false;
-            }
-            value = args[++i];
-            return true;
         };
 
         std::string error;
@@ -103,13 +172,16 @@ Parsed<RunOptions> parse_run(std::span<const std::string> args, bool& wants_help
             error = flag(opts.icount);
         } else if (name == "--dry-run") {
             error = flag(opts.dry_run);
+        } else if (parse_image_input(c, opts.image, &error)) {
+            // done
         } else if (name == "--machine" || name == "--cpus" || name == "--memory" ||
                    name == "--accel" || name == "--boot" || name == "--kernel" ||
-                   name == "--initrd" || name == "--timeout" || name == "--qemu") {
-            if (!take_value()) {
+                   name == "--initrd" || name == "--timeout" || name == "--qemu" ||
+                   name == "--env") {
+            std::string v;
+            if (!c.take_value(&v)) {
                 return Parsed<RunOptions>::fail("option " + std::string(name) + " needs a value");
             }
-            const std::string& v = *value;
             if (name == "--machine") {
                 auto m = parse_machine(v);
                 if (!m) {
@@ -132,6 +204,7 @@ Parsed<RunOptions> parse_run(std::span<const std::string> args, bool& wants_help
                     error = size.error;
                 } else {
                     opts.memory = *size.value;
+                    opts.memory_given = true;
                 }
             } else if (name == "--accel") {
                 if (v == "kvm") {
@@ -142,10 +215,16 @@ Parsed<RunOptions> parse_run(std::span<const std::string> args, bool& wants_help
                     error = "unknown accelerator '" + v + "' (expected kvm or tcg)";
                 }
             } else if (name == "--boot") {
-                if (v.empty()) {
-                    error = "empty --boot option";
+                if (Status s = check_boot_option(v); !s) {
+                    error = s.error;
                 } else {
                     opts.boot_options.push_back(v);
+                }
+            } else if (name == "--env") {
+                if (!is_env_assignment(v)) {
+                    error = "bad --env '" + v + "' (expected NAME=VALUE)";
+                } else {
+                    opts.env.push_back(v);
                 }
             } else if (name == "--kernel" || name == "--initrd" || name == "--qemu") {
                 if (v.empty()) {
@@ -171,13 +250,90 @@ Parsed<RunOptions> parse_run(std::span<const std::string> args, bool& wants_help
         if (!error.empty()) {
             return Parsed<RunOptions>::fail(error);
         }
-        ++i;
     }
-    opts.program.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+    opts.program.assign(args.begin() + static_cast<std::ptrdiff_t>(c.i), args.end());
     if (opts.icount && opts.accel == AccelRequest::Kvm) {
         return Parsed<RunOptions>::fail("--icount needs TCG; it cannot be combined with --accel kvm");
     }
+    if (opts.program.empty() && (!opts.image.empty() || !opts.env.empty())) {
+        return Parsed<RunOptions>::fail(
+            "--add, --manifest, --library-path and --env need a PROGRAM to run");
+    }
+    if (opts.initrd && !opts.image.empty()) {
+        return Parsed<RunOptions>::fail(
+            "--add, --manifest and --library-path build an image; they cannot be combined with --initrd");
+    }
     return Parsed<RunOptions>::ok(std::move(opts));
+}
+
+Parsed<ImageOptions> parse_image(std::span<const std::string> args, bool& wants_help) {
+    ImageOptions opts;
+    bool have_output = false;
+    std::optional<ImageOptions::Action> inspect;
+    OptionCursor c{args, 0, {}, std::nullopt};
+    for (; c.i < args.size(); ++c.i) {
+        const std::string& arg = args[c.i];
+        if (arg == "--") {
+            ++c.i;
+            break;
+        }
+        if (arg.size() < 2 || arg[0] != '-') {
+            break;
+        }
+        if (arg == "-h" || arg == "--help") {
+            wants_help = true;
+            return Parsed<ImageOptions>::ok(opts);
+        }
+        std::tie(c.name, c.inline_value) = split_option(arg);
+        std::string_view name = c.name;
+        std::string error;
+        if (parse_image_input(c, opts.inputs, &error)) {
+            // done
+        } else if (name == "-o" || name == "--output" || name == "--check" || name == "--list") {
+            std::string v;
+            if (!c.take_value(&v) || v.empty()) {
+                return Parsed<ImageOptions>::fail("option " + std::string(name) + " needs a value");
+            }
+            if (name == "-o" || name == "--output") {
+                opts.output = v;
+                have_output = true;
+            } else {
+                if (inspect) {
+                    return Parsed<ImageOptions>::fail("give only one of --check and --list");
+                }
+                inspect = name == "--check" ? ImageOptions::Action::Check : ImageOptions::Action::List;
+                opts.image = v;
+            }
+        } else if (name == "--env") {
+            error = "--env is a run-time setting, not stored in the image; give it to nimbus run";
+        } else {
+            error = "unknown option '" + arg + "' (see nimbus image --help)";
+        }
+        if (!error.empty()) {
+            return Parsed<ImageOptions>::fail(error);
+        }
+    }
+    std::span<const std::string> rest = args.subspan(c.i);
+    if (inspect) {
+        if (have_output || !opts.inputs.empty() || !rest.empty()) {
+            return Parsed<ImageOptions>::fail("--check and --list take only the image file");
+        }
+        opts.action = *inspect;
+        return Parsed<ImageOptions>::ok(std::move(opts));
+    }
+    if (rest.empty()) {
+        return Parsed<ImageOptions>::fail("nimbus image needs a PROGRAM (see nimbus image --help)");
+    }
+    if (rest.size() > 1) {
+        return Parsed<ImageOptions>::fail(
+            "nimbus image takes no program arguments ('" + rest[1] +
+            "'): arguments are not stored in the image; give them to nimbus run");
+    }
+    if (!have_output) {
+        return Parsed<ImageOptions>::fail("nimbus image needs -o IMAGE, the file to write");
+    }
+    opts.program = rest[0];
+    return Parsed<ImageOptions>::ok(std::move(opts));
 }
 
 } // namespace
@@ -255,20 +411,30 @@ Parsed<ParsedCommand> parse_command_line(std::span<const std::string> args) {
         cmd.command = Command::Help;
         return Parsed<ParsedCommand>::ok(cmd);
     }
-    if (first != "run") {
-        return Parsed<ParsedCommand>::fail("unknown command '" + first + "' (try nimbus --help)");
-    }
     bool wants_help = false;
-    auto run = parse_run(args.subspan(1), wants_help);
-    if (!run) {
-        return Parsed<ParsedCommand>::fail(run.error);
+    if (first == "run") {
+        auto run = parse_run(args.subspan(1), wants_help);
+        if (!run) {
+            return Parsed<ParsedCommand>::fail(run.error);
+        }
+        cmd.command = wants_help ? Command::RunHelp : Command::Run;
+        cmd.run = std::move(*run.value);
+        return Parsed<ParsedCommand>::ok(std::move(cmd));
     }
-    cmd.command = wants_help ? Command::RunHelp : Command::Run;
-    cmd.run = std::move(*run.value);
-    return Parsed<ParsedCommand>::ok(std::move(cmd));
+    if (first == "image") {
+        auto image = parse_image(args.subspan(1), wants_help);
+        if (!image) {
+            return Parsed<ParsedCommand>::fail(image.error);
+        }
+        cmd.command = wants_help ? Command::ImageHelp : Command::Image;
+        cmd.image = std::move(*image.value);
+        return Parsed<ParsedCommand>::ok(std::move(cmd));
+    }
+    return Parsed<ParsedCommand>::fail("unknown command '" + first + "' (try nimbus --help)");
 }
 
 std::string_view usage_text() { return kUsage; }
 std::string_view run_usage_text() { return kRunUsage; }
+std::string_view image_usage_text() { return kImageUsage; }
 
 } // namespace runner

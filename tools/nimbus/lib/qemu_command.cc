@@ -6,41 +6,20 @@
 
 namespace runner {
 
-std::string quote_cmdline_word(std::string_view word) {
-    bool needs_quotes = word.empty();
-    for (char c : word) {
-        if (c == ' ' || c == '\t' || c == '\n' || c == '"' || c == '\\') {
-            needs_quotes = true;
-        }
-    }
-    if (!needs_quotes) {
-        return std::string(word);
-    }
-    std::string out = "\"";
-    for (char c : word) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-        }
-        out += c;
-    }
-    out += '"';
-    return out;
-}
-
 std::string build_kernel_cmdline(const std::vector<std::string>& boot_options,
-                                 const std::vector<std::string>& program) {
+                                 const std::vector<std::string>& words) {
     std::string out;
     for (const auto& opt : boot_options) {
         if (!out.empty()) {
             out += ' ';
         }
-        out += quote_cmdline_word(opt);
+        out += quote_boot_option(opt);
     }
-    if (!program.empty()) {
+    if (!words.empty()) {
         out += out.empty() ? "--" : " --";
-        for (const auto& arg : program) {
+        for (const auto& word : words) {
             out += ' ';
-            out += quote_cmdline_word(arg);
+            out += quote_guest_word(word);
         }
     }
     return out;
@@ -92,7 +71,11 @@ std::vector<std::string> build_qemu_argv(const RunOptions& opts, const QemuInput
     if (opts.initrd) {
         argv.insert(argv.end(), {"-initrd", *opts.initrd});
     }
-    std::string cmdline = build_kernel_cmdline(opts.boot_options, opts.program);
+    std::vector<std::string> words;
+    if (!opts.program.empty()) {
+        words = guest_words(in.guest_environment, opts.program);
+    }
+    std::string cmdline = build_kernel_cmdline(opts.boot_options, words);
     if (!cmdline.empty()) {
         argv.insert(argv.end(), {"-append", cmdline});
     }

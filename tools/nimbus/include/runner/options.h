@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "runner/parsed.h"
+
 namespace runner {
 
 // The QEMU machine models the runner knows how to boot (docs/runner.md, "Machines").
@@ -18,11 +20,21 @@ enum class AccelRequest { Auto, Kvm, Tcg };
 std::string_view machine_name(Machine);
 std::optional<Machine> parse_machine(std::string_view);
 
+// What goes into a root image besides the program (`nimbus run PROGRAM`, `nimbus image`).
+struct ImageInputs {
+    std::vector<std::string> adds;          // --add HOST[:GUEST], in order, as given
+    std::vector<std::string> manifests;     // --manifest FILE, in order
+    std::vector<std::string> library_path;  // --library-path DIR, in order
+
+    bool empty() const { return adds.empty() && manifests.empty() && library_path.empty(); }
+};
+
 // Options of `nimbus run`. Defaults are the documented ones.
 struct RunOptions {
     Machine machine = Machine::Microvm;
     unsigned cpus = 1;
     std::string memory = "128M";           // normalised QEMU -m size (digits + K/M/G/T)
+    bool memory_given = false;             // --memory was used (else it grows with the image)
     AccelRequest accel = AccelRequest::Auto;
     std::vector<std::string> boot_options;  // --boot, in order
     std::optional<std::string> kernel;      // --kernel; else $NIMBUS_KERNEL; else next to nimbus
@@ -31,30 +43,33 @@ struct RunOptions {
     bool icount = false;
     bool dry_run = false;
     std::optional<std::string> qemu;        // --qemu; else $NIMBUS_QEMU; else PATH lookup
+    ImageInputs image;                      // for the image built from PROGRAM
+    std::vector<std::string> env;           // --env NAME=VALUE, in order
     std::vector<std::string> program;       // guest program and its arguments (may be empty)
 };
 
-enum class Command { Help, RunHelp, Run };
+// Options of `nimbus image`.
+struct ImageOptions {
+    enum class Action { Build, Check, List };
+    Action action = Action::Build;
+    std::string output;   // Build: -o/--output
+    std::string image;    // Check/List: the image file
+    ImageInputs inputs;
+    std::string program;  // Build: the program, as given
+};
+
+enum class Command { Help, RunHelp, Run, ImageHelp, Image };
 
 struct ParsedCommand {
     Command command = Command::Help;
     RunOptions run;
-};
-
-// Either a value or a one-line error message (no "nimbus:" prefix). Host tools only.
-template <typename T>
-struct Parsed {
-    std::optional<T> value;
-    std::string error;
-
-    static Parsed ok(T v) { return Parsed{std::move(v), {}}; }
-    static Parsed fail(std::string message) { return Parsed{std::nullopt, std::move(message)}; }
-    explicit operator bool() const { return value.has_value(); }
+    ImageOptions image;
 };
 
 // Parses argv[1..] (argv[0] excluded). Options take their value as the next argument or after
-// '='. Option parsing of `run` stops at "--" or at the first non-option argument: everything
-// from there on is the guest program, passed through untouched.
+// '='. Option parsing of `run` and `image` stops at "--" or at the first non-option argument:
+// everything from there on is the guest program (and, for `run`, its arguments, passed
+// through untouched).
 Parsed<ParsedCommand> parse_command_line(std::span<const std::string> args);
 
 // "128M", "1G", "512" (MiB, as QEMU) -> normalised "128M"; errors on anything else or zero.
@@ -65,5 +80,6 @@ Parsed<double> parse_timeout(std::string_view);
 
 std::string_view usage_text();
 std::string_view run_usage_text();
+std::string_view image_usage_text();
 
 } // namespace runner

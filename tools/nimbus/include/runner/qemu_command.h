@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "runner/accel.h"
+#include "runner/guest_command.h"
 #include "runner/options.h"
 
 namespace runner {
@@ -22,16 +23,13 @@ struct QemuInputs {
     std::string kernel;       // resolved kernel path
     std::string status_path;  // file receiving the status channel
     AccelChoice accel;
+    std::vector<std::string> guest_environment;  // NAME=VALUE words before the program, if any
 };
 
-// Kernel command line: the --boot options separated by spaces, then " -- " and the program
-// with its arguments when there is a program. Arguments that are empty or contain whitespace,
-// '"' or '\' are wrapped in double quotes, with '"' and '\' escaped by a backslash.
+// Kernel command line: the --boot options (quote_boot_option) separated by spaces, then, when
+// there are guest words, " -- " and the words (quote_guest_word) separated by spaces.
 std::string build_kernel_cmdline(const std::vector<std::string>& boot_options,
-                                 const std::vector<std::string>& program);
-
-// One kernel command-line word, quoted as described above when needed.
-std::string quote_cmdline_word(std::string_view);
+                                 const std::vector<std::string>& words);
 
 // The machine-specific "-M ..." value.
 std::string machine_argument(Machine);
