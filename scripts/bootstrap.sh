@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev                    # unit tests
   qemu-system-x86                              # the VMM every test boots
   python3                                      # build helpers (symbol table) and test drivers
+  gcc g++ libc6-dev musl-tools                 # test applications, built as users build theirs
 )
 
 missing=()

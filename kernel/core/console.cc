@@ -66,6 +66,8 @@ void console_init() { g_console.init(); }
 
 void console_write(const char* data, size_t size) { g_console.write(data, size); }
 
+bool console_try_read(char& c) { return g_console.try_read(c); }
+
 void vkprintf(const char* fmt, va_list args)
 {
     ConsoleSink sink;

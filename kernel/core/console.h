@@ -10,6 +10,8 @@ enum class LogLevel { Error = 0, Warn = 1, Info = 2, Debug = 3 };
 
 void console_init();
 void console_write(const char* data, size_t size);
+// A byte of console input, if one is waiting (never blocks).
+bool console_try_read(char& c);
 
 // printf-style output straight to the console, whatever the log level.
 void kprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -153,9 +153,11 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
     if (!options.bench.is_empty())
         arch::exit_vm(kbench::run_benchmarks(options.bench.data(), options.bench.size()));
 
-    if (!g_command_line.app_args.is_empty())
-        log_warn("no application loader yet: ignoring '%.*s'", int(g_command_line.app_args.size()),
-                 g_command_line.app_args.data());
+    if (!g_command_line.app_args.is_empty()) {
+        if (int status = lx::run_application(g_command_line.app_args, g_boot_info))
+            arch::exit_vm(status);
+        exit_current_thread(); // the application runs on; its end ends the VM
+    }
     kprintf("nimbus: nothing to run, shutting down\n");
     arch::exit_vm(0);
 }

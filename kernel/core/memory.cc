@@ -313,6 +313,25 @@ bool resolve_app_page_fault(const arch::TrapFrame& frame, uint64_t address)
 
 } // namespace
 
+void* alloc_zeroed_page()
+{
+    MmGuard guard;
+    auto page = g_phys.alloc(1);
+    if (page.is_error())
+        return nullptr;
+    void* p = phys_to_virt(page.value().value());
+    __builtin_memset(p, 0, mm::kPageSize);
+    return p;
+}
+
+void free_page(void* page)
+{
+    if (!page)
+        return;
+    MmGuard guard;
+    g_phys.free(mm::PhysAddr(virt_to_phys(page)), 1);
+}
+
 void* kmalloc(size_t size, size_t align)
 {
     MmGuard guard;

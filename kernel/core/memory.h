@@ -50,6 +50,14 @@ uint64_t phys_addr_limit();
 void* kmalloc(size_t size, size_t align = 16);
 void kfree(void* p);
 mm::PhysAllocator& phys_allocator();
+// One zero-filled 4 KiB page reached through the direct map (file pages of in-memory file
+// systems), and its release. nullptr when memory is exhausted.
+void* alloc_zeroed_page();
+void free_page(void* page);
+inline uint64_t virt_to_phys(const void* direct_mapped)
+{
+    return reinterpret_cast<uint64_t>(direct_mapped) - arch::kDirectMap;
+}
 mm::PageTable& kernel_page_table();
 mm::AddressSpace& app_address_space();
 

@@ -919,6 +919,10 @@ extern "C" [[noreturn]] void core_thread_exit_current() { core::exit_current_thr
 extern "C" void core_thread_first_run()
 {
     core::ThreadInternals::finish_switch();
+    // A new application thread starts from its initial extended state, not from whatever
+    // the previous thread left in the registers (switch_away restores only resumed ones).
+    if (const void* xstate = core::current_thread()->extended_state())
+        arch::restore_extended_state(xstate);
     if (core::interrupts_enabled_globally())
         arch::irq_enable();
 }

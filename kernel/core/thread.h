@@ -84,6 +84,9 @@ public:
     uint64_t stack_bottom() const { return m_stack_bottom; }
     uint64_t stack_top() const { return m_stack_bottom + m_stack_size; }
     bool is_app() const { return m_xstate != nullptr; }
+    // An application thread's saved extended state (valid while it is switched out, and
+    // its initial state before it first runs); nullptr for kernel threads.
+    const void* extended_state() const { return m_xstate; }
     // The application layer's per-thread data (kernel/lx); null for kernel threads.
     void* app_data() const { return m_app_data; }
     void set_app_data(void* data) { m_app_data = data; }

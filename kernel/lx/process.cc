@@ -5,7 +5,9 @@
 #include <core/console.h>
 #include <core/memory.h>
 #include <lib/string.h>
+#include <lx/futex.h>
 #include <lx/process.h>
+#include <lx/uaccess.h>
 #include <new>
 
 namespace lx {
@@ -20,6 +22,7 @@ std::atomic<ExitHook> g_exit_hook { nullptr };
 struct StartInfo {
     AppThread* app;
     uint64_t rip, rsp, fs_base;
+    bool cloned;
 };
 
 void app_thread_start(void* arg)
@@ -29,27 +32,19 @@ void app_thread_start(void* arg)
     core::Thread* self = core::current_thread();
     self->set_app_data(info.app);
     core::set_current_fs_base(info.fs_base);
+    if (info.cloned)
+        arch_syscall_return_to(&info.app->initial.frame);
     arch_enter_app(info.rip, info.rsp);
 }
 
-} // namespace
-
-AppThread& current_app_thread() { return *static_cast<AppThread*>(core::current_thread()->app_data()); }
-
-lib::Result<AppThread*> spawn_app_thread(const char* name, uint64_t rip, uint64_t rsp, uint64_t fs_base, int32_t tid)
+lib::Result<AppThread*> start_thread(AppThread* app, const char* name, const StartInfo& start)
 {
-    auto* app = new (std::nothrow) AppThread;
-    auto* info = new (std::nothrow) StartInfo;
-    if (!app || !info) {
+    auto* info = new (std::nothrow) StartInfo(start);
+    if (!info) {
         delete app;
-        delete info;
         return lib::Errno::NOMEM;
     }
-    app->tid = tid ? tid : g_next_tid.fetch_add(1, std::memory_order_relaxed);
-    size_t len = lib::str_nlength(name, sizeof(app->comm) - 1);
-    lib::mem_copy(app->comm, name, len);
-    app->comm[len] = '\0';
-    *info = StartInfo { app, rip, rsp, fs_base };
+    info->app = app;
     g_live_threads.fetch_add(1, std::memory_order_relaxed);
     core::ThreadAttr attr;
     attr.app = true;
@@ -65,6 +60,40 @@ lib::Result<AppThread*> spawn_app_thread(const char* name, uint64_t rip, uint64_
     return app;
 }
 
+} // namespace
+
+AppThread& current_app_thread() { return *static_cast<AppThread*>(core::current_thread()->app_data()); }
+
+lib::Result<AppThread*> spawn_app_thread(const char* name, uint64_t rip, uint64_t rsp, uint64_t fs_base, int32_t tid)
+{
+    auto* app = new (std::nothrow) AppThread;
+    if (!app)
+        return lib::Errno::NOMEM;
+    app->tid = tid ? tid : g_next_tid.fetch_add(1, std::memory_order_relaxed);
+    size_t len = lib::str_nlength(name, sizeof(app->comm) - 1);
+    lib::mem_copy(app->comm, name, len);
+    app->comm[len] = '\0';
+    return start_thread(app, name, StartInfo { nullptr, rip, rsp, fs_base, false });
+}
+
+lib::Result<AppThread*> spawn_cloned_thread(const arch::SyscallFrame& parent, uint64_t stack, uint64_t fs_base)
+{
+    auto* app = new (std::nothrow) AppThread;
+    if (!app)
+        return lib::Errno::NOMEM;
+    AppThread& self = current_app_thread();
+    app->tid = g_next_tid.fetch_add(1, std::memory_order_relaxed);
+    lib::mem_copy(app->comm, self.comm, sizeof(app->comm));
+    // The parent's SSE area lies just below its frame (syscall.S).
+    lib::mem_copy(&app->initial.sse, reinterpret_cast<const uint8_t*>(&parent) - sizeof(arch::SyscallSseArea),
+                  sizeof(arch::SyscallSseArea));
+    app->initial.frame = parent;
+    app->initial.frame.rax = 0;
+    if (stack)
+        app->initial.frame.rsp = stack;
+    return start_thread(app, app->comm, StartInfo { nullptr, 0, 0, fs_base, true });
+}
+
 void set_exit_hook(ExitHook hook) { g_exit_hook.store(hook, std::memory_order_release); }
 
 void exit_application(int status)
@@ -78,12 +107,16 @@ void exit_application(int status)
 
 void exit_app_thread(int status)
 {
-    // TODO(#4): CLONE_CHILD_CLEARTID (write 0, futex wake) and robust futexes with futexes.
+    // CLONE_CHILD_CLEARTID / set_tid_address: clear the word and wake one waiter (this is
+    // how pthread_join learns that the thread is gone). TODO(#4): the robust futex list.
+    AppThread& self = current_app_thread();
+    if (self.clear_child_tid && !write_app<uint32_t>(self.clear_child_tid, 0).is_error())
+        futex_wake(self.clear_child_tid, 1);
     if (g_live_threads.fetch_sub(1, std::memory_order_acq_rel) == 1)
         exit_application(status);
-    core::Thread* self = core::current_thread();
-    delete static_cast<AppThread*>(self->app_data());
-    self->set_app_data(nullptr);
+    core::Thread* thread = core::current_thread();
+    delete static_cast<AppThread*>(thread->app_data());
+    thread->set_app_data(nullptr);
     core::exit_current_thread();
 }
 

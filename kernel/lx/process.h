@@ -3,6 +3,7 @@
 // file holds the process-wide state the syscalls share and the per-thread Linux state.
 #pragma once
 
+#include <arch/x86_64/syscall_entry.h>
 #include <atomic>
 #include <core/thread.h>
 #include <cstdint>
@@ -20,6 +21,12 @@ struct AppThread {
     uint64_t robust_list = 0;     // set_robust_list
     uint64_t robust_list_len = 0;
     char comm[16] = {};           // prctl(PR_SET_NAME)
+    // A cloned thread's first return to the application: its registers (the parent's
+    // SyscallFrame with rax = 0 and the new stack) and the parent's SSE state below them.
+    struct alignas(16) InitialFrame {
+        arch::SyscallSseArea sse;
+        arch::SyscallFrame frame;
+    } initial;
 };
 
 // The calling thread's Linux state; only valid on an application thread.
@@ -29,6 +36,11 @@ AppThread& current_app_thread();
 // pointer `rsp` and FS base `fs_base`, as thread `tid` (0: allocate one). NOMEM.
 lib::Result<AppThread*> spawn_app_thread(const char* name, uint64_t rip, uint64_t rsp, uint64_t fs_base,
                                          int32_t tid = 0);
+
+// clone() for a thread: a new application thread that returns to the application from
+// `parent`'s syscall with rax = 0, stack pointer `stack` (0: the parent's) and FS base
+// `fs_base`, as thread `tid`. NOMEM.
+lib::Result<AppThread*> spawn_cloned_thread(const arch::SyscallFrame& parent, uint64_t stack, uint64_t fs_base);
 
 // Ends the application with `status` (exit_group, a fatal signal, the last thread's exit):
 // the VM exits with status & 0xff. Never returns.

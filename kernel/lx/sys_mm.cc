@@ -2,6 +2,9 @@
 // (core/memory.h keeps VMAs and page tables in step; pages are demand-faulted).
 // TODO(#4): file-backed mappings (private COW and shared), mremap, mincore.
 #include <core/memory.h>
+#include <fs/io_buffer.h>
+#include <fs/open_file.h>
+#include <lx/files.h>
 #include <lx/process.h>
 #include <lx/syscall.h>
 #include <lx/uaccess.h>
@@ -41,6 +44,57 @@ Result<mm::Protection> to_protection(uint64_t prot)
 constinit ksync::Mutex g_brk_lock;
 uint64_t g_brk_start = 0;
 uint64_t g_brk = 0;
+
+// A file mapping. Private mappings are filled with a copy of the file's bytes: exactly what
+// the program sees until it writes, and its writes stay its own. TODO(#4): map the file's
+// pages (the image's in place, ramfs's) and copy on write instead; shared writable mappings
+// need that (their writes must reach the file), so they are refused until then.
+int64_t map_file(uint64_t addr, uint64_t length, mm::Protection prot, mm::MapFlags mflags, int type, int fd,
+                 uint64_t offset)
+{
+    auto file = fd_table().get(fd);
+    if (file.is_error())
+        return err(Errno::BADF);
+    fs::OpenFile& f = *file.value();
+    if (!f.can_read() || f.is_path_only())
+        return err(Errno::ACCES);
+    auto attr = f.getattr();
+    if (attr.is_error())
+        return err(attr.error());
+    uint32_t ftype = attr.value().mode & fs::kModeTypeMask;
+    if (ftype != fs::kModeRegular)
+        return err(ftype == fs::kModeDirectory ? Errno::NODEV : Errno::NODEV);
+    if (type != kMapPrivate && mm::has_all(prot, mm::Protection::Write))
+        return err(Errno::NODEV); // TODO(#4): shared writable file mappings
+    if (offset > kAppLimit || length > kAppLimit - offset)
+        return err(Errno::OVERFLOW);
+    uint64_t size = page_up(length);
+    auto r = core::map_anonymous(addr & ~(kPage - 1), size, mm::Protection::ReadWrite, mflags);
+    if (r.is_error())
+        return err(r.error() == Errno::INVAL ? Errno::NOMEM : r.error());
+    uint64_t base = r.value();
+    uint64_t file_size = attr.value().size;
+    uint64_t avail = offset < file_size ? file_size - offset : 0;
+    uint64_t to_copy = length < avail ? length : avail;
+    uint64_t done = 0;
+    while (done < to_copy) {
+        size_t chunk = to_copy - done < (1u << 20) ? size_t(to_copy - done) : size_t(1) << 20;
+        fs::KernelBuffer kb(reinterpret_cast<void*>(base + done), chunk);
+        auto n = f.pread(int64_t(offset + done), kb);
+        if (n.is_error() || n.value() == 0) {
+            (void)core::unmap(base, size);
+            return err(n.is_error() ? n.error() : Errno::IO);
+        }
+        done += n.value();
+    }
+    if (prot != mm::Protection::ReadWrite) {
+        if (auto p = core::protect(base, size, prot); p.is_error()) {
+            (void)core::unmap(base, size);
+            return err(p.error());
+        }
+    }
+    return int64_t(base);
+}
 
 } // namespace
 
@@ -95,7 +149,7 @@ int64_t sys_mmap(const Args& a)
     if (mflags != mm::MapFlags::None && addr % kPage)
         return err(Errno::INVAL);
     if (!(flags & kMapAnonymous))
-        return err(Errno::NODEV); // TODO(#4): file mappings, once the VFS is in
+        return map_file(addr, length, prot.value(), mflags, type, a.i(4), offset);
     // One process and no fork: shared anonymous memory is private memory nobody else sees.
     auto r = core::map_anonymous(addr & ~(kPage - 1), page_up(length), prot.value(), mflags);
     if (r.is_error())

@@ -7,6 +7,7 @@
 #include <core/memory.h>
 #include <core/thread.h>
 #include <core/timer.h>
+#include <lx/files.h>
 #include <lx/process.h>
 
 namespace {
@@ -171,6 +172,10 @@ void record_exit(int status)
 
 KTEST(syscall, entry_return_and_basic_calls)
 {
+    if (!lx::files_ready()) {
+        char why[128];
+        KT_ASSERT(!lx::init_files(nullptr, 0, 0, why, sizeof(why)).is_error());
+    }
     Outcome outcome;
     g_outcome = &outcome;
     lx::set_exit_hook(&record_exit);

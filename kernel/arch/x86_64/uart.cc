@@ -38,4 +38,13 @@ void Uart16550::write(const char* data, size_t size)
         put(data[i]);
 }
 
+bool Uart16550::try_read(char& c)
+{
+    constexpr uint8_t kLsrDataReady = 0x01;
+    if (!(inb(m_base + kLsr) & kLsrDataReady))
+        return false;
+    c = char(inb(m_base + kThr)); // the receive buffer shares the transmit register's port
+    return true;
+}
+
 } // namespace arch

@@ -18,6 +18,8 @@ public:
     // Writes bytes, waiting (boundedly) for the transmitter; bytes are dropped rather than
     // blocking forever if the device never becomes ready.
     void write(const char* data, size_t size);
+    // A received byte, if one is waiting (never blocks).
+    bool try_read(char& c);
 
 private:
     void put(char c);

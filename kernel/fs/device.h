@@ -1,0 +1,41 @@
+// Device: a character device driver as the VFS sees it. A device node (a CharDevice vnode in
+// any filesystem) carries a device number; opening it looks the number up in the Vfs's device
+// registry (Vfs::register_device) and routes read/write/ioctl/poll to the Device found.
+//
+// Lifetime: the registry and every open file of the device hold a Ref, so a driver outlives
+// its last user. Locking: a device synchronises itself; the VFS calls it with no fs lock held
+// (device I/O does not even take the open file's offset mutex), so its calls may block.
+#pragma once
+
+#include <fs/io_buffer.h>
+#include <fs/ref.h>
+#include <fs/types.h>
+#include <lib/result.h>
+
+#include <stdint.h>
+
+namespace fs {
+
+class Device : public RefCounted<Device> {
+public:
+    virtual ~Device() = default;
+
+    // Called for each open of a node of this device (`flags`: the open flags). An error fails
+    // the open. Default: accept.
+    virtual Result<void> open(unsigned flags);
+    // read/write at the open file's offset (which most devices ignore). `flags` are the open
+    // file's status flags at the time of the call (kOpenNonBlock: AGAIN instead of waiting).
+    // Same short-count and FAULT rules as Vnode::read/write.
+    virtual Result<size_t> read(uint64_t offset, IoBuffer& buf, unsigned flags) = 0;
+    virtual Result<size_t> write(uint64_t offset, IoBuffer& buf, unsigned flags) = 0;
+    // ioctl(2). `arg` is passed through untouched (a device that reads memory through it must
+    // use the kernel's checked copies). Default: NOTTY.
+    virtual Result<long> ioctl(unsigned cmd, uint64_t arg);
+    // Current poll(2) readiness (kPollIn/kPollOut/...). Default: always readable and writable.
+    virtual uint32_t poll_events();
+
+protected:
+    Device() = default;
+};
+
+} // namespace fs

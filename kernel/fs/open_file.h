@@ -1,0 +1,138 @@
+// OpenFile: an open file description (what a file descriptor points to, shared by dup'ed
+// descriptors) — the flags and offset — and VnodeFile, the one for files, directories and
+// device nodes. Pipes, eventfd and sockets will be further subclasses.
+//
+// The public calls are the syscall layer's entry points. They check the access mode first
+// (BADF for reading a write-only file and the reverse; everything but getattr is BADF on an
+// O_PATH file) and then call the protected virtual do_* of the subclass, whose defaults give
+// Linux's error for a file that cannot do that (SPIPE for seeking a stream, NOTDIR for
+// getdents, NOTTY for ioctl, ...).
+//
+// Offsets and locking (VnodeFile). m_offset_lock serialises the calls that use and update
+// the offset — read, write, lseek, getdents — on one open file, so two threads sharing a
+// descriptor never read the same bytes twice or write over each other. pread/pwrite, fstat,
+// ftruncate, fsync and mmap do not take it, and neither do device files: a device is a stream
+// (its offset is not used), and a console read waiting for input must not hold up a write to
+// the same open file (stdin and stdout are often one). The lock is held across the vnode
+// call, which takes the vnode's own locks: order m_offset_lock → vnode locks. Concurrent
+// readers of one *file* through different open files (or pread) do not share any lock here;
+// how they share the vnode is the filesystem's (ramfs: an RwLock taken shared).
+//
+// The status flags (O_APPEND, O_NONBLOCK, ...) are one atomic word: F_SETFL may change them
+// while another thread reads; relaxed is enough, as they guard no other data.
+#pragma once
+
+#include <fs/device.h>
+#include <fs/io_buffer.h>
+#include <fs/mount.h>
+#include <fs/ref.h>
+#include <fs/types.h>
+#include <lib/result.h>
+#include <sync/mutex.h>
+#include <sync/thread_annotations.h>
+
+#include <atomic>
+#include <stdint.h>
+
+namespace fs {
+
+class OpenFile : public RefCounted<OpenFile> {
+public:
+    virtual ~OpenFile() = default;
+
+    // The open flags: access mode and status flags (kOpen*). Creation flags (O_CREAT,
+    // O_EXCL, O_TRUNC, O_NOCTTY) and O_CLOEXEC (a descriptor flag) are not kept.
+    unsigned flags() const { return m_flags.load(std::memory_order_relaxed); }
+    unsigned access_mode() const { return flags() & kOpenAccessMode; }
+    bool is_path_only() const { return flags() & kOpenPath; }
+    bool can_read() const;
+    bool can_write() const;
+    // fcntl(F_SETFL): replaces the settable status flags (kOpenSettableFlags) and keeps the
+    // rest.
+    void set_status_flags(unsigned flags);
+
+    // read(2)/write(2) at the file offset, advancing it. Short counts and FAULT as the
+    // vnode's (vnode.h). BADF if the access mode does not allow it.
+    Result<size_t> read(IoBuffer& buf);
+    Result<size_t> write(IoBuffer& buf);
+    // pread64/pwrite64: at `offset` (INVAL if negative), the file offset unchanged. SPIPE
+    // for streams. (With O_APPEND, pwrite appends, as on Linux.)
+    Result<size_t> pread(int64_t offset, IoBuffer& buf);
+    Result<size_t> pwrite(int64_t offset, IoBuffer& buf);
+    // lseek(2); returns the new offset. INVAL for a bad whence or a negative result,
+    // OVERFLOW past kMaxOffset, NXIO for SEEK_DATA/SEEK_HOLE at or past the end.
+    Result<uint64_t> seek(int64_t offset, int whence);
+    // getdents64(2): linux_dirent64 records into buf; 0 at the end. INVAL if not even one
+    // record fits, NOTDIR for a non-directory.
+    Result<size_t> getdents(IoBuffer& buf);
+    Result<long> ioctl(unsigned cmd, uint64_t arg);
+    // poll(2) readiness right now (kPoll* bits).
+    uint32_t poll_events();
+    Result<Attr> getattr();
+    // ftruncate(2): INVAL unless open for writing and a regular file.
+    Result<void> truncate(uint64_t length);
+    Result<void> fsync();
+    // mmap: see Vnode::page_for_mmap. NODEV for files that cannot be mapped; ACCES unless
+    // open for reading.
+    Result<PageHandle> page_for_mmap(uint64_t offset);
+
+    // Where the file is in the namespace (fchdir, *at() dirfds, /proc/self/fd), or nullptr
+    // for files that have no path (pipes, sockets).
+    virtual const Location* location() const { return nullptr; }
+
+protected:
+    explicit OpenFile(unsigned flags) : m_flags(flags) {}
+
+    virtual Result<size_t> do_read(IoBuffer& buf);
+    virtual Result<size_t> do_write(IoBuffer& buf);
+    virtual Result<size_t> do_pread(uint64_t offset, IoBuffer& buf);
+    virtual Result<size_t> do_pwrite(uint64_t offset, IoBuffer& buf);
+    virtual Result<uint64_t> do_seek(int64_t offset, int whence);
+    virtual Result<size_t> do_getdents(IoBuffer& buf);
+    virtual Result<long> do_ioctl(unsigned cmd, uint64_t arg);
+    virtual uint32_t do_poll_events();
+    virtual Result<Attr> do_getattr() = 0;
+    virtual Result<void> do_truncate(uint64_t length);
+    virtual Result<void> do_fsync();
+    virtual Result<PageHandle> do_page_for_mmap(uint64_t offset);
+
+private:
+    std::atomic<unsigned> m_flags;
+};
+
+// An open regular file, directory, symlink (O_PATH only) or device node.
+class VnodeFile final : public OpenFile {
+public:
+    // `device` is the driver of a device node (null otherwise).
+    static Result<Ref<VnodeFile>> create(Location location, unsigned flags, Ref<Device> device = {});
+
+    const Location* location() const override { return &m_location; }
+    Vnode& vnode() const { return *m_location.vnode; }
+
+    // For make_ref (use create()).
+    VnodeFile(Location location, unsigned flags, Ref<Device> device);
+
+protected:
+    Result<size_t> do_read(IoBuffer& buf) override;
+    Result<size_t> do_write(IoBuffer& buf) override;
+    Result<size_t> do_pread(uint64_t offset, IoBuffer& buf) override;
+    Result<size_t> do_pwrite(uint64_t offset, IoBuffer& buf) override;
+    Result<uint64_t> do_seek(int64_t offset, int whence) override;
+    Result<size_t> do_getdents(IoBuffer& buf) override;
+    Result<long> do_ioctl(unsigned cmd, uint64_t arg) override;
+    uint32_t do_poll_events() override;
+    Result<Attr> do_getattr() override;
+    Result<void> do_truncate(uint64_t length) override;
+    Result<void> do_fsync() override;
+    Result<PageHandle> do_page_for_mmap(uint64_t offset) override;
+
+private:
+    Result<size_t> getdents_locked(IoBuffer& buf) TA_REQ(m_offset_lock);
+
+    const Location m_location;
+    const Ref<Device> m_device;
+    ksync::Mutex m_offset_lock;
+    uint64_t m_offset TA_GUARDED(m_offset_lock) = 0;
+};
+
+} // namespace fs

@@ -1,0 +1,55 @@
+// The application's files: the VFS namespace (root image on "/", ramfs on /tmp, devfs on
+// /dev), its working directory, umask and descriptor table, and the IoBuffers over
+// application memory that the fs layer copies through.
+#pragma once
+
+#include <fs/fd_table.h>
+#include <fs/io_buffer.h>
+#include <fs/mount.h>
+#include <fs/path.h>
+#include <lib/result.h>
+
+namespace lx {
+
+inline constexpr int kAtFdcwd = -100;
+
+// Mounts the root image found at [image, image + size) (physical address image_phys) and the
+// standard mounts, and opens descriptors 0, 1 and 2 on the console. `why` gets a one-line
+// reason on failure (a malformed image: the reader's message). Without an image (nullptr)
+// the root is an empty ramfs (in-kernel tests). Once (BUSY after).
+lib::Result<void> init_files(const void* image, size_t size, uint64_t image_phys, char* why, size_t why_size);
+bool files_ready();
+
+fs::Vfs& vfs();
+fs::FdTable& fd_table();
+
+// The context for a path relative to `dirfd` (kAtFdcwd: the working directory). BADF for a
+// bad descriptor, NOTDIR when it is not a directory (only if `path` is relative).
+lib::Result<fs::PathContext> path_context(int dirfd, bool path_is_absolute = false);
+lib::Result<void> set_cwd(const fs::Location& dir);
+uint32_t umask();
+uint32_t set_umask(uint32_t mask);
+
+// Application memory as an IoBuffer: checked copies (lx/uaccess.h).
+class AppBuffer final : public fs::IoBuffer {
+public:
+    AppBuffer(uint64_t address, size_t size) : m_address(address), m_size(size) {}
+    size_t size() const override { return m_size; }
+    lib::Result<void> copy_out(size_t at, const void* src, size_t n) override;
+    lib::Result<void> copy_in(size_t at, void* dst, size_t n) override;
+
+private:
+    uint64_t m_address;
+    size_t m_size;
+};
+
+class AppIovecBuffer final : public fs::IovecBuffer {
+public:
+    AppIovecBuffer(const fs::IoVec* segments, size_t count) : fs::IovecBuffer(segments, count) {}
+
+protected:
+    lib::Result<void> copy_to_app(uint64_t address, const void* src, size_t n) override;
+    lib::Result<void> copy_from_app(uint64_t address, void* dst, size_t n) override;
+};
+
+} // namespace lx

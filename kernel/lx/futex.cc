@@ -1,0 +1,312 @@
+// futex(2) (futex.h).
+//
+// Waiters are queued in one of kBuckets buckets by address; each bucket is a ksync::Mutex
+// and an intrusive list of Waiter records that live on the waiting threads' stacks. The
+// futex word is read under the bucket lock, so a waker that changes the word and then calls
+// FUTEX_WAKE either runs before the waiter's check (the waiter sees the new value: EAGAIN)
+// or after the waiter is queued (the wake finds it). A woken waiter is removed from the
+// list by its waker, which sets `woken` (under the lock) before unparking; a waiter that
+// times out takes the lock and removes itself unless a waker got there first.
+//
+// TODO(#4): EINTR when a signal arrives; priority-inheritance operations (LOCK_PI & co.,
+// ENOSYS now); robust-list cleanup at thread exit.
+#include <arch/x86_64/uaccess.h>
+#include <core/clock.h>
+#include <core/thread.h>
+#include <lx/futex.h>
+#include <lx/syscall.h>
+#include <lx/uaccess.h>
+#include <sync/mutex.h>
+
+namespace lx {
+namespace {
+
+constexpr int kFutexWait = 0, kFutexWake = 1, kFutexRequeue = 3, kFutexCmpRequeue = 4, kFutexWakeOp = 5,
+              kFutexWaitBitset = 9, kFutexWakeBitset = 10;
+constexpr int kFutexPrivateFlag = 128, kFutexClockRealtime = 256;
+constexpr int kFutexCmdMask = ~(kFutexPrivateFlag | kFutexClockRealtime);
+constexpr unsigned kBuckets = 256;
+
+struct Waiter {
+    uint64_t address = 0;
+    uint32_t bitset = 0;
+    core::Thread* thread = nullptr;
+    bool woken = false; // under the bucket lock
+    Waiter* prev = nullptr;
+    Waiter* next = nullptr;
+};
+
+struct Bucket {
+    ksync::Mutex lock;
+    Waiter* head TA_GUARDED(lock) = nullptr;
+    Waiter* tail TA_GUARDED(lock) = nullptr;
+};
+
+Bucket g_buckets[kBuckets];
+
+Bucket& bucket_of(uint64_t address)
+{
+    uint64_t h = (address >> 2) * 0x9e3779b97f4a7c15ull;
+    return g_buckets[h >> 56];
+}
+
+void enqueue(Bucket& b, Waiter& w) TA_REQ(b.lock)
+{
+    w.prev = b.tail;
+    w.next = nullptr;
+    if (b.tail)
+        b.tail->next = &w;
+    else
+        b.head = &w;
+    b.tail = &w;
+}
+
+void dequeue(Bucket& b, Waiter& w) TA_REQ(b.lock)
+{
+    if (w.prev)
+        w.prev->next = w.next;
+    else
+        b.head = w.next;
+    if (w.next)
+        w.next->prev = w.prev;
+    else
+        b.tail = w.prev;
+    w.prev = w.next = nullptr;
+}
+
+// Wakes up to `count` matching waiters of `b`; the caller holds the lock.
+int wake_locked(Bucket& b, uint64_t address, int count, uint32_t bitset) TA_REQ(b.lock)
+{
+    int woken = 0;
+    for (Waiter* w = b.head; w && woken < count;) {
+        Waiter* next = w->next;
+        if (w->address == address && (w->bitset & bitset)) {
+            dequeue(b, *w);
+            w->woken = true;
+            core::unpark_thread(w->thread);
+            ++woken;
+        }
+        w = next;
+    }
+    return woken;
+}
+
+// Runs fn() with both buckets locked, in address order (once if they are the same).
+template<typename F>
+int64_t with_buckets(Bucket& a, Bucket& b, F fn)
+{
+    if (&a == &b) {
+        ksync::MutexGuard guard(a.lock);
+        return fn();
+    }
+    ksync::MutexGuard first(&a < &b ? a.lock : b.lock);
+    ksync::MutexGuard second(&a < &b ? b.lock : a.lock);
+    return fn();
+}
+
+Result<uint32_t> load_word(uint64_t address)
+{
+    if (address % 4)
+        return Errno::INVAL;
+    if (!app_range_ok(address, 4))
+        return Errno::FAULT;
+    uint32_t v;
+    if (arch_user_load32(reinterpret_cast<const uint32_t*>(address), &v) != 0)
+        return Errno::FAULT;
+    return v;
+}
+
+struct Timespec {
+    int64_t sec, nsec;
+};
+
+// The absolute monotonic deadline of a wait: `timeout` (0 = none) is relative for
+// FUTEX_WAIT, absolute for FUTEX_WAIT_BITSET (on CLOCK_REALTIME with the flag).
+Result<uint64_t> deadline_of(uint64_t timeout, bool absolute, bool realtime)
+{
+    if (!timeout)
+        return ~uint64_t(0);
+    Timespec ts = TRY(read_app<Timespec>(timeout));
+    if (ts.sec < 0 || ts.nsec < 0 || ts.nsec >= 1000000000)
+        return Errno::INVAL;
+    uint64_t ns = uint64_t(ts.sec) > 18000000000ull ? ~uint64_t(0) / 2 : uint64_t(ts.sec) * 1000000000 + uint64_t(ts.nsec);
+    uint64_t now = core::monotonic_ns();
+    if (!absolute)
+        return now + ns;
+    if (realtime) {
+        uint64_t wall = core::realtime_ns();
+        return ns > wall ? now + (ns - wall) : now;
+    }
+    return ns;
+}
+
+int64_t futex_wait(uint64_t address, uint32_t expected, uint64_t deadline, uint32_t bitset)
+{
+    if (bitset == 0)
+        return err(Errno::INVAL);
+    Bucket& b = bucket_of(address);
+    Waiter w;
+    w.address = address;
+    w.bitset = bitset;
+    w.thread = core::current_thread();
+    {
+        ksync::MutexGuard guard(b.lock);
+        auto value = load_word(address);
+        if (value.is_error())
+            return err(value.error());
+        if (value.value() != expected)
+            return err(Errno::AGAIN);
+        enqueue(b, w);
+    }
+    for (;;) {
+        bool timed_out = deadline != ~uint64_t(0) && !core::park_current_thread_until(deadline);
+        if (deadline == ~uint64_t(0))
+            core::park_current_thread();
+        ksync::MutexGuard guard(b.lock);
+        if (w.woken)
+            return 0;
+        if (timed_out || (deadline != ~uint64_t(0) && core::monotonic_ns() >= deadline)) {
+            dequeue(b, w);
+            return err(Errno::TIMEDOUT);
+        }
+        // A spurious wake-up: still queued, wait again.
+    }
+}
+
+int64_t futex_requeue(uint64_t address, int wake_count, int requeue_count, uint64_t target, bool compare,
+                      uint32_t expected)
+{
+    if (wake_count < 0 || requeue_count < 0)
+        return err(Errno::INVAL);
+    Bucket& from = bucket_of(address);
+    Bucket& to = bucket_of(target);
+    return with_buckets(from, to, [&]() TA_NO_ANALYSIS -> int64_t {
+        if (compare) {
+            auto value = load_word(address);
+            if (value.is_error())
+                return err(value.error());
+            if (value.value() != expected)
+                return err(Errno::AGAIN);
+        }
+        int woken = wake_locked(from, address, wake_count, ~uint32_t(0));
+        int moved = 0;
+        for (Waiter* w = from.head; w && moved < requeue_count;) {
+            Waiter* next = w->next;
+            if (w->address == address) {
+                dequeue(from, *w);
+                w->address = target;
+                enqueue(to, *w);
+                ++moved;
+            }
+            w = next;
+        }
+        return woken + moved;
+    });
+}
+
+// FUTEX_WAKE_OP: *target = op(*target, oparg) atomically; wake on address; if the old value
+// of *target compares true, also wake on target.
+int64_t futex_wake_op(uint64_t address, int count, int count2, uint64_t target, uint32_t encoded)
+{
+    unsigned op = (encoded >> 28) & 0xf, cmp = (encoded >> 24) & 0xf;
+    uint32_t oparg = (encoded >> 12) & 0xfff, cmparg = encoded & 0xfff;
+    if (op & 8) {
+        op &= 7;
+        oparg = oparg >= 32 ? 0 : (1u << oparg); // FUTEX_OP_OPARG_SHIFT
+    }
+    if (op > 4 || cmp > 5)
+        return err(Errno::NOSYS);
+    Bucket& b1 = bucket_of(address);
+    Bucket& b2 = bucket_of(target);
+    return with_buckets(b1, b2, [&]() TA_NO_ANALYSIS -> int64_t {
+        auto old = load_word(target);
+        if (old.is_error())
+            return err(old.error());
+        uint32_t current = old.value();
+        for (;;) {
+            uint32_t next = 0;
+            switch (op) {
+            case 0: next = oparg; break;            // SET
+            case 1: next = current + oparg; break;  // ADD
+            case 2: next = current | oparg; break;  // OR
+            case 3: next = current & ~oparg; break; // ANDN
+            case 4: next = current ^ oparg; break;  // XOR
+            }
+            uint32_t seen;
+            if (arch_user_cmpxchg32(reinterpret_cast<uint32_t*>(target), current, next, &seen) != 0)
+                return err(Errno::FAULT);
+            if (seen == current)
+                break;
+            current = seen;
+        }
+        bool hit = false;
+        int32_t s_old = int32_t(current), s_arg = int32_t(cmparg);
+        switch (cmp) {
+        case 0: hit = s_old == s_arg; break;
+        case 1: hit = s_old != s_arg; break;
+        case 2: hit = s_old < s_arg; break;
+        case 3: hit = s_old <= s_arg; break;
+        case 4: hit = s_old > s_arg; break;
+        case 5: hit = s_old >= s_arg; break;
+        }
+        int woken = wake_locked(b1, address, count, ~uint32_t(0));
+        if (hit)
+            woken += wake_locked(b2, target, count2, ~uint32_t(0));
+        return woken;
+    });
+}
+
+} // namespace
+
+int futex_wake(uint64_t address, int count, uint32_t bitset)
+{
+    if (count <= 0 || bitset == 0)
+        return 0;
+    Bucket& b = bucket_of(address);
+    ksync::MutexGuard guard(b.lock);
+    return wake_locked(b, address, count, bitset);
+}
+
+int64_t sys_futex(const Args& a)
+{
+    uint64_t address = a.u(0);
+    int op = a.i(1);
+    int cmd = op & kFutexCmdMask;
+    bool realtime = op & kFutexClockRealtime;
+    uint32_t val = uint32_t(a.u(2));
+    switch (cmd) {
+    case kFutexWait:
+    case kFutexWaitBitset: {
+        if (realtime && cmd == kFutexWait)
+            return err(Errno::NOSYS);
+        if (address % 4)
+            return err(Errno::INVAL);
+        auto deadline = deadline_of(a.u(3), cmd == kFutexWaitBitset, realtime);
+        if (deadline.is_error())
+            return err(deadline.error());
+        return futex_wait(address, val, deadline.value(), cmd == kFutexWait ? ~uint32_t(0) : uint32_t(a.u(5)));
+    }
+    case kFutexWake:
+    case kFutexWakeBitset: {
+        if (address % 4)
+            return err(Errno::INVAL);
+        uint32_t bitset = cmd == kFutexWake ? ~uint32_t(0) : uint32_t(a.u(5));
+        if (bitset == 0)
+            return err(Errno::INVAL);
+        return futex_wake(address, int(val > 0x7fffffff ? 0x7fffffff : val), bitset);
+    }
+    case kFutexRequeue:
+    case kFutexCmpRequeue:
+        if (address % 4 || a.u(4) % 4)
+            return err(Errno::INVAL);
+        return futex_requeue(address, int(val), int(a.u(3)), a.u(4), cmd == kFutexCmpRequeue, uint32_t(a.u(5)));
+    case kFutexWakeOp:
+        if (address % 4 || a.u(4) % 4)
+            return err(Errno::INVAL);
+        return futex_wake_op(address, int(val), int(a.u(3)), a.u(4), uint32_t(a.u(5)));
+    default:
+        return err(Errno::NOSYS);
+    }
+}
+
+} // namespace lx

@@ -1,0 +1,13 @@
+// Futexes: waiting on and waking threads by the address of a 32-bit word in application
+// memory (futex(2)). One address space, so private and shared futexes are the same thing.
+#pragma once
+
+#include <cstdint>
+#include <lib/result.h>
+
+namespace lx {
+
+// Wakes up to `count` waiters on `address` whose bitset intersects `bitset`; how many woke.
+int futex_wake(uint64_t address, int count, uint32_t bitset = ~uint32_t(0));
+
+} // namespace lx
