@@ -859,6 +859,20 @@ void unpark_thread(Thread* thread)
     }
 }
 
+void kick_thread(Thread* thread)
+{
+    unpark_thread(thread);
+    // Running elsewhere: an interrupt makes it pass an interrupt return, where the caller's
+    // news (a pending signal) is looked at. If it moves meanwhile, it notices at its next
+    // interrupt or system call instead.
+    IrqGuard irq;
+    if (thread->m_state.load(std::memory_order_seq_cst) == Thread::State::Running) {
+        PerCpu* home = thread->m_cpu;
+        if (home && home != &this_cpu())
+            arch::apic_send_ipi(home->apic_id, arch::kVectorReschedule);
+    }
+}
+
 Result<void> pin_current_thread(unsigned target)
 {
     if (target >= cpu_count())

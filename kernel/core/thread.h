@@ -96,6 +96,7 @@ private:
     friend void park_current_thread();
     friend bool park_current_thread_until(uint64_t);
     friend void unpark_thread(Thread*);
+    friend void kick_thread(Thread*);
     friend void yield();
     friend void exit_current_thread();
     friend void preempt_if_needed(bool);
@@ -180,6 +181,9 @@ void park_current_thread();
 // stays on its CPU meanwhile (its timer is there).
 bool park_current_thread_until(uint64_t deadline_ns);
 void unpark_thread(Thread* thread);
+// Gets `thread`'s attention: unparks it if it is blocked (a spurious wake-up for its wait
+// loop), and interrupts its CPU if it is running on another one. For signals.
+void kick_thread(Thread* thread);
 
 // Moves the calling thread to CPU `cpu` (if it is not there) and keeps it there. INVAL for a
 // CPU that is not running.

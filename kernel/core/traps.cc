@@ -44,6 +44,7 @@ namespace {
 
 PageFaultHandler g_page_fault_handler = nullptr;
 AppFaultHandler g_app_fault_handler = nullptr;
+AppReturnHook g_app_return_hook = nullptr;
 
 bool is_app_address(uint64_t address) { return address < (uint64_t(1) << 47); }
 
@@ -73,10 +74,24 @@ const char* diagnose_page_fault(const arch::TrapFrame& f, uint64_t cr2)
 
 void set_page_fault_handler(PageFaultHandler handler) { g_page_fault_handler = handler; }
 void set_app_fault_handler(AppFaultHandler handler) { g_app_fault_handler = handler; }
+void set_app_return_hook(AppReturnHook hook) { g_app_return_hook = hook; }
 
 } // namespace core
 
-extern "C" void trap_dispatch(arch::TrapFrame* frame, void* /*extended_state*/)
+namespace {
+void dispatch(arch::TrapFrame* frame, void* extended_state);
+}
+
+extern "C" void trap_dispatch(arch::TrapFrame* frame, void* extended_state)
+{
+    dispatch(frame, extended_state);
+    if (core::g_app_return_hook && core::is_app_address(frame->rip) && core::is_app_address(frame->rsp) &&
+        frame->vector != arch::kNmi)
+        core::g_app_return_hook(*frame, extended_state);
+}
+
+namespace {
+void dispatch(arch::TrapFrame* frame, void* extended_state)
 {
     using namespace arch;
     if (frame->error_code == kSoftwareTrapErrorCode)
@@ -94,7 +109,7 @@ extern "C" void trap_dispatch(arch::TrapFrame* frame, void* /*extended_state*/)
             }
         }
         if (core::is_app_address(frame->rip) && core::g_app_fault_handler) {
-            core::g_app_fault_handler(*frame, cr2);
+            core::g_app_fault_handler(*frame, extended_state, cr2);
             return;
         }
         core::panic_trap(*frame, core::diagnose_page_fault(*frame, cr2));
@@ -110,7 +125,7 @@ extern "C" void trap_dispatch(arch::TrapFrame* frame, void* /*extended_state*/)
         if (frame->vector < kFirstIrqVector) {
             // An exception in application code becomes a signal (SIGILL, SIGFPE, ...).
             if (core::is_app_address(frame->rip) && core::g_app_fault_handler) {
-                core::g_app_fault_handler(*frame, 0);
+                core::g_app_fault_handler(*frame, extended_state, 0);
                 return;
             }
             core::panic_trap(*frame, nullptr);
@@ -119,3 +134,4 @@ extern "C" void trap_dispatch(arch::TrapFrame* frame, void* /*extended_state*/)
         return;
     }
 }
+} // namespace

@@ -139,6 +139,63 @@ lib::Result<void> mount_at(const char* path, fs::Ref<fs::FileSystem> filesystem)
     return g_vfs->mount(ctx, { path, lib::str_length(path) }, filesystem);
 }
 
+// Copies the tree below directory `from` into directory `to` (the image's /tmp into the
+// ramfs mounted over it, so that nothing the image has there disappears). Depth-limited: the
+// image is validated (no cycles), the limit only bounds the kernel stack.
+lib::Result<void> copy_tree(fs::Vnode& from, fs::Vnode& to, int depth)
+{
+    if (depth > 32)
+        return Errno::LOOP;
+    struct OneEntry final : fs::DirSink {
+        char name[fs::kNameMax + 1];
+        size_t length = 0;
+        uint64_t next = 0;
+        bool got = false;
+        bool emit(uint64_t, fs::DirentType, lib::StringView n, uint64_t next_cookie) override
+        {
+            if (got)
+                return false;
+            lib::mem_copy(name, n.data(), n.size());
+            length = n.size();
+            next = next_cookie;
+            got = true;
+            return true;
+        }
+    };
+    static uint8_t chunk[64 * 1024]; // boot-time only: one thread
+    for (uint64_t cookie = 0;;) {
+        OneEntry e;
+        TRY(from.readdir(cookie, e));
+        if (!e.got)
+            return {};
+        cookie = e.next;
+        lib::StringView name { e.name, e.length };
+        fs::Ref<fs::Vnode> src = TRY(from.lookup(name));
+        fs::Attr attr = TRY(src->getattr());
+        uint32_t perm = attr.mode & 07777;
+        if (src->is_directory()) {
+            fs::Ref<fs::Vnode> dir = TRY(to.mkdir(name, perm));
+            TRY(copy_tree(*src, *dir, depth + 1));
+        } else if (src->is_symlink()) {
+            char target[fs::kPathMax];
+            size_t n = TRY(src->readlink(target, sizeof(target)));
+            TRY(to.symlink(name, { target, n < sizeof(target) ? n : sizeof(target) }));
+        } else if (src->is_regular()) {
+            fs::Ref<fs::Vnode> dst = TRY(to.create(name, perm));
+            for (uint64_t at = 0; at < attr.size;) {
+                fs::KernelBuffer in(chunk, sizeof(chunk));
+                size_t n = TRY(src->read(at, in));
+                if (n == 0)
+                    break;
+                fs::KernelBuffer out(static_cast<const void*>(chunk), n);
+                uint64_t offset = at;
+                TRY(dst->write(offset, out, false));
+                at += n;
+            }
+        }
+    }
+}
+
 lib::Result<void> open_console(unsigned flags, int expected_fd)
 {
     fs::PathContext ctx { g_vfs, g_vfs->root(), g_vfs->root(), {} };
@@ -197,6 +254,12 @@ lib::Result<void> init_files(const void* image, size_t size, uint64_t image_phys
     tmp_config.pages = &g_pages;
     tmp_config.root_mode = 01777;
     auto tmp = fs::ramfs::RamFs::create(tmp_config);
+    if (!tmp.is_error()) {
+        fs::PathContext root_ctx { g_vfs, g_vfs->root(), g_vfs->root(), {} };
+        if (auto image_tmp = fs::lookup_directory(root_ctx, "/tmp"); !image_tmp.is_error())
+            if (auto r = copy_tree(*image_tmp.value().vnode, *tmp.value()->root(), 0); r.is_error())
+                log_warn("/tmp: copying the image's /tmp failed: %s", lib::errno_name(r.error()));
+    }
     if (tmp.is_error() || mount_at("/tmp", tmp.value()).is_error())
         log_warn("no /tmp: the image has no /tmp directory or memory ran out");
     fs::devfs::Config dev_config;

@@ -8,12 +8,13 @@
 // list by its waker, which sets `woken` (under the lock) before unparking; a waiter that
 // times out takes the lock and removes itself unless a waker got there first.
 //
-// TODO(#4): EINTR when a signal arrives; priority-inheritance operations (LOCK_PI & co.,
+// A signal for the waiter ends the wait with EINTR. TODO(#4): priority-inheritance operations (LOCK_PI & co.,
 // ENOSYS now); robust-list cleanup at thread exit.
 #include <arch/x86_64/uaccess.h>
 #include <core/clock.h>
 #include <core/thread.h>
 #include <lx/futex.h>
+#include <lx/signal.h>
 #include <lx/syscall.h>
 #include <lx/uaccess.h>
 #include <sync/mutex.h>
@@ -165,6 +166,10 @@ int64_t futex_wait(uint64_t address, uint32_t expected, uint64_t deadline, uint3
         ksync::MutexGuard guard(b.lock);
         if (w.woken)
             return 0;
+        if (signal_pending()) {
+            dequeue(b, w);
+            return err(Errno::INTR);
+        }
         if (timed_out || (deadline != ~uint64_t(0) && core::monotonic_ns() >= deadline)) {
             dequeue(b, w);
             return err(Errno::TIMEDOUT);

@@ -9,6 +9,7 @@
 #include <lx/process.h>
 #include <lx/uaccess.h>
 #include <new>
+#include <sync/mutex.h>
 
 namespace lx {
 namespace {
@@ -18,6 +19,27 @@ std::atomic<int32_t> g_next_tid { kPid + 1 };
 // Application threads alive; the last to exit ends the application.
 std::atomic<int32_t> g_live_threads { 0 };
 std::atomic<ExitHook> g_exit_hook { nullptr };
+// Every live application thread, for signals (tgkill, kill) and /proc.
+constinit ksync::Mutex g_registry_lock;
+AppThread* g_registry TA_GUARDED(g_registry_lock) = nullptr;
+
+void register_thread(AppThread* t)
+{
+    ksync::MutexGuard guard(g_registry_lock);
+    t->registry_next = g_registry;
+    g_registry = t;
+}
+
+void unregister_thread(AppThread* t)
+{
+    ksync::MutexGuard guard(g_registry_lock);
+    for (AppThread** p = &g_registry; *p; p = &(*p)->registry_next) {
+        if (*p == t) {
+            *p = t->registry_next;
+            return;
+        }
+    }
+}
 
 struct StartInfo {
     AppThread* app;
@@ -30,6 +52,7 @@ void app_thread_start(void* arg)
     StartInfo info = *static_cast<StartInfo*>(arg);
     delete static_cast<StartInfo*>(arg);
     core::Thread* self = core::current_thread();
+    info.app->thread = self;
     self->set_app_data(info.app);
     core::set_current_fs_base(info.fs_base);
     if (info.cloned)
@@ -46,16 +69,18 @@ lib::Result<AppThread*> start_thread(AppThread* app, const char* name, const Sta
     }
     info->app = app;
     g_live_threads.fetch_add(1, std::memory_order_relaxed);
+    register_thread(app);
     core::ThreadAttr attr;
     attr.app = true;
     auto thread = core::Thread::create(name, &app_thread_start, info, attr);
     if (thread.is_error()) {
         g_live_threads.fetch_sub(1, std::memory_order_relaxed);
+        unregister_thread(app);
         delete app;
         delete info;
         return thread.error();
     }
-    app->thread = thread.value();
+    // `app` belongs to the new thread now (it may even have exited already): not touched.
     core::Thread::detach(thread.value());
     return app;
 }
@@ -76,13 +101,17 @@ lib::Result<AppThread*> spawn_app_thread(const char* name, uint64_t rip, uint64_
     return start_thread(app, name, StartInfo { nullptr, rip, rsp, fs_base, false });
 }
 
-lib::Result<AppThread*> spawn_cloned_thread(const arch::SyscallFrame& parent, uint64_t stack, uint64_t fs_base)
+lib::Result<int32_t> spawn_cloned_thread(const arch::SyscallFrame& parent, uint64_t stack, uint64_t fs_base,
+                                         uint64_t clear_child_tid, uint64_t parent_tid_ptr, uint64_t child_tid_ptr)
 {
     auto* app = new (std::nothrow) AppThread;
     if (!app)
         return lib::Errno::NOMEM;
     AppThread& self = current_app_thread();
-    app->tid = g_next_tid.fetch_add(1, std::memory_order_relaxed);
+    int32_t tid = g_next_tid.fetch_add(1, std::memory_order_relaxed);
+    app->tid = tid;
+    app->clear_child_tid = clear_child_tid;
+    app->blocked = self.blocked; // the signal mask is inherited
     lib::mem_copy(app->comm, self.comm, sizeof(app->comm));
     // The parent's SSE area lies just below its frame (syscall.S).
     lib::mem_copy(&app->initial.sse, reinterpret_cast<const uint8_t*>(&parent) - sizeof(arch::SyscallSseArea),
@@ -91,7 +120,23 @@ lib::Result<AppThread*> spawn_cloned_thread(const arch::SyscallFrame& parent, ui
     app->initial.frame.rax = 0;
     if (stack)
         app->initial.frame.rsp = stack;
-    return start_thread(app, app->comm, StartInfo { nullptr, 0, 0, fs_base, true });
+    // The tid words are written before the child can run, as Linux does.
+    if ((parent_tid_ptr && write_app<int32_t>(parent_tid_ptr, tid).is_error()) ||
+        (child_tid_ptr && write_app<int32_t>(child_tid_ptr, tid).is_error())) {
+        delete app;
+        return lib::Errno::FAULT;
+    }
+    TRY(start_thread(app, self.comm, StartInfo { nullptr, 0, 0, fs_base, true }));
+    return tid;
+}
+
+bool for_each_app_thread(bool (*fn)(AppThread&, void*), void* ctx)
+{
+    ksync::MutexGuard guard(g_registry_lock);
+    for (AppThread* t = g_registry; t; t = t->registry_next)
+        if (fn(*t, ctx))
+            return true;
+    return false;
 }
 
 void set_exit_hook(ExitHook hook) { g_exit_hook.store(hook, std::memory_order_release); }
@@ -115,6 +160,7 @@ void exit_app_thread(int status)
     if (g_live_threads.fetch_sub(1, std::memory_order_acq_rel) == 1)
         exit_application(status);
     core::Thread* thread = core::current_thread();
+    unregister_thread(&self);
     delete static_cast<AppThread*>(thread->app_data());
     thread->set_app_data(nullptr);
     core::exit_current_thread();

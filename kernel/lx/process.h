@@ -21,6 +21,24 @@ struct AppThread {
     uint64_t robust_list = 0;     // set_robust_list
     uint64_t robust_list_len = 0;
     char comm[16] = {};           // prctl(PR_SET_NAME)
+    // Signals (signal.h): the mask, the pending set (bit n-1 for signal n; other threads set
+    // bits, so atomic) with what each pending signal carries, and the alternate stack.
+    uint64_t blocked = 0;
+    std::atomic<uint64_t> pending { 0 };
+    struct PendingInfo {
+        int32_t code = 0;
+        int32_t sender_pid = 0;
+        uint64_t address = 0; // faults: the address; kill/tgkill: 0
+        int32_t errno_value = 0;
+        int32_t trapno = 0;
+    } pending_info[64];
+    uint64_t altstack_sp = 0;
+    uint64_t altstack_size = 0;
+    int32_t altstack_flags = 2; // SS_DISABLE
+    // rt_sigsuspend's temporary mask is in `blocked`; this is the caller's, for the frame.
+    uint64_t suspend_saved_mask = 0;
+    bool suspend_active = false;
+    AppThread* registry_next = nullptr; // the registry (for_each_app_thread)
     // A cloned thread's first return to the application: its registers (the parent's
     // SyscallFrame with rax = 0 and the new stack) and the parent's SSE state below them.
     struct alignas(16) InitialFrame {
@@ -37,10 +55,16 @@ AppThread& current_app_thread();
 lib::Result<AppThread*> spawn_app_thread(const char* name, uint64_t rip, uint64_t rsp, uint64_t fs_base,
                                          int32_t tid = 0);
 
+// Calls fn(thread, ctx) for every live application thread, with the registry locked (fn must
+// not block or call back into the registry), until fn returns true; whether one did.
+bool for_each_app_thread(bool (*fn)(AppThread& thread, void* ctx), void* ctx);
+
 // clone() for a thread: a new application thread that returns to the application from
 // `parent`'s syscall with rax = 0, stack pointer `stack` (0: the parent's) and FS base
-// `fs_base`, as thread `tid`. NOMEM.
-lib::Result<AppThread*> spawn_cloned_thread(const arch::SyscallFrame& parent, uint64_t stack, uint64_t fs_base);
+// `fs_base`; CLONE_CHILD_CLEARTID's word, and where to store its tid first (0: nowhere).
+// Returns the tid. NOMEM, FAULT.
+lib::Result<int32_t> spawn_cloned_thread(const arch::SyscallFrame& parent, uint64_t stack, uint64_t fs_base,
+                                         uint64_t clear_child_tid, uint64_t parent_tid_ptr, uint64_t child_tid_ptr);
 
 // Ends the application with `status` (exit_group, a fatal signal, the last thread's exit):
 // the VM exits with status & 0xff. Never returns.

@@ -7,9 +7,17 @@
 #include <lx/exec.h>
 #include <lx/files.h>
 #include <lx/lx.h>
+#include <lx/signal.h>
+#include <lx/syscall.h>
 #include <new>
 
 namespace lx {
+
+void init(bool strace)
+{
+    set_strace(strace);
+    init_signals();
+}
 
 int run_application(lib::StringView app_args, const boot::BootInfo& info)
 {

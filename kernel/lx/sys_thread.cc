@@ -27,21 +27,13 @@ int64_t sys_clone(const Args& a)
         return err(Errno::INVAL);
     if ((flags & kCloneSettls) && tls >= kAppLimit)
         return err(Errno::PERM);
-    auto child = spawn_cloned_thread(*a.frame, stack, (flags & kCloneSettls) ? tls : core::current_fs_base());
+    auto child = spawn_cloned_thread(*a.frame, stack, (flags & kCloneSettls) ? tls : core::current_fs_base(),
+                                     (flags & kCloneChildCleartid) ? child_tid : 0,
+                                     (flags & kCloneParentSettid) ? parent_tid : 0,
+                                     (flags & kCloneChildSettid) ? child_tid : 0);
     if (child.is_error())
         return err(child.error() == Errno::NOMEM ? Errno::AGAIN : child.error());
-    AppThread& t = *child.value();
-    // The child may already be running; these words are for other threads to wait on, and
-    // the child reads none of them before its first syscall's return.
-    // TODO(#4): set them before the child can run (the child could race a PARENT_SETTID
-    // reader); glibc only reads them after clone returns.
-    if (flags & kCloneChildCleartid)
-        t.clear_child_tid = child_tid;
-    if ((flags & kCloneParentSettid) && write_app<int32_t>(parent_tid, t.tid).is_error())
-        return err(Errno::FAULT);
-    if ((flags & kCloneChildSettid) && write_app<int32_t>(child_tid, t.tid).is_error())
-        return err(Errno::FAULT);
-    return t.tid;
+    return child.value();
 }
 
 // clone3: glibc tries it first and falls back to clone on ENOSYS (quietly: no log).

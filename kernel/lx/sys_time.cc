@@ -2,6 +2,7 @@
 // clock is boot-time wall clock plus monotonic time. TODO(#4): these also go in the vDSO.
 #include <core/clock.h>
 #include <core/thread.h>
+#include <lx/signal.h>
 #include <lx/syscall.h>
 #include <lx/uaccess.h>
 
@@ -58,11 +59,26 @@ Result<uint64_t> clock_now(int clock)
 
 bool valid(const Timespec& t) { return t.sec >= 0 && t.nsec >= 0 && t.nsec < 1000000000; }
 
-// Sleeps until monotonic `deadline`. TODO(#4): a signal interrupts it (EINTR + remainder).
-void sleep_until(uint64_t deadline)
+// Sleeps until monotonic `deadline`; false if a signal cut it short (EINTR).
+bool sleep_until(uint64_t deadline)
 {
-    while (core::monotonic_ns() < deadline)
+    while (core::monotonic_ns() < deadline) {
+        if (signal_pending())
+            return false;
         core::park_current_thread_until(deadline);
+    }
+    return true;
+}
+
+// nanosleep's remainder for an interrupted sleep.
+int64_t interrupted(uint64_t rem_address, uint64_t deadline)
+{
+    if (rem_address) {
+        uint64_t now = core::monotonic_ns();
+        if (auto r = write_app(rem_address, to_timespec(deadline > now ? deadline - now : 0)); r.is_error())
+            return err(r.error());
+    }
+    return err(Errno::INTR);
 }
 
 uint64_t to_ns_saturating(const Timespec& t)
@@ -121,8 +137,8 @@ int64_t sys_nanosleep(const Args& a)
         return err(Errno::INVAL);
     uint64_t now = core::monotonic_ns();
     uint64_t ns = to_ns_saturating(req.value());
-    sleep_until(ns > ~uint64_t(0) - now ? ~uint64_t(0) : now + ns);
-    return 0;
+    uint64_t deadline = ns > ~uint64_t(0) - now ? ~uint64_t(0) : now + ns;
+    return sleep_until(deadline) ? 0 : interrupted(a.u(1), deadline);
 }
 
 int64_t sys_clock_nanosleep(const Args& a)
@@ -145,8 +161,10 @@ int64_t sys_clock_nanosleep(const Args& a)
         delay = ns > now.value() ? ns - now.value() : 0;
     else
         delay = ns;
-    sleep_until(delay > ~uint64_t(0) - mono ? ~uint64_t(0) : mono + delay);
-    return 0;
+    uint64_t deadline = delay > ~uint64_t(0) - mono ? ~uint64_t(0) : mono + delay;
+    if (sleep_until(deadline))
+        return 0;
+    return (a.i(1) & kTimerAbstime) ? err(Errno::INTR) : interrupted(a.u(3), deadline);
 }
 
 } // namespace lx

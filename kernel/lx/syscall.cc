@@ -5,6 +5,7 @@
 #include <core/thread.h>
 #include <lib/format.h>
 #include <lx/process.h>
+#include <lx/signal.h>
 #include <lx/syscall.h>
 #include <lx/uaccess.h>
 
@@ -146,4 +147,5 @@ extern "C" void lx_syscall_dispatch(arch::SyscallFrame* frame)
     if (g_strace)
         trace(nr, a, result);
     frame->rax = uint64_t(result);
+    deliver_signals(*frame);
 }

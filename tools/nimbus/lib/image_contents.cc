@@ -265,7 +265,8 @@ Parsed<ImageContents> collect_image_contents(HostFs& fs, const ImageRequest& req
         }
     }
     // The kernel mounts file systems on these: whatever the image has below them is hidden.
-    for (const char* mount_point : {"/tmp", "/dev", "/proc", "/sys"}) {
+    // (/tmp is a ramfs the kernel fills with the image's /tmp first, so nothing is lost there.)
+    for (const char* mount_point : {"/dev", "/proc", "/sys"}) {
         std::string prefix = std::string(mount_point) + "/";
         auto it = out.plan.entries().lower_bound(prefix);
         if (it != out.plan.entries().end() && it->first.compare(0, prefix.size(), prefix) == 0) {
