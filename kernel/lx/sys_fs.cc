@@ -1,6 +1,7 @@
 // Files and directories: the descriptor and path calls over the VFS (kernel/fs). Paths are
 // copied in whole (at most PATH_MAX bytes) before anything is resolved; data moves through
 // AppBuffer / AppIovecBuffer, so a bad pointer is EFAULT wherever it is met.
+#include <core/memory.h>
 #include <fs/ops.h>
 #include <fs/open_file.h>
 #include <fs/types.h>
@@ -688,5 +689,81 @@ int64_t sys_getcwd(const Args& a)
 }
 
 int64_t sys_umask(const Args& a) { return set_umask(uint32_t(a.u(0))); }
+
+} // namespace lx
+
+// ---- file-system information and extended attributes -------------------------------------
+
+namespace lx {
+namespace {
+
+struct Statfs {
+    uint64_t type, bsize, blocks, bfree, bavail, files, ffree;
+    int32_t fsid[2];
+    uint64_t namelen, frsize, flags, spare[4];
+};
+static_assert(sizeof(Statfs) == 120);
+
+int64_t fill_statfs(const fs::Location& loc, uint64_t out)
+{
+    constexpr uint64_t kRamfsMagic = 0x858458f6, kImageMagic = 0x4e494d42; // "NIMB"
+    constexpr uint64_t kStRdonly = 1;
+    Statfs st {};
+    const char* name = loc.mount->fs().name();
+    bool image = lib::str_compare(name, "imagefs") == 0;
+    st.type = image ? kImageMagic : kRamfsMagic;
+    st.bsize = st.frsize = 4096;
+    if (image) {
+        auto attr = loc.mount->root()->getattr();
+        st.blocks = attr.is_error() ? 0 : attr.value().blocks / 8;
+    } else {
+        st.blocks = core::total_memory() / 4096;
+        st.bfree = st.bavail = core::phys_allocator().free_pages();
+    }
+    st.files = 1 << 20;
+    st.ffree = image ? 0 : st.files;
+    uint64_t dev = loc.mount->fs().dev();
+    st.fsid[0] = int32_t(dev);
+    st.fsid[1] = int32_t(dev >> 32);
+    st.namelen = fs::kNameMax;
+    st.flags = loc.mount->is_read_only() ? kStRdonly : 0;
+    return ret(write_app(out, st));
+}
+
+} // namespace
+
+int64_t sys_statfs(const Args& a)
+{
+    return with_path(kAtFdcwd, a.u(0), [&](const fs::PathContext& ctx, lib::StringView p) {
+        auto f = fs::open(ctx, p, fs::kOpenPath);
+        if (f.is_error())
+            return err(f.error());
+        const fs::Location* loc = f.value()->location();
+        return loc ? fill_statfs(*loc, a.u(1)) : err(Errno::NOSYS);
+    });
+}
+
+int64_t sys_fstatfs(const Args& a)
+{
+    return with_file(a.i(0), [&](fs::OpenFile& f) {
+        const fs::Location* loc = f.location();
+        return loc ? fill_statfs(*loc, a.u(1)) : err(Errno::NOSYS);
+    });
+}
+
+// No file system here keeps extended attributes: ENOTSUP (EOPNOTSUPP), which tools such as
+// ls and cp take as "none", as on a Linux file system mounted without xattr support.
+int64_t sys_getxattr(const Args&) { return err(Errno::NOTSUP); }
+int64_t sys_lgetxattr(const Args&) { return err(Errno::NOTSUP); }
+int64_t sys_fgetxattr(const Args&) { return err(Errno::NOTSUP); }
+int64_t sys_setxattr(const Args&) { return err(Errno::NOTSUP); }
+int64_t sys_lsetxattr(const Args&) { return err(Errno::NOTSUP); }
+int64_t sys_fsetxattr(const Args&) { return err(Errno::NOTSUP); }
+int64_t sys_listxattr(const Args&) { return err(Errno::NOTSUP); }
+int64_t sys_llistxattr(const Args&) { return err(Errno::NOTSUP); }
+int64_t sys_flistxattr(const Args&) { return err(Errno::NOTSUP); }
+int64_t sys_removexattr(const Args&) { return err(Errno::NOTSUP); }
+int64_t sys_lremovexattr(const Args&) { return err(Errno::NOTSUP); }
+int64_t sys_fremovexattr(const Args&) { return err(Errno::NOTSUP); }
 
 } // namespace lx

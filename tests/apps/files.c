@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 static int failures;
@@ -101,6 +104,13 @@ int main(int argc, char** argv)
     CHECK(chdir("/tmp/many") == 0 && getcwd(cwd, sizeof(cwd)) && strcmp(cwd, "/tmp/many") == 0);
     CHECK(access("file-007", F_OK) == 0);
     CHECK(chdir("..") == 0 && getcwd(cwd, sizeof(cwd)) && strcmp(cwd, "/tmp") == 0);
+
+    // File-system information; no extended attributes anywhere.
+    struct statfs sf;
+    CHECK(statfs("/", &sf) == 0 && (sf.f_flags & ST_RDONLY) && sf.f_bsize == 4096);
+    CHECK(statfs("/tmp", &sf) == 0 && !(sf.f_flags & ST_RDONLY) && sf.f_bfree > 0);
+    char value[16];
+    CHECK(getxattr("/tmp", "user.x", value, sizeof(value)) == -1 && errno == ENOTSUP);
 
     // Devices.
     fd = open("/dev/zero", O_RDONLY);
