@@ -78,8 +78,9 @@ def make_nimbus_guest_time(icount):
 
 
 class Guest:
-    def __init__(self, name, kernel, initrd=None, boot=(), guest_time=None):
+    def __init__(self, name, kernel, initrd=None, boot=(), guest_time=None, program=()):
         self.name, self.kernel, self.initrd, self.boot = name, kernel, initrd, list(boot)
+        self.program = list(program)  # the application's words (after " -- "), if any
         self.guest_time = guest_time
         self.times, self.guest_times, self.failures = [], [], 0
         self.argv = None
@@ -94,6 +95,8 @@ def qemu_argv(args, guest):
         cmd.append("--icount")
     for opt in guest.boot:
         cmd += ["--boot", opt]
+    if guest.program:
+        cmd += ["--"] + guest.program
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                          text=True).stdout
     return shlex.split(out.strip())

@@ -177,7 +177,7 @@ lib::Result<void> copy_tree(fs::Vnode& from, fs::Vnode& to, int depth)
             fs::Ref<fs::Vnode> dir = TRY(to.mkdir(name, perm));
             TRY(copy_tree(*src, *dir, depth + 1));
         } else if (src->is_symlink()) {
-            char target[fs::kPathMax];
+            static char target[fs::kPathMax]; // boot-time only, and not live across the recursion
             size_t n = TRY(src->readlink(target, sizeof(target)));
             TRY(to.symlink(name, { target, n < sizeof(target) ? n : sizeof(target) }));
         } else if (src->is_regular()) {

@@ -3,6 +3,7 @@
 #include <boot/app_command.h>
 #include <core/console.h>
 #include <core/memory.h>
+#include <core/thread.h>
 #include <lib/string.h>
 #include <lx/exec.h>
 #include <lx/files.h>
@@ -19,7 +20,42 @@ void init(bool strace)
     init_signals();
 }
 
+namespace {
+
+int start(lib::StringView app_args, const boot::BootInfo& info);
+
+struct StartRequest {
+    lib::StringView app_args;
+    const boot::BootInfo* info;
+    int status;
+};
+
+} // namespace
+
 int run_application(lib::StringView app_args, const boot::BootInfo& info)
+{
+    // Loading takes more stack than the boot stack has (ELF headers, load plans and path
+    // buffers live on it): do it on a thread of its own with room to spare.
+    StartRequest request { app_args, &info, 1 };
+    core::ThreadAttr attr;
+    attr.stack_size = 256 * 1024;
+    auto loader = core::Thread::create(
+        "loader", [](void* arg) {
+            auto* r = static_cast<StartRequest*>(arg);
+            r->status = start(r->app_args, *r->info);
+        },
+        &request, attr);
+    if (loader.is_error()) {
+        core::kprintf("nimbus: no memory to start the application\n");
+        return 1;
+    }
+    core::Thread::join(loader.value());
+    return request.status;
+}
+
+namespace {
+
+int start(lib::StringView app_args, const boot::BootInfo& info)
 {
     auto* cmd = new (std::nothrow) boot::AppCommand;
     char* storage = static_cast<char*>(core::kmalloc(app_args.size() + 1));
@@ -54,5 +90,7 @@ int run_application(lib::StringView app_args, const boot::BootInfo& info)
     }
     return 0;
 }
+
+} // namespace
 
 } // namespace lx

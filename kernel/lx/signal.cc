@@ -407,6 +407,10 @@ void capture_xstate(arch::SyscallFrame& f, uint8_t* image)
 void install_xstate(arch::SyscallFrame& f, const uint8_t* image)
 {
     arch::restore_extended_state(image);
+    // The kernel runs with the default MXCSR (syscall.S relies on it); the application's
+    // goes back through the SSE area on the way out.
+    uint32_t kernel_mxcsr = kMxcsrDefault;
+    asm volatile("ldmxcsr %0" ::"m"(kernel_mxcsr));
     arch::SyscallSseArea& sse = sse_of(f);
     lib::mem_copy(sse.xmm, image + kFxXmm0, sizeof(sse.xmm));
     sse.mxcsr = get32(image + kFxMxcsr);

@@ -63,8 +63,10 @@ arch_syscall_entry:
         movaps %xmm14, 0xe0(%rsp)
         movaps %xmm15, 0xf0(%rsp)
         stmxcsr 0x100(%rsp)
-        ldmxcsr g_kernel_mxcsr(%rip)       // the application's MXCSR may unmask exceptions
-        cld
+        cmpl $0x1f80, 0x100(%rsp)          // the application's MXCSR may unmask exceptions:
+        je 1f                              // the kernel runs with the default (and skips
+        ldmxcsr g_kernel_mxcsr(%rip)       // the reload when it already is: ldmxcsr is slow)
+1:      cld
         sti
         movq %rbx, %rdi
         pushq 8*14(%rbx)                   // a frame record, so backtraces reach the caller:
@@ -80,8 +82,10 @@ arch_syscall_entry:
         .global arch_syscall_return
 arch_syscall_return:
         cli
-        ldmxcsr 0x100(%rsp)
-        movaps 0x00(%rsp), %xmm0
+        cmpl $0x1f80, 0x100(%rsp)          // the kernel's MXCSR is the default: reload only
+        je 2f                              // a different one (a switch in between restored
+        ldmxcsr 0x100(%rsp)                // this thread's own, which is the kernel's)
+2:      movaps 0x00(%rsp), %xmm0
         movaps 0x10(%rsp), %xmm1
         movaps 0x20(%rsp), %xmm2
         movaps 0x30(%rsp), %xmm3
