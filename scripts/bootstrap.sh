@@ -12,7 +12,7 @@ packages=(
   qemu-system-x86                              # the VMM every test boots
   python3                                      # build helpers (symbol table) and test drivers
   gcc g++ libc6-dev musl-tools                 # test applications, built as users build theirs
-  sqlite3                                      # an unmodified Debian program in the tests
+  sqlite3 golang-go                            # unmodified Debian programs and a Go program in the tests
 )
 
 missing=()

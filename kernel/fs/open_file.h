@@ -79,6 +79,9 @@ public:
     // Where the file is in the namespace (fchdir, *at() dirfds, /proc/self/fd), or nullptr
     // for files that have no path (pipes, sockets).
     virtual const Location* location() const { return nullptr; }
+    // RTTI-free type identification for subclasses defined outside fs (the syscall layer's
+    // epoll files): each returns the address of a static tag of its own.
+    virtual const void* type_tag() const { return nullptr; }
 
 protected:
     explicit OpenFile(unsigned flags) : m_flags(flags) {}

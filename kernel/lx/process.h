@@ -38,6 +38,10 @@ struct AppThread {
     // rt_sigsuspend's temporary mask is in `blocked`; this is the caller's, for the frame.
     uint64_t suspend_saved_mask = 0;
     bool suspend_active = false;
+    // rt_sigreturn restored a context whose rcx and r11 are live (code interrupted anywhere):
+    // the syscall's return must load them too (arch_syscall_return_exact).
+    bool exact_return = false;
+    uint64_t exact_rcx = 0, exact_r11 = 0;
     AppThread* registry_next = nullptr; // the registry (for_each_app_thread)
     // A cloned thread's first return to the application: its registers (the parent's
     // SyscallFrame with rax = 0 and the new stack) and the parent's SSE state below them.

@@ -389,8 +389,8 @@ void apply(const Regs& r, arch::SyscallFrame& f)
     f.r8 = r.r8, f.r9 = r.r9, f.r10 = r.r10, f.r12 = r.r12, f.r13 = r.r13, f.r14 = r.r14, f.r15 = r.r15;
     f.rdi = r.rdi, f.rsi = r.rsi, f.rbp = r.rbp, f.rbx = r.rbx, f.rdx = r.rdx, f.rax = r.rax;
     f.rsp = r.rsp, f.rip = r.rip, f.rflags = r.rflags;
-    // rcx and r11 come back as rip and rflags (the return path needs them). TODO(#4): an
-    // exact return (iretq) when rt_sigreturn restores an interrupted context's rcx/r11.
+    // rcx and r11: the ordinary return leaves rip and rflags in them (Linux's syscall
+    // contract); rt_sigreturn's exact return loads the context's own (exact_return).
 }
 
 // The extended state as the application sees it: the live registers, with xmm0-15 and MXCSR
@@ -594,16 +594,27 @@ bool signal_pending()
 void deliver_signals(arch::SyscallFrame& frame)
 {
     AppThread* t = current_or_null();
-    if (!t || (!has_deliverable(*t) && !t->suspend_active))
+    if (!t)
         return;
-    XstateBuffer image;
-    if (!image.ok())
-        return; // out of memory: try again at the next return
-    capture_xstate(frame, image.data());
-    Regs regs = regs_of(frame);
-    if (deliver_all(*t, regs, image.data())) {
-        apply(regs, frame);
-        install_xstate(frame, image.data());
+    if (has_deliverable(*t) || t->suspend_active) {
+        XstateBuffer image;
+        if (image.ok()) { // out of memory: try again at the next return
+            capture_xstate(frame, image.data());
+            Regs regs = regs_of(frame);
+            if (t->exact_return) { // the frame records the sigreturn'ed context's own values
+                regs.rcx = t->exact_rcx;
+                regs.r11 = t->exact_r11;
+            }
+            if (deliver_all(*t, regs, image.data())) {
+                apply(regs, frame);
+                install_xstate(frame, image.data());
+                t->exact_return = false; // the handler starts fresh: rcx/r11 do not matter
+            }
+        }
+    }
+    if (t->exact_return) {
+        t->exact_return = false;
+        arch_syscall_return_exact(&frame, t->exact_rcx, t->exact_r11);
     }
 }
 
@@ -810,6 +821,9 @@ int64_t sys_rt_sigreturn(const Args& a)
     t.blocked = uc.value().sigmask & ~kUnblockable;
     apply(r, f);
     install_xstate(f, image.data());
+    t.exact_return = true; // rcx and r11 too: deliver_signals returns through IRETQ
+    t.exact_rcx = c.rcx;
+    t.exact_r11 = c.r11;
     return int64_t(r.rax); // the dispatcher stores it in rax
 }
 

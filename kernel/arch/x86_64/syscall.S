@@ -183,3 +183,61 @@ arch_syscall_return_to:
         movq %rdi, %rbx
         leaq -SSE_SIZE(%rdi), %rsp
         jmp arch_syscall_return
+
+// [[noreturn]] void arch_syscall_return_exact(SyscallFrame* frame, uint64_t rcx, uint64_t r11)
+// Like arch_syscall_return, but every register comes back, rcx and r11 included (given
+// separately: the frame's slots for them hold rip and rflags), through IRETQ: rt_sigreturn
+// resumes code that was interrupted anywhere, whose rcx and r11 are live. The IRET frame is
+// built in the SSE area once xmm0-15 and MXCSR are restored from it.
+        .global arch_syscall_return_exact
+arch_syscall_return_exact:
+        cli
+        movq %rdi, %rbx
+        leaq -SSE_SIZE(%rdi), %rsp
+        cmpl $0x1f80, 0x100(%rsp)
+        je 3f
+        ldmxcsr 0x100(%rsp)
+3:      movaps 0x00(%rsp), %xmm0
+        movaps 0x10(%rsp), %xmm1
+        movaps 0x20(%rsp), %xmm2
+        movaps 0x30(%rsp), %xmm3
+        movaps 0x40(%rsp), %xmm4
+        movaps 0x50(%rsp), %xmm5
+        movaps 0x60(%rsp), %xmm6
+        movaps 0x70(%rsp), %xmm7
+        movaps 0x80(%rsp), %xmm8
+        movaps 0x90(%rsp), %xmm9
+        movaps 0xa0(%rsp), %xmm10
+        movaps 0xb0(%rsp), %xmm11
+        movaps 0xc0(%rsp), %xmm12
+        movaps 0xd0(%rsp), %xmm13
+        movaps 0xe0(%rsp), %xmm14
+        movaps 0xf0(%rsp), %xmm15
+        movq 8*14(%rbx), %rax              // IRET frame below the SyscallFrame: rip,
+        movq %rax, -40(%rbx)
+        movq $NIMBUS_SEL_KCODE, -32(%rbx)  // cs,
+        movq 8*13(%rbx), %rax              // rflags (IF on),
+        movq %rax, -24(%rbx)
+        movq 8*15(%rbx), %rax              // rsp,
+        movq %rax, -16(%rbx)
+        movq $NIMBUS_SEL_KDATA, -8(%rbx)   // ss
+        movq %rsi, -48(%rbx)               // and the two registers to load last
+        movq %rdx, -56(%rbx)
+        movq %rbx, %rsp
+        popq %r15
+        popq %r14
+        popq %r13
+        popq %r12
+        popq %rbp
+        popq %rbx
+        popq %r9
+        popq %r8
+        popq %r10
+        popq %rdx
+        popq %rsi
+        popq %rdi
+        popq %rax                          // rsp = frame + 13 * 8
+        movq -(13 * 8 + 48)(%rsp), %rcx
+        movq -(13 * 8 + 56)(%rsp), %r11
+        leaq -(13 * 8 + 40)(%rsp), %rsp    // the IRET frame
+        iretq

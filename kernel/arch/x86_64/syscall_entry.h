@@ -38,4 +38,6 @@ void arch_syscall_entry();
 // is set to the SSE area first. For clone's child and signal returns.
 [[noreturn]] void arch_syscall_return_to(arch::SyscallFrame* frame);
 [[noreturn]] void arch_enter_app(uint64_t rip, uint64_t rsp);
+// Resumes from `frame` with every register exact, rcx and r11 from the arguments (IRETQ).
+[[noreturn]] void arch_syscall_return_exact(arch::SyscallFrame* frame, uint64_t rcx, uint64_t r11);
 }

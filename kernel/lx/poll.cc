@@ -1,0 +1,393 @@
+// Waiting for files: the readiness notifier (poll.h), poll/ppoll, and epoll.
+//
+// epoll instances are open files holding a table of interests (descriptor, its open file,
+// the events asked for, the user's 64-bit data). epoll_wait checks every interest's current
+// readiness (OpenFile::poll_events) and sleeps on the notifier until something changes.
+// Edge-triggered interests (EPOLLET) are reported like level-triggered ones; EPOLLONESHOT
+// disables an interest after one report. TODO(#6): per-file wait queues and true edge
+// triggering when sockets arrive.
+#include <core/clock.h>
+#include <core/thread.h>
+#include <fs/open_file.h>
+#include <lx/files.h>
+#include <lx/poll.h>
+#include <lx/signal.h>
+#include <lx/syscall.h>
+#include <lx/uaccess.h>
+#include <new>
+#include <sync/mutex.h>
+
+namespace lx {
+namespace {
+
+// ---- the notifier --------------------------------------------------------------------------
+
+struct Sleeper {
+    core::Thread* thread;
+    Sleeper* next;
+};
+
+constinit ksync::Mutex g_sleepers_lock;
+Sleeper* g_sleepers TA_GUARDED(g_sleepers_lock) = nullptr;
+std::atomic<uint64_t> g_epoch { 0 };
+
+} // namespace
+
+uint64_t readiness_epoch() { return g_epoch.load(std::memory_order_acquire); }
+
+void readiness_changed()
+{
+    g_epoch.fetch_add(1, std::memory_order_acq_rel);
+    ksync::MutexGuard guard(g_sleepers_lock);
+    for (Sleeper* s = g_sleepers; s; s = s->next)
+        core::unpark_thread(s->thread);
+}
+
+bool wait_readiness(uint64_t seen, uint64_t deadline_ns)
+{
+    Sleeper self { core::current_thread(), nullptr };
+    {
+        ksync::MutexGuard guard(g_sleepers_lock);
+        self.next = g_sleepers;
+        g_sleepers = &self;
+    }
+    bool changed = false;
+    for (;;) {
+        // The epoch is read after registering: a change in between unparks us (a token).
+        if (g_epoch.load(std::memory_order_acquire) != seen) {
+            changed = true;
+            break;
+        }
+        if (signal_pending())
+            break;
+        if (deadline_ns == ~uint64_t(0))
+            core::park_current_thread();
+        else if (!core::park_current_thread_until(deadline_ns) || core::monotonic_ns() >= deadline_ns)
+            break;
+    }
+    {
+        ksync::MutexGuard guard(g_sleepers_lock);
+        for (Sleeper** p = &g_sleepers; *p; p = &(*p)->next) {
+            if (*p == &self) {
+                *p = self.next;
+                break;
+            }
+        }
+    }
+    return changed;
+}
+
+namespace {
+
+struct PollFd {
+    int32_t fd;
+    int16_t events;
+    int16_t revents;
+};
+
+struct Timespec {
+    int64_t sec, nsec;
+};
+
+constexpr uint32_t kAlwaysReported = fs::kPollErr | fs::kPollHup | fs::kPollNval;
+
+// The deadline of a poll timeout in milliseconds (negative: none).
+uint64_t deadline_from_ms(int64_t ms)
+{
+    if (ms < 0)
+        return ~uint64_t(0);
+    return core::monotonic_ns() + uint64_t(ms) * 1000000;
+}
+
+Result<uint64_t> deadline_from_timespec(uint64_t address)
+{
+    if (!address)
+        return ~uint64_t(0);
+    Timespec ts = TRY(read_app<Timespec>(address));
+    if (ts.sec < 0 || ts.nsec < 0 || ts.nsec >= 1000000000)
+        return Errno::INVAL;
+    return core::monotonic_ns() + uint64_t(ts.sec) * 1000000000 + uint64_t(ts.nsec);
+}
+
+int64_t do_poll(uint64_t fds_address, uint64_t nfds, uint64_t deadline)
+{
+    constexpr uint64_t kMaxPollFds = 4096;
+    if (nfds > kMaxPollFds)
+        return err(Errno::INVAL);
+    PollFd* fds = nfds ? new (std::nothrow) PollFd[nfds] : nullptr;
+    if (nfds && !fds)
+        return err(Errno::NOMEM);
+    int64_t result = 0;
+    if (auto r = copy_from_app(fds, fds_address, nfds * sizeof(PollFd)); r.is_error()) {
+        delete[] fds;
+        return err(r.error());
+    }
+    for (;;) {
+        uint64_t epoch = readiness_epoch();
+        int ready = 0;
+        for (uint64_t i = 0; i < nfds; ++i) {
+            fds[i].revents = 0;
+            if (fds[i].fd < 0)
+                continue;
+            auto f = fd_table().get(fds[i].fd);
+            uint32_t ev = f.is_error() ? fs::kPollNval : f.value()->poll_events();
+            fds[i].revents = int16_t(ev & (uint32_t(uint16_t(fds[i].events)) | kAlwaysReported));
+            if (fds[i].revents)
+                ++ready;
+        }
+        if (ready || core::monotonic_ns() >= deadline) {
+            result = ready;
+            break;
+        }
+        if (!wait_readiness(epoch, deadline) && signal_pending()) {
+            result = err(Errno::INTR);
+            break;
+        }
+    }
+    if (result >= 0)
+        if (auto r = copy_to_app(fds_address, fds, nfds * sizeof(PollFd)); r.is_error())
+            result = err(r.error());
+    delete[] fds;
+    return result;
+}
+
+// ---- epoll ---------------------------------------------------------------------------------
+
+constexpr uint32_t kEpollIn = 0x1, kEpollPri = 0x2, kEpollOut = 0x4, kEpollErr = 0x8, kEpollHup = 0x10,
+                   kEpollRdHup = 0x2000, kEpollExclusive = 1u << 28, kEpollWakeup = 1u << 29,
+                   kEpollOneshot = 1u << 30, kEpollEt = 1u << 31;
+constexpr int kCtlAdd = 1, kCtlDel = 2, kCtlMod = 3;
+
+struct __attribute__((packed)) EpollEvent {
+    uint32_t events;
+    uint64_t data;
+};
+static_assert(sizeof(EpollEvent) == 12);
+
+struct Interest {
+    int fd;
+    fs::Ref<fs::OpenFile> file;
+    uint32_t events;
+    uint64_t data;
+    bool disabled; // EPOLLONESHOT after a report
+};
+
+class EpollFile final : public fs::OpenFile {
+public:
+    EpollFile(unsigned flags) : fs::OpenFile(flags) {}
+    ~EpollFile() override { delete[] m_interests; }
+    const void* type_tag() const override;
+
+    Result<void> control(int op, int fd, fs::Ref<fs::OpenFile> file, uint32_t events, uint64_t data)
+    {
+        ksync::MutexGuard guard(m_lock);
+        Interest* existing = find_locked(fd, file);
+        switch (op) {
+        case kCtlAdd:
+            if (existing)
+                return Errno::EXIST;
+            if (m_count == m_capacity) {
+                size_t capacity = m_capacity ? m_capacity * 2 : 8;
+                auto* grown = new (std::nothrow) Interest[capacity];
+                if (!grown)
+                    return Errno::NOMEM;
+                for (size_t i = 0; i < m_count; ++i)
+                    grown[i] = m_interests[i];
+                delete[] m_interests;
+                m_interests = grown;
+                m_capacity = capacity;
+            }
+            m_interests[m_count++] = Interest { fd, file, events, data, false };
+            return {};
+        case kCtlMod:
+            if (!existing)
+                return Errno::NOENT;
+            existing->events = events;
+            existing->data = data;
+            existing->disabled = false;
+            return {};
+        case kCtlDel:
+            if (!existing)
+                return Errno::NOENT;
+            *existing = m_interests[--m_count];
+            m_interests[m_count] = Interest {};
+            return {};
+        default:
+            return Errno::INVAL;
+        }
+    }
+
+    // Ready interests into out[0..max); how many.
+    size_t collect(EpollEvent* out, size_t max)
+    {
+        ksync::MutexGuard guard(m_lock);
+        size_t n = 0;
+        for (size_t i = 0; i < m_count && n < max; ++i) {
+            Interest& in = m_interests[i];
+            if (in.disabled)
+                continue;
+            // A descriptor closed since it was added: Linux drops the interest with the
+            // last reference to the open file; ours holds a reference, so drop it here.
+            auto current = fd_table().get(in.fd);
+            if (current.is_error() || current.value().get() != in.file.get()) {
+                m_interests[i] = m_interests[--m_count];
+                m_interests[m_count] = Interest {};
+                --i;
+                continue;
+            }
+            uint32_t ev = in.file->poll_events();
+            uint32_t wanted = (in.events & (kEpollIn | kEpollPri | kEpollOut | kEpollRdHup)) | kEpollErr | kEpollHup;
+            uint32_t got = ev & wanted;
+            if (!got)
+                continue;
+            out[n++] = EpollEvent { got, in.data };
+            if (in.events & kEpollOneshot)
+                in.disabled = true;
+        }
+        return n;
+    }
+
+    uint32_t do_poll_events() override
+    {
+        EpollEvent probe;
+        return collect_readonly(&probe) ? (fs::kPollIn | fs::kPollRdNorm) : 0;
+    }
+
+    Result<fs::Attr> do_getattr() override
+    {
+        fs::Attr a;
+        a.mode = 0600;
+        a.nlink = 1;
+        return a;
+    }
+
+private:
+    bool collect_readonly(EpollEvent*)
+    {
+        ksync::MutexGuard guard(m_lock);
+        for (size_t i = 0; i < m_count; ++i)
+            if (!m_interests[i].disabled && (m_interests[i].file->poll_events() & m_interests[i].events))
+                return true;
+        return false;
+    }
+
+    Interest* find_locked(int fd, const fs::Ref<fs::OpenFile>& file) TA_REQ(m_lock)
+    {
+        for (size_t i = 0; i < m_count; ++i)
+            if (m_interests[i].fd == fd && m_interests[i].file.get() == file.get())
+                return &m_interests[i];
+        return nullptr;
+    }
+
+    ksync::Mutex m_lock;
+    Interest* m_interests TA_GUARDED(m_lock) = nullptr;
+    size_t m_count TA_GUARDED(m_lock) = 0;
+    size_t m_capacity TA_GUARDED(m_lock) = 0;
+};
+
+constexpr char kEpollTag = 0;
+
+// The epoll instance behind descriptor `epfd`; `holder` keeps it alive. BADF, or INVAL when
+// the descriptor is not an epoll instance.
+const void* EpollFile::type_tag() const { return &kEpollTag; }
+
+Result<EpollFile*> epoll_of(int epfd, fs::Ref<fs::OpenFile>& holder)
+{
+    holder = TRY(fd_table().get(epfd));
+    if (holder->type_tag() != &kEpollTag)
+        return Errno::INVAL;
+    return static_cast<EpollFile*>(holder.get());
+}
+
+int64_t do_epoll_wait(int epfd, uint64_t events_address, int max, int64_t timeout_ms)
+{
+    if (max <= 0 || max > 65536)
+        return err(Errno::INVAL);
+    fs::Ref<fs::OpenFile> holder;
+    auto ep = epoll_of(epfd, holder);
+    if (ep.is_error())
+        return err(ep.error());
+    size_t cap = size_t(max) < 256 ? size_t(max) : 256;
+    EpollEvent out[256];
+    uint64_t deadline = deadline_from_ms(timeout_ms);
+    for (;;) {
+        uint64_t epoch = readiness_epoch();
+        size_t n = ep.value()->collect(out, cap);
+        if (n) {
+            if (auto r = copy_to_app(events_address, out, n * sizeof(EpollEvent)); r.is_error())
+                return err(r.error());
+            return int64_t(n);
+        }
+        if (core::monotonic_ns() >= deadline)
+            return 0;
+        if (!wait_readiness(epoch, deadline) && signal_pending())
+            return err(Errno::INTR);
+    }
+}
+
+} // namespace
+
+int64_t sys_poll(const Args& a) { return do_poll(a.u(0), a.u(1), deadline_from_ms(a.i(2))); }
+
+int64_t sys_ppoll(const Args& a)
+{
+    // TODO(#4): the temporary signal mask (a.u(3)); the call waits as poll does.
+    auto deadline = deadline_from_timespec(a.u(2));
+    if (deadline.is_error())
+        return err(deadline.error());
+    return do_poll(a.u(0), a.u(1), deadline.value());
+}
+
+int64_t sys_epoll_create1(const Args& a)
+{
+    constexpr unsigned kCloexec = 02000000;
+    if (a.u(0) & ~uint64_t(kCloexec))
+        return err(Errno::INVAL);
+    auto file = fs::make_ref<EpollFile>(fs::kOpenReadWrite);
+    if (file.is_error())
+        return err(Errno::NOMEM);
+    return ret(fd_table().install(fs::Ref<fs::OpenFile>(file.value()), a.u(0) & kCloexec));
+}
+
+int64_t sys_epoll_create(const Args& a)
+{
+    if (a.i(0) <= 0)
+        return err(Errno::INVAL);
+    return sys_epoll_create1({ { 0, 0, 0, 0, 0, 0 }, a.frame });
+}
+
+int64_t sys_epoll_ctl(const Args& a)
+{
+    int epfd = a.i(0), op = a.i(1), fd = a.i(2);
+    fs::Ref<fs::OpenFile> holder;
+    auto ep = epoll_of(epfd, holder);
+    if (ep.is_error())
+        return err(ep.error());
+    if (fd == epfd)
+        return err(Errno::INVAL);
+    auto target = fd_table().get(fd);
+    if (target.is_error())
+        return err(target.error());
+    EpollEvent ev { 0, 0 };
+    if (op != kCtlDel) {
+        auto in = read_app<EpollEvent>(a.u(3));
+        if (in.is_error())
+            return err(in.error());
+        ev = in.value();
+        if ((ev.events & kEpollExclusive) && op == kCtlMod)
+            return err(Errno::INVAL);
+    }
+    (void)kEpollWakeup; // accepted, meaningless here (no suspend)
+    (void)kEpollEt;     // treated as level-triggered (see the header)
+    return ret(ep.value()->control(op, fd, target.release_value(), ev.events, ev.data));
+}
+
+int64_t sys_epoll_wait(const Args& a) { return do_epoll_wait(a.i(0), a.u(1), a.i(2), a.i(3)); }
+
+int64_t sys_epoll_pwait(const Args& a)
+{
+    // TODO(#4): the temporary signal mask (a.u(4)).
+    return do_epoll_wait(a.i(0), a.u(1), a.i(2), a.i(3));
+}
+
+} // namespace lx

@@ -1,0 +1,3 @@
+module nimbus/goprog
+
+go 1.19

@@ -1,0 +1,96 @@
+// Pipes, eventfd, poll and epoll: data through a pipe, non-blocking EAGAIN, end of file,
+// EPIPE, poll timeouts and readiness, an eventfd counter, and epoll_wait woken by another
+// thread's write. Prints "io: ok" and exits 0.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+static int failures;
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            printf("io: FAIL line %d: %s (errno %s)\n", __LINE__, #cond, strerror(errno)); \
+            ++failures;                                                              \
+        }                                                                            \
+    } while (0)
+
+static int late_fd;
+static void* write_later(void* arg)
+{
+    (void)arg;
+    usleep(20 * 1000);
+    CHECK(write(late_fd, "late", 4) == 4);
+    return NULL;
+}
+
+int main(void)
+{
+    int p[2];
+    char buf[256];
+    CHECK(pipe2(p, O_CLOEXEC) == 0);
+    CHECK(write(p[1], "hello", 5) == 5);
+    CHECK(read(p[0], buf, sizeof buf) == 5 && memcmp(buf, "hello", 5) == 0);
+
+    // Non-blocking: EAGAIN on an empty pipe; poll times out, then sees data.
+    CHECK(fcntl(p[0], F_SETFL, O_NONBLOCK) == 0);
+    CHECK(read(p[0], buf, sizeof buf) == -1 && errno == EAGAIN);
+    struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+    CHECK(poll(&pfd, 1, 10) == 0);
+    CHECK(write(p[1], "x", 1) == 1);
+    CHECK(poll(&pfd, 1, 1000) == 1 && (pfd.revents & POLLIN));
+    CHECK(read(p[0], buf, 1) == 1);
+
+    // eventfd: counts, and reads reset it.
+    int efd = eventfd(0, EFD_NONBLOCK);
+    CHECK(efd >= 0);
+    uint64_t v = 3;
+    CHECK(write(efd, &v, 8) == 8 && write(efd, &v, 8) == 8);
+    CHECK(read(efd, &v, 8) == 8 && v == 6);
+    CHECK(read(efd, &v, 8) == -1 && errno == EAGAIN);
+
+    // epoll: nothing ready, then a write from another thread wakes epoll_wait.
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    CHECK(ep >= 0);
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 42 };
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev) == 0);
+    ev.data.u64 = 7;
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) == 0);
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) == -1 && errno == EEXIST);
+    struct epoll_event out[4];
+    CHECK(epoll_wait(ep, out, 4, 0) == 0);
+    late_fd = p[1];
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, write_later, NULL) == 0);
+    int n = epoll_wait(ep, out, 4, 5000);
+    CHECK(n == 1 && out[0].data.u64 == 42 && (out[0].events & EPOLLIN));
+    pthread_join(t, NULL);
+    CHECK(read(p[0], buf, sizeof buf) == 4);
+    v = 1;
+    CHECK(write(efd, &v, 8) == 8);
+    CHECK(epoll_wait(ep, out, 4, 1000) == 1 && out[0].data.u64 == 7);
+    CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, efd, NULL) == 0);
+    CHECK(epoll_wait(ep, out, 4, 0) == 0);
+
+    // End of file once the writer is gone; EPIPE once the reader is.
+    CHECK(close(p[1]) == 0);
+    CHECK(read(p[0], buf, sizeof buf) == 0);
+    CHECK(pipe(p) == 0);
+    signal(SIGPIPE, SIG_IGN);
+    CHECK(close(p[0]) == 0);
+    CHECK(write(p[1], "x", 1) == -1 && errno == EPIPE);
+
+    if (failures)
+        return 1;
+    printf("io: ok\n");
+    return 0;
+}
