@@ -551,6 +551,13 @@ Result<void> protect(uint64_t addr, uint64_t size, mm::Protection prot)
     return {};
 }
 
+void for_each_app_vma(void (*fn)(const mm::Vma&, void*), void* ctx)
+{
+    MmGuard guard;
+    if (g_aspace)
+        g_aspace->for_each([&](const mm::Vma& v) { fn(v, ctx); });
+}
+
 LeafCounts count_leaves(uint64_t va, uint64_t size)
 {
     MmGuard guard;

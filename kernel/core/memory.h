@@ -73,6 +73,10 @@ Result<uint64_t> map_anonymous(uint64_t hint, uint64_t size, mm::Protection prot
 Result<void> unmap(uint64_t addr, uint64_t size);
 Result<void> protect(uint64_t addr, uint64_t size, mm::Protection prot);
 
+// Calls fn(vma, ctx) for every VMA of the application half, in address order, under the
+// memory lock (fn may allocate; it must not change the address space). For /proc/self/maps.
+void for_each_app_vma(void (*fn)(const mm::Vma& vma, void* ctx), void* ctx);
+
 // Counts of leaf mappings by page size in [va, va + size) of the kernel page table.
 struct LeafCounts {
     uint64_t pages_4k = 0, pages_2m = 0, pages_1g = 0;

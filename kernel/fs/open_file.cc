@@ -241,6 +241,24 @@ VnodeFile::VnodeFile(Location location, unsigned flags, Ref<Device> device)
 {
 }
 
+void VnodeFile::set_opened_as(const Location& parent, lib::StringView name)
+{
+    if (name.size() > kNameMax)
+        return;
+    m_parent = parent;
+    lib::mem_copy(m_name, name.data(), name.size());
+    m_name_length = name.size();
+}
+
+bool VnodeFile::opened_as(const Location*& parent, lib::StringView& name) const
+{
+    if (!m_parent.is_valid() || !m_name_length)
+        return false;
+    parent = &m_parent;
+    name = { m_name, m_name_length };
+    return true;
+}
+
 Result<size_t> VnodeFile::do_read(IoBuffer& buf)
 {
     if (m_device)

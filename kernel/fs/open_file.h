@@ -79,6 +79,9 @@ public:
     // Where the file is in the namespace (fchdir, *at() dirfds, /proc/self/fd), or nullptr
     // for files that have no path (pipes, sockets).
     virtual const Location* location() const { return nullptr; }
+    // Where the file was opened: the directory and the name in it (as opened; a later rename
+    // is not followed), for /proc/self/fd. False for files without a path.
+    virtual bool opened_as(const Location*& parent, lib::StringView& name) const { return false; }
     // RTTI-free type identification for subclasses defined outside fs (the syscall layer's
     // epoll files): each returns the address of a static tag of its own.
     virtual const void* type_tag() const { return nullptr; }
@@ -111,6 +114,9 @@ public:
 
     const Location* location() const override { return &m_location; }
     Vnode& vnode() const { return *m_location.vnode; }
+    bool opened_as(const Location*& parent, lib::StringView& name) const override;
+    // Records the directory and name it was opened through (fs::open does).
+    void set_opened_as(const Location& parent, lib::StringView name);
 
     // For make_ref (use create()).
     VnodeFile(Location location, unsigned flags, Ref<Device> device);
@@ -134,6 +140,9 @@ private:
 
     const Location m_location;
     const Ref<Device> m_device;
+    Location m_parent;
+    char m_name[kNameMax + 1] = {};
+    size_t m_name_length = 0;
     ksync::Mutex m_offset_lock;
     uint64_t m_offset TA_GUARDED(m_offset_lock) = 0;
 };

@@ -57,6 +57,8 @@ Result<Ref<OpenFile>> open(const PathContext& ctx, lib::StringView path, unsigne
             how |= kResolveDirectory;
         TRY(resolve(ctx, path, how, r));
         Ref<VnodeFile> file = TRY(VnodeFile::create(std::move(r.node), flags & (kOpenPath | kOpenDirectory | kOpenNoFollow)));
+        if (r.parent.is_valid() && !r.name_is_dot_or_dotdot())
+            file->set_opened_as(r.parent, r.name_view());
         return Ref<OpenFile>(std::move(file));
     }
 
@@ -139,6 +141,8 @@ Result<Ref<OpenFile>> open(const PathContext& ctx, lib::StringView path, unsigne
         TRY(vnode.setattr(req));
     }
     Ref<VnodeFile> file = TRY(VnodeFile::create(std::move(r.node), flags & ~kOpenCreationFlags, std::move(device)));
+    if (r.parent.is_valid() && !r.name_is_dot_or_dotdot())
+        file->set_opened_as(r.parent, r.name_view());
     return Ref<OpenFile>(std::move(file));
 }
 

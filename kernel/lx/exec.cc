@@ -206,7 +206,17 @@ lib::Result<Loaded> load_image(const fs::PathContext& ctx, const char* path, elf
 
 uint64_t hwcap() { return arch::cpuid(1).edx; }
 
+constexpr size_t kMaxAuxv = 32;
+elf::AuxEntry g_auxv[kMaxAuxv];
+size_t g_auxv_count = 0;
+
 } // namespace
+
+size_t initial_auxv(const void** data)
+{
+    *data = g_auxv;
+    return g_auxv_count * sizeof(elf::AuxEntry);
+}
 
 lib::Result<void> start_application(const fs::PathContext& ctx, const boot::AppCommand& cmd, char* why_buf,
                                     size_t why_size)
@@ -290,6 +300,10 @@ lib::Result<void> start_application(const fs::PathContext& ctx, const boot::AppC
     auto sp = elf::build_initial_stack(image, spec);
     if (sp.is_error())
         return why.set(sp.error(), "%s: arguments and environment too large for the initial stack", path);
+    // /proc/self/auxv: the vector as built, AT_NULL included.
+    g_auxv_count = 0;
+    if (auto n = elf::read_auxv(image, sp.value(), g_auxv, kMaxAuxv); !n.is_error())
+        g_auxv_count = n.value();
     uint64_t used = stack_top - sp.value();
     lib::mem_copy(reinterpret_cast<void*>(sp.value()), stack_buf + (kMaxInitialStack - used), used);
 

@@ -13,4 +13,7 @@ namespace lx {
 lib::Result<void> start_application(const fs::PathContext& ctx, const boot::AppCommand& cmd, char* why,
                                     size_t why_size);
 
+// The auxiliary vector the program started with (its bytes, for /proc/self/auxv).
+size_t initial_auxv(const void** data);
+
 } // namespace lx

@@ -270,6 +270,9 @@ lib::Result<void> init_files(const void* image, size_t size, uint64_t image_phys
         lib::format_to(why, why_size, "cannot mount /dev (does the image have a /dev directory?)");
         return Errno::NOENT;
     }
+    if (image) // (the in-kernel tests' bare root has no /proc or /sys)
+        if (auto r = mount_proc_and_sys(*g_vfs); r.is_error())
+            log_warn("no /proc or /sys: %s (does the image have the directories?)", lib::errno_name(r.error()));
     fs::PathContext ctx { g_vfs, g_vfs->root(), g_vfs->root(), {} };
     (void)fs::symlink(ctx, "/proc/self/fd/0", "/dev/stdin");
     (void)fs::symlink(ctx, "/proc/self/fd/1", "/dev/stdout");

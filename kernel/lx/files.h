@@ -19,6 +19,8 @@ inline constexpr int kAtFdcwd = -100;
 // the root is an empty ramfs (in-kernel tests). Once (BUSY after).
 lib::Result<void> init_files(const void* image, size_t size, uint64_t image_phys, char* why, size_t why_size);
 bool files_ready();
+// Mounts procfs on /proc and sysfs on /sys (procfs_source.cc).
+lib::Result<void> mount_proc_and_sys(fs::Vfs& vfs);
 
 fs::Vfs& vfs();
 fs::FdTable& fd_table();

@@ -1,6 +1,7 @@
 // The Linux ABI layer (kernel/lx): system calls, application threads, the process.
 #pragma once
 
+#include <boot/app_command.h>
 #include <boot/pvh.h>
 #include <lib/string.h>
 
@@ -15,5 +16,8 @@ void init(bool strace);
 // and returns the exit status a shell would give: 127 when the program or the image is
 // missing, 126 when it cannot be run, 1 for other errors.
 int run_application(lib::StringView app_args, const boot::BootInfo& info);
+
+// The application's command line as it was split (argv, environment); null before.
+const boot::AppCommand* app_command();
 
 } // namespace lx

@@ -95,6 +95,10 @@ lib::Result<AppThread*> spawn_app_thread(const char* name, uint64_t rip, uint64_
     if (!app)
         return lib::Errno::NOMEM;
     app->tid = tid ? tid : g_next_tid.fetch_add(1, std::memory_order_relaxed);
+    // comm is the executable's base name, truncated to 15 bytes, as Linux sets it at exec.
+    for (const char* p = name; *p; ++p)
+        if (*p == '/' && p[1])
+            name = p + 1;
     size_t len = lib::str_nlength(name, sizeof(app->comm) - 1);
     lib::mem_copy(app->comm, name, len);
     app->comm[len] = '\0';

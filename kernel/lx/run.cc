@@ -22,6 +22,8 @@ void init(bool strace)
 
 namespace {
 
+const boot::AppCommand* g_command = nullptr;
+
 int start(lib::StringView app_args, const boot::BootInfo& info);
 
 struct StartRequest {
@@ -31,6 +33,8 @@ struct StartRequest {
 };
 
 } // namespace
+
+const boot::AppCommand* app_command() { return g_command; }
 
 int run_application(lib::StringView app_args, const boot::BootInfo& info)
 {
@@ -69,6 +73,7 @@ int start(lib::StringView app_args, const boot::BootInfo& info)
         core::kprintf("nimbus: %s\n", problem);
         return 1;
     }
+    g_command = cmd;
     if (info.module_count == 0) {
         core::kprintf("nimbus: no root image (the initrd) to run %s from\n", cmd->argv[0]);
         return 127;

@@ -39,4 +39,16 @@ with tempfile.TemporaryDirectory(dir="/tmp") as d:
 start = time.monotonic()
 time.sleep(0.05)
 assert time.monotonic() - start >= 0.05
+# /proc and /sys, as programs read them.
+assert os.readlink("/proc/self/exe") == "/usr/bin/python3", os.readlink("/proc/self/exe")
+assert os.cpu_count() == 2, os.cpu_count()
+assert open("/sys/devices/system/cpu/online").read() == "0-1\n"
+status = open("/proc/self/status").read()
+assert "Name:\tpython3\n" in status and "Pid:\t1\n" in status, status[:200]
+assert "r-xp" in open("/proc/self/maps").read()
+assert open("/proc/self/cmdline", "rb").read().split(b"\0")[:2] == [b"/usr/bin/python3", b"/app/check.py"]
+assert "0" in os.listdir("/proc/self/fd") and os.readlink("/proc/self/fd/1") == "/dev/console"
+assert float(open("/proc/uptime").read().split()[0]) > 0
+assert "MemTotal:" in open("/proc/meminfo").read()
+
 print("python: ok")
