@@ -542,6 +542,51 @@ Result<void> unmap(uint64_t addr, uint64_t size)
     return {};
 }
 
+Result<void> discard(uint64_t addr, uint64_t size)
+{
+    // Unmap and map again, under the memory lock throughout: a thread touching the range
+    // meanwhile waits for the lock in its page fault and then sees fresh zero pages.
+    MmGuard guard;
+    if (size == 0 || addr % mm::kPageSize || size > (uint64_t(1) << 47) || addr > (uint64_t(1) << 47) - size)
+        return Errno::INVAL;
+    uint64_t end = addr + ((size + mm::kPageSize - 1) & ~(mm::kPageSize - 1));
+    struct Piece {
+        uint64_t start, end;
+        mm::Protection prot;
+        mm::VmaKind kind;
+    };
+    constexpr size_t kMaxPieces = 64;
+    Piece pieces[kMaxPieces];
+    size_t count = 0;
+    uint64_t covered = addr;
+    bool too_many = false;
+    g_aspace->for_each([&](const mm::Vma& v) {
+        if (v.end <= addr || v.start >= end)
+            return;
+        if (v.start > covered || count == kMaxPieces) {
+            too_many = true; // a hole (or more pieces than we keep): refused below
+            return;
+        }
+        pieces[count++] = { v.start > addr ? v.start : addr, v.end < end ? v.end : end, v.prot, v.kind };
+        covered = v.end;
+    });
+    if (too_many || covered < end)
+        return Errno::NOMEM;
+    TRY(unmap(addr, end - addr));
+    Result<void> result;
+    for (size_t i = 0; i < count; ++i) {
+        const Piece& p = pieces[i];
+        // Only a VMA node allocation can fail here (NOMEM); the piece then stays unmapped,
+        // as a failed MAP_FIXED leaves its range on Linux.
+        auto r = p.kind == mm::VmaKind::Anonymous
+                     ? g_aspace->map_anonymous(p.start, p.end - p.start, p.prot, mm::MapFlags::FixedNoReplace)
+                     : g_aspace->reserve(p.start, p.end - p.start, p.kind, mm::MapFlags::FixedNoReplace);
+        if (r.is_error())
+            result = r.error();
+    }
+    return result;
+}
+
 Result<void> protect(uint64_t addr, uint64_t size, mm::Protection prot)
 {
     MmGuard guard;

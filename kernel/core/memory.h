@@ -72,6 +72,9 @@ inline void* phys_to_virt(uint64_t pa) { return reinterpret_cast<void*>(pa + arc
 Result<uint64_t> map_anonymous(uint64_t hint, uint64_t size, mm::Protection prot, mm::MapFlags flags);
 Result<void> unmap(uint64_t addr, uint64_t size);
 Result<void> protect(uint64_t addr, uint64_t size, mm::Protection prot);
+// madvise(MADV_DONTNEED): frees the pages of [addr, addr + size) and keeps the mappings, so
+// the next touch sees zeros. NOMEM if part of the range is not mapped, INVAL as unmap.
+Result<void> discard(uint64_t addr, uint64_t size);
 
 // Calls fn(vma, ctx) for every VMA of the application half, in address order, under the
 // memory lock (fn may allocate; it must not change the address space). For /proc/self/maps.

@@ -184,13 +184,16 @@ int64_t sys_madvise(const Args& a)
     if (a.u(0) % kPage)
         return err(Errno::INVAL);
     int advice = a.i(2);
-    if (advice == kMadvDontneed || advice == kMadvFree || advice == kMadvRemove) {
-        // TODO(#4): drop the pages so the next touch sees zeros (DONTNEED's contract for
-        // private anonymous memory). Keeping them is allowed for MADV_FREE only.
-        if (advice != kMadvFree)
-            return err(Errno::INVAL);
+    if (advice == kMadvDontneed || advice == kMadvRemove) {
+        // The pages go; the next touch sees zeros. (Private file mappings are copies here, so
+        // they too come back as zeros rather than as the file's bytes: TODO(#4) with real
+        // file mappings.)
+        if (a.u(1) == 0)
+            return 0;
+        return ret(core::discard(a.u(0), page_up(a.u(1))));
     }
-    return 0; // other advice is a hint
+    (void)kMadvFree; // MADV_FREE: keeping the pages is allowed
+    return 0;        // other advice is a hint
 }
 
 } // namespace lx
