@@ -13,6 +13,7 @@
 #include <lx/poll.h>
 #include <lx/signal.h>
 #include <lx/syscall.h>
+#include <lib/string.h>
 #include <lx/uaccess.h>
 #include <new>
 #include <sync/mutex.h>
@@ -326,6 +327,97 @@ int64_t do_epoll_wait(int epfd, uint64_t events_address, int max, int64_t timeou
 }
 
 } // namespace
+
+namespace {
+
+// select/pselect6: fd_set bitmaps of up to 1024 descriptors; EBADF for a set bit naming a
+// closed descriptor. `timeout_left` (select's timeval, or 0) gets the time that remained.
+int64_t do_select(int nfds, uint64_t rset, uint64_t wset, uint64_t eset, uint64_t deadline,
+                  uint64_t timeval_out)
+{
+    constexpr int kMaxFds = 1024;
+    if (nfds < 0 || nfds > kMaxFds)
+        return err(Errno::INVAL);
+    size_t bytes = size_t((nfds + 63) / 64) * 8;
+    uint64_t in[3][kMaxFds / 64] = {}, out[3][kMaxFds / 64];
+    const uint64_t sets[3] = { rset, wset, eset };
+    for (int k = 0; k < 3; ++k)
+        if (sets[k])
+            if (auto r = copy_from_app(in[k], sets[k], bytes); r.is_error())
+                return err(r.error());
+    constexpr uint32_t kRead = fs::kPollIn | fs::kPollRdNorm | fs::kPollHup | fs::kPollErr;
+    constexpr uint32_t kWrite = fs::kPollOut | fs::kPollWrNorm | fs::kPollErr;
+    constexpr uint32_t kExcept = fs::kPollPri;
+    const uint32_t wanted[3] = { kRead, kWrite, kExcept };
+    int64_t ready = 0;
+    for (;;) {
+        uint64_t epoch = readiness_epoch();
+        lib::mem_set(out, 0, sizeof(out));
+        ready = 0;
+        for (int fd = 0; fd < nfds; ++fd) {
+            uint64_t bit = uint64_t(1) << (fd % 64);
+            bool any = false;
+            for (int k = 0; k < 3; ++k)
+                any |= (in[k][fd / 64] & bit) != 0;
+            if (!any)
+                continue;
+            auto f = fd_table().get(fd);
+            if (f.is_error())
+                return err(Errno::BADF);
+            uint32_t ev = f.value()->poll_events();
+            for (int k = 0; k < 3; ++k) {
+                if ((in[k][fd / 64] & bit) && (ev & wanted[k])) {
+                    out[k][fd / 64] |= bit;
+                    ++ready;
+                }
+            }
+        }
+        if (ready || core::monotonic_ns() >= deadline)
+            break;
+        if (!wait_readiness(epoch, deadline) && signal_pending())
+            return err(Errno::INTR);
+    }
+    for (int k = 0; k < 3; ++k)
+        if (sets[k])
+            if (auto r = copy_to_app(sets[k], out[k], bytes); r.is_error())
+                return err(r.error());
+    if (timeval_out && deadline != ~uint64_t(0)) {
+        uint64_t now = core::monotonic_ns(), left = deadline > now ? deadline - now : 0;
+        struct {
+            int64_t sec, usec;
+        } tv { int64_t(left / 1000000000), int64_t(left % 1000000000 / 1000) };
+        (void)write_app(timeval_out, tv);
+    }
+    return ready;
+}
+
+} // namespace
+
+int64_t sys_select(const Args& a)
+{
+    uint64_t deadline = ~uint64_t(0);
+    if (a.u(4)) {
+        struct Timeval {
+            int64_t sec, usec;
+        };
+        auto tv = read_app<Timeval>(a.u(4));
+        if (tv.is_error())
+            return err(tv.error());
+        if (tv.value().sec < 0 || tv.value().usec < 0 || tv.value().usec >= 1000000)
+            return err(Errno::INVAL);
+        deadline = core::monotonic_ns() + uint64_t(tv.value().sec) * 1000000000 + uint64_t(tv.value().usec) * 1000;
+    }
+    return do_select(a.i(0), a.u(1), a.u(2), a.u(3), deadline, a.u(4));
+}
+
+int64_t sys_pselect6(const Args& a)
+{
+    // TODO(#4): the temporary signal mask (a.u(5)).
+    auto deadline = deadline_from_timespec(a.u(4));
+    if (deadline.is_error())
+        return err(deadline.error());
+    return do_select(a.i(0), a.u(1), a.u(2), a.u(3), deadline.value(), 0);
+}
 
 int64_t sys_poll(const Args& a) { return do_poll(a.u(0), a.u(1), deadline_from_ms(a.i(2))); }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/select.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +49,21 @@ int main(void)
     CHECK(poll(&pfd, 1, 10) == 0);
     CHECK(write(p[1], "x", 1) == 1);
     CHECK(poll(&pfd, 1, 1000) == 1 && (pfd.revents & POLLIN));
+    CHECK(read(p[0], buf, 1) == 1);
+
+    // select: readable once there is data; times out otherwise.
+    fd_set rs;
+    FD_ZERO(&rs);
+    FD_SET(p[0], &rs);
+    struct timeval tv = { 0, 10000 };
+    CHECK(select(p[0] + 1, &rs, NULL, NULL, &tv) == 0 && !FD_ISSET(p[0], &rs));
+    CHECK(write(p[1], "y", 1) == 1);
+    FD_SET(p[0], &rs);
+    fd_set ws;
+    FD_ZERO(&ws);
+    FD_SET(p[1], &ws);
+    tv.tv_sec = 1;
+    CHECK(select(p[1] + 1, &rs, &ws, NULL, &tv) == 2 && FD_ISSET(p[0], &rs) && FD_ISSET(p[1], &ws));
     CHECK(read(p[0], buf, 1) == 1);
 
     // eventfd: counts, and reads reset it.
