@@ -22,6 +22,18 @@
 #define FRAME_SIZE (16 * 8)
 #define SSE_SIZE (16 * 16 + 16)
 
+// Loads MXCSR (unless it is the default the kernel already runs with) and xmm0-15 from the
+// SSE area at rsp.
+.macro restore_sse
+        cmpl $0x1f80, 0x100(%rsp)
+        je 9f
+        ldmxcsr 0x100(%rsp)
+9:
+        .irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+        movaps (\n * 16)(%rsp), %xmm\n
+        .endr
+.endm
+
         .text
         .p2align 4
         .global arch_syscall_entry
@@ -82,25 +94,9 @@ arch_syscall_entry:
         .global arch_syscall_return
 arch_syscall_return:
         cli
-        cmpl $0x1f80, 0x100(%rsp)          // the kernel's MXCSR is the default: reload only
-        je 2f                              // a different one (a switch in between restored
-        ldmxcsr 0x100(%rsp)                // this thread's own, which is the kernel's)
-2:      movaps 0x00(%rsp), %xmm0
-        movaps 0x10(%rsp), %xmm1
-        movaps 0x20(%rsp), %xmm2
-        movaps 0x30(%rsp), %xmm3
-        movaps 0x40(%rsp), %xmm4
-        movaps 0x50(%rsp), %xmm5
-        movaps 0x60(%rsp), %xmm6
-        movaps 0x70(%rsp), %xmm7
-        movaps 0x80(%rsp), %xmm8
-        movaps 0x90(%rsp), %xmm9
-        movaps 0xa0(%rsp), %xmm10
-        movaps 0xb0(%rsp), %xmm11
-        movaps 0xc0(%rsp), %xmm12
-        movaps 0xd0(%rsp), %xmm13
-        movaps 0xe0(%rsp), %xmm14
-        movaps 0xf0(%rsp), %xmm15
+        // The kernel's MXCSR is the default: only a different one is reloaded (a switch in
+        // between restored this thread's own, which is the kernel's).
+        restore_sse
         movq %rbx, %rsp
         popq %r15
         popq %r14
@@ -194,25 +190,7 @@ arch_syscall_return_exact:
         cli
         movq %rdi, %rbx
         leaq -SSE_SIZE(%rdi), %rsp
-        cmpl $0x1f80, 0x100(%rsp)
-        je 3f
-        ldmxcsr 0x100(%rsp)
-3:      movaps 0x00(%rsp), %xmm0
-        movaps 0x10(%rsp), %xmm1
-        movaps 0x20(%rsp), %xmm2
-        movaps 0x30(%rsp), %xmm3
-        movaps 0x40(%rsp), %xmm4
-        movaps 0x50(%rsp), %xmm5
-        movaps 0x60(%rsp), %xmm6
-        movaps 0x70(%rsp), %xmm7
-        movaps 0x80(%rsp), %xmm8
-        movaps 0x90(%rsp), %xmm9
-        movaps 0xa0(%rsp), %xmm10
-        movaps 0xb0(%rsp), %xmm11
-        movaps 0xc0(%rsp), %xmm12
-        movaps 0xd0(%rsp), %xmm13
-        movaps 0xe0(%rsp), %xmm14
-        movaps 0xf0(%rsp), %xmm15
+        restore_sse
         movq 8*14(%rbx), %rax              // IRET frame below the SyscallFrame: rip,
         movq %rax, -40(%rbx)
         movq $NIMBUS_SEL_KCODE, -32(%rbx)  // cs,
