@@ -31,6 +31,10 @@ struct AppThread {
         uint64_t address = 0; // faults: the address; kill/tgkill: 0
         int32_t errno_value = 0;
         int32_t trapno = 0;
+        // SI_TIMER (POSIX timers): the timer's id, its overrun count and sigev_value.
+        int32_t timer_id = 0;
+        int32_t overrun = 0;
+        uint64_t value = 0;
     } pending_info[64];
     uint64_t altstack_sp = 0;
     uint64_t altstack_size = 0;

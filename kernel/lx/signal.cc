@@ -31,7 +31,7 @@ constexpr uint64_t kSaSiginfo = 4, kSaRestorer = 0x04000000, kSaOnstack = 0x0800
 constexpr uint64_t kSaKnown = kSaSiginfo | kSaRestorer | kSaOnstack | kSaRestart | kSaNodefer | kSaResethand |
                               kSaNocldstop | kSaNocldwait | 0x01000000 /* SA_UNSUPPORTED */ | 0x02000000 /* SA_EXPOSE_TAGBITS */;
 
-constexpr int32_t kSiUser = 0, kSiTkill = -6, kSiKernel = 0x80;
+constexpr int32_t kSiUser = 0, kSiTimer = -2, kSiTkill = -6, kSiKernel = 0x80;
 constexpr int kSsOnstack = 1, kSsDisable = 2;
 constexpr uint64_t kMinSigStkSz = 2048;
 
@@ -134,6 +134,11 @@ struct Siginfo {
             int32_t pid;
             uint32_t uid;
         } kill;
+        struct {
+            int32_t id;
+            int32_t overrun;
+            uint64_t value;
+        } timer;
         uint64_t addr;
         uint8_t bytes[112];
     } u;
@@ -300,7 +305,11 @@ bool deliver_one(AppThread& t, int signo, const AppThread::PendingInfo& info, Re
     f.info.code = info.code;
     if ((bit(signo) & kSynchronous) && info.code > 0)
         f.info.u.addr = info.address;
-    else {
+    else if (info.code == kSiTimer) {
+        f.info.u.timer.id = info.timer_id;
+        f.info.u.timer.overrun = info.overrun;
+        f.info.u.timer.value = info.value;
+    } else {
         f.info.u.kill.pid = info.sender_pid;
         f.info.u.kill.uid = 0;
     }
@@ -546,17 +555,8 @@ int64_t do_kill_process(int signo)
 {
     if (signo < 0 || signo > kMaxSignal)
         return err(Errno::INVAL);
-    if (signo == 0)
-        return 0;
-    AppThread* self = current_or_null();
-    if (self && !(self->blocked & bit(signo))) {
-        send_signal(*self, signo, kSiUser, 0, kPid);
-        return 0;
-    }
-    Chooser c { signo, nullptr };
-    for_each_app_thread(&choose_thread, &c);
-    if (c.chosen)
-        send_signal(*c.chosen, signo, kSiUser, 0, kPid);
+    if (signo != 0)
+        send_process_signal(signo, { kSiUser, kPid });
     return 0;
 }
 
@@ -575,14 +575,32 @@ struct Timespec {
 
 } // namespace
 
-void send_signal(AppThread& thread, int signo, int32_t code, uint64_t address, int32_t sender_pid)
+void send_signal(AppThread& thread, int signo, const AppThread::PendingInfo& info)
 {
     if (signo != kSigKill && ignored(signo, action_of(signo)))
         return; // discarded at once, as Linux does for ignored signals
-    thread.pending_info[signo - 1] = { code, sender_pid, address, 0, 0 };
+    thread.pending_info[signo - 1] = info;
     thread.pending.fetch_or(bit(signo), std::memory_order_release);
     if (core::Thread* target = thread.thread)
         core::kick_thread(target);
+}
+
+void send_signal(AppThread& thread, int signo, int32_t code, uint64_t address, int32_t sender_pid)
+{
+    send_signal(thread, signo, { code, sender_pid, address });
+}
+
+void send_process_signal(int signo, const AppThread::PendingInfo& info)
+{
+    AppThread* self = current_or_null();
+    if (self && !(self->blocked & bit(signo))) {
+        send_signal(*self, signo, info);
+        return;
+    }
+    Chooser c { signo, nullptr };
+    for_each_app_thread(&choose_thread, &c);
+    if (c.chosen)
+        send_signal(*c.chosen, signo, info);
 }
 
 bool signal_pending()

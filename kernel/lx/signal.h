@@ -17,14 +17,18 @@
 
 #include <arch/x86_64/syscall_entry.h>
 #include <cstdint>
+#include <lx/process.h>
 
 namespace lx {
 
-struct AppThread;
-
-
 // Queues signal `signo` for `thread` (with fault details) and gets its attention.
 void send_signal(AppThread& thread, int signo, int32_t code, uint64_t address = 0, int32_t sender_pid = 0);
+void send_signal(AppThread& thread, int signo, const AppThread::PendingInfo& info);
+
+// A process-directed signal (kill, an interval timer, a POSIX timer): the calling thread if it
+// does not block it, else the first thread that does not, else the main thread, where it stays
+// pending until unblocked.
+void send_process_signal(int signo, const AppThread::PendingInfo& info);
 
 // Whether the calling application thread has a signal it should handle now (a blocking
 // call then returns EINTR).
