@@ -22,6 +22,7 @@
 #include <core/console.h>
 #include <lib/assert.h>
 #include <time/calibration.h>
+#include <time/clock_page.h>
 #include <time/pvclock.h>
 #include <time/rtc.h>
 #include <time/scale.h>
@@ -41,8 +42,10 @@ constexpr uint8_t kPitChannel0Mode0 = 0x30;  // channel 0, low then high byte, m
 constexpr uint16_t kCmosIndex = 0x70;
 constexpr uint16_t kCmosData = 0x71;
 
-enum class Source { None, Kvmclock, Tsc };
-Source g_source = Source::None;
+using clk::ClockSource;
+
+// The published state (time/clock_page.h): what monotonic_ns() and the vDSO read.
+constinit clk::ClockPage g_page;
 
 // rdtsc is not ordered with earlier loads; the fence before it keeps it from running ahead
 // of them, the one after keeps later loads (the segment index) from running ahead of it.
@@ -103,20 +106,10 @@ bool kvmclock_offered(bool& stable)
 
 // ---- TSC ---------------------------------------------------------------------------------
 
-struct Segment {
-    uint64_t start_tsc;
-    uint64_t base_ns;
-    clk::Scale scale;
-    uint64_t hz;
-
-    uint64_t ns_at(uint64_t tsc) const { return base_ns + scale.apply(tsc > start_tsc ? tsc - start_tsc : 0); }
-};
-
-constexpr int kMaxSegments = 16;
-Segment g_segments[kMaxSegments];
+using Segment = clk::TscSegment;
+constexpr int kMaxSegments = clk::kMaxTscSegments;
+// The segments, the newest index and the refinement TSC live in g_page.
 int g_segment_count = 0;        // writer-only (under g_refining)
-int g_newest = -1;              // newest published index; release-stored, acquire-loaded
-uint64_t g_refine_at = UINT64_MAX; // TSC from which a reader should try to refine (relaxed)
 bool g_refining = false;        // one writer at a time; losers skip, never wait
 uint64_t g_guard_overruns = 0;
 
@@ -160,17 +153,17 @@ bool publish(uint64_t hz, bool first)
         return false;
     auto scale = clk::make_scale(hz, kNsPerSec);
     NIMBUS_ASSERT(!scale.is_error()); // hz is within [kMinTscHz, kMaxTscHz]
-    Segment& next = g_segments[g_segment_count];
+    Segment& next = g_page.segments[g_segment_count];
     if (first) {
         next = { g_init_tsc, 0, scale.value(), hz };
     } else {
-        const Segment& prev = g_segments[g_segment_count - 1];
+        const Segment& prev = g_page.segments[g_segment_count - 1];
         uint64_t start = rdtsc_ordered() + prev.hz / 100; // kPublishGuard: 10 ms
         next = { start, prev.ns_at(start), scale.value(), hz };
     }
     // Release: the segment's fields are visible before its index. Pairs with the acquire
     // load in tsc_ns().
-    __atomic_store_n(&g_newest, g_segment_count, __ATOMIC_RELEASE);
+    __atomic_store_n(&g_page.newest, g_segment_count, __ATOMIC_RELEASE);
     ++g_segment_count;
     // Full fence: the index is globally visible before we check the guard (see the header).
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -182,7 +175,7 @@ bool publish(uint64_t hz, bool first)
 void schedule_refine()
 {
     uint64_t at = g_segment_count < kMaxSegments ? g_calibrator.next_refine_tsc() : UINT64_MAX;
-    __atomic_store_n(&g_refine_at, at, __ATOMIC_RELAXED);
+    __atomic_store_n(&g_page.refine_at, at, __ATOMIC_RELAXED);
 }
 
 // The short measurement: from one PIT edge to the edge 32 ticks later, so quantization
@@ -225,7 +218,7 @@ void calibrate_first_use()
     // A second CPU or an interrupt handler got here while the first call was measuring:
     // the first call must come from the boot CPU before anything else reads the clock.
     NIMBUS_ASSERT(!busy);
-    if (__atomic_load_n(&g_newest, __ATOMIC_ACQUIRE) < 0) {
+    if (__atomic_load_n(&g_page.newest, __ATOMIC_ACQUIRE) < 0) {
         auto e = quick_calibration();
         if (e.is_error()) {
             log_warn("clock: cannot calibrate the TSC against the PIT (%s); assuming 1 GHz",
@@ -252,7 +245,7 @@ void refine()
     // short (the guard covers the rest).
     bool irqs = arch::read_rflags() & (1u << 9);
     arch::irq_disable();
-    if (rdtsc_ordered() >= __atomic_load_n(&g_refine_at, __ATOMIC_RELAXED)) {
+    if (rdtsc_ordered() >= __atomic_load_n(&g_page.refine_at, __ATOMIC_RELAXED)) {
         uint64_t old_hz = g_calibrator.estimate().hz;
         auto r = g_calibrator.refine(pit_sample());
         if (!r.is_error() && r.value().hz != old_hz)
@@ -273,15 +266,15 @@ void refine()
 [[gnu::noinline, gnu::cold]] uint64_t tsc_ns_slow(uint64_t tsc, int i)
 {
     if (i < 0) {
-        NIMBUS_ASSERT(g_source == Source::Tsc); // init_clock() ran
+        NIMBUS_ASSERT(g_page.source == ClockSource::Tsc); // init_clock() ran
         calibrate_first_use();
         tsc = rdtsc_ordered();
-        i = __atomic_load_n(&g_newest, __ATOMIC_ACQUIRE);
+        i = __atomic_load_n(&g_page.newest, __ATOMIC_ACQUIRE);
     }
-    while (i > 0 && tsc < g_segments[i].start_tsc)
+    while (i > 0 && tsc < g_page.segments[i].start_tsc)
         --i;
-    uint64_t ns = g_segments[i].ns_at(tsc);
-    if (tsc >= __atomic_load_n(&g_refine_at, __ATOMIC_RELAXED))
+    uint64_t ns = g_page.segments[i].ns_at(tsc);
+    if (tsc >= __atomic_load_n(&g_page.refine_at, __ATOMIC_RELAXED))
         refine();
     return ns;
 }
@@ -289,12 +282,12 @@ void refine()
 uint64_t tsc_ns()
 {
     uint64_t tsc = rdtsc_ordered();
-    int i = __atomic_load_n(&g_newest, __ATOMIC_ACQUIRE); // pairs with publish()'s release
-    if (__builtin_expect(i < 0 || tsc >= __atomic_load_n(&g_refine_at, __ATOMIC_RELAXED), 0))
-        return tsc_ns_slow(tsc, i);
-    while (i > 0 && tsc < g_segments[i].start_tsc)
-        --i;
-    return g_segments[i].ns_at(tsc);
+    uint64_t ns;
+    if (__builtin_expect(tsc >= __atomic_load_n(&g_page.refine_at, __ATOMIC_RELAXED) ||
+                             !clk::tsc_segments_ns(g_page, tsc, ns),
+                         0))
+        return tsc_ns_slow(tsc, __atomic_load_n(&g_page.newest, __ATOMIC_ACQUIRE));
+    return ns;
 }
 
 uint64_t cpuid_tsc_hz()
@@ -315,7 +308,6 @@ uint64_t cpuid_tsc_hz()
 
 // ---- wall clock --------------------------------------------------------------------------
 
-uint64_t g_wall_offset_ns = 0; // realtime − monotonic
 const char* g_wall_source = "none";
 
 uint8_t cmos_read(uint8_t index)
@@ -380,8 +372,9 @@ void init_clock()
         auto wall = clk::read_pvclock_wall(&g_pv_wall);
         auto now = clk::read_pvclock(&g_pvti, rdtsc_ordered);
         if (!wall.is_error() && !now.is_error() && now.value().params.mul != 0) {
-            g_source = Source::Kvmclock;
-            g_wall_offset_ns = wall.value();
+            g_page.source = ClockSource::Kvmclock;
+            g_page.pvti = &g_pvti;
+            g_page.wall_offset_ns = wall.value();
             g_wall_source = "kvmclock";
             log_info("clock: kvmclock (TSC %s), TSC %lu kHz, wall clock from the hypervisor",
                      (now.value().params.flags & clk::kPvclockTscStable) ? "stable" : "not stable",
@@ -392,7 +385,7 @@ void init_clock()
         log_warn("clock: kvmclock offered but unusable; using the TSC");
     }
 
-    g_source = Source::Tsc;
+    g_page.source = ClockSource::Tsc;
     if (arch::cpuid(0x80000000).eax >= 0x80000007)
         g_invariant_tsc = arch::cpuid(0x80000007).edx & (1u << 8); // [intel-sdm-2a CPUID 80000007H]
     g_cpuid_hz = cpuid_tsc_hz();
@@ -401,7 +394,7 @@ void init_clock()
     // Monotonic zero is here, right after the RTC read: realtime = RTC + monotonic.
     g_init_tsc = rdtsc_ordered();
     if (!rtc.is_error() && rtc.value() >= 0) {
-        g_wall_offset_ns = uint64_t(rtc.value()) * kNsPerSec;
+        g_page.wall_offset_ns = uint64_t(rtc.value()) * kNsPerSec;
         g_wall_source = "CMOS RTC";
     } else {
         log_warn("clock: no usable CMOS RTC (%s); wall clock starts at the epoch",
@@ -423,30 +416,32 @@ void init_clock()
 
 uint64_t monotonic_ns()
 {
-    return g_source == Source::Kvmclock ? kvmclock_ns() : tsc_ns();
+    return g_page.source == ClockSource::Kvmclock ? kvmclock_ns() : tsc_ns();
 }
 
-uint64_t realtime_ns() { return g_wall_offset_ns + monotonic_ns(); }
+uint64_t realtime_ns() { return g_page.wall_offset_ns + monotonic_ns(); }
+
+const clk::ClockPage& clock_page() { return g_page; }
 
 uint64_t tsc_frequency_hz()
 {
-    if (g_source == Source::Kvmclock) {
+    if (g_page.source == ClockSource::Kvmclock) {
         auto r = clk::read_pvclock(&g_pvti, rdtsc_ordered);
         return r.is_error() ? 0 : clk::pvclock_tsc_hz(r.value().params.mul, r.value().params.shift);
     }
-    if (__atomic_load_n(&g_newest, __ATOMIC_ACQUIRE) < 0)
+    if (__atomic_load_n(&g_page.newest, __ATOMIC_ACQUIRE) < 0)
         (void)tsc_ns(); // first use calibrates
-    return g_segments[__atomic_load_n(&g_newest, __ATOMIC_ACQUIRE)].hz;
+    return g_page.segments[__atomic_load_n(&g_page.newest, __ATOMIC_ACQUIRE)].hz;
 }
 
 const char* clock_source_name()
 {
-    switch (g_source) {
-    case Source::Kvmclock:
+    switch (g_page.source) {
+    case ClockSource::Kvmclock:
         return "kvmclock";
-    case Source::Tsc:
+    case ClockSource::Tsc:
         return "tsc";
-    case Source::None:
+    case ClockSource::None:
         break;
     }
     return "none";

@@ -5,6 +5,10 @@
 
 #include <cstdint>
 
+namespace clk {
+struct ClockPage;
+}
+
 namespace core {
 
 // Chooses the clock source, reads the wall clock (kvmclock's, or the CMOS RTC's) and takes
@@ -26,6 +30,10 @@ uint64_t monotonic_ns();
 // Nanoseconds since the Unix epoch (UTC): the wall clock at boot plus monotonic time. From
 // the CMOS RTC it is accurate to the RTC's one-second resolution; there is no NTP.
 uint64_t realtime_ns();
+
+// The published clock state (time/clock_page.h), page-aligned in the kernel image, for the
+// vDSO: applications read it in place (kernel/lx/vdso.cc).
+const clk::ClockPage& clock_page();
 
 // The TSC frequency in Hz as the clock currently uses it.
 uint64_t tsc_frequency_hz();

@@ -18,6 +18,7 @@
 #include <lx/exec.h>
 #include <lx/process.h>
 #include <lx/random.h>
+#include <lx/vdso.h>
 #include <new>
 
 namespace lx {
@@ -259,6 +260,10 @@ lib::Result<void> start_application(const fs::PathContext& ctx, const boot::AppC
         return why.set(r.error(), "%s: stack: %s", path, lib::errno_name(r.error()));
     uint64_t stack_top = stack_bottom + kStackSize;
 
+    auto vdso = map_vdso();
+    if (vdso.is_error())
+        return why.set(vdso.error(), "%s: no room for the vDSO", path);
+
     lib::StringView* argv = views;
     lib::StringView* envp = views + boot::AppCommand::kMaxWords;
     for (size_t i = 0; i < cmd.argc; ++i)
@@ -266,7 +271,7 @@ lib::Result<void> start_application(const fs::PathContext& ctx, const boot::AppC
     for (size_t i = 0; i < cmd.env_count; ++i)
         envp[i] = { cmd.env[i], lib::str_length(cmd.env[i]) };
     elf::AuxEntry aux[] = {
-        { elf::kAtSysinfoEhdr, 0 }, // filled below when the vDSO exists; dropped otherwise
+        { elf::kAtSysinfoEhdr, vdso.value() },
         { elf::kAtMinSigStkSz, 2048 + arch::xsave_area_size() },
         { elf::kAtHwcap, hwcap() },
         { elf::kAtPagesz, kPage },
@@ -294,8 +299,8 @@ lib::Result<void> start_application(const fs::PathContext& ctx, const boot::AppC
     spec.envc = cmd.env_count;
     fill_random(spec.random, sizeof(spec.random));
     spec.execfn = argv[0];
-    spec.auxv = aux + 1; // TODO(#4): AT_SYSINFO_EHDR once the vDSO is mapped
-    spec.auxc = sizeof(aux) / sizeof(aux[0]) - 1;
+    spec.auxv = aux;
+    spec.auxc = sizeof(aux) / sizeof(aux[0]);
     elf::StackImage image { stack_buf, kMaxInitialStack, stack_top };
     auto sp = elf::build_initial_stack(image, spec);
     if (sp.is_error())

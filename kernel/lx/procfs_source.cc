@@ -13,6 +13,7 @@
 #include <lx/files.h>
 #include <lx/lx.h>
 #include <lx/process.h>
+#include <lx/vdso.h>
 #include <procfs/procfs.h>
 
 namespace lx {
@@ -144,6 +145,13 @@ public:
                 m.read = mm::has_all(v.prot, mm::Protection::Read);
                 m.write = mm::has_all(v.prot, mm::Protection::Write);
                 m.exec = mm::has_all(v.prot, mm::Protection::Exec);
+                // The vDSO's two mappings keep their own protections, so they are VMAs of
+                // their own unless a neighbour with the same rights merged (then unnamed).
+                VdsoRange vdso = vdso_range();
+                if (v.start == vdso.vvar && v.end == vdso.image)
+                    m.path = lib::StringView("[vvar]", 6);
+                else if (v.start == vdso.image && v.end == vdso.end)
+                    m.path = lib::StringView("[vdso]", 6);
                 (*static_cast<procfs::Visitor<const procfs::Mapping&>*>(ctx))(m);
             },
             &visit);

@@ -202,17 +202,59 @@ int64_t sys_sched_yield(const Args&)
     return 0;
 }
 
+// CPU affinity maps onto the scheduler's pinning: a thread is free to run anywhere, or pinned
+// to one CPU. A mask of every online CPU unpins; any other mask pins the thread to one CPU of
+// the mask (the one it is on, if allowed, else the lowest) — always a placement the mask
+// permits, if a narrower one than asked. The mask read back is what is enforced.
+namespace {
+
+constexpr size_t kMaxMaskBytes = 1024 / 8;
+
+// Whether the call is about the calling thread (pid 0 or its own tid); SRCH for a tid that
+// does not exist.
+Result<bool> affinity_self(int32_t pid)
+{
+    if (pid == 0 || pid == current_app_thread().tid)
+        return true;
+    if (pid < 0)
+        return Errno::SRCH;
+    struct Find {
+        int32_t tid;
+        bool found;
+    } find { pid, false };
+    for_each_app_thread(
+        [](AppThread& t, void* ctx) {
+            auto* f = static_cast<Find*>(ctx);
+            f->found = f->found || t.tid == f->tid;
+            return f->found;
+        },
+        &find);
+    if (!find.found)
+        return Errno::SRCH;
+    return false;
+}
+
+} // namespace
+
 int64_t sys_sched_getaffinity(const Args& a)
 {
-    // Every CPU: the mask has bit i for CPU i, in a buffer of a.u(1) bytes (a multiple of 8).
+    // Bit i for CPU i, in a buffer of a.u(1) bytes that must hold every CPU (a multiple of 8).
     size_t size = a.u(1);
     unsigned ncpus = core::cpu_count();
     size_t needed = ((ncpus + 63) / 64) * 8;
     if (size < needed || size % 8)
         return err(Errno::INVAL);
-    uint64_t words[16] = {};
-    for (unsigned i = 0; i < ncpus && i < 1024; ++i)
-        words[i / 64] |= uint64_t(1) << (i % 64);
+    auto self = affinity_self(a.i(0));
+    if (self.is_error())
+        return err(self.error());
+    int pinned = core::kAnyCpu;
+    if (self.value())
+        pinned = core::current_thread()->pinned_cpu();
+    uint64_t words[kMaxMaskBytes / 8] = {};
+    for (unsigned i = 0; i < ncpus && i < kMaxMaskBytes * 8; ++i) {
+        if (pinned == core::kAnyCpu || int(i) == pinned)
+            words[i / 64] |= uint64_t(1) << (i % 64);
+    }
     if (auto r = copy_to_app(a.u(2), words, needed); r.is_error())
         return err(r.error());
     return int64_t(needed);
@@ -220,10 +262,34 @@ int64_t sys_sched_getaffinity(const Args& a)
 
 int64_t sys_sched_setaffinity(const Args& a)
 {
-    // Accepted and not enforced: the scheduler places application threads itself.
-    if (a.u(1) == 0)
-        return err(Errno::INVAL);
-    return 0;
+    uint64_t words[kMaxMaskBytes / 8] = {};
+    size_t size = a.u(1) < kMaxMaskBytes ? a.u(1) : kMaxMaskBytes; // CPUs beyond 1024 do not exist
+    if (auto r = copy_from_app(words, a.u(2), size); r.is_error())
+        return err(r.error());
+    auto self = affinity_self(a.i(0));
+    if (self.is_error())
+        return err(self.error());
+    unsigned ncpus = core::cpu_count();
+    unsigned current = core::current_thread()->cpu_index();
+    unsigned allowed = 0;
+    int choice = -1;
+    for (unsigned i = 0; i < ncpus && i < kMaxMaskBytes * 8; ++i) {
+        if (!(words[i / 64] & (uint64_t(1) << (i % 64))))
+            continue;
+        ++allowed;
+        if (choice < 0 || i == current)
+            choice = int(i);
+    }
+    if (allowed == 0)
+        return err(Errno::INVAL); // no online CPU in the mask
+    // TODO(#4): another thread's affinity needs a way to pin a thread other than the caller.
+    if (!self.value())
+        return err(Errno::PERM);
+    if (allowed == ncpus) {
+        core::unpin_current_thread();
+        return 0;
+    }
+    return ret(core::pin_current_thread(unsigned(choice)));
 }
 
 int64_t sys_getcpu(const Args& a)

@@ -10,15 +10,6 @@ bool is_kvm_signature(uint32_t ebx, uint32_t ecx, uint32_t edx)
     return ebx == 0x4b4d564b && ecx == 0x564b4d56 && edx == 0x0000004d;
 }
 
-uint64_t pvclock_scale_delta(uint64_t delta, uint32_t mul, int8_t shift)
-{
-    if (shift < 0)
-        delta = shift <= -64 ? 0 : delta >> -shift;
-    else
-        delta = shift >= 64 ? 0 : delta << shift; // the hypervisor keeps shift in [-31, 31]
-    return uint64_t((static_cast<unsigned __int128>(delta) * mul) >> 32);
-}
-
 uint64_t pvclock_tsc_hz(uint32_t mul, int8_t shift)
 {
     if (mul == 0)

@@ -62,7 +62,15 @@ inline constexpr uint32_t kMsrKvmSystemTimeNew = 0x4b564d01;
 bool is_kvm_signature(uint32_t ebx, uint32_t ecx, uint32_t edx);
 
 // The TSC delta scaled as the structure says, with a 64×32→96-bit product (never overflows).
-uint64_t pvclock_scale_delta(uint64_t delta, uint32_t mul, int8_t shift);
+// Inline: the vDSO uses it too (kernel/vdso).
+inline uint64_t pvclock_scale_delta(uint64_t delta, uint32_t mul, int8_t shift)
+{
+    if (shift < 0)
+        delta = shift <= -64 ? 0 : delta >> -shift;
+    else
+        delta = shift >= 64 ? 0 : delta << shift; // the hypervisor keeps shift in [-31, 31]
+    return uint64_t((static_cast<unsigned __int128>(delta) * mul) >> 32);
+}
 
 // The TSC frequency the structure implies: 2^32 × 10^9 / (mul × 2^shift) Hz, or 0 if mul is 0.
 uint64_t pvclock_tsc_hz(uint32_t mul, int8_t shift);
@@ -92,34 +100,41 @@ struct PvclockReading {
 // Bound on attempts before read_pvclock gives up (the hypervisor never finished an update).
 inline constexpr int kPvclockMaxAttempts = 1 << 20;
 
-// Reads `info` with the version protocol. `read_tsc` is called once per attempt, between the
-// two version reads, so the TSC pairs with the fields. Never blocks on anything but the
-// hypervisor; AGAIN if the version stayed odd or kept changing for kPvclockMaxAttempts tries.
-// The fields are read with atomic loads (the hypervisor writes them concurrently).
+// One attempt of the version protocol: false if an update was in progress or happened
+// meanwhile. `read_tsc` is called once, between the two version reads, so the TSC pairs with
+// the fields. The fields are read with atomic loads (the hypervisor writes them
+// concurrently); every field is naturally aligned (the static_asserts above pin the layout),
+// so atomic loads on them are well formed.
+template<typename ReadTsc>
+inline bool read_pvclock_once(const PvclockVcpuTimeInfo* info, ReadTsc&& read_tsc, PvclockReading& r)
+{
+    auto* self = const_cast<PvclockVcpuTimeInfo*>(info);
+    // Acquire: the field loads below cannot move above this load. Pairs with the
+    // hypervisor's write barrier after making the version odd.
+    uint32_t v1 = __atomic_load_n(&self->version, __ATOMIC_ACQUIRE);
+    if (v1 & 1)
+        return false; // update in progress
+    r.params.tsc_timestamp = __atomic_load_n(&self->tsc_timestamp, __ATOMIC_RELAXED);
+    r.params.system_time = __atomic_load_n(&self->system_time, __ATOMIC_RELAXED);
+    r.params.mul = __atomic_load_n(&self->tsc_to_system_mul, __ATOMIC_RELAXED);
+    r.params.shift = __atomic_load_n(&self->tsc_shift, __ATOMIC_RELAXED);
+    r.params.flags = __atomic_load_n(&self->flags, __ATOMIC_RELAXED);
+    r.tsc = read_tsc();
+    // Acquire fence: the field loads above complete before the second version load.
+    // Pairs with the hypervisor's write barrier before it makes the version even again.
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return __atomic_load_n(&self->version, __ATOMIC_RELAXED) == v1;
+}
+
+// Reads `info` with the version protocol, retrying while an update is in progress. Never
+// blocks on anything but the hypervisor; AGAIN if the version stayed odd or kept changing for
+// kPvclockMaxAttempts tries.
 template<typename ReadTsc>
 Result<PvclockReading> read_pvclock(const PvclockVcpuTimeInfo* info, ReadTsc&& read_tsc)
 {
-    // Every field is naturally aligned (the layout needs no packing; the static_asserts
-    // above pin it), so atomic loads on the fields are well formed.
-    auto* self = const_cast<PvclockVcpuTimeInfo*>(info);
     for (int attempt = 0; attempt < kPvclockMaxAttempts; ++attempt) {
-        // Acquire: the field loads below cannot move above this load. Pairs with the
-        // hypervisor's write barrier after making the version odd.
-        uint32_t v1 = __atomic_load_n(&self->version, __ATOMIC_ACQUIRE);
-        if (v1 & 1)
-            continue; // update in progress
         PvclockReading r;
-        r.params.tsc_timestamp = __atomic_load_n(&self->tsc_timestamp, __ATOMIC_RELAXED);
-        r.params.system_time = __atomic_load_n(&self->system_time, __ATOMIC_RELAXED);
-        r.params.mul = __atomic_load_n(&self->tsc_to_system_mul, __ATOMIC_RELAXED);
-        r.params.shift = __atomic_load_n(&self->tsc_shift, __ATOMIC_RELAXED);
-        r.params.flags = __atomic_load_n(&self->flags, __ATOMIC_RELAXED);
-        r.tsc = read_tsc();
-        // Acquire fence: the field loads above complete before the second version load.
-        // Pairs with the hypervisor's write barrier before it makes the version even again.
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        uint32_t v2 = __atomic_load_n(&self->version, __ATOMIC_RELAXED);
-        if (v1 == v2)
+        if (read_pvclock_once(info, read_tsc, r))
             return r;
     }
     return Errno::AGAIN;
