@@ -596,6 +596,135 @@ Result<void> protect(uint64_t addr, uint64_t size, mm::Protection prot)
     return {};
 }
 
+namespace {
+
+// The part of remap that moves pages: [from, from + size) — wholly inside one anonymous VMA
+// with `prot` — to the fresh anonymous VMA at `to`. The frames change address, not content.
+// Under the memory lock. All-or-nothing: NOMEM leaves both ranges as they were.
+Result<void> move_pages(uint64_t from, uint64_t to, uint64_t size, mm::Protection prot)
+{
+    // Split any huge leaf straddling the source's edges now (it may need table pages), so
+    // that the unmap at the end cannot fail. Re-applying the VMA's own rights changes nothing
+    // else.
+    TRY(g_kernel_pt->protect(from, size, prot));
+    struct Leaf {
+        uint64_t va, pa, bytes;
+    };
+    size_t leaves = 0;
+    g_kernel_pt->for_each_in(from, size, [&](const mm::Mapping&) { ++leaves; });
+    Leaf* list = leaves ? static_cast<Leaf*>(g_heap.allocate(leaves * sizeof(Leaf))) : nullptr;
+    if (leaves && !list)
+        return Errno::NOMEM;
+    size_t count = 0;
+    g_kernel_pt->for_each_in(from, size, [&](const mm::Mapping& m) {
+        if (count < leaves)
+            list[count++] = { m.va, m.pa, m.bytes() };
+    });
+    // Map the frames at the destination (a 2 MiB frame whose new address is not 2 MiB
+    // aligned becomes 512 small entries); on failure take the new entries away again.
+    Result<void> mapped;
+    for (size_t i = 0; i < count && !mapped.is_error(); ++i)
+        mapped = g_kernel_pt->map(to + (list[i].va - from), list[i].pa, list[i].bytes, prot);
+    g_heap.deallocate(list);
+    if (mapped.is_error()) {
+        (void)g_kernel_pt->unmap(to, size); // only removes: frees tables, never needs them here
+        return mapped.error();
+    }
+    return g_kernel_pt->unmap(from, size);
+}
+
+} // namespace
+
+Result<uint64_t> remap(const RemapRequest& r)
+{
+    MmGuard guard;
+    constexpr uint64_t kHalf = uint64_t(1) << 47;
+    auto page_up = [](uint64_t v) { return (v + mm::kPageSize - 1) & ~(mm::kPageSize - 1); };
+    if (r.old_addr % mm::kPageSize || r.new_size == 0 || r.old_size == 0 || r.old_size > kHalf || r.new_size > kHalf)
+        return Errno::INVAL;
+    uint64_t old_size = page_up(r.old_size), new_size = page_up(r.new_size);
+    if (r.fixed && (!r.may_move || r.fixed_addr % mm::kPageSize || r.fixed_addr > kHalf - new_size))
+        return Errno::INVAL;
+    if (r.dont_unmap && (!r.may_move || old_size != new_size))
+        return Errno::INVAL;
+    if (r.fixed && r.fixed_addr < r.old_addr + old_size && r.old_addr < r.fixed_addr + new_size)
+        return Errno::INVAL;
+    const mm::Vma* vma = g_aspace->find(r.old_addr);
+    if (!vma || vma->kind != mm::VmaKind::Anonymous || r.old_addr > vma->end - old_size)
+        return Errno::FAULT;
+    mm::Protection prot = vma->prot;
+
+    if (!r.fixed && !r.dont_unmap) {
+        if (new_size <= old_size) {
+            if (new_size < old_size)
+                TRY(unmap(r.old_addr + new_size, old_size - new_size));
+            return r.old_addr;
+        }
+        // Grow in place: the VMAs merge.
+        auto grown = g_aspace->map_anonymous(r.old_addr + old_size, new_size - old_size, prot,
+                                             mm::MapFlags::FixedNoReplace);
+        if (!grown.is_error())
+            return r.old_addr;
+        if (grown.error() != Errno::EXIST && grown.error() != Errno::NOMEM)
+            return grown.error();
+        if (!r.may_move)
+            return Errno::NOMEM;
+    }
+
+    // Move. A shrinking move gives up the tail first (Linux does the same).
+    uint64_t moved = old_size;
+    if (new_size < old_size) {
+        TRY(unmap(r.old_addr + new_size, old_size - new_size));
+        moved = new_size;
+    }
+    if (r.fixed)
+        TRY(unmap(r.fixed_addr, new_size));
+    uint64_t to = TRY(g_aspace->map_anonymous(r.fixed ? r.fixed_addr : 0, new_size, prot,
+                                              r.fixed ? mm::MapFlags::FixedNoReplace : mm::MapFlags::None));
+    if (auto m = move_pages(r.old_addr, to, moved, prot); m.is_error()) {
+        (void)g_aspace->unmap(to, new_size); // a whole VMA: no node needed
+        return m.error();
+    }
+    if (!r.dont_unmap) {
+        // Needs a VMA node only if the old range sits strictly inside a larger VMA; if that
+        // allocation fails the old range stays in the VMA set, empty, and reads as zeros.
+        (void)g_aspace->unmap(r.old_addr, moved);
+    }
+    return to;
+}
+
+Result<void> check_mapped(uint64_t addr, uint64_t size)
+{
+    MmGuard guard;
+    if (size > (uint64_t(1) << 47) || addr > (uint64_t(1) << 47) - size)
+        return Errno::NOMEM;
+    uint64_t end = addr + size;
+    uint64_t covered = addr;
+    // VMAs come in address order and never overlap: the range is covered if they tile it.
+    g_aspace->for_each([&](const mm::Vma& v) {
+        if (covered < end && v.start <= covered && v.end > covered)
+            covered = v.end;
+    });
+    return covered >= end ? Result<void>() : Result<void>(Errno::NOMEM);
+}
+
+Result<void> resident_pages(uint64_t addr, size_t pages, uint8_t* out)
+{
+    MmGuard guard;
+    if (addr % mm::kPageSize || pages > (uint64_t(1) << 35) || addr > (uint64_t(1) << 47) - pages * mm::kPageSize)
+        return Errno::INVAL;
+    uint64_t end = addr + pages * mm::kPageSize;
+    TRY(check_mapped(addr, end - addr));
+    __builtin_memset(out, 0, pages);
+    g_kernel_pt->for_each_in(addr, end - addr, [&](const mm::Mapping& m) {
+        uint64_t from = m.va > addr ? m.va : addr;
+        uint64_t to = m.va + m.bytes() < end ? m.va + m.bytes() : end;
+        for (uint64_t va = from; va < to; va += mm::kPageSize)
+            out[(va - addr) / mm::kPageSize] = 1;
+    });
+    return {};
+}
+
 void for_each_app_vma(void (*fn)(const mm::Vma&, void*), void* ctx)
 {
     MmGuard guard;

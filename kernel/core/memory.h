@@ -76,6 +76,32 @@ Result<void> protect(uint64_t addr, uint64_t size, mm::Protection prot);
 // the next touch sees zeros. NOMEM if part of the range is not mapped, INVAL as unmap.
 Result<void> discard(uint64_t addr, uint64_t size);
 
+// mremap on anonymous memory. [old_addr, old_addr + old_size) must lie in one Anonymous VMA
+// (FAULT otherwise). Shrinking unmaps the tail; growing extends in place when the pages
+// after it are free. Otherwise, with `may_move`, the mapping moves — its pages change
+// address, never content: the page-table entries move, no byte is copied — to `fixed_addr`
+// when `fixed` (whatever is there is unmapped first; INVAL if it overlaps the old range), else
+// wherever mmap would place it. `dont_unmap` (MREMAP_DONTUNMAP, sizes equal) leaves the old
+// range mapped and empty (it reads as zeros). Returns the new address. NOMEM when it cannot
+// grow in place and may not move, or when memory runs out (nothing has changed then).
+struct RemapRequest {
+    uint64_t old_addr = 0;
+    uint64_t old_size = 0;
+    uint64_t new_size = 0;
+    bool may_move = false;
+    bool fixed = false;
+    bool dont_unmap = false;
+    uint64_t fixed_addr = 0;
+};
+Result<uint64_t> remap(const RemapRequest& request);
+
+// mincore: out[i] = 1 if page i of [addr, addr + pages × 4 KiB) is in memory, else 0. NOMEM if
+// any page of the range is not mapped (out is then unspecified).
+Result<void> resident_pages(uint64_t addr, size_t pages, uint8_t* out);
+
+// Whether every page of [addr, addr + size) is mapped (any VMA, any rights): NOMEM if not.
+Result<void> check_mapped(uint64_t addr, uint64_t size);
+
 // Calls fn(vma, ctx) for every VMA of the application half, in address order, under the
 // memory lock (fn may allocate; it must not change the address space). For /proc/self/maps.
 void for_each_app_vma(void (*fn)(const mm::Vma& vma, void* ctx), void* ctx);

@@ -1,6 +1,6 @@
-// Memory: brk, mmap, munmap, mprotect, madvise over the application address space
-// (core/memory.h keeps VMAs and page tables in step; pages are demand-faulted).
-// TODO(#4): file-backed mappings (private COW and shared), mremap, mincore.
+// Memory: brk, mmap, munmap, mprotect, madvise, mremap, mincore, msync over the application
+// address space (core/memory.h keeps VMAs and page tables in step; pages are demand-faulted).
+// TODO(#4): file-backed mappings (private COW and shared).
 #include <core/memory.h>
 #include <fs/io_buffer.h>
 #include <fs/open_file.h>
@@ -194,6 +194,68 @@ int64_t sys_madvise(const Args& a)
     }
     (void)kMadvFree; // MADV_FREE: keeping the pages is allowed
     return 0;        // other advice is a hint
+}
+
+int64_t sys_mremap(const Args& a)
+{
+    constexpr int kMremapMaymove = 1, kMremapFixed = 2, kMremapDontunmap = 4;
+    int flags = a.i(3);
+    if (flags & ~(kMremapMaymove | kMremapFixed | kMremapDontunmap))
+        return err(Errno::INVAL);
+    if (a.u(0) >= kAppLimit)
+        return err(Errno::FAULT);
+    core::RemapRequest r;
+    r.old_addr = a.u(0);
+    r.old_size = a.u(1);
+    r.new_size = a.u(2);
+    r.may_move = flags & kMremapMaymove;
+    r.fixed = flags & kMremapFixed;
+    r.dont_unmap = flags & kMremapDontunmap;
+    r.fixed_addr = a.u(4);
+    if (r.new_size > kAppLimit || (r.fixed && !app_range_ok(r.fixed_addr, page_up(r.new_size))))
+        return err(r.fixed ? Errno::INVAL : Errno::NOMEM);
+    auto moved = core::remap(r);
+    if (moved.is_error())
+        return err(moved.error());
+    return int64_t(moved.value());
+}
+
+int64_t sys_mincore(const Args& a)
+{
+    uint64_t addr = a.u(0), length = a.u(1);
+    if (addr % kPage)
+        return err(Errno::INVAL);
+    if (length == 0)
+        return 0;
+    if (!app_range_ok(addr, page_up(length)))
+        return err(Errno::NOMEM);
+    // In chunks, so the kernel buffer stays small whatever the length.
+    uint8_t vec[512];
+    uint64_t pages = page_up(length) / kPage;
+    for (uint64_t done = 0; done < pages;) {
+        size_t n = pages - done < sizeof(vec) ? size_t(pages - done) : sizeof(vec);
+        if (auto r = core::resident_pages(addr + done * kPage, n, vec); r.is_error())
+            return err(r.error());
+        if (auto w = copy_to_app(a.u(2) + done, vec, n); w.is_error())
+            return err(w.error());
+        done += n;
+    }
+    return 0;
+}
+
+// Private file mappings are copies and nothing else maps files yet, so there is nothing to
+// write back; the range must still be mapped, and the flags valid.
+int64_t sys_msync(const Args& a)
+{
+    constexpr int kMsAsync = 1, kMsInvalidate = 2, kMsSync = 4;
+    int flags = a.i(2);
+    if (a.u(0) % kPage || (flags & ~(kMsAsync | kMsInvalidate | kMsSync)) || ((flags & kMsAsync) && (flags & kMsSync)))
+        return err(Errno::INVAL);
+    if (a.u(1) == 0)
+        return 0;
+    if (!app_range_ok(a.u(0), page_up(a.u(1))))
+        return err(Errno::NOMEM);
+    return ret(core::check_mapped(a.u(0), page_up(a.u(1))));
 }
 
 } // namespace lx
