@@ -20,7 +20,7 @@ struct Scale {
     uint64_t apply(uint64_t value) const
     {
         unsigned __int128 p = static_cast<unsigned __int128>(value) * mult;
-        p >>= shift;
+        p >>= shift & 63; // shift ≤ 63 always; saying so spares the >= 64 case (a hot path)
         return p > UINT64_MAX ? UINT64_MAX : static_cast<uint64_t>(p);
     }
 };

@@ -74,8 +74,21 @@ uint64_t rdtsc_ordered()
 
 const vdso::Vvar& vvar() { return *reinterpret_cast<const vdso::Vvar*>(__ehdr_start - vdso::kPageSize); }
 
-// Nanoseconds on `base`'s clock, or false if only the kernel can say.
-bool now_ns(Base base, uint64_t& ns)
+// The fast path: the TSC source with a published segment, nanoseconds on `base`'s clock.
+// Inlined into each entry point, which then needs no stack frame: a call frame and saved
+// registers would be a good part of the whole cost.
+[[gnu::always_inline]] inline bool fast_ns(Base base, uint64_t& ns)
+{
+    const clk::ClockPage& page = *vvar().clock;
+    if (page.source != clk::ClockSource::Tsc || !clk::tsc_segments_ns(page, rdtsc_ordered(), ns))
+        return false;
+    if (base == Base::Realtime)
+        ns += page.wall_offset_ns;
+    return true;
+}
+
+// Everything else the page can answer (kvmclock), or false: only the kernel can say.
+[[gnu::noinline]] bool slow_ns(Base base, uint64_t& ns)
 {
     const clk::ClockPage& page = *vvar().clock;
     if (!clk::read_published_ns(page, rdtsc_ordered, ns))
@@ -83,6 +96,52 @@ bool now_ns(Base base, uint64_t& ns)
     if (base == Base::Realtime)
         ns += page.wall_offset_ns;
     return true;
+}
+
+void store(Timespec* ts, uint64_t ns)
+{
+    ts->sec = int64_t(ns / kNsPerSec);
+    ts->nsec = int64_t(ns % kNsPerSec);
+}
+
+void store(Timeval* tv, uint64_t ns)
+{
+    tv->sec = int64_t(ns / kNsPerSec);
+    tv->usec = int64_t(ns % kNsPerSec / 1000);
+}
+
+// The slow halves of the entry points below, reached by a tail call.
+[[gnu::noinline]] int clock_gettime_slow(int clock, Timespec* ts)
+{
+    Base base = base_of(clock);
+    uint64_t ns;
+    if (base == Base::Kernel || !slow_ns(base, ns))
+        return int(syscall2(kSysClockGettime, clock, long(ts)));
+    store(ts, ns);
+    return 0;
+}
+
+[[gnu::noinline]] int gettimeofday_slow(Timeval* tv, Timezone* tz)
+{
+    uint64_t ns;
+    if (tv && !slow_ns(Base::Realtime, ns))
+        return int(syscall2(kSysGettimeofday, long(tv), long(tz)));
+    if (tv)
+        store(tv, ns);
+    if (tz) // the obsolete time zone: UTC
+        *tz = {};
+    return 0;
+}
+
+[[gnu::noinline]] int64_t time_slow(int64_t* t)
+{
+    uint64_t ns;
+    if (!slow_ns(Base::Realtime, ns))
+        return syscall2(kSysTime, long(t), 0);
+    int64_t sec = int64_t(ns / kNsPerSec);
+    if (t)
+        *t = sec;
+    return sec;
 }
 
 } // namespace
@@ -93,32 +152,26 @@ int __vdso_clock_gettime(int clock, Timespec* ts)
 {
     Base base = base_of(clock);
     uint64_t ns;
-    if (base == Base::Kernel || !now_ns(base, ns))
-        return int(syscall2(kSysClockGettime, clock, long(ts)));
-    ts->sec = int64_t(ns / kNsPerSec);
-    ts->nsec = int64_t(ns % kNsPerSec);
+    if (__builtin_expect(base == Base::Kernel || !fast_ns(base, ns), 0))
+        return clock_gettime_slow(clock, ts);
+    store(ts, ns);
     return 0;
 }
 
 int __vdso_gettimeofday(Timeval* tv, Timezone* tz)
 {
     uint64_t ns;
-    if (tv && !now_ns(Base::Realtime, ns))
-        return int(syscall2(kSysGettimeofday, long(tv), long(tz)));
-    if (tv) {
-        tv->sec = int64_t(ns / kNsPerSec);
-        tv->usec = int64_t(ns % kNsPerSec / 1000);
-    }
-    if (tz) // the obsolete time zone: UTC
-        *tz = {};
+    if (__builtin_expect(!tv || tz || !fast_ns(Base::Realtime, ns), 0))
+        return gettimeofday_slow(tv, tz);
+    store(tv, ns);
     return 0;
 }
 
 int64_t __vdso_time(int64_t* t)
 {
     uint64_t ns;
-    if (!now_ns(Base::Realtime, ns))
-        return syscall2(kSysTime, long(t), 0);
+    if (__builtin_expect(!fast_ns(Base::Realtime, ns), 0))
+        return time_slow(t);
     int64_t sec = int64_t(ns / kNsPerSec);
     if (t)
         *t = sec;
