@@ -5,8 +5,9 @@
 // futex word is read under the bucket lock, so a waker that changes the word and then calls
 // FUTEX_WAKE either runs before the waiter's check (the waiter sees the new value: EAGAIN)
 // or after the waiter is queued (the wake finds it). A woken waiter is removed from the
-// list by its waker, which sets `woken` (under the lock) before unparking; a waiter that
-// times out takes the lock and removes itself unless a waker got there first.
+// list by its waker, which sets `woken` under the lock and unparks it after releasing the lock
+// (Wakeups); a waiter that times out takes the lock and removes itself unless a waker got
+// there first.
 //
 // A signal for the waiter ends the wait with EINTR. TODO(#4): priority-inheritance operations (LOCK_PI & co.,
 // ENOSYS now); robust-list cleanup at thread exit.
@@ -75,8 +76,35 @@ void dequeue(Bucket& b, Waiter& w) TA_REQ(b.lock)
     w.prev = w.next = nullptr;
 }
 
-// Wakes up to `count` matching waiters of `b`; the caller holds the lock.
-int wake_locked(Bucket& b, uint64_t address, int count, uint32_t bitset) TA_REQ(b.lock)
+// Threads to unpark once the bucket locks are released. Unparking under a bucket lock lets
+// the woken thread — which may preempt the waker at once (wake-up preemption) — find the lock
+// still held, and every such wake-up then costs two more switches. The Waiter records cannot
+// be used after the lock is dropped (a woken or timed-out waiter returns and its record, on
+// its stack, is gone), so the thread pointers are copied out; threads are type-stable, and a
+// thread that has already returned only sees a spurious wake-up later, which every park
+// caller tolerates. Beyond kDeferred threads, the rest are unparked under the lock.
+struct Wakeups {
+    static constexpr int kDeferred = 16;
+    core::Thread* threads[kDeferred];
+    int count = 0;
+
+    void add(core::Thread* t)
+    {
+        if (count < kDeferred)
+            threads[count++] = t;
+        else
+            core::unpark_thread(t);
+    }
+    ~Wakeups()
+    {
+        for (int i = 0; i < count; ++i)
+            core::unpark_thread(threads[i]);
+    }
+};
+
+// Wakes up to `count` matching waiters of `b`; the caller holds the lock, `wakeups` (which
+// unparks them) outlives it.
+int wake_locked(Bucket& b, uint64_t address, int count, uint32_t bitset, Wakeups& wakeups) TA_REQ(b.lock)
 {
     int woken = 0;
     for (Waiter* w = b.head; w && woken < count;) {
@@ -84,7 +112,7 @@ int wake_locked(Bucket& b, uint64_t address, int count, uint32_t bitset) TA_REQ(
         if (w->address == address && (w->bitset & bitset)) {
             dequeue(b, *w);
             w->woken = true;
-            core::unpark_thread(w->thread);
+            wakeups.add(w->thread);
             ++woken;
         }
         w = next;
@@ -185,6 +213,7 @@ int64_t futex_requeue(uint64_t address, int wake_count, int requeue_count, uint6
         return err(Errno::INVAL);
     Bucket& from = bucket_of(address);
     Bucket& to = bucket_of(target);
+    Wakeups wakeups; // declared before the locks: unparks after they are released
     return with_buckets(from, to, [&]() TA_NO_ANALYSIS -> int64_t {
         if (compare) {
             auto value = load_word(address);
@@ -193,7 +222,7 @@ int64_t futex_requeue(uint64_t address, int wake_count, int requeue_count, uint6
             if (value.value() != expected)
                 return err(Errno::AGAIN);
         }
-        int woken = wake_locked(from, address, wake_count, ~uint32_t(0));
+        int woken = wake_locked(from, address, wake_count, ~uint32_t(0), wakeups);
         int moved = 0;
         for (Waiter* w = from.head; w && moved < requeue_count;) {
             Waiter* next = w->next;
@@ -223,6 +252,7 @@ int64_t futex_wake_op(uint64_t address, int count, int count2, uint64_t target, 
         return err(Errno::NOSYS);
     Bucket& b1 = bucket_of(address);
     Bucket& b2 = bucket_of(target);
+    Wakeups wakeups; // declared before the locks: unparks after they are released
     return with_buckets(b1, b2, [&]() TA_NO_ANALYSIS -> int64_t {
         auto old = load_word(target);
         if (old.is_error())
@@ -254,9 +284,9 @@ int64_t futex_wake_op(uint64_t address, int count, int count2, uint64_t target, 
         case 4: hit = s_old > s_arg; break;
         case 5: hit = s_old >= s_arg; break;
         }
-        int woken = wake_locked(b1, address, count, ~uint32_t(0));
+        int woken = wake_locked(b1, address, count, ~uint32_t(0), wakeups);
         if (hit)
-            woken += wake_locked(b2, target, count2, ~uint32_t(0));
+            woken += wake_locked(b2, target, count2, ~uint32_t(0), wakeups);
         return woken;
     });
 }
@@ -268,8 +298,9 @@ int futex_wake(uint64_t address, int count, uint32_t bitset)
     if (count <= 0 || bitset == 0)
         return 0;
     Bucket& b = bucket_of(address);
+    Wakeups wakeups; // declared before the lock: unparks after it is released
     ksync::MutexGuard guard(b.lock);
-    return wake_locked(b, address, count, bitset);
+    return wake_locked(b, address, count, bitset, wakeups);
 }
 
 int64_t sys_futex(const Args& a)
