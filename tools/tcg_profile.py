@@ -13,6 +13,7 @@ Use it with --icount runs (the deterministic figures of docs/benchmarks.md):
   build/bin/nimbus run --dry-run --icount --boot bench=pingpong     # prints the QEMU command
   <that command> -d exec,nochain,in_asm -D /tmp/tb.log              # (a few GB of log)
   tools/tcg_profile.py --kernel build/kernel/kernel.elf --per 40000 /tmp/tb.log
+  (--calls adds how often each function was entered, per unit)
 
 Counts include the whole run (boot, warm-up); make the measured part dominate.
 """
@@ -67,20 +68,27 @@ def main():
     p.add_argument("--kernel", required=True, help="the kernel ELF that ran")
     p.add_argument("--per", type=float, default=1.0, help="divide counts by this (e.g. hand-offs)")
     p.add_argument("--top", type=int, default=40)
+    p.add_argument("--calls", action="store_true",
+                   help="also show how often each function was entered (runs of the block at its first address)")
     args = p.parse_args()
     sizes, runs = read_trace(args.log)
     syms = read_symbols(args.kernel)
     addrs = [a for a, _ in syms]
     per_function = collections.Counter()
+    entries = collections.Counter()
+    starts = dict(syms)
     total = 0
     for pc, n in runs.items():
         instructions = sizes.get(pc, 1) * n
         total += instructions
         i = bisect.bisect_right(addrs, pc) - 1
         per_function[syms[i][1] if i >= 0 and pc >= addrs[0] else "(outside the kernel)"] += instructions
+        if pc in starts:
+            entries[starts[pc]] += n
     print(f"{total / args.per:10.1f} instructions in all")
     for name, instructions in per_function.most_common(args.top):
-        print(f"{instructions / args.per:10.1f} {100 * instructions / total:5.1f}%  {name}")
+        calls = f"  ({entries[name] / args.per:.2f} calls)" if args.calls and entries[name] else ""
+        print(f"{instructions / args.per:10.1f} {100 * instructions / total:5.1f}%  {name}{calls}")
 
 
 if __name__ == "__main__":

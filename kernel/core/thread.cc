@@ -766,8 +766,6 @@ Result<void> set_current_thread_priority(double priority)
     return {};
 }
 
-Thread* current_thread() { return this_cpu().current; }
-
 bool threads_started() { return g_threads_started.load(std::memory_order_relaxed); }
 
 void yield() { Thread::switch_away(Thread::Switch::Yield); }

@@ -165,7 +165,15 @@ Result<void> prepare_secondary_cpu(PerCpu& cpu, uint64_t stack_bottom, size_t st
 // Sets up cross-CPU wake-ups for `ncpus` CPUs (smp.cc, before any other CPU runs threads).
 Result<void> init_cross_cpu_wakeups(unsigned ncpus);
 
-Thread* current_thread();
+// The running thread: one %gs-relative load, inline (every system call and lock operation
+// asks). One instruction, so it cannot be split by a migration: `this_cpu().current`, two
+// loads, could read another CPU's current thread if the thread moved between them.
+inline Thread* current_thread()
+{
+    Thread* t;
+    asm volatile("movq %%gs:%c1, %0" : "=r"(t) : "i"(offsetof(PerCpu, current)));
+    return t;
+}
 // Whether init_threads() ran (there is a current thread, and locks have owners).
 bool threads_started();
 
