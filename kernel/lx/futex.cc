@@ -9,8 +9,17 @@
 // (Wakeups); a waiter that times out takes the lock and removes itself unless a waker got
 // there first.
 //
-// A signal for the waiter ends the wait with EINTR. TODO(#4): priority-inheritance operations (LOCK_PI & co.,
-// ENOSYS now); robust-list cleanup at thread exit.
+// A signal for the waiter ends the wait as Linux does (signal.h): an untimed wait returns
+// kRestartSys (it runs again after an SA_RESTART handler), a timed one kRestartBlock (EINTR
+// after any handler; with none, restart_syscall waits again until the same deadline).
+//
+// Robust lists (exit_robust_list): at a thread's exit, every futex word on its list that
+// still names it as the owner is marked FUTEX_OWNER_DIED and one waiter is woken, which is how
+// the next pthread_mutex_lock of a robust mutex learns EOWNERDEAD. The list lives in
+// application memory and may be garbage: every read is a checked copy, and the walk stops
+// after kRobustListLimit entries (a cycle) or at the first fault.
+//
+// TODO(#4): priority-inheritance operations (LOCK_PI & co., ENOSYS now).
 #include <arch/x86_64/uaccess.h>
 #include <core/clock.h>
 #include <core/thread.h>
@@ -169,6 +178,14 @@ Result<uint64_t> deadline_of(uint64_t timeout, bool absolute, bool realtime)
     return ns;
 }
 
+int64_t futex_wait(uint64_t address, uint32_t expected, uint64_t deadline, uint32_t bitset);
+
+// An interrupted timed wait, run again by restart_syscall (arg: address, expected, bitset).
+int64_t restart_futex_wait(const AppThread::RestartBlock& b)
+{
+    return futex_wait(b.arg[0], uint32_t(b.arg[1]), b.deadline, uint32_t(b.arg[2]));
+}
+
 int64_t futex_wait(uint64_t address, uint32_t expected, uint64_t deadline, uint32_t bitset)
 {
     if (bitset == 0)
@@ -196,7 +213,9 @@ int64_t futex_wait(uint64_t address, uint32_t expected, uint64_t deadline, uint3
             return 0;
         if (signal_pending()) {
             dequeue(b, w);
-            return err(Errno::INTR);
+            if (deadline == ~uint64_t(0))
+                return err(kRestartSys);
+            return restart_later(&restart_futex_wait, deadline, address, expected, bitset);
         }
         if (timed_out || (deadline != ~uint64_t(0) && core::monotonic_ns() >= deadline)) {
             dequeue(b, w);
@@ -291,7 +310,80 @@ int64_t futex_wake_op(uint64_t address, int count, int count2, uint64_t target, 
     });
 }
 
+// The robust list ABI [futex(2), "Robust futexes"; the kernel's robust-futex-ABI notes]: the
+// head (registered by set_robust_list) starts a circular singly linked list of entries in
+// the application's mutexes; the futex word of an entry is at entry + futex_offset. Bit 0 of
+// a pointer marks a PI futex.
+struct RobustListHead {
+    uint64_t next;            // the first entry (the head itself when the list is empty)
+    int64_t futex_offset;     // from an entry to its futex word
+    uint64_t list_op_pending; // an entry being locked or unlocked right now (or 0)
+};
+static_assert(sizeof(RobustListHead) == 24);
+
+constexpr uint32_t kFutexWaiters = 0x80000000u, kFutexOwnerDied = 0x40000000u, kFutexTidMask = 0x3fffffffu;
+constexpr int kRobustListLimit = 2048; // Linux's ROBUST_LIST_LIMIT
+
+// One futex word of a dying thread's list: if `tid` still owns it, marks the owner dead
+// (keeping FUTEX_WAITERS, clearing the tid) and wakes one waiter. `pending_op`: the word of
+// list_op_pending, which may be unlocked already; a zero word there still gets a wake-up, as
+// the thread may have died between releasing it and waking. False on a fault (stop walking).
+bool handle_owner_death(uint64_t word, int32_t tid, bool pi, bool pending_op)
+{
+    if (word % 4 || !app_range_ok(word, 4))
+        return false;
+    uint32_t* p = reinterpret_cast<uint32_t*>(word);
+    uint32_t value;
+    if (arch_user_load32(p, &value) != 0)
+        return false;
+    for (;;) {
+        if (pending_op && !pi && value == 0) {
+            futex_wake(word, 1);
+            return true;
+        }
+        if ((value & kFutexTidMask) != uint32_t(tid))
+            return true;
+        uint32_t dead = (value & kFutexWaiters) | kFutexOwnerDied;
+        uint32_t seen;
+        if (arch_user_cmpxchg32(p, value, dead, &seen) != 0)
+            return false;
+        if (seen == value)
+            break;
+        value = seen; // changed under us (a waiter set FUTEX_WAITERS): look again
+    }
+    // A PI futex's waiters wait in FUTEX_LOCK_PI, which is not implemented: none to wake.
+    if (!pi && (value & kFutexWaiters))
+        futex_wake(word, 1);
+    return true;
+}
+
 } // namespace
+
+void exit_robust_list(uint64_t head_address, int32_t tid)
+{
+    if (!head_address)
+        return;
+    auto head = read_app<RobustListHead>(head_address);
+    if (head.is_error())
+        return;
+    uint64_t offset = uint64_t(head.value().futex_offset);
+    uint64_t pending = head.value().list_op_pending & ~uint64_t(1);
+    bool pending_pi = head.value().list_op_pending & 1;
+    uint64_t entry = head.value().next & ~uint64_t(1);
+    bool pi = head.value().next & 1;
+    for (int n = 0; entry != head_address && n < kRobustListLimit; ++n) {
+        // The next pointer is read first: waking a waiter may let it free this entry.
+        auto next = read_app<uint64_t>(entry);
+        if (next.is_error())
+            return;
+        if (entry != pending && !handle_owner_death(entry + offset, tid, pi, false))
+            return;
+        pi = next.value() & 1;
+        entry = next.value() & ~uint64_t(1);
+    }
+    if (pending)
+        (void)handle_owner_death(pending + offset, tid, pending_pi, true);
+}
 
 int futex_wake(uint64_t address, int count, uint32_t bitset)
 {

@@ -4,7 +4,9 @@
 // A pipe is a 64 KiB ring under a sleeping mutex, shared by its read and write ends; readers
 // and writers wait for each other through the readiness notifier (poll.h), which every change
 // signals. Writes of up to PIPE_BUF (4096) bytes are atomic. Reading with no writers left is
-// end of file; writing with no readers is EPIPE and SIGPIPE.
+// end of file; writing with no readers is EPIPE and SIGPIPE. A wait cut short by a signal
+// returns kRestartSys (signal.h): EINTR, or the call runs again after an SA_RESTART handler;
+// a write that moved some bytes returns their count instead.
 #include <core/clock.h>
 #include <fs/open_file.h>
 #include <lx/files.h>
@@ -90,7 +92,7 @@ protected:
             if (flags() & fs::kOpenNonBlock)
                 return lib::Errno::AGAIN;
             if (!wait_readiness(epoch, ~uint64_t(0)))
-                return lib::Errno::INTR;
+                return kRestartSys;
         }
     }
 
@@ -126,7 +128,7 @@ protected:
             if (flags() & fs::kOpenNonBlock)
                 return done ? lib::Result<size_t>(done) : lib::Result<size_t>(lib::Errno::AGAIN);
             if (!wait_readiness(epoch, ~uint64_t(0)))
-                return done ? lib::Result<size_t>(done) : lib::Result<size_t>(lib::Errno::INTR);
+                return done ? lib::Result<size_t>(done) : lib::Result<size_t>(kRestartSys);
         }
         return done;
     }
@@ -183,7 +185,7 @@ protected:
             if (flags() & fs::kOpenNonBlock)
                 return lib::Errno::AGAIN;
             if (!wait_readiness(epoch, ~uint64_t(0)))
-                return lib::Errno::INTR;
+                return kRestartSys;
         }
     }
 
@@ -208,7 +210,7 @@ protected:
             if (flags() & fs::kOpenNonBlock)
                 return lib::Errno::AGAIN;
             if (!wait_readiness(epoch, ~uint64_t(0)))
-                return lib::Errno::INTR;
+                return kRestartSys;
         }
     }
 

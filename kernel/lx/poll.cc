@@ -6,6 +6,13 @@
 // Edge-triggered interests (EPOLLET) are reported like level-triggered ones; EPOLLONESHOT
 // disables an interest after one report. TODO(#6): per-file wait queues and true edge
 // triggering when sockets arrive.
+//
+// Signals. A wait cut short by a signal is never restarted after a handler ran (EINTR), as
+// on Linux; if no handler runs it starts again (signal.h): poll and epoll with a timeout
+// through restart_syscall with the same deadline, ppoll/pselect6/select by running again
+// with the time that remained, which they write back into the caller's timeout as Linux
+// does. ppoll, pselect6 and epoll_pwait(2) install their signal mask for the call
+// (begin_temporary_mask); a signal that interrupts the call is delivered with it in effect.
 #include <core/clock.h>
 #include <core/thread.h>
 #include <fs/open_file.h>
@@ -107,6 +114,8 @@ Result<uint64_t> deadline_from_timespec(uint64_t address)
     Timespec ts = TRY(read_app<Timespec>(address));
     if (ts.sec < 0 || ts.nsec < 0 || ts.nsec >= 1000000000)
         return Errno::INVAL;
+    if (uint64_t(ts.sec) >= (uint64_t(1) << 32)) // over a century: as good as none (and no overflow)
+        return ~uint64_t(0);
     return core::monotonic_ns() + uint64_t(ts.sec) * 1000000000 + uint64_t(ts.nsec);
 }
 
@@ -141,7 +150,7 @@ int64_t do_poll(uint64_t fds_address, uint64_t nfds, uint64_t deadline)
             break;
         }
         if (!wait_readiness(epoch, deadline) && signal_pending()) {
-            result = err(Errno::INTR);
+            result = err(kRestartNoHand);
             break;
         }
     }
@@ -300,7 +309,7 @@ Result<EpollFile*> epoll_of(int epfd, fs::Ref<fs::OpenFile>& holder)
     return static_cast<EpollFile*>(holder.get());
 }
 
-int64_t do_epoll_wait(int epfd, uint64_t events_address, int max, int64_t timeout_ms)
+int64_t do_epoll_wait(int epfd, uint64_t events_address, int max, uint64_t deadline)
 {
     if (max <= 0 || max > 65536)
         return err(Errno::INVAL);
@@ -310,7 +319,6 @@ int64_t do_epoll_wait(int epfd, uint64_t events_address, int max, int64_t timeou
         return err(ep.error());
     size_t cap = size_t(max) < 256 ? size_t(max) : 256;
     EpollEvent out[256];
-    uint64_t deadline = deadline_from_ms(timeout_ms);
     for (;;) {
         uint64_t epoch = readiness_epoch();
         size_t n = ep.value()->collect(out, cap);
@@ -322,8 +330,67 @@ int64_t do_epoll_wait(int epfd, uint64_t events_address, int max, int64_t timeou
         if (core::monotonic_ns() >= deadline)
             return 0;
         if (!wait_readiness(epoch, deadline) && signal_pending())
-            return err(Errno::INTR);
+            return err(kRestartNoHand);
     }
+}
+
+// An interrupted epoll wait with a deadline (arg: epfd, events, max, the temporary mask and
+// whether there is one): runs again until the same deadline, under the same mask.
+int64_t restart_epoll_wait(const AppThread::RestartBlock& b)
+{
+    if (b.arg[4])
+        begin_temporary_mask_value(b.arg[3]);
+    int64_t result = do_epoll_wait(int(b.arg[0]), b.arg[1], int(b.arg[2]), b.deadline);
+    if (result == err(kRestartNoHand))
+        result = restart_later(&restart_epoll_wait, b.deadline, b.arg[0], b.arg[1], b.arg[2], b.arg[3], b.arg[4]);
+    return end_temporary_mask(result);
+}
+
+// epoll_wait, epoll_pwait and epoll_pwait2 after their timeout became `deadline`: with the
+// mask at `mask_address` (0: none) for the call.
+int64_t epoll_wait_masked(int epfd, uint64_t events, int max, uint64_t deadline, uint64_t mask_address,
+                          uint64_t mask_size)
+{
+    uint64_t mask = 0;
+    if (mask_address) {
+        if (mask_size != 8)
+            return err(Errno::INVAL);
+        auto m = read_app<uint64_t>(mask_address);
+        if (m.is_error())
+            return err(m.error());
+        mask = m.value();
+        begin_temporary_mask_value(mask);
+    }
+    int64_t result = do_epoll_wait(epfd, events, max, deadline);
+    if (result == err(kRestartNoHand) && deadline != ~uint64_t(0))
+        result = restart_later(&restart_epoll_wait, deadline, uint64_t(epfd), events, uint64_t(max), mask,
+                               mask_address != 0);
+    return end_temporary_mask(result);
+}
+
+// An interrupted poll with a timeout: runs again until the same deadline (arg: fds, nfds).
+int64_t restart_poll(const AppThread::RestartBlock& b)
+{
+    int64_t result = do_poll(b.arg[0], b.arg[1], b.deadline);
+    if (result == err(kRestartNoHand))
+        return restart_later(&restart_poll, b.deadline, b.arg[0], b.arg[1]);
+    return result;
+}
+
+// ppoll, pselect6 and select write the time that remained back into the caller's timeout at
+// `address` (0: none given), so that a restarted call waits only for the rest; if that fails,
+// an interrupted call cannot restart and says EINTR (other results stand).
+int64_t write_back_remaining(int64_t result, uint64_t address, uint64_t deadline, bool timeval)
+{
+    if (!address || deadline == ~uint64_t(0))
+        return result;
+    uint64_t now = core::monotonic_ns(), left = deadline > now ? deadline - now : 0;
+    Timespec ts { int64_t(left / 1000000000), int64_t(left % 1000000000) };
+    if (timeval)
+        ts.nsec /= 1000;
+    if (write_app(address, ts).is_error() && result == err(kRestartNoHand))
+        return err(Errno::INTR);
+    return result;
 }
 
 } // namespace
@@ -331,9 +398,8 @@ int64_t do_epoll_wait(int epfd, uint64_t events_address, int max, int64_t timeou
 namespace {
 
 // select/pselect6: fd_set bitmaps of up to 1024 descriptors; EBADF for a set bit naming a
-// closed descriptor. `timeout_left` (select's timeval, or 0) gets the time that remained.
-int64_t do_select(int nfds, uint64_t rset, uint64_t wset, uint64_t eset, uint64_t deadline,
-                  uint64_t timeval_out)
+// closed descriptor.
+int64_t do_select(int nfds, uint64_t rset, uint64_t wset, uint64_t eset, uint64_t deadline)
 {
     constexpr int kMaxFds = 1024;
     if (nfds < 0 || nfds > kMaxFds)
@@ -375,19 +441,12 @@ int64_t do_select(int nfds, uint64_t rset, uint64_t wset, uint64_t eset, uint64_
         if (ready || core::monotonic_ns() >= deadline)
             break;
         if (!wait_readiness(epoch, deadline) && signal_pending())
-            return err(Errno::INTR);
+            return err(kRestartNoHand);
     }
     for (int k = 0; k < 3; ++k)
         if (sets[k])
             if (auto r = copy_to_app(sets[k], out[k], bytes); r.is_error())
                 return err(r.error());
-    if (timeval_out && deadline != ~uint64_t(0)) {
-        uint64_t now = core::monotonic_ns(), left = deadline > now ? deadline - now : 0;
-        struct {
-            int64_t sec, usec;
-        } tv { int64_t(left / 1000000000), int64_t(left % 1000000000 / 1000) };
-        (void)write_app(timeval_out, tv);
-    }
     return ready;
 }
 
@@ -407,27 +466,47 @@ int64_t sys_select(const Args& a)
             return err(Errno::INVAL);
         deadline = core::monotonic_ns() + uint64_t(tv.value().sec) * 1000000000 + uint64_t(tv.value().usec) * 1000;
     }
-    return do_select(a.i(0), a.u(1), a.u(2), a.u(3), deadline, a.u(4));
+    return write_back_remaining(do_select(a.i(0), a.u(1), a.u(2), a.u(3), deadline), a.u(4), deadline, true);
 }
 
 int64_t sys_pselect6(const Args& a)
 {
-    // TODO(#4): the temporary signal mask (a.u(5)).
     auto deadline = deadline_from_timespec(a.u(4));
     if (deadline.is_error())
         return err(deadline.error());
-    return do_select(a.i(0), a.u(1), a.u(2), a.u(3), deadline.value(), 0);
+    // The sixth argument is { const sigset_t* mask; size_t size; }.
+    if (a.u(5)) {
+        struct MaskArg {
+            uint64_t address, size;
+        };
+        auto m = read_app<MaskArg>(a.u(5));
+        if (m.is_error())
+            return err(m.error());
+        if (auto r = begin_temporary_mask(m.value().address, m.value().size); r.is_error())
+            return err(r.error());
+    }
+    int64_t result = do_select(a.i(0), a.u(1), a.u(2), a.u(3), deadline.value());
+    return end_temporary_mask(write_back_remaining(result, a.u(4), deadline.value(), false));
 }
 
-int64_t sys_poll(const Args& a) { return do_poll(a.u(0), a.u(1), deadline_from_ms(a.i(2))); }
+int64_t sys_poll(const Args& a)
+{
+    uint64_t deadline = deadline_from_ms(a.i(2));
+    int64_t result = do_poll(a.u(0), a.u(1), deadline);
+    if (result == err(kRestartNoHand) && deadline != ~uint64_t(0))
+        return restart_later(&restart_poll, deadline, a.u(0), a.u(1));
+    return result;
+}
 
 int64_t sys_ppoll(const Args& a)
 {
-    // TODO(#4): the temporary signal mask (a.u(3)); the call waits as poll does.
     auto deadline = deadline_from_timespec(a.u(2));
     if (deadline.is_error())
         return err(deadline.error());
-    return do_poll(a.u(0), a.u(1), deadline.value());
+    if (auto r = begin_temporary_mask(a.u(3), a.u(4)); r.is_error())
+        return err(r.error());
+    int64_t result = do_poll(a.u(0), a.u(1), deadline.value());
+    return end_temporary_mask(write_back_remaining(result, a.u(2), deadline.value(), false));
 }
 
 int64_t sys_epoll_create1(const Args& a)
@@ -474,12 +553,23 @@ int64_t sys_epoll_ctl(const Args& a)
     return ret(ep.value()->control(op, fd, target.release_value(), ev.events, ev.data));
 }
 
-int64_t sys_epoll_wait(const Args& a) { return do_epoll_wait(a.i(0), a.u(1), a.i(2), a.i(3)); }
+int64_t sys_epoll_wait(const Args& a)
+{
+    return epoll_wait_masked(a.i(0), a.u(1), a.i(2), deadline_from_ms(a.i(3)), 0, 0);
+}
 
 int64_t sys_epoll_pwait(const Args& a)
 {
-    // TODO(#4): the temporary signal mask (a.u(4)).
-    return do_epoll_wait(a.i(0), a.u(1), a.i(2), a.i(3));
+    return epoll_wait_masked(a.i(0), a.u(1), a.i(2), deadline_from_ms(a.i(3)), a.u(4), a.u(5));
+}
+
+// epoll_pwait2: the timeout is a relative timespec (null: none).
+int64_t sys_epoll_pwait2(const Args& a)
+{
+    auto deadline = deadline_from_timespec(a.u(3));
+    if (deadline.is_error())
+        return err(deadline.error());
+    return epoll_wait_masked(a.i(0), a.u(1), a.i(2), deadline.value(), a.u(4), a.u(5));
 }
 
 } // namespace lx

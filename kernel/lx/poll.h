@@ -13,7 +13,8 @@ namespace lx {
 void readiness_changed();
 
 // Sleeps until readiness_changed() was called after `seen` was read from readiness_epoch(),
-// the monotonic deadline passes (false) or a signal arrives (false; the caller says EINTR).
+// the monotonic deadline passes (false) or a signal arrives (false; the caller returns a
+// restart code, signal.h).
 uint64_t readiness_epoch();
 bool wait_readiness(uint64_t seen, uint64_t deadline_ns);
 

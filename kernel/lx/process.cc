@@ -156,9 +156,11 @@ void exit_application(int status)
 
 void exit_app_thread(int status)
 {
-    // CLONE_CHILD_CLEARTID / set_tid_address: clear the word and wake one waiter (this is
-    // how pthread_join learns that the thread is gone). TODO(#4): the robust futex list.
+    // The robust futex list first: mutexes the thread still holds are marked FUTEX_OWNER_DIED
+    // (their next locker gets EOWNERDEAD). Then CLONE_CHILD_CLEARTID / set_tid_address: clear
+    // the word and wake one waiter (this is how pthread_join learns that the thread is gone).
     AppThread& self = current_app_thread();
+    exit_robust_list(self.robust_list, self.tid);
     if (self.clear_child_tid && !write_app<uint32_t>(self.clear_child_tid, 0).is_error())
         futex_wake(self.clear_child_tid, 1);
     if (g_live_threads.fetch_sub(1, std::memory_order_acq_rel) == 1)

@@ -23,8 +23,12 @@ struct AppThread {
     char comm[16] = {};           // prctl(PR_SET_NAME)
     // Signals (signal.h): the mask, the pending set (bit n-1 for signal n; other threads set
     // bits, so atomic) with what each pending signal carries, and the alternate stack.
+    // `pending_shared` marks the pending bits that came from a process-directed signal (kill),
+    // which any thread's signalfd or sigtimedwait may take; it is set before the pending bit
+    // and may lag behind (a stale bit without its pending bit means nothing).
     uint64_t blocked = 0;
     std::atomic<uint64_t> pending { 0 };
+    std::atomic<uint64_t> pending_shared { 0 };
     struct PendingInfo {
         int32_t code = 0;
         int32_t sender_pid = 0;
@@ -39,9 +43,22 @@ struct AppThread {
     uint64_t altstack_sp = 0;
     uint64_t altstack_size = 0;
     int32_t altstack_flags = 2; // SS_DISABLE
-    // rt_sigsuspend's temporary mask is in `blocked`; this is the caller's, for the frame.
+    // A temporary mask (rt_sigsuspend, ppoll, pselect6, epoll_pwait) is in `blocked`; this is
+    // the caller's, for the frame of the signal that interrupts the call.
     uint64_t suspend_saved_mask = 0;
     bool suspend_active = false;
+    // The signals rt_sigtimedwait waits for (unblocked meanwhile, so that kill picks this
+    // thread; still never discarded as ignored, as blocked signals are not).
+    uint64_t sigwait_set = 0;
+    // An interrupted call that restarts through restart_syscall (signal.h, kRestartBlock):
+    // what to run again, with the absolute deadline and the arguments it needs. Only the
+    // thread itself touches it.
+    struct RestartBlock {
+        using Fn = int64_t (*)(const RestartBlock&);
+        Fn fn = nullptr; // nullptr: restart_syscall answers EINTR
+        uint64_t deadline = 0;
+        uint64_t arg[5] = {};
+    } restart;
     // rt_sigreturn restored a context whose rcx and r11 are live (code interrupted anywhere):
     // the syscall's return must load them too (arch_syscall_return_exact).
     bool exact_return = false;

@@ -9,6 +9,7 @@
 #include <core/thread.h>
 #include <core/traps.h>
 #include <lib/string.h>
+#include <lx/poll.h>
 #include <lx/process.h>
 #include <lx/signal.h>
 #include <lx/syscall.h>
@@ -32,6 +33,7 @@ constexpr uint64_t kSaKnown = kSaSiginfo | kSaRestorer | kSaOnstack | kSaRestart
                               kSaNocldstop | kSaNocldwait | 0x01000000 /* SA_UNSUPPORTED */ | 0x02000000 /* SA_EXPOSE_TAGBITS */;
 
 constexpr int32_t kSiUser = 0, kSiTimer = -2, kSiTkill = -6, kSiKernel = 0x80;
+constexpr uint64_t kNrRestartSyscall = 219;
 constexpr int kSsOnstack = 1, kSsDisable = 2;
 constexpr uint64_t kMinSigStkSz = 2048;
 
@@ -244,25 +246,73 @@ void reset_for_handler(uint8_t* image)
     exit_application(128 + signo);
 }
 
-// Takes the next deliverable signal off `t` (faults first, then lowest number); 0 if none.
-int take_signal(AppThread& t, AppThread::PendingInfo& info)
+// Takes the next pending signal in `mask` off `t` (faults first, then lowest number); 0 if
+// none. Whoever clears the pending bit owns the signal.
+int take_from(AppThread& t, uint64_t mask, AppThread::PendingInfo& info)
 {
     for (;;) {
-        uint64_t ready = t.pending.load(std::memory_order_acquire) & ~(t.blocked & ~kUnblockable);
+        uint64_t ready = t.pending.load(std::memory_order_acquire) & mask;
         if (!ready)
             return 0;
         uint64_t pick = (ready & kSynchronous) ? (ready & kSynchronous) : ready;
         int signo = __builtin_ctzll(pick) + 1;
         info = t.pending_info[signo - 1];
-        if (t.pending.fetch_and(~bit(signo), std::memory_order_acq_rel) & bit(signo))
+        if (t.pending.fetch_and(~bit(signo), std::memory_order_acq_rel) & bit(signo)) {
+            t.pending_shared.fetch_and(~bit(signo), std::memory_order_relaxed);
             return signo;
+        }
     }
+}
+
+// Takes the next deliverable (unblocked) signal off `t`.
+int take_signal(AppThread& t, AppThread::PendingInfo& info) { return take_from(t, ~(t.blocked & ~kUnblockable), info); }
+
+// What a siginfo says about a signal, for a frame or rt_sigtimedwait.
+void fill_siginfo(Siginfo& si, int signo, const AppThread::PendingInfo& info)
+{
+    si.signo = signo;
+    si.errno_value = info.errno_value;
+    si.code = info.code;
+    if ((bit(signo) & kSynchronous) && info.code > 0)
+        si.u.addr = info.address;
+    else if (info.code == kSiTimer) {
+        si.u.timer.id = info.timer_id;
+        si.u.timer.overrun = info.overrun;
+        si.u.timer.value = info.value;
+    } else {
+        si.u.kill.pid = info.sender_pid;
+        si.u.kill.uid = 0;
+    }
+}
+
+// What the return path of a system call knows about it: its number and whether its result
+// (in rax) is a restart code still to be resolved.
+struct SyscallRestart {
+    uint64_t nr;
+    bool pending;
+};
+
+// A handler is about to run for the signal that interrupted the call: its result becomes
+// EINTR, or for kRestartSys with SA_RESTART the context the frame saves is the `syscall`
+// instruction again, which runs once the handler returns.
+void resolve_for_handler(Regs& regs, uint64_t sa_flags, SyscallRestart* restart, AppThread& t)
+{
+    if (!restart || !restart->pending)
+        return;
+    restart->pending = false;
+    t.restart.fn = nullptr; // a restart block is not used once a handler runs
+    if (int64_t(regs.rax) == -int64_t(kRestartSys) && (sa_flags & kSaRestart)) {
+        regs.rax = restart->nr;
+        regs.rip -= 2; // `syscall` is two bytes (0f 05)
+        return;
+    }
+    regs.rax = uint64_t(err(Errno::INTR));
 }
 
 // Delivers one signal into `regs` + `image` (the XSAVE image the return will load).
 // Returns false if nothing changed (ignored).
 bool deliver_one(AppThread& t, int signo, const AppThread::PendingInfo& info, Regs& regs, uint8_t* image,
-                 uint64_t saved_mask)
+                 uint64_t saved_mask, SyscallRestart* restart)
 {
     KSigaction a = action_of(signo);
     if (signo == kSigKill || a.handler == kSigDfl) {
@@ -273,6 +323,7 @@ bool deliver_one(AppThread& t, int signo, const AppThread::PendingInfo& info, Re
     }
     if (a.handler == kSigIgn)
         return false;
+    resolve_for_handler(regs, a.flags, restart, t);
 
     uint64_t sp = regs.rsp - 128; // the interrupted code's red zone
     bool on_altstack = t.altstack_flags != kSsDisable && regs.rsp > t.altstack_sp &&
@@ -300,19 +351,7 @@ bool deliver_one(AppThread& t, int signo, const AppThread::PendingInfo& info, Re
     c.cr2 = regs.cr2;
     c.fpstate = fpstate;
     f.uc.sigmask = saved_mask;
-    f.info.signo = signo;
-    f.info.errno_value = info.errno_value;
-    f.info.code = info.code;
-    if ((bit(signo) & kSynchronous) && info.code > 0)
-        f.info.u.addr = info.address;
-    else if (info.code == kSiTimer) {
-        f.info.u.timer.id = info.timer_id;
-        f.info.u.timer.overrun = info.overrun;
-        f.info.u.timer.value = info.value;
-    } else {
-        f.info.u.kill.pid = info.sender_pid;
-        f.info.u.kill.uid = 0;
-    }
+    fill_siginfo(f.info, signo, info);
 
     // The FP image with Linux's software-reserved bytes, then the frame.
     if (use_xsave()) {
@@ -340,8 +379,10 @@ bool deliver_one(AppThread& t, int signo, const AppThread::PendingInfo& info, Re
     regs.rflags &= ~uint64_t((1u << 8) | (1u << 10) | (1u << 16)); // TF, DF, RF
     reset_for_handler(image);
 
+    // The handler runs with the mask in effect (a temporary one of sigsuspend or ppoll
+    // included) plus its own; the frame keeps the one its return restores.
     uint64_t add = a.mask | ((a.flags & kSaNodefer) ? 0 : bit(signo));
-    t.blocked = (saved_mask | add) & ~kUnblockable;
+    t.blocked = (t.blocked | add) & ~kUnblockable;
     if (a.flags & kSaResethand) {
         ksync::MutexGuard guard(g_action_lock);
         if (signo != kSigIll && signo != kSigTrap)
@@ -356,12 +397,13 @@ uint64_t mask_to_save(AppThread& t) { return t.suspend_active ? t.suspend_saved_
 
 // Delivers the next deliverable signal into regs + image; whether anything changed. One frame
 // per return: further signals come when the handler's sigreturn (or next call) returns.
-bool deliver_all(AppThread& t, Regs& regs, uint8_t* image)
+// `restart`: the system call being returned from (nullptr on the interrupt path).
+bool deliver_all(AppThread& t, Regs& regs, uint8_t* image, SyscallRestart* restart)
 {
     bool changed = false;
     AppThread::PendingInfo info;
     while (int signo = take_signal(t, info)) {
-        if (deliver_one(t, signo, info, regs, image, mask_to_save(t))) {
+        if (deliver_one(t, signo, info, regs, image, mask_to_save(t), restart)) {
             changed = true;
             t.suspend_active = false;
             break;
@@ -450,7 +492,7 @@ void on_app_return(arch::TrapFrame& frame, void* extended_state)
     asm volatile("sti" ::: "memory");
     AppThread::PendingInfo fault = t->pending_info[kSigSegv - 1];
     Regs regs = regs_of(frame, frame.vector == arch::kPageFault ? fault.address : 0);
-    if (deliver_all(*t, regs, static_cast<uint8_t*>(extended_state)))
+    if (deliver_all(*t, regs, static_cast<uint8_t*>(extended_state), nullptr))
         apply(regs, frame);
     asm volatile("cli" ::: "memory");
 }
@@ -573,16 +615,51 @@ struct Timespec {
     int64_t sec, nsec;
 };
 
+// signalfd/sigtimedwait: a process-directed signal in `mask` that another thread holds.
+struct SharedTake {
+    uint64_t mask;
+    AppThread* self;
+    AppThread::PendingInfo* info;
+    int signo;
+};
+
+bool take_shared(AppThread& t, void* ctx)
+{
+    auto* c = static_cast<SharedTake*>(ctx);
+    if (&t == c->self)
+        return false;
+    c->signo = take_from(t, c->mask & t.pending_shared.load(std::memory_order_acquire), *c->info);
+    return c->signo != 0;
+}
+
+bool collect_shared(AppThread& t, void* ctx)
+{
+    *static_cast<uint64_t*>(ctx) |=
+        t.pending.load(std::memory_order_acquire) & t.pending_shared.load(std::memory_order_acquire);
+    return false;
+}
+
+bool holds_shared(AppThread& t, void* ctx)
+{
+    uint64_t mask = *static_cast<uint64_t*>(ctx);
+    return (t.pending.load(std::memory_order_acquire) & t.pending_shared.load(std::memory_order_acquire) & mask) != 0;
+}
+
 } // namespace
 
 void send_signal(AppThread& thread, int signo, const AppThread::PendingInfo& info)
 {
-    if (signo != kSigKill && ignored(signo, action_of(signo)))
-        return; // discarded at once, as Linux does for ignored signals
+    // An ignored signal is discarded at once, as Linux does — unless the thread blocks it (or
+    // waits for it in sigtimedwait): the action may change before it is unblocked, and a
+    // signalfd may read it.
+    if (signo != kSigKill && !((thread.blocked | thread.sigwait_set) & bit(signo)) && ignored(signo, action_of(signo)))
+        return;
     thread.pending_info[signo - 1] = info;
     thread.pending.fetch_or(bit(signo), std::memory_order_release);
     if (core::Thread* target = thread.thread)
         core::kick_thread(target);
+    if (any_signalfd_open())
+        readiness_changed(); // a signalfd (polled, or read by a blocked thread) may be ready now
 }
 
 void send_signal(AppThread& thread, int signo, int32_t code, uint64_t address, int32_t sender_pid)
@@ -594,13 +671,17 @@ void send_process_signal(int signo, const AppThread::PendingInfo& info)
 {
     AppThread* self = current_or_null();
     if (self && !(self->blocked & bit(signo))) {
+        self->pending_shared.fetch_or(bit(signo), std::memory_order_release);
         send_signal(*self, signo, info);
         return;
     }
     Chooser c { signo, nullptr };
     for_each_app_thread(&choose_thread, &c);
-    if (c.chosen)
+    if (c.chosen) {
+        // Marked before the pending bit is set (pairs with the acquire loads of take_shared).
+        c.chosen->pending_shared.fetch_or(bit(signo), std::memory_order_release);
         send_signal(*c.chosen, signo, info);
+    }
 }
 
 bool signal_pending()
@@ -609,12 +690,75 @@ bool signal_pending()
     return t && has_deliverable(*t);
 }
 
-void deliver_signals(arch::SyscallFrame& frame)
+bool is_restart_code(int64_t result)
+{
+    return result == -int64_t(kRestartSys) || result == -int64_t(kRestartNoHand) || result == -int64_t(kRestartBlock);
+}
+
+int64_t restart_later(AppThread::RestartBlock::Fn fn, uint64_t deadline, uint64_t a0, uint64_t a1, uint64_t a2,
+                      uint64_t a3, uint64_t a4)
+{
+    AppThread& t = current_app_thread();
+    t.restart = AppThread::RestartBlock { fn, deadline, { a0, a1, a2, a3, a4 } };
+    return err(kRestartBlock);
+}
+
+void begin_temporary_mask_value(uint64_t mask)
+{
+    AppThread& t = current_app_thread();
+    t.suspend_saved_mask = t.blocked;
+    t.suspend_active = true;
+    t.blocked = mask & ~kUnblockable;
+}
+
+lib::Result<void> begin_temporary_mask(uint64_t address, uint64_t size)
+{
+    if (!address)
+        return {};
+    if (size != 8)
+        return Errno::INVAL;
+    begin_temporary_mask_value(TRY(read_app<uint64_t>(address)));
+    return {};
+}
+
+int64_t end_temporary_mask(int64_t result)
+{
+    AppThread& t = current_app_thread();
+    if (!t.suspend_active || result == err(Errno::INTR) || is_restart_code(result))
+        return result; // interrupted: deliver_signals ends the mask
+    t.blocked = t.suspend_saved_mask;
+    t.suspend_active = false;
+    return result;
+}
+
+int take_signal_in(uint64_t mask, AppThread::PendingInfo& info)
+{
+    AppThread& self = current_app_thread();
+    if (int signo = take_from(self, mask, info))
+        return signo;
+    SharedTake c { mask, &self, &info, 0 };
+    for_each_app_thread(&take_shared, &c);
+    return c.signo;
+}
+
+bool has_signal_in(uint64_t mask)
+{
+    AppThread* self = current_or_null();
+    if (self && (self->pending.load(std::memory_order_acquire) & mask))
+        return true;
+    return for_each_app_thread(&holds_shared, &mask);
+}
+
+void deliver_signals(arch::SyscallFrame& frame, uint64_t nr)
 {
     AppThread* t = current_or_null();
-    if (!t)
+    SyscallRestart restart { nr, nr != kNotRestartable && is_restart_code(int64_t(frame.rax)) };
+    if (!t) {
+        if (restart.pending) // no application thread, no signals: just the error
+            frame.rax = uint64_t(err(Errno::INTR));
         return;
-    if (has_deliverable(*t) || t->suspend_active) {
+    }
+    if (has_deliverable(*t)) {
         XstateBuffer image;
         if (image.ok()) { // out of memory: try again at the next return
             capture_xstate(frame, image.data());
@@ -623,12 +767,22 @@ void deliver_signals(arch::SyscallFrame& frame)
                 regs.rcx = t->exact_rcx;
                 regs.r11 = t->exact_r11;
             }
-            if (deliver_all(*t, regs, image.data())) {
+            if (deliver_all(*t, regs, image.data(), &restart)) {
                 apply(regs, frame);
                 install_xstate(frame, image.data());
                 t->exact_return = false; // the handler starts fresh: rcx/r11 do not matter
             }
         }
+    }
+    if (t->suspend_active) { // a temporary mask, and no frame took the caller's mask: it ends
+        t->blocked = t->suspend_saved_mask;
+        t->suspend_active = false;
+    }
+    if (restart.pending) {
+        // No handler ran (the signal was ignored, taken elsewhere, or is still blocked): the
+        // call runs again at once — the same call with its own registers, or restart_syscall.
+        frame.rax = int64_t(frame.rax) == -int64_t(kRestartBlock) ? kNrRestartSyscall : nr;
+        frame.rip -= 2;
     }
     if (t->exact_return) {
         t->exact_return = false;
@@ -710,7 +864,11 @@ int64_t sys_rt_sigpending(const Args& a)
     if (a.u(1) > 8)
         return err(Errno::INVAL);
     AppThread& t = current_app_thread();
-    uint64_t set = t.pending.load(std::memory_order_acquire) & t.blocked;
+    // The thread's own, and the process-directed ones whichever thread holds them (Linux's
+    // shared pending set).
+    uint64_t set = t.pending.load(std::memory_order_acquire);
+    for_each_app_thread(&collect_shared, &set);
+    set &= t.blocked;
     return ret(copy_to_app(a.u(0), &set, a.u(1)));
 }
 
@@ -721,13 +879,29 @@ int64_t sys_rt_sigsuspend(const Args& a)
     auto mask = read_app<uint64_t>(a.u(0));
     if (mask.is_error())
         return err(mask.error());
+    begin_temporary_mask_value(mask.value());
     AppThread& t = current_app_thread();
-    t.suspend_saved_mask = t.blocked;
-    t.suspend_active = true;
-    t.blocked = mask.value() & ~kUnblockable;
     while (!has_deliverable(t))
         core::park_current_thread();
-    return err(Errno::INTR); // the handler runs on the way out; the old mask comes back after
+    // The handler runs on the way out (EINTR) and its return brings the old mask back; if no
+    // handler runs after all, the call starts again.
+    return err(kRestartNoHand);
+}
+
+int64_t sys_pause(const Args&)
+{
+    AppThread& t = current_app_thread();
+    while (!has_deliverable(t))
+        core::park_current_thread();
+    return err(kRestartNoHand);
+}
+
+int64_t sys_restart_syscall(const Args&)
+{
+    AppThread& t = current_app_thread();
+    AppThread::RestartBlock block = t.restart;
+    t.restart.fn = nullptr; // used once; fn arms it again if interrupted again
+    return block.fn ? block.fn(block) : err(Errno::INTR);
 }
 
 int64_t sys_rt_sigtimedwait(const Args& a)
@@ -748,30 +922,39 @@ int64_t sys_rt_sigtimedwait(const Args& a)
         deadline = core::monotonic_ns() + uint64_t(ts.value().sec) * 1000000000 + uint64_t(ts.value().nsec);
     }
     AppThread& t = current_app_thread();
+    // As on Linux, the awaited signals are unblocked while the thread waits, so that kill
+    // picks this thread for them; the caller's mask is back before anything returns, so no
+    // handler runs for them. Never restarted (Linux returns EINTR too).
+    uint64_t caller_mask = t.blocked;
+    t.sigwait_set = wanted;
+    t.blocked &= ~wanted;
+    int64_t result;
     for (;;) {
-        uint64_t ready = t.pending.load(std::memory_order_acquire) & wanted;
-        if (ready) {
-            int signo = __builtin_ctzll(ready) + 1;
-            AppThread::PendingInfo info = t.pending_info[signo - 1];
-            if (!(t.pending.fetch_and(~bit(signo), std::memory_order_acq_rel) & bit(signo)))
-                continue;
+        AppThread::PendingInfo info;
+        if (int signo = take_signal_in(wanted, info)) {
+            result = signo;
             if (a.u(1)) {
                 Siginfo si {};
-                si.signo = signo;
-                si.code = info.code;
-                si.u.kill.pid = info.sender_pid;
+                fill_siginfo(si, signo, info);
                 if (auto r = write_app(a.u(1), si); r.is_error())
-                    return err(r.error());
+                    result = err(r.error());
             }
-            return signo;
+            break;
         }
-        if (has_deliverable(t))
-            return err(Errno::INTR); // another signal, with a handler, arrived
-        if (deadline == ~uint64_t(0))
+        if (t.pending.load(std::memory_order_acquire) & ~wanted & ~(caller_mask & ~kUnblockable)) {
+            result = err(Errno::INTR); // another signal, one to handle, arrived
+            break;
+        }
+        if (deadline == ~uint64_t(0)) {
             core::park_current_thread();
-        else if (!core::park_current_thread_until(deadline) || core::monotonic_ns() >= deadline)
-            return err(Errno::AGAIN);
+        } else if (!core::park_current_thread_until(deadline) || core::monotonic_ns() >= deadline) {
+            result = err(Errno::AGAIN);
+            break;
+        }
     }
+    t.blocked = caller_mask;
+    t.sigwait_set = 0;
+    return result;
 }
 
 int64_t sys_sigaltstack(const Args& a)
@@ -837,6 +1020,7 @@ int64_t sys_rt_sigreturn(const Args& a)
     if (r.rip >= kAppLimit || r.rsp >= kAppLimit)
         die(kSigSegv, regs, t, "rt_sigreturn: a kernel address in the frame", r.rip, false);
     t.blocked = uc.value().sigmask & ~kUnblockable;
+    t.restart.fn = nullptr; // as on Linux: a restart block does not survive a sigreturn
     apply(r, f);
     install_xstate(f, image.data());
     t.exact_return = true; // rcx and r11 too: deliver_signals returns through IRETQ

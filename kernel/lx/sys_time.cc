@@ -1,5 +1,9 @@
 // Clocks and sleeping. Monotonic time is the kernel's clock (kvmclock or the TSC); the wall
 // clock is boot-time wall clock plus monotonic time. TODO(#4): these also go in the vDSO.
+//
+// A sleep cut short by a signal is never restarted after a handler ran: EINTR, with the time
+// that remained for a relative sleep. If no handler runs, a relative sleep goes on through
+// restart_syscall until the same deadline, and an absolute one simply runs again (signal.h).
 #include <core/clock.h>
 #include <core/thread.h>
 #include <lx/signal.h>
@@ -70,15 +74,23 @@ bool sleep_until(uint64_t deadline)
     return true;
 }
 
-// nanosleep's remainder for an interrupted sleep.
-int64_t interrupted(uint64_t rem_address, uint64_t deadline)
+int64_t sleep_relative(uint64_t deadline, uint64_t rem_address);
+
+// A relative sleep interrupted with no handler to run: restart_syscall sleeps on (arg: rem).
+int64_t restart_sleep(const AppThread::RestartBlock& b) { return sleep_relative(b.deadline, b.arg[0]); }
+
+// nanosleep and relative clock_nanosleep: until monotonic `deadline`; if a signal cuts it
+// short, the remainder goes to `rem_address` (0: nowhere) and the call is restartable.
+int64_t sleep_relative(uint64_t deadline, uint64_t rem_address)
 {
+    if (sleep_until(deadline))
+        return 0;
     if (rem_address) {
         uint64_t now = core::monotonic_ns();
         if (auto r = write_app(rem_address, to_timespec(deadline > now ? deadline - now : 0)); r.is_error())
             return err(r.error());
     }
-    return err(Errno::INTR);
+    return restart_later(&restart_sleep, deadline, rem_address);
 }
 
 uint64_t to_ns_saturating(const Timespec& t)
@@ -138,7 +150,7 @@ int64_t sys_nanosleep(const Args& a)
     uint64_t now = core::monotonic_ns();
     uint64_t ns = to_ns_saturating(req.value());
     uint64_t deadline = ns > ~uint64_t(0) - now ? ~uint64_t(0) : now + ns;
-    return sleep_until(deadline) ? 0 : interrupted(a.u(1), deadline);
+    return sleep_relative(deadline, a.u(1));
 }
 
 int64_t sys_clock_nanosleep(const Args& a)
@@ -162,9 +174,10 @@ int64_t sys_clock_nanosleep(const Args& a)
     else
         delay = ns;
     uint64_t deadline = delay > ~uint64_t(0) - mono ? ~uint64_t(0) : mono + delay;
-    if (sleep_until(deadline))
-        return 0;
-    return (a.i(1) & kTimerAbstime) ? err(Errno::INTR) : interrupted(a.u(3), deadline);
+    if (!(a.i(1) & kTimerAbstime))
+        return sleep_relative(deadline, a.u(3));
+    // An absolute sleep runs again with the same arguments if no handler runs.
+    return sleep_until(deadline) ? 0 : err(kRestartNoHand);
 }
 
 } // namespace lx

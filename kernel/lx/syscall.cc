@@ -118,6 +118,11 @@ void trace(uint64_t nr, const Args& a, int64_t result, bool returns = true)
     }
     if (!returns)
         lib::format_to(piece, sizeof(piece), ") = ?");
+    else if (is_restart_code(result)) // as strace shows them: the return path resolves these
+        lib::format_to(piece, sizeof(piece), ") = ? %s",
+                       result == -int64_t(kRestartSys)      ? "ERESTARTSYS (To be restarted if SA_RESTART is set)"
+                       : result == -int64_t(kRestartNoHand) ? "ERESTARTNOHAND (To be restarted if no handler)"
+                                                            : "ERESTART_RESTARTBLOCK (Interrupted by signal)");
     else if (result < 0 && result >= -4095)
         lib::format_to(piece, sizeof(piece), ") = -1 %s", lib::errno_name(Errno(-result)));
     else
@@ -147,5 +152,7 @@ extern "C" void lx_syscall_dispatch(arch::SyscallFrame* frame)
     if (g_strace)
         trace(nr, a, result);
     frame->rax = uint64_t(result);
-    deliver_signals(*frame);
+    // rt_sigreturn's result is the restored context's rax: never a restart code, whatever it is.
+    constexpr uint64_t kNrRtSigreturn = 15;
+    deliver_signals(*frame, nr == kNrRtSigreturn ? kNotRestartable : nr);
 }

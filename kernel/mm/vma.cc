@@ -1,5 +1,5 @@
-// AddressSpace implementation: VMA placement, carving, splitting and merging, and the fault
-// decision.
+// AddressSpace implementation: VMA placement, carving, splitting and merging (with object
+// offsets and references), and the fault decision.
 #include <mm/vma.h>
 
 #include <new>
@@ -10,10 +10,26 @@ namespace {
 
 constexpr uint64_t round_down_to(uint64_t x, uint64_t align) { return x & ~(align - 1); }
 
-// Two adjacent VMAs that may become one.
+// Two adjacent VMAs that may become one: a single VMA describes both ranges. For objects that
+// needs b's offset to continue a's (a.offset + a.size() cannot wrap: see map_object).
 bool can_merge(const Vma& a, const Vma& b)
 {
-    return a.end == b.start && a.kind == b.kind && a.prot == b.prot;
+    if (a.end != b.start || a.kind != b.kind || a.prot != b.prot || a.max_prot != b.max_prot)
+        return false;
+    if (a.kind != VmaKind::Object)
+        return true;
+    return a.object == b.object && a.shared == b.shared && a.offset + a.size() == b.offset;
+}
+
+// Copies everything but the range and the tree links.
+void copy_attributes(Vma& to, const Vma& from)
+{
+    to.prot = from.prot;
+    to.max_prot = from.max_prot;
+    to.kind = from.kind;
+    to.shared = from.shared;
+    to.object = from.object;
+    to.offset = from.offset;
 }
 
 } // namespace
@@ -69,6 +85,8 @@ AddressSpace::~AddressSpace()
 
 void AddressSpace::free_vma(Vma* v)
 {
+    if (v->object)
+        v->object->release();
     v->~Vma();
     m_allocator.deallocate(v);
 }
@@ -77,17 +95,44 @@ Result<uint64_t> AddressSpace::map_anonymous(uint64_t hint, uint64_t size, Prote
 {
     if (!is_valid(prot))
         return Errno::INVAL;
-    return place(hint, size, prot, VmaKind::Anonymous, flags);
+    Vma proto;
+    proto.prot = prot;
+    return place(hint, size, flags, proto);
+}
+
+Result<uint64_t> AddressSpace::map_object(uint64_t hint, uint64_t size, Protection prot, MapFlags flags,
+                                          MemoryObject& object, uint64_t offset, bool shared, Protection max_prot)
+{
+    if (!is_valid(prot) || !is_valid(max_prot) || offset % kSize4K != 0)
+        return Errno::INVAL;
+    // The last page's offset must not wrap: round_up(size) ≤ 2^64 − 1 − offset. As offset is
+    // page-aligned, that bound is (a multiple of 4 KiB) + 4095, hence the − (kSize4K − 1).
+    if (size > ~uint64_t(0) - offset - (kSize4K - 1))
+        return Errno::INVAL;
+    if (!has_all(max_prot, prot))
+        return Errno::ACCES;
+    Vma proto;
+    proto.prot = prot;
+    proto.max_prot = max_prot;
+    proto.kind = VmaKind::Object;
+    proto.shared = shared;
+    proto.object = &object;
+    proto.offset = offset;
+    return place(hint, size, flags, proto);
 }
 
 Result<uint64_t> AddressSpace::reserve(uint64_t hint, uint64_t size, VmaKind kind, MapFlags flags)
 {
-    if (kind == VmaKind::Anonymous)
+    if (kind != VmaKind::Guard && kind != VmaKind::Reserved)
         return Errno::INVAL;
-    return place(hint, size, Protection::None, kind, flags);
+    Vma proto;
+    proto.prot = Protection::None;
+    proto.max_prot = Protection::None;
+    proto.kind = kind;
+    return place(hint, size, flags, proto);
 }
 
-Result<uint64_t> AddressSpace::place(uint64_t hint, uint64_t size, Protection prot, VmaKind kind, MapFlags flags)
+Result<uint64_t> AddressSpace::place(uint64_t hint, uint64_t size, MapFlags flags, const Vma& proto)
 {
     if (size == 0)
         return Errno::INVAL;
@@ -122,13 +167,16 @@ Result<uint64_t> AddressSpace::place(uint64_t hint, uint64_t size, Protection pr
     // one for the new VMA.
     NodeReserve nodes(m_allocator);
     TRY(nodes.fill(fixed ? 2 : 1));
+    // Nothing can fail from here on. Take the new node's reference before carving, which may
+    // drop the last references other nodes held to the same object.
+    if (proto.object)
+        proto.object->acquire();
     if (fixed)
         carve(start, end, nodes);
     Vma* v = nodes.take();
     v->start = start;
     v->end = end;
-    v->prot = prot;
-    v->kind = kind;
+    copy_attributes(*v, proto);
     bool inserted = m_vmas.insert(*v);
     NIMBUS_ASSERT(inserted); // the range was free or carved
     merge_range(start, end);
@@ -166,12 +214,16 @@ Result<void> AddressSpace::protect(uint64_t addr, uint64_t size, Protection prot
     if (range.is_error())
         return addr % kSize4K != 0 || size == 0 ? Errno::INVAL : Errno::NOMEM;
 
-    // Validate everything before changing anything: no holes, only anonymous memory.
+    // Validate everything before changing anything: no holes, only anonymous and object
+    // memory, nothing beyond a VMA's max_prot. The first problem in address order decides the
+    // error, as on Linux.
     uint64_t cursor = addr;
     for (const Vma* v = find(addr); cursor < end; v = Tree::next(*v)) {
         if (!v || v->start > cursor)
             return Errno::NOMEM;
-        if (v->kind != VmaKind::Anonymous)
+        if (v->kind != VmaKind::Anonymous && v->kind != VmaKind::Object)
+            return Errno::ACCES;
+        if (!has_all(v->max_prot, prot))
             return Errno::ACCES;
         cursor = v->end;
     }
@@ -197,6 +249,14 @@ Result<void> AddressSpace::protect(uint64_t addr, uint64_t size, Protection prot
 
 const Vma* AddressSpace::find(uint64_t addr) const { return find_mutable(addr); }
 
+Protection Vma::pte_protection(bool object_page) const
+{
+    if (kind != VmaKind::Object || shared || !object_page)
+        return prot;
+    Protection p = prot & ~Protection::Write;
+    return p == Protection::None && prot != Protection::None ? Protection::Read : p;
+}
+
 Vma* AddressSpace::find_mutable(uint64_t addr) const
 {
     Vma* v = m_vmas.floor(addr);
@@ -217,7 +277,7 @@ FaultResolution AddressSpace::resolve_fault(uint64_t addr, Access access) const
         return r;
     }
     bool allowed = false;
-    if (v->kind == VmaKind::Anonymous) {
+    if (v->kind == VmaKind::Anonymous || v->kind == VmaKind::Object) {
         switch (access) {
         case Access::Read:
             allowed = v->prot != Protection::None;
@@ -232,6 +292,21 @@ FaultResolution AddressSpace::resolve_fault(uint64_t addr, Access access) const
     }
     if (!allowed) {
         r.kind = FaultResolution::Kind::ProtectionViolation;
+        return r;
+    }
+    if (v->kind == VmaKind::Object) {
+        // 4 KiB only: the object's pages need not be physically contiguous.
+        r.base = round_down_to(addr, kSize4K);
+        r.size = kSize4K;
+        r.object = v->object;
+        r.object_offset = v->object_offset(addr);
+        if (v->shared || access != Access::Write) {
+            r.kind = FaultResolution::Kind::MapObjectPage;
+            r.prot = v->pte_protection(true);
+        } else {
+            r.kind = FaultResolution::Kind::CopyOnWrite;
+            r.prot = v->prot;
+        }
         return r;
     }
     r.kind = FaultResolution::Kind::Populate;
@@ -281,14 +356,8 @@ void AddressSpace::carve(uint64_t start, uint64_t end, NodeReserve& nodes)
     Vma* v = find_mutable(start);
     if (v && v->start < start) {
         if (v->end > end) {
-            Vma* upper = nodes.take();
-            upper->start = end;
-            upper->end = v->end;
-            upper->prot = v->prot;
-            upper->kind = v->kind;
+            split_off_upper(*v, end, nodes); // v is now [v.start, end)
             v->end = start;
-            bool inserted = m_vmas.insert(*upper);
-            NIMBUS_ASSERT(inserted);
             return;
         }
         v->end = start;
@@ -299,7 +368,10 @@ void AddressSpace::carve(uint64_t start, uint64_t end, NodeReserve& nodes)
             m_vmas.erase(*w);
             free_vma(w);
         } else {
-            // Moving the key up to `end` keeps the order: end < w->end ≤ next->start.
+            // Moving the key up to `end` keeps the order: end < w->end ≤ next->start. The
+            // pages that stay keep their object offsets.
+            if (w->kind == VmaKind::Object)
+                w->offset += end - w->start;
             w->start = end;
         }
         w = next;
@@ -312,12 +384,20 @@ void AddressSpace::split_at(uint64_t addr, NodeReserve& nodes)
     Vma* v = find_mutable(addr);
     if (!v || v->start == addr)
         return;
+    split_off_upper(*v, addr, nodes);
+}
+
+void AddressSpace::split_off_upper(Vma& v, uint64_t at, NodeReserve& nodes)
+{
     Vma* upper = nodes.take();
-    upper->start = addr;
-    upper->end = v->end;
-    upper->prot = v->prot;
-    upper->kind = v->kind;
-    v->end = addr;
+    upper->start = at;
+    upper->end = v.end;
+    copy_attributes(*upper, v);
+    if (v.kind == VmaKind::Object) {
+        upper->offset = v.object_offset(at);
+        v.object->acquire(); // the upper node's own reference
+    }
+    v.end = at;
     bool inserted = m_vmas.insert(*upper);
     NIMBUS_ASSERT(inserted);
 }
@@ -349,8 +429,25 @@ bool AddressSpace::check_invariants() const
     for (const Vma& v : m_vmas) {
         if (v.start >= v.end || v.start % kSize4K || v.end % kSize4K || v.start < m_base || v.end > m_limit)
             return false;
-        if (v.kind != VmaKind::Anonymous && v.prot != Protection::None)
+        if (!is_valid(v.prot) || !is_valid(v.max_prot) || !has_all(v.max_prot, v.prot))
             return false;
+        switch (v.kind) {
+        case VmaKind::Anonymous:
+            if (v.object || v.offset || v.shared)
+                return false;
+            break;
+        case VmaKind::Object:
+            if (!v.object || v.offset % kSize4K || v.size() > ~uint64_t(0) - v.offset)
+                return false;
+            break;
+        case VmaKind::Guard:
+        case VmaKind::Reserved:
+            if (v.object || v.offset || v.shared || v.prot != Protection::None || v.max_prot != Protection::None)
+                return false;
+            break;
+        default:
+            return false;
+        }
         if (prev && (prev->end > v.start || can_merge(*prev, v)))
             return false;
         prev = &v;
