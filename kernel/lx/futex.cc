@@ -28,6 +28,7 @@
 #include <lx/syscall.h>
 #include <lx/uaccess.h>
 #include <sync/mutex.h>
+#include <time/linux_time.h>
 
 namespace lx {
 namespace {
@@ -154,9 +155,7 @@ Result<uint32_t> load_word(uint64_t address)
     return v;
 }
 
-struct Timespec {
-    int64_t sec, nsec;
-};
+using clk::Timespec;
 
 // The absolute monotonic deadline of a wait: `timeout` (0 = none) is relative for
 // FUTEX_WAIT, absolute for FUTEX_WAIT_BITSET (on CLOCK_REALTIME with the flag).

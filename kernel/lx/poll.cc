@@ -24,6 +24,7 @@
 #include <lx/uaccess.h>
 #include <new>
 #include <sync/mutex.h>
+#include <time/linux_time.h>
 
 namespace lx {
 namespace {
@@ -93,9 +94,7 @@ struct PollFd {
     int16_t revents;
 };
 
-struct Timespec {
-    int64_t sec, nsec;
-};
+using clk::Timespec;
 
 constexpr uint32_t kAlwaysReported = fs::kPollErr | fs::kPollHup | fs::kPollNval;
 
@@ -456,10 +455,7 @@ int64_t sys_select(const Args& a)
 {
     uint64_t deadline = ~uint64_t(0);
     if (a.u(4)) {
-        struct Timeval {
-            int64_t sec, usec;
-        };
-        auto tv = read_app<Timeval>(a.u(4));
+        auto tv = read_app<clk::Timeval>(a.u(4));
         if (tv.is_error())
             return err(tv.error());
         if (tv.value().sec < 0 || tv.value().usec < 0 || tv.value().usec >= 1000000)

@@ -15,6 +15,7 @@
 #include <lx/syscall.h>
 #include <lx/uaccess.h>
 #include <sync/mutex.h>
+#include <time/linux_time.h>
 
 namespace lx {
 namespace {
@@ -611,9 +612,7 @@ int64_t do_tkill(int32_t tid, int signo)
     return s.found ? 0 : err(Errno::SRCH);
 }
 
-struct Timespec {
-    int64_t sec, nsec;
-};
+using clk::Timespec;
 
 // signalfd/sigtimedwait: a process-directed signal in `mask` that another thread holds.
 struct SharedTake {

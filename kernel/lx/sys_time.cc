@@ -9,18 +9,13 @@
 #include <lx/signal.h>
 #include <lx/syscall.h>
 #include <lx/uaccess.h>
+#include <time/linux_time.h>
 
 namespace lx {
 namespace {
 
-struct Timespec {
-    int64_t sec;
-    int64_t nsec;
-};
-struct Timeval {
-    int64_t sec;
-    int64_t usec;
-};
+using clk::Timespec;
+using clk::Timeval;
 
 constexpr int kClockRealtime = 0;
 constexpr int kClockMonotonic = 1;

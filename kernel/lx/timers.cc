@@ -55,6 +55,7 @@
 #include <new>
 #include <sync/mutex.h>
 #include <time/clock_page.h>
+#include <time/linux_time.h>
 
 namespace lx {
 namespace {
@@ -80,18 +81,10 @@ constexpr int kMaxPosixTimers = 1024;
 constexpr uint64_t kMinRearmNs = 100000;
 
 // Linux's x86-64 layouts [timerfd_create(2), setitimer(2), timer_create(2), sigevent(7)].
-struct Timespec {
-    int64_t sec, nsec;
-};
-struct Itimerspec {
-    Timespec interval, value;
-};
-struct Timeval {
-    int64_t sec, usec;
-};
-struct Itimerval {
-    Timeval interval, value;
-};
+using clk::Itimerspec;
+using clk::Itimerval;
+using clk::Timespec;
+using clk::Timeval;
 struct Sigevent {
     uint64_t value; // sigev_value: sival_int or sival_ptr
     int32_t signo;

@@ -26,7 +26,6 @@ lib::Result<uint64_t> map_vdso()
     uint64_t base = TRY(core::map_anonymous(0, kPage + image_size, mm::Protection::ReadWrite, mm::MapFlags::None));
     auto* vvar = reinterpret_cast<vdso::Vvar*>(base);
     vvar->clock = &core::clock_page();
-    vvar->magic = vdso::kVvarMagic;
     lib::mem_copy(reinterpret_cast<void*>(base + kPage), vdso_image_start, size_t(vdso_image_end - vdso_image_start));
     if (auto r = core::protect(base, kPage, mm::Protection::Read); r.is_error()) {
         (void)core::unmap(base, kPage + image_size);

@@ -12,6 +12,7 @@
 // pointer faults, it does not give EFAULT) and return 0 or −errno.
 #include <cstdint>
 #include <vdso/vvar.h>
+#include <time/linux_time.h>
 
 extern "C" {
 // The start of this object as loaded (the linker defines it when the headers are in the
@@ -21,18 +22,9 @@ extern const char __ehdr_start[] __attribute__((visibility("hidden")));
 
 namespace {
 
-struct Timespec {
-    int64_t sec;
-    int64_t nsec;
-};
-struct Timeval {
-    int64_t sec;
-    int64_t usec;
-};
-struct Timezone {
-    int32_t minuteswest;
-    int32_t dsttime;
-};
+using clk::Timespec;
+using clk::Timeval;
+using clk::Timezone;
 
 constexpr int64_t kNsPerSec = 1'000'000'000;
 constexpr long kSysGettimeofday = 96, kSysTime = 201, kSysClockGettime = 228, kSysClockGetres = 229;

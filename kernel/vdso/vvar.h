@@ -10,16 +10,11 @@ namespace vdso {
 
 inline constexpr uint64_t kPageSize = 4096;
 
-// "nimbvvar": written last by the kernel, checked by nothing at run time — it makes the page
-// recognisable in a memory dump.
-inline constexpr uint64_t kVvarMagic = 0x72617676'626d696eull;
-
 // The vvar page, read-only for the application. The clock state itself stays in the kernel
 // image (core::clock_page()): everything runs in ring 0 in one address space, so the vDSO
 // reads the kernel's page in place and sees each update as the kernel's own readers do —
 // no copy to keep in step.
 struct Vvar {
-    uint64_t magic;
     const clk::ClockPage* clock;
 };
 

@@ -4,6 +4,7 @@
 // glue protocol run against a fake page table, and a randomized comparison with a per-page
 // model.
 #include <mm/vma.h>
+#include "test_vma_allocator.h"
 
 #include <gtest/gtest.h>
 
@@ -58,24 +59,7 @@ constexpr bool kShared = true;
 constexpr bool kPrivate = false;
 constexpr uint64_t P = kSize4K;
 
-class TestAllocator final : public mm::VmaAllocator {
-public:
-    ~TestAllocator() { EXPECT_EQ(live, 0) << "leaked VMA nodes"; }
-    void* allocate(size_t size, size_t align) override
-    {
-        if (fail)
-            return nullptr;
-        live++;
-        return ::operator new(size, std::align_val_t(align));
-    }
-    void deallocate(void* p) override
-    {
-        live--;
-        ::operator delete(p, std::align_val_t(alignof(Vma)));
-    }
-    bool fail = false;
-    long live = 0;
-};
+using mm_test::TestAllocator;
 
 // A file of `size` bytes whose page at offset o is the "frame" phys_base + o. Counts the
 // references AddressSpace holds; a release without a matching acquire, or a reference left at

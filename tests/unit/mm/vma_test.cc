@@ -2,6 +2,7 @@
 // fault decisions (2 MiB, guard, protection), exhaustion, allocation failure and a randomized
 // comparison against a per-page model.
 #include <mm/vma.h>
+#include "test_vma_allocator.h"
 
 #include <gtest/gtest.h>
 
@@ -24,24 +25,7 @@ using mm::VmaKind;
 using mm::kSize2M;
 using mm::kSize4K;
 
-class TestAllocator final : public mm::VmaAllocator {
-public:
-    ~TestAllocator() { EXPECT_EQ(live, 0) << "leaked VMA nodes"; }
-    void* allocate(size_t size, size_t align) override
-    {
-        if (fail)
-            return nullptr;
-        live++;
-        return ::operator new(size, std::align_val_t(align));
-    }
-    void deallocate(void* p) override
-    {
-        live--;
-        ::operator delete(p, std::align_val_t(alignof(Vma)));
-    }
-    bool fail = false;
-    long live = 0;
-};
+using mm_test::TestAllocator;
 
 using Triple = std::tuple<uint64_t, uint64_t, Protection, VmaKind>;
 

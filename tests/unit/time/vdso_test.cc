@@ -193,8 +193,7 @@ protected:
         base_ = static_cast<uint8_t*>(p);
         auto* vvar = reinterpret_cast<vdso::Vvar*>(base_);
         vvar->clock = &page_;
-        vvar->magic = vdso::kVvarMagic;
-        std::memcpy(base_ + 4096, image_.data(), image_.size());
+            std::memcpy(base_ + 4096, image_.data(), image_.size());
         ASSERT_EQ(mprotect(base_, 4096, PROT_READ), 0);
         ASSERT_EQ(mprotect(base_ + 4096, size_, PROT_READ | PROT_EXEC), 0);
         Lookup l = lookup_of(image_);
