@@ -18,6 +18,7 @@
 #include <core/traps.h>
 #include <core/thread.h>
 #include <core/tlb.h>
+#include <lib/intrusive_avl.h>
 #include <mm/heap.h>
 #include <new>
 #include <sync/mutex.h>
@@ -261,54 +262,209 @@ bool populate(uint64_t base, uint64_t size, mm::Protection prot)
     return true;
 }
 
-bool resolve_app_page_fault(const arch::TrapFrame& frame, uint64_t address);
+// Private copies of object pages: the frames copy-on-write faults allocated, by the
+// application address they are mapped at. A private file mapping's entry maps either the
+// file's frame or a copy, and only copies may be freed or made writable; this set tells
+// which. It is kept here rather than asked of the file because the file would take its own
+// lock, and the memory lock is held here (lock order: file → memory lock, since a read or
+// write of a file faults on the application's buffer with the file's lock held). Every node
+// names a live page-table entry: it is erased whenever that entry goes (release_range).
+// Under the memory lock.
+struct CopyFrame : lib::AvlLink<> {
+    uint64_t va = 0;
+    uint64_t pa = 0;
+};
+struct CopyVa {
+    uint64_t operator()(const CopyFrame& c) const { return c.va; }
+};
+lib::IntrusiveAvlTree<CopyFrame, CopyVa> g_copies;
+
+// Bumped (under the memory lock) whenever object pages are revoked (revoke_object_pages): a
+// fault or prefault that looked a page up without the lock maps it only if no revocation
+// happened meanwhile, because the page may have been freed since.
+uint64_t g_revocations = 0;
+
+bool is_copy(uint64_t va, uint64_t pa)
+{
+    const CopyFrame* c = g_copies.find(va);
+    return c && c->pa == pa;
+}
+
+// Whether the frame mapped at `va` is the application's to free once its entry goes: memory of
+// an Anonymous VMA, or a private copy. The frames of object VMAs belong to their objects.
+bool owns_frame(uint64_t va, uint64_t pa)
+{
+    if (is_copy(va, pa))
+        return true;
+    const mm::Vma* vma = g_aspace->find(va);
+    return vma && vma->kind == mm::VmaKind::Anonymous;
+}
+
+// Maps a private copy of the page at `src_pa` at `va` (4 KiB) with `prot`, replacing the entry
+// there if any (the object's read-only page). False when memory runs out.
+bool map_copy(uint64_t va, uint64_t src_pa, mm::Protection prot)
+{
+    auto* node = static_cast<CopyFrame*>(g_heap.allocate(sizeof(CopyFrame), alignof(CopyFrame)));
+    if (!node)
+        return false;
+    auto frame = g_phys.alloc(1);
+    if (frame.is_error()) {
+        g_heap.deallocate(node);
+        return false;
+    }
+    uint64_t pa = frame.value().value();
+    __builtin_memcpy(phys_to_virt(pa), phys_to_virt(src_pa), mm::kPageSize);
+    mm::MapOptions replace;
+    replace.replace = true;
+    if (g_kernel_pt->map(va, pa, mm::kPageSize, prot, replace).is_error()) {
+        g_phys.free(frame.value(), 1);
+        g_heap.deallocate(node);
+        return false;
+    }
+    new (node) CopyFrame;
+    node->va = va;
+    node->pa = pa;
+    if (CopyFrame* stale = g_copies.find(va)) { // cannot happen: the entry replaced was no copy
+        g_copies.erase(*stale);
+        g_heap.deallocate(stale);
+    }
+    g_copies.insert(*node);
+    return true;
+}
+
+enum class FaultStep : uint8_t {
+    Resolved,       // retry the access
+    Unresolved,     // report it: SIGSEGV
+    BusError,       // report it: SIGBUS (the object has no page there)
+    NeedObjectPage, // ask the object for the page without the memory lock, then finish_object_fault
+};
+
+// What an object fault needs from its object, and the state it was decided in.
+struct ObjectFault {
+    mm::MemoryObject* object = nullptr;
+    uint64_t offset = 0;
+    bool for_write = false;
+    uint64_t revocations = 0;
+};
+
+mm::Access access_of(const arch::TrapFrame& frame)
+{
+    return (frame.error_code & arch::kPfInstructionFetch) ? mm::Access::Exec
+           : (frame.error_code & arch::kPfWrite)        ? mm::Access::Write
+                                                        : mm::Access::Read;
+}
+
+bool is_object_fault(const mm::FaultResolution& res)
+{
+    return res.kind == mm::FaultResolution::Kind::MapObjectPage || res.kind == mm::FaultResolution::Kind::CopyOnWrite;
+}
+
+// The part of a fault decided under the memory lock (see mm/vma.h, "Page faults").
+FaultStep resolve_app_page_fault(uint64_t address, mm::Access access, ObjectFault& need)
+{
+    mm::FaultResolution res = g_aspace->resolve_fault(address, access);
+    uint64_t page = address & ~(mm::kPageSize - 1);
+    if (res.kind == mm::FaultResolution::Kind::Populate) {
+        // Already populated, and the VMA allows the access: either a stale TLB entry, or the
+        // page tables lag the VMA (an mprotect whose page-table half failed for lack of
+        // memory). The VMA is the truth: bring the page in line and retry.
+        if (auto existing = g_kernel_pt->lookup(page); !existing.is_error()) {
+            if (existing.value().prot != res.prot)
+                return g_kernel_pt->protect(page, mm::kPageSize, res.prot).is_error() ? FaultStep::Unresolved
+                                                                                      : FaultStep::Resolved;
+            arch::invlpg(page);
+            return FaultStep::Resolved;
+        }
+        if (populate(res.base, res.size, res.prot))
+            return FaultStep::Resolved;
+        // No free 2 MiB frame, or part of the 2 MiB region already holds small pages: one page.
+        if (res.size > mm::kPageSize && populate(page, mm::kPageSize, res.prot))
+            return FaultStep::Resolved;
+        return FaultStep::Unresolved; // out of memory: reported, never retried in a loop
+    }
+    if (!is_object_fault(res))
+        return FaultStep::Unresolved;
+    if (auto existing = g_kernel_pt->lookup(page); !existing.is_error()) {
+        uint64_t pa = existing.value().pa;
+        bool copy = is_copy(page, pa);
+        // A write to the object's read-only page in a private mapping: copy it. The source is
+        // the frame already mapped, so the object is not asked (nor its lock taken).
+        if (res.kind == mm::FaultResolution::Kind::CopyOnWrite && !copy)
+            return map_copy(page, pa, res.prot) ? FaultStep::Resolved : FaultStep::Unresolved;
+        // Otherwise the entry's rights lag the VMA (or the TLB is stale).
+        mm::Protection want = res.vma->pte_protection(!copy);
+        if (existing.value().prot != want)
+            return g_kernel_pt->protect(page, mm::kPageSize, want).is_error() ? FaultStep::Unresolved
+                                                                              : FaultStep::Resolved;
+        arch::invlpg(page);
+        return FaultStep::Resolved;
+    }
+    need.object = res.object;
+    need.offset = res.object_offset;
+    need.for_write = res.kind == mm::FaultResolution::Kind::MapObjectPage && mm::has_all(res.prot, mm::Protection::Write);
+    need.revocations = g_revocations;
+    return FaultStep::NeedObjectPage;
+}
+
+// The rest of an object fault once the object answered, under the memory lock again. The
+// address space may have changed meanwhile: map only if the access would still need exactly
+// this page; otherwise retry the access, which decides afresh.
+FaultStep finish_object_fault(uint64_t address, mm::Access access, const ObjectFault& need, Result<uint64_t> phys)
+{
+    mm::FaultResolution res = g_aspace->resolve_fault(address, access);
+    bool same = is_object_fault(res) && res.object == need.object && res.object_offset == need.offset &&
+                g_revocations == need.revocations &&
+                need.for_write == (res.kind == mm::FaultResolution::Kind::MapObjectPage &&
+                                   mm::has_all(res.prot, mm::Protection::Write));
+    if (!same)
+        return FaultStep::Resolved;
+    if (phys.is_error())
+        return phys.error() == Errno::NXIO ? FaultStep::BusError : FaultStep::Unresolved;
+    uint64_t page = address & ~(mm::kPageSize - 1);
+    if (!g_kernel_pt->lookup(page).is_error())
+        return FaultStep::Resolved; // another thread's fault mapped it meanwhile
+    if (res.kind == mm::FaultResolution::Kind::CopyOnWrite)
+        return map_copy(page, phys.value(), res.prot) ? FaultStep::Resolved : FaultStep::Unresolved;
+    return g_kernel_pt->map(page, phys.value(), mm::kPageSize, res.prot).is_error() ? FaultStep::Unresolved
+                                                                                   : FaultStep::Resolved;
+}
 
 // Demand paging. A fault with interrupts on came from thread context, and traps.S moved it
 // onto that thread's stack (application code: its kernel stack; kernel code touching
 // application memory: below the red zone): it may sleep, so it takes the memory lock like
 // every other change to the address space. A fault with interrupts off stays on the IST
 // stack and cannot block: that is only single-threaded boot-time code (no lock is held by
-// anyone else then).
-bool handle_app_page_fault(const arch::TrapFrame& frame, uint64_t address)
+// anyone else then, and no file is mapped yet).
+//
+// A page of a memory object (a file) is asked for without the memory lock: the object may
+// take its own lock, which ranks above the memory lock (see g_copies). The reference taken
+// meanwhile keeps the object alive if the mapping goes away.
+bool handle_app_page_fault(arch::TrapFrame& frame, uint64_t address)
 {
     if (!g_aspace || address >= (uint64_t(1) << 47))
         return false;
+    mm::Access access = access_of(frame);
+    ObjectFault need;
     if (!(frame.rflags & arch::kRflagsIf) || !threads_started())
-        return resolve_app_page_fault(frame, address);
+        return resolve_app_page_fault(address, access, need) == FaultStep::Resolved;
     asm volatile("sti" ::: "memory");
-    bool resolved;
+    FaultStep step;
     {
         MmGuard guard;
-        resolved = resolve_app_page_fault(frame, address);
+        step = resolve_app_page_fault(address, access, need);
+        if (step == FaultStep::NeedObjectPage)
+            need.object->acquire();
+    }
+    if (step == FaultStep::NeedObjectPage) {
+        Result<uint64_t> phys = need.object->page(need.offset, need.for_write);
+        MmGuard guard;
+        step = finish_object_fault(address, access, need, phys);
+        need.object->release();
     }
     asm volatile("cli" ::: "memory");
-    return resolved;
-}
-
-bool resolve_app_page_fault(const arch::TrapFrame& frame, uint64_t address)
-{
-    mm::Access access = (frame.error_code & arch::kPfInstructionFetch) ? mm::Access::Exec
-                        : (frame.error_code & arch::kPfWrite)        ? mm::Access::Write
-                                                                     : mm::Access::Read;
-    mm::FaultResolution res = g_aspace->resolve_fault(address, access);
-    if (res.kind != mm::FaultResolution::Kind::Populate)
-        return false; // reported by the caller (SIGSEGV once applications exist)
-    // Already populated, and the VMA allows the access: either a stale TLB entry, or the page
-    // tables lag the VMA (an mprotect whose page-table half failed for lack of memory). The
-    // VMA is the truth: bring the page in line and retry.
-    uint64_t page = address & ~(mm::kPageSize - 1);
-    if (auto existing = g_kernel_pt->lookup(page); !existing.is_error()) {
-        if (!mm::has_all(existing.value().prot, res.prot) || !mm::has_all(res.prot, existing.value().prot))
-            return !g_kernel_pt->protect(page, mm::kPageSize, res.prot).is_error();
-        arch::invlpg(page);
-        return true;
-    }
-    if (populate(res.base, res.size, res.prot))
-        return true;
-    // No free 2 MiB frame, or part of the 2 MiB region already holds small pages: one page.
-    if (res.size > mm::kPageSize)
-        return populate(address & ~(mm::kPageSize - 1), mm::kPageSize, res.prot);
-    return false; // out of memory: reported by the caller, never retried in a loop
+    if (step == FaultStep::BusError)
+        frame.error_code |= arch::kPfSoftBusError;
+    return step == FaultStep::Resolved;
 }
 
 } // namespace
@@ -499,45 +655,70 @@ Result<uint64_t> map_anonymous(uint64_t hint, uint64_t size, mm::Protection prot
     return g_aspace->map_anonymous(hint, size, prot, flags);
 }
 
+namespace {
+
+// Removes the page-table entries of [addr, end) and frees the frames that were the
+// application's (owns_frame: anonymous memory and private copies; never an object's own
+// pages), leaving the VMAs alone. The frames go back to the allocator only after the
+// page-table operation, whose end shoots the translations down on every CPU: freed earlier, a
+// frame could be handed out and written while another CPU still reaches it through a stale
+// TLB entry (a thread racing the unmap). So the frames of the part inside the range are
+// collected first — in an array sized by a count of the leaves, allocated before anything
+// changes, so that running out of memory fails the call as a whole. A range of at most
+// kInlineLeaves 4 KiB leaves needs no memory at all. Under the memory lock.
+constexpr size_t kInlineLeaves = 32;
+
+Result<void> release_range(uint64_t addr, uint64_t end)
+{
+    struct Run {
+        uint64_t pa;
+        uint64_t pages;
+        CopyFrame* copy; // the copy set's node for a private copy, erased with the entry
+    };
+    size_t leaves = 0;
+    g_kernel_pt->for_each_in(addr, end - addr, [&](const mm::Mapping&) { ++leaves; });
+    if (leaves == 0)
+        return {};
+    Run on_stack[kInlineLeaves];
+    Run* runs = on_stack;
+    if (leaves > kInlineLeaves) {
+        runs = static_cast<Run*>(g_heap.allocate(leaves * sizeof(Run)));
+        if (!runs)
+            return Errno::NOMEM;
+    }
+    size_t count = 0;
+    auto unmapped = g_kernel_pt->unmap(addr, end - addr, [&](const mm::Mapping& m) {
+        uint64_t from = m.va > addr ? m.va : addr;
+        uint64_t to = m.va + m.bytes() < end ? m.va + m.bytes() : end;
+        if (count == leaves || !owns_frame(m.va, m.pa))
+            return;
+        CopyFrame* copy = m.size == mm::PageSize::Size4K ? g_copies.find(m.va) : nullptr;
+        runs[count++] = { m.translate(from), (to - from) / mm::kPageSize, copy };
+    });
+    for (size_t i = 0; i < count && !unmapped.is_error(); ++i) {
+        g_phys.free(mm::PhysAddr(runs[i].pa), runs[i].pages);
+        if (runs[i].copy) {
+            g_copies.erase(*runs[i].copy);
+            g_heap.deallocate(runs[i].copy);
+        }
+    }
+    if (runs != on_stack)
+        g_heap.deallocate(runs);
+    return unmapped;
+}
+
+} // namespace
+
 Result<void> unmap(uint64_t addr, uint64_t size)
 {
     MmGuard guard;
     if (size == 0 || addr % mm::kPageSize || size > (uint64_t(1) << 47) || addr > (uint64_t(1) << 47) - size)
         return Errno::INVAL;
     uint64_t end = addr + ((size + mm::kPageSize - 1) & ~(mm::kPageSize - 1));
-    // The frames go back to the allocator only after the page-table operation, whose end
-    // shoots the translations down on every CPU: freed earlier, a frame could be handed out
-    // and written while another CPU still reaches it through a stale TLB entry (a thread
-    // racing the unmap). So collect the frames of the part inside the range first — in an
-    // array sized by a count of the leaves, allocated before anything changes, so that
-    // running out of memory fails the call as a whole.
-    struct Run {
-        uint64_t pa;
-        uint64_t pages;
-    };
-    size_t leaves = 0;
-    g_kernel_pt->for_each_in(addr, end - addr, [&](const mm::Mapping&) { ++leaves; });
-    Run on_stack[32];
-    Run* runs = on_stack;
-    if (leaves > 32) {
-        runs = static_cast<Run*>(g_heap.allocate(leaves * sizeof(Run)));
-        if (!runs)
-            return Errno::NOMEM;
-    }
-    size_t count = 0;
     // Page tables first (all-or-nothing; a split of a huge page may need memory), then the
-    // VMAs.
-    auto unmapped = g_kernel_pt->unmap(addr, end - addr, [&](const mm::Mapping& m) {
-        uint64_t from = m.va > addr ? m.va : addr;
-        uint64_t to = m.va + m.bytes() < end ? m.va + m.bytes() : end;
-        if (count < leaves)
-            runs[count++] = { m.translate(from), (to - from) / mm::kPageSize };
-    });
-    for (size_t i = 0; i < count && !unmapped.is_error(); ++i)
-        g_phys.free(mm::PhysAddr(runs[i].pa), runs[i].pages);
-    if (runs != on_stack)
-        g_heap.deallocate(runs);
-    TRY(unmapped);
+    // VMAs (which may drop the last reference to a mapped object: its pages are unmapped by
+    // then).
+    TRY(release_range(addr, end));
     TRY(g_aspace->unmap(addr, end - addr));
     return {};
 }
@@ -545,45 +726,63 @@ Result<void> unmap(uint64_t addr, uint64_t size)
 Result<void> discard(uint64_t addr, uint64_t size)
 {
     // Unmap and map again, under the memory lock throughout: a thread touching the range
-    // meanwhile waits for the lock in its page fault and then sees fresh zero pages.
+    // meanwhile waits for the lock in its page fault and then sees fresh zero pages — or, in a
+    // file mapping, the file's bytes again (its private copies are gone).
     MmGuard guard;
     if (size == 0 || addr % mm::kPageSize || size > (uint64_t(1) << 47) || addr > (uint64_t(1) << 47) - size)
         return Errno::INVAL;
     uint64_t end = addr + ((size + mm::kPageSize - 1) & ~(mm::kPageSize - 1));
     struct Piece {
         uint64_t start, end;
-        mm::Protection prot;
-        mm::VmaKind kind;
+        mm::Vma attrs; // kind, rights, object, offset (of `start`), shared; links unused
     };
     constexpr size_t kMaxPieces = 64;
     Piece pieces[kMaxPieces];
     size_t count = 0;
     uint64_t covered = addr;
     bool too_many = false;
-    g_aspace->for_each([&](const mm::Vma& v) {
-        if (v.end <= addr || v.start >= end)
-            return;
+    g_aspace->for_each_in(addr, end, [&](const mm::Vma& v) {
         if (v.start > covered || count == kMaxPieces) {
             too_many = true; // a hole (or more pieces than we keep): refused below
             return;
         }
-        pieces[count++] = { v.start > addr ? v.start : addr, v.end < end ? v.end : end, v.prot, v.kind };
+        Piece& p = pieces[count++];
+        p.start = v.start > addr ? v.start : addr;
+        p.end = v.end < end ? v.end : end;
+        p.attrs.prot = v.prot;
+        p.attrs.max_prot = v.max_prot;
+        p.attrs.kind = v.kind;
+        p.attrs.shared = v.shared;
+        p.attrs.object = v.object;
+        p.attrs.offset = v.kind == mm::VmaKind::Object ? v.object_offset(p.start) : 0;
         covered = v.end;
     });
     if (too_many || covered < end)
         return Errno::NOMEM;
-    TRY(unmap(addr, end - addr));
-    Result<void> result;
-    for (size_t i = 0; i < count; ++i) {
+    // The unmap may drop the last VMA reference to an object that is mapped again below.
+    for (size_t i = 0; i < count; ++i)
+        if (pieces[i].attrs.object)
+            pieces[i].attrs.object->acquire();
+    Result<void> result = unmap(addr, end - addr);
+    for (size_t i = 0; i < count && !result.is_error(); ++i) {
         const Piece& p = pieces[i];
+        const mm::Vma& a = p.attrs;
         // Only a VMA node allocation can fail here (NOMEM); the piece then stays unmapped,
         // as a failed MAP_FIXED leaves its range on Linux.
-        auto r = p.kind == mm::VmaKind::Anonymous
-                     ? g_aspace->map_anonymous(p.start, p.end - p.start, p.prot, mm::MapFlags::FixedNoReplace)
-                     : g_aspace->reserve(p.start, p.end - p.start, p.kind, mm::MapFlags::FixedNoReplace);
+        Result<uint64_t> r = Errno::INVAL;
+        if (a.kind == mm::VmaKind::Anonymous)
+            r = g_aspace->map_anonymous(p.start, p.end - p.start, a.prot, mm::MapFlags::FixedNoReplace);
+        else if (a.kind == mm::VmaKind::Object)
+            r = g_aspace->map_object(p.start, p.end - p.start, a.prot, mm::MapFlags::FixedNoReplace, *a.object,
+                                     a.offset, a.shared, a.max_prot);
+        else
+            r = g_aspace->reserve(p.start, p.end - p.start, a.kind, mm::MapFlags::FixedNoReplace);
         if (r.is_error())
             result = r.error();
     }
+    for (size_t i = 0; i < count; ++i)
+        if (pieces[i].attrs.object)
+            pieces[i].attrs.object->release();
     return result;
 }
 
@@ -591,9 +790,79 @@ Result<void> protect(uint64_t addr, uint64_t size, mm::Protection prot)
 {
     MmGuard guard;
     TRY(g_aspace->protect(addr, size, prot));
-    uint64_t aligned = (size + mm::kPageSize - 1) & ~(mm::kPageSize - 1);
-    TRY(g_kernel_pt->protect(addr, aligned, prot));
-    return {};
+    uint64_t end = addr + ((size + mm::kPageSize - 1) & ~(mm::kPageSize - 1));
+    // Every entry gets vma.pte_protection(): the VMA's rights, except that an object's own
+    // page in a private mapping never becomes writable (a write must fault and copy). Such a
+    // page must not be writable even for a moment — another CPU could store into the file —
+    // so a private object VMA's range is first given the rights without Write, and then only
+    // its copies get Write back. Object pages are 4 KiB leaves, so neither step splits a huge
+    // page and neither can fail there.
+    Result<void> result;
+    g_aspace->for_each_in(addr, end, [&](const mm::Vma& v) {
+        uint64_t from = v.start > addr ? v.start : addr, to = v.end < end ? v.end : end;
+        if (result.is_error())
+            return;
+        if (!v.is_private_object()) {
+            result = g_kernel_pt->protect(from, to - from, v.prot);
+            return;
+        }
+        result = g_kernel_pt->protect(from, to - from, v.pte_protection(true));
+        for (CopyFrame* c = g_copies.lower_bound(from); c && c->va < to && !result.is_error();
+             c = decltype(g_copies)::next(*c))
+            result = g_kernel_pt->protect(c->va, mm::kPageSize, v.pte_protection(false));
+    });
+    // A failure (no memory to split a huge page) leaves some entries with their old rights;
+    // the VMAs are already right, and a fault brings a lagging entry in line with its VMA.
+    return result;
+}
+
+Result<uint64_t> map_object(const ObjectMapping& m)
+{
+    MmGuard guard;
+    if (mm::has_flag(m.flags, mm::MapFlags::Fixed))
+        TRY(unmap(m.hint, m.size));
+    return g_aspace->map_object(m.hint, m.size, m.prot, m.flags, *m.object, m.offset, m.shared, m.max_prot);
+}
+
+uint64_t object_revocations()
+{
+    MmGuard guard;
+    return g_revocations;
+}
+
+void prefault_object_pages(uint64_t va, const mm::MemoryObject& object, uint64_t offset, const uint64_t* phys,
+                           size_t count, uint64_t revocations)
+{
+    MmGuard guard;
+    if (revocations != g_revocations)
+        return; // a page may have been freed since it was looked up: leave them to faults
+    for (size_t i = 0; i < count; ++i) {
+        uint64_t page = va + i * mm::kPageSize;
+        const mm::Vma* v = g_aspace->find(page);
+        if (!v || v->object != &object || v->object_offset(page) != offset + i * mm::kPageSize ||
+            v->prot == mm::Protection::None || !g_kernel_pt->lookup(page).is_error())
+            continue;
+        // Out of memory for a page table: the page is simply left to its fault.
+        (void)g_kernel_pt->map(page, phys[i], mm::kPageSize, v->pte_protection(true));
+    }
+}
+
+void revoke_object_pages(const mm::MemoryObject& object, uint64_t from_offset)
+{
+    MmGuard guard;
+    ++g_revocations;
+    g_aspace->for_each([&](const mm::Vma& v) {
+        if (v.object != &object || v.offset + v.size() <= from_offset)
+            return;
+        uint64_t start = v.offset >= from_offset ? v.start : v.start + (from_offset - v.offset);
+        // In windows of kInlineLeaves pages: object VMAs hold 4 KiB leaves only, so no window
+        // needs memory (neither a leaf array nor a page-table split) and none can fail — which
+        // matters, since the pages are about to be freed.
+        for (uint64_t at = start; at < v.end; at += kInlineLeaves * mm::kPageSize) {
+            uint64_t to = v.end - at > kInlineLeaves * mm::kPageSize ? at + kInlineLeaves * mm::kPageSize : v.end;
+            MUST(release_range(at, to));
+        }
+    });
 }
 
 namespace {

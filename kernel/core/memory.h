@@ -73,8 +73,38 @@ Result<uint64_t> map_anonymous(uint64_t hint, uint64_t size, mm::Protection prot
 Result<void> unmap(uint64_t addr, uint64_t size);
 Result<void> protect(uint64_t addr, uint64_t size, mm::Protection prot);
 // madvise(MADV_DONTNEED): frees the pages of [addr, addr + size) and keeps the mappings, so
-// the next touch sees zeros. NOMEM if part of the range is not mapped, INVAL as unmap.
+// the next touch sees zeros (anonymous memory) or the object's bytes (file mappings). NOMEM if part of the range is not mapped, INVAL as unmap.
 Result<void> discard(uint64_t addr, uint64_t size);
+
+// File mappings: VMAs of a mm::MemoryObject, demand-faulted from it (mm/vma.h describes the
+// protocol). Private mappings map the object's pages read-only and copy a page on its first
+// write; shared ones map the object's pages with the VMA's rights. The object's pages are
+// asked for (MemoryObject::page) without the memory lock, so an object may take a lock of
+// its own that ranks above it. munmap, MADV_DONTNEED and truncation free only the copies.
+struct ObjectMapping {
+    uint64_t hint = 0;
+    uint64_t size = 0;
+    mm::Protection prot = mm::Protection::None;
+    mm::MapFlags flags = mm::MapFlags::None;
+    mm::MemoryObject* object = nullptr; // the caller holds a reference for the call
+    uint64_t offset = 0;
+    bool shared = false;
+    mm::Protection max_prot = mm::Protection::ReadWriteExec;
+};
+Result<uint64_t> map_object(const ObjectMapping& mapping);
+
+// Prefaulting pages the caller looked up without the memory lock: take object_revocations()
+// before the lookups and pass it to prefault_object_pages, which maps page i of `phys` at
+// va + i × 4 KiB only if the VMA there still maps `object` at offset + i × 4 KiB, nothing is
+// mapped there yet, and no revocation happened since (the page may have been freed then).
+uint64_t object_revocations();
+void prefault_object_pages(uint64_t va, const mm::MemoryObject& object, uint64_t offset, const uint64_t* phys,
+                           size_t count, uint64_t revocations);
+
+// The object is about to free its pages at offsets ≥ from_offset (a file shrinks): every
+// mapping of them goes, private copies of them too (Linux: touching them is SIGBUS from now
+// on). Never fails. Call with the object's lock held if it has one (ranks above this).
+void revoke_object_pages(const mm::MemoryObject& object, uint64_t from_offset);
 
 // mremap on anonymous memory. [old_addr, old_addr + old_size) must lie in one Anonymous VMA
 // (FAULT otherwise). Shrinking unmaps the tail; growing extends in place when the pages

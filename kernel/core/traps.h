@@ -10,8 +10,9 @@ struct TrapFrame;
 namespace core {
 
 // Called for every page fault with the faulting address; returns true when the fault was
-// resolved (demand paging) and the instruction may be retried, false to report it.
-using PageFaultHandler = bool (*)(const arch::TrapFrame& frame, uint64_t address);
+// resolved (demand paging) and the instruction may be retried, false to report it (it may
+// then mark the frame's error code with arch::kPfSoftBusError).
+using PageFaultHandler = bool (*)(arch::TrapFrame& frame, uint64_t address);
 void set_page_fault_handler(PageFaultHandler handler);
 
 // Called for an exception raised by application code (RIP in the lower half) that the

@@ -13,6 +13,8 @@
 
 namespace fs {
 
+class Vnode;
+
 inline constexpr size_t kPageSize = 4096;
 
 // A page of file data as mmap needs it: the physical address to map and the kernel's view of
@@ -30,6 +32,14 @@ public:
     virtual void free_page(void* page) = 0;
     // The physical address of a page from alloc_page() (the host: the pointer's value).
     virtual uint64_t physical_address(void* page) = 0;
+    // Called before a file frees its pages at offsets ≥ `from_offset` (it shrinks), with the
+    // file's lock held: whoever maps them (the kernel's mmap glue) must stop doing so now.
+    // May block; must not call back into the fs. `file` names the file by identity only.
+    virtual void revoke_mappings(const Vnode& file, uint64_t from_offset)
+    {
+        (void)file;
+        (void)from_offset;
+    }
 
 protected:
     ~PageProvider() = default;

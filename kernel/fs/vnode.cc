@@ -45,5 +45,6 @@ Result<size_t> Vnode::read(uint64_t, IoBuffer&) { return is_directory() ? Errno:
 Result<size_t> Vnode::write(uint64_t&, IoBuffer&, bool) { return is_directory() ? Errno::ISDIR : Errno::INVAL; }
 Result<void> Vnode::fsync() { return {}; }
 Result<PageHandle> Vnode::page_for_mmap(uint64_t) { return Errno::NOTSUP; }
+Result<PageHandle> Vnode::find_page(uint64_t) { return Errno::NOTSUP; }
 
 } // namespace fs

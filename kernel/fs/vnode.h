@@ -118,6 +118,14 @@ public:
     // of the file (the fault becomes SIGBUS). The page stays the file's: it is freed when the
     // file shrinks past it or dies, so the mmap glue must not keep it mapped beyond that.
     virtual Result<PageHandle> page_for_mmap(uint64_t offset);
+    // As page_for_mmap, but never allocates: NOENT for a hole. For mapping a file's existing
+    // pages eagerly (see prefault_mappings).
+    virtual Result<PageHandle> find_page(uint64_t offset);
+    // Whether mmap should map the file's existing pages when the mapping is made rather than
+    // on first touch. True where page_for_mmap takes the file's lock: a read or write of the
+    // file whose buffer lies in a mapping of the same file faults with that lock held, and a
+    // fault that called page_for_mmap then would wait for itself.
+    virtual bool prefault_mappings() const { return false; }
 
 protected:
     Vnode(FileSystem& fs, uint64_t ino, VnodeType type) : m_fs(fs), m_ino(ino), m_type(type) {}

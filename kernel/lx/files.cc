@@ -10,6 +10,7 @@
 #include <imagefs/image.h>
 #include <lib/format.h>
 #include <lx/files.h>
+#include <lx/file_mapping.h>
 #include <lx/random.h>
 #include <lx/uaccess.h>
 #include <new>
@@ -32,6 +33,10 @@ public:
     }
     void free_page(void* page) override { core::free_page(page); }
     uint64_t physical_address(void* page) override { return core::virt_to_phys(page); }
+    void revoke_mappings(const fs::Vnode& file, uint64_t from_offset) override
+    {
+        revoke_file_mappings(file, from_offset);
+    }
 };
 
 class KernelEntropy final : public fs::devfs::EntropySource {

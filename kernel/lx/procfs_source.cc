@@ -10,6 +10,7 @@
 #include <lib/format.h>
 #include <lib/string.h>
 #include <lx/exec.h>
+#include <lx/file_mapping.h>
 #include <lx/files.h>
 #include <lx/lx.h>
 #include <lx/process.h>
@@ -137,7 +138,8 @@ public:
     {
         core::for_each_app_vma(
             [](const mm::Vma& v, void* ctx) {
-                if (v.prot == mm::Protection::None && v.kind != mm::VmaKind::Anonymous)
+                // Guard and reserved ranges are the kernel's bookkeeping, not mappings.
+                if (v.kind == mm::VmaKind::Guard || v.kind == mm::VmaKind::Reserved)
                     return;
                 procfs::Mapping m;
                 m.start = v.start;
@@ -145,6 +147,16 @@ public:
                 m.read = mm::has_all(v.prot, mm::Protection::Read);
                 m.write = mm::has_all(v.prot, mm::Protection::Write);
                 m.exec = mm::has_all(v.prot, mm::Protection::Exec);
+                // Called under the memory lock: the name comes from the file object's copy, no
+                // path walk (fs locks rank above the memory lock).
+                static char file_path[128];
+                if (v.kind == mm::VmaKind::Object) {
+                    m.is_private = !v.shared;
+                    m.offset = v.offset;
+                    size_t n = file_object_name(v.object, file_path, sizeof(file_path), m.inode);
+                    if (n)
+                        m.path = lib::StringView(file_path, n);
+                }
                 // The vDSO's two mappings keep their own protections, so they are VMAs of
                 // their own unless a neighbour with the same rights merged (then unnamed).
                 VdsoRange vdso = vdso_range();

@@ -508,7 +508,7 @@ FaultKind classify(const arch::TrapFrame& f)
 {
     using namespace arch;
     constexpr int32_t kSegvMaperr = 1, kSegvAccerr = 2, kIllIllopn = 2, kFpeIntdiv = 1, kFpeFltinv = 7,
-                      kBusAdraln = 1, kTrapBrkpt = 1;
+                      kBusAdraln = 1, kBusAdrerr = 2, kTrapBrkpt = 1;
     switch (f.vector) {
     case kDivideError:
         return { kSigFpe, kFpeIntdiv, "integer divide by zero" };
@@ -523,6 +523,8 @@ FaultKind classify(const arch::TrapFrame& f)
     case kAlignmentCheck:
         return { kSigBus, kBusAdraln, "alignment check" };
     case kPageFault:
+        if (f.error_code & kPfSoftBusError)
+            return { kSigBus, kBusAdrerr, "access to a file mapping past the end of its file" };
         if (!(f.error_code & kPfPresent))
             return { kSigSegv, kSegvMaperr, "access to unmapped memory" };
         return { kSigSegv, kSegvAccerr, "access not allowed by the page's protection" };

@@ -1,9 +1,10 @@
 // Memory: brk, mmap, munmap, mprotect, madvise, mremap, mincore, msync over the application
 // address space (core/memory.h keeps VMAs and page tables in step; pages are demand-faulted).
-// TODO(#4): file-backed mappings (private COW and shared).
+// File mappings: lx/file_mapping.h (the objects), core/memory.h (faults, copy-on-write).
 #include <core/memory.h>
 #include <fs/io_buffer.h>
 #include <fs/open_file.h>
+#include <lx/file_mapping.h>
 #include <lx/files.h>
 #include <lx/process.h>
 #include <lx/syscall.h>
@@ -25,6 +26,7 @@ constexpr int kMapKnown = kMapTypeMask | kMapFixed | kMapAnonymous | kMapGrowsdo
                           kMapSync | kMapFixedNoreplace | (0x3f << 26) /* huge page size bits */;
 
 uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
+uint64_t lib_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 Result<mm::Protection> to_protection(uint64_t prot)
 {
@@ -45,35 +47,17 @@ constinit ksync::Mutex g_brk_lock;
 uint64_t g_brk_start = 0;
 uint64_t g_brk = 0;
 
-// A file mapping. Private mappings are filled with a copy of the file's bytes: exactly what
-// the program sees until it writes, and its writes stay its own. TODO(#4): map the file's
-// pages (the image's in place, ramfs's) and copy on write instead; shared writable mappings
-// need that (their writes must reach the file), so they are refused until then.
-int64_t map_file(uint64_t addr, uint64_t length, mm::Protection prot, mm::MapFlags mflags, int type, int fd,
-                 uint64_t offset)
+// A private mapping filled with a copy of the file's bytes: for files whose pages cannot be
+// mapped (page_for_mmap NOTSUP, e.g. a root image the boot loader left unaligned). Exactly what
+// the program sees until it writes; its writes stay its own.
+int64_t map_file_copy(uint64_t addr, uint64_t length, mm::Protection prot, mm::MapFlags mflags, fs::OpenFile& f,
+                      uint64_t file_size, uint64_t offset)
 {
-    auto file = fd_table().get(fd);
-    if (file.is_error())
-        return err(Errno::BADF);
-    fs::OpenFile& f = *file.value();
-    if (!f.can_read() || f.is_path_only())
-        return err(Errno::ACCES);
-    auto attr = f.getattr();
-    if (attr.is_error())
-        return err(attr.error());
-    uint32_t ftype = attr.value().mode & fs::kModeTypeMask;
-    if (ftype != fs::kModeRegular)
-        return err(ftype == fs::kModeDirectory ? Errno::NODEV : Errno::NODEV);
-    if (type != kMapPrivate && mm::has_all(prot, mm::Protection::Write))
-        return err(Errno::NODEV); // TODO(#4): shared writable file mappings
-    if (offset > kAppLimit || length > kAppLimit - offset)
-        return err(Errno::OVERFLOW);
     uint64_t size = page_up(length);
     auto r = core::map_anonymous(addr & ~(kPage - 1), size, mm::Protection::ReadWrite, mflags);
     if (r.is_error())
         return err(r.error() == Errno::INVAL ? Errno::NOMEM : r.error());
     uint64_t base = r.value();
-    uint64_t file_size = attr.value().size;
     uint64_t avail = offset < file_size ? file_size - offset : 0;
     uint64_t to_copy = length < avail ? length : avail;
     uint64_t done = 0;
@@ -94,6 +78,91 @@ int64_t map_file(uint64_t addr, uint64_t length, mm::Protection prot, mm::MapFla
         }
     }
     return int64_t(base);
+}
+
+// Maps the file's pages that exist in [offset, offset + size) at [base, ...) now (see
+// fs::Vnode::prefault_mappings); holes are left to their faults. The pages are looked up
+// without the memory lock, a batch at a time.
+void prefault_file(const fs::Vnode& file, mm::MemoryObject& object, uint64_t base, uint64_t size, uint64_t offset)
+{
+    fs::Vnode& v = const_cast<fs::Vnode&>(file);
+    constexpr size_t kBatch = 64;
+    uint64_t phys[kBatch];
+    for (uint64_t done = 0; done < size;) {
+        uint64_t revocations = core::object_revocations();
+        uint64_t first = done;
+        size_t n = 0;
+        for (; n < kBatch && done < size; done += kPage) {
+            auto page = v.find_page(offset + done);
+            if (page.is_error()) {
+                if (page.error() == Errno::NOENT)
+                    break; // a hole: map what we have, then go on after it
+                return;    // past the end (NXIO), or unmappable
+            }
+            phys[n++] = page.value().phys;
+        }
+        if (n)
+            core::prefault_object_pages(base + first, object, offset + first, phys, n, revocations);
+        if (n < kBatch && done < size)
+            done += kPage; // skip the hole
+    }
+}
+
+// mmap of a file: private mappings map the file's pages read-only and copy a page when it is
+// first written (copy-on-write); shared ones map the file's pages themselves, so stores reach
+// the file and every other mapping of it at once.
+int64_t map_file(uint64_t addr, uint64_t length, mm::Protection prot, mm::MapFlags mflags, int flags, int type,
+                 int fd, uint64_t offset)
+{
+    auto file = fd_table().get(fd);
+    if (file.is_error())
+        return err(Errno::BADF);
+    fs::OpenFile& f = *file.value();
+    if (f.is_path_only())
+        return err(Errno::BADF);
+    if (!f.can_read())
+        return err(Errno::ACCES);
+    auto attr = f.getattr();
+    if (attr.is_error())
+        return err(attr.error());
+    if ((attr.value().mode & fs::kModeTypeMask) != fs::kModeRegular || !f.location())
+        return err(Errno::NODEV);
+    bool shared = type != kMapPrivate;
+    if (shared && mm::has_all(prot, mm::Protection::Write) && !f.can_write())
+        return err(Errno::ACCES);
+    if (offset > kAppLimit || length > kAppLimit - offset)
+        return err(Errno::OVERFLOW);
+    const fs::Location& location = *f.location();
+    if (auto probe = location.vnode->find_page(offset); probe.is_error() && probe.error() == Errno::NOTSUP) {
+        if (shared && mm::has_all(prot, mm::Protection::Write))
+            return err(Errno::NODEV);
+        return map_file_copy(addr, length, prot, mflags, f, attr.value().size, offset);
+    }
+    // What mprotect may grant later: a shared mapping of a file opened read-only never
+    // becomes writable.
+    mm::Protection max_prot = mm::Protection::ReadWriteExec;
+    if (shared && !f.can_write())
+        max_prot = mm::Protection::ReadExec;
+    auto object = file_object(f);
+    if (object.is_error())
+        return err(object.error());
+    core::ObjectMapping m;
+    m.hint = addr & ~(kPage - 1);
+    m.size = page_up(length);
+    m.prot = prot;
+    m.flags = mflags;
+    m.object = object.value();
+    m.offset = offset;
+    m.shared = shared;
+    m.max_prot = max_prot;
+    auto mapped = core::map_object(m);
+    if (!mapped.is_error() && (location.vnode->prefault_mappings() || (flags & kMapPopulate)))
+        prefault_file(*location.vnode, *object.value(), mapped.value(),
+                      offset < attr.value().size ? lib_min(m.size, attr.value().size - offset) : 0, offset);
+    object.value()->release();
+    if (mapped.is_error())
+        return err(mapped.error() == Errno::INVAL ? Errno::NOMEM : mapped.error());
+    return int64_t(mapped.value());
 }
 
 } // namespace
@@ -149,7 +218,7 @@ int64_t sys_mmap(const Args& a)
     if (mflags != mm::MapFlags::None && addr % kPage)
         return err(Errno::INVAL);
     if (!(flags & kMapAnonymous))
-        return map_file(addr, length, prot.value(), mflags, type, a.i(4), offset);
+        return map_file(addr, length, prot.value(), mflags, flags, type, a.i(4), offset);
     // One process and no fork: shared anonymous memory is private memory nobody else sees.
     auto r = core::map_anonymous(addr & ~(kPage - 1), page_up(length), prot.value(), mflags);
     if (r.is_error())
@@ -185,9 +254,8 @@ int64_t sys_madvise(const Args& a)
         return err(Errno::INVAL);
     int advice = a.i(2);
     if (advice == kMadvDontneed || advice == kMadvRemove) {
-        // The pages go; the next touch sees zeros. (Private file mappings are copies here, so
-        // they too come back as zeros rather than as the file's bytes: TODO(#4) with real
-        // file mappings.)
+        // The pages go; the next touch sees zeros, or in a file mapping the file's bytes (a
+        // private mapping loses its copies).
         if (a.u(1) == 0)
             return 0;
         return ret(core::discard(a.u(0), page_up(a.u(1))));
@@ -243,8 +311,8 @@ int64_t sys_mincore(const Args& a)
     return 0;
 }
 
-// Private file mappings are copies and nothing else maps files yet, so there is nothing to
-// write back; the range must still be mapped, and the flags valid.
+// Shared file mappings map the file's own pages (the root image's, or ramfs's in memory), so
+// there is nothing to write back; the range must still be mapped, and the flags valid.
 int64_t sys_msync(const Args& a)
 {
     constexpr int kMsAsync = 1, kMsInvalidate = 2, kMsSync = 4;

@@ -6,25 +6,24 @@
 // (see vma.h for the whole protocol).
 //
 // Design choices
-//  * Telling the object's frames from private copies. A private mapping's page-table entry maps
-//    either the object's own frame (after a read or exec fault) or a private copy (after a write
-//    fault). At munmap the glue must free copies and must not free the object's frames; at
-//    mprotect it must keep the object's frames read-only. Rather than spend a software PTE bit or
-//    a per-VMA bitmap (which every split, merge and Fixed map would have to carry along), the
-//    glue asks the object: is_object_page(offset, phys). The answer is exact while the entry
-//    exists: a copy is a frame the glue allocated and still holds, so it cannot be the object's
-//    frame at that offset too. (A frame the object freed while still mapped — truncation — is a
-//    use-after-free the glue must prevent by unmapping first; see kernel/fs/README.md.)
+//  * Telling the object's frames from private copies is the glue's job, not the object's. A
+//    private mapping's page-table entry maps either the object's own frame (after a read or
+//    exec fault) or a private copy (after a write fault); at munmap only copies are freed, at
+//    mprotect only copies may become writable. The kernel glue records the copies it makes
+//    (core/memory.cc, by virtual address) rather than asking the object, because an object
+//    such as a file answers under its own lock, and the glue's callers hold the memory lock —
+//    which ranks below a file's (a read of a file faults on the application's buffer with the
+//    file's lock held). A software PTE bit would do too; a set keeps PageTable unaware of it.
 //  * No size(). Linux lets a mapping extend past the end of its file (touching those pages is
 //    SIGBUS), and the end moves with truncate/write, so a size captured at mmap time would be a
 //    racy copy of what page() already answers exactly: NXIO at or past the end.
 //  * Reference counting is intrusive and left to the implementation (acquire/release), so an
 //    adapter can forward to the vnode's own count instead of adding a second one.
 //
-// Context: page() and is_object_page() may block (an object may take its own sleeping lock), so
-// they are called in thread context; the kernel glue calls them with the address space's lock
-// held (lock order: address space → object). acquire() and release() are called by
-// AddressSpace with that lock held and must not call back into the AddressSpace.
+// Context: page() may block (an object may take its own sleeping lock), so it is called in
+// thread context, and without the address space's lock (lock order: object → address space).
+// acquire() and release() are called by AddressSpace with that lock held and must not call
+// back into the AddressSpace.
 #pragma once
 
 #include <lib/result.h>
@@ -37,17 +36,13 @@ public:
     // The physical address of the object's page at `offset` (a multiple of kSize4K). A hole is
     // materialised (a ramfs file allocates the page), so there is always a page to map or copy.
     // `for_write`: the page will be mapped writable (a shared mapping whose VMA allows Write).
-    // The page stays the object's: the caller maps it but never frees it. Errors: NXIO at or
+    // The page stays the object's: the caller maps it but never frees it. The object frees it
+    // only after telling the glue (core::revoke_object_pages), e.g. when a file shrinks. Errors: NXIO at or
     // past the end of the object (the fault becomes SIGBUS); ACCES for `for_write` on an object
     // that cannot be written (a VMA's max_prot is what normally keeps that from being asked);
     // NOTSUP if the object's pages cannot be mapped at all (it then answers so for every
     // offset, and the glue should have made a copying mapping instead); NOMEM. May block.
     virtual Result<uint64_t> page(uint64_t offset, bool for_write) = 0;
-
-    // Whether `phys` is the object's own page at `offset` (a multiple of kSize4K), i.e. whether
-    // a page-table entry mapping `phys` at that object offset borrows the object's frame rather
-    // than holding a private copy. Never allocates: a hole answers false. May block.
-    virtual bool is_object_page(uint64_t offset, uint64_t phys) = 0;
 
     // One reference per VMA node that names the object; AddressSpace takes and drops them as it
     // creates, splits, merges and frees nodes. release() of the last reference may destroy the

@@ -53,9 +53,10 @@
 //    becomes CopyOnWrite; the object's frame is never writable through a private mapping. NXIO
 //    → SIGBUS; never free the frame later.
 //  * CopyOnWrite (write fault on a private object VMA that allows writing): if an entry at
-//    `base` maps a private copy already (is_object_page() false), the write was refused only
-//    because the entry's rights lag the VMA: set them to `prot`. Otherwise take a frame, copy
-//    object->page(object_offset, false) into it (NXIO → SIGBUS) and map the copy with `prot`
+//    `base` maps a private copy already (the glue's record of copies says so), the write was
+//    refused only because the entry's rights lag the VMA: set them to `prot`. Otherwise take a
+//    frame, copy the object's page (the frame the entry maps, else
+//    object->page(object_offset, false)) into it (NXIO → SIGBUS) and map the copy with `prot`
 //    (the VMA's, Write included), replacing the read-only entry of the object's page if any.
 //  * NoVma / ProtectionViolation / GuardHit: SIGSEGV as before.
 //  * An entry already present when MapObjectPage is returned (a stale TLB entry, or rights that
@@ -67,10 +68,9 @@
 //
 // What the glue does on the other operations, per page-table entry in the range
 //  * munmap / Fixed replacement: free the frames of Anonymous VMAs; never those of a shared
-//    object VMA; for a private object VMA free exactly the entries for which
-//    object->is_object_page(vma.object_offset(va), phys) is false (the copies). Ask before
-//    calling AddressSpace::unmap(), which may drop the last reference to the object, and tear
-//    down the page tables (and the TLB) before that too.
+//    object VMA; for a private object VMA free exactly the entries that are private copies
+//    (the glue records them: see memory_object.h). Tear down the page tables (and the TLB)
+//    before calling AddressSpace::unmap(), which may drop the last reference to the object.
 //  * mprotect: after protect() succeeds, set each entry's rights to vma.pte_protection(object
 //    page?) — for a private object VMA the object's pages stay read-only even when the VMA
 //    becomes writable (a later write is CopyOnWrite), while copies get the VMA's rights. For
@@ -123,7 +123,7 @@ struct Vma : lib::AvlLink<> {
     // The object offset of the page holding addr (Object VMAs). Precondition: contains(addr).
     uint64_t object_offset(uint64_t addr) const { return offset + ((addr & ~(kSize4K - 1)) - start); }
     // The rights a page-table entry of this VMA gets. `object_page`: the entry maps the
-    // object's own frame (for a private object VMA ask MemoryObject::is_object_page; ignored
+    // object's own frame, not a private copy (for a private object VMA; ignored
     // otherwise). That frame is never writable through a private mapping; if removing Write
     // leaves nothing, the entry is Read (x86 pages are always readable, see Protection).
     Protection pte_protection(bool object_page) const;

@@ -93,6 +93,9 @@ public:
 
     Result<size_t> write(uint64_t&, fs::IoBuffer&, bool) override { return Errno::ROFS; }
 
+    // Image pages are never allocated: a lookup is all there is.
+    Result<fs::PageHandle> find_page(uint64_t offset) override { return page_for_mmap(offset); }
+
     Result<fs::PageHandle> page_for_mmap(uint64_t offset) override
     {
         if (!is_regular())

@@ -47,6 +47,9 @@ inline constexpr uint64_t kPfWrite = 1u << 1;
 inline constexpr uint64_t kPfUser = 1u << 2;
 inline constexpr uint64_t kPfReservedBit = 1u << 3;
 inline constexpr uint64_t kPfInstructionFetch = 1u << 4;
+// Not the CPU's: set by the kernel's page-fault handler when the address lies in a file
+// mapping whose file has no page there (past its end). The fault is then SIGBUS, not SIGSEGV.
+inline constexpr uint64_t kPfSoftBusError = uint64_t(1) << 40;
 
 // The error code traps.S substitutes when `int $n` raises a vector that normally carries
 // one: the CPU then pushed none. No hardware error code has all bits set.

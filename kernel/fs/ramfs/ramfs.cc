@@ -159,6 +159,8 @@ public:
     Result<size_t> read(uint64_t offset, IoBuffer& buf) override;
     Result<size_t> write(uint64_t& offset, IoBuffer& buf, bool append) override;
     Result<PageHandle> page_for_mmap(uint64_t offset) override;
+    Result<PageHandle> find_page(uint64_t offset) override;
+    bool prefault_mappings() const override { return true; }
 
 protected:
     uint64_t size_locked() const override TA_REQ_SHARED(m_lock) { return m_size; }
@@ -274,7 +276,10 @@ Result<void> RamFile::resize_locked(uint64_t size)
     if (size > RamFs::kMaxFileSize)
         return Errno::FBIG;
     if (size < m_size) {
-        ramfs().release_pages(m_pages.free_from((size + kPageSize - 1) / kPageSize));
+        uint64_t keep = (size + kPageSize - 1) / kPageSize;
+        if (keep * kPageSize < m_size)
+            ramfs().pages().revoke_mappings(*this, keep * kPageSize);
+        ramfs().release_pages(m_pages.free_from(keep));
         zero_tail_locked(size); // must read as zero if the file grows again
     } else {
         zero_tail_locked(m_size); // may hold bytes an mmap stored past the old end
@@ -299,6 +304,19 @@ Result<PageHandle> RamFile::page_for_mmap(uint64_t offset)
     if (offset >= m_size)
         return Errno::NXIO; // truncated meanwhile
     void* page = TRY(page_locked(index));
+    return PageHandle{ramfs().pages().physical_address(page), page};
+}
+
+Result<PageHandle> RamFile::find_page(uint64_t offset)
+{
+    if (offset % kPageSize != 0)
+        return Errno::INVAL;
+    ksync::ReadGuard guard(m_lock);
+    if (offset >= m_size)
+        return Errno::NXIO;
+    void* page = m_pages.find(offset / kPageSize);
+    if (!page)
+        return Errno::NOENT;
     return PageHandle{ramfs().pages().physical_address(page), page};
 }
 

@@ -77,7 +77,9 @@ public:
             return Errno::NXIO;
         return m_phys_base + offset;
     }
-    bool is_object_page(uint64_t offset, uint64_t phys) override
+    // The simulated glue's oracle for "is this entry the object's frame or a copy" (the kernel
+    // records its copies instead; see memory_object.h).
+    bool is_object_page(uint64_t offset, uint64_t phys)
     {
         return offset < m_size && phys == m_phys_base + offset;
     }
@@ -558,7 +560,7 @@ public:
             return true;
         }
         case Kind::CopyOnWrite: {
-            if (it != m_ptes.end() && !r.object->is_object_page(r.object_offset, it->second.phys)) {
+            if (it != m_ptes.end() && !static_cast<FakeObject*>(r.object)->is_object_page(r.object_offset, it->second.phys)) {
                 it->second.prot = r.prot; // already a copy: rights lag the VMA
                 return true;
             }
@@ -613,7 +615,7 @@ public:
 private:
     static bool is_object_page(const Vma& v, uint64_t va, uint64_t phys)
     {
-        return v.kind == VmaKind::Object && v.object->is_object_page(v.object_offset(va), phys);
+        return v.kind == VmaKind::Object && static_cast<FakeObject*>(v.object)->is_object_page(v.object_offset(va), phys);
     }
     uint64_t new_frame()
     {
