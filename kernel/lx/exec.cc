@@ -1,10 +1,10 @@
 // execve for the one program of the VM (exec.h).
 //
 // A program is loaded by the plan elf::plan_load() computes: a reservation of its whole span
-// (so a PIE or the interpreter lands in one piece), then each step. File-backed steps copy the
-// file's bytes into private anonymous memory for now. TODO(#4): map the image's pages in
-// place (read-only, copy-on-write) once file mappings exist — the image format keeps file
-// data page-aligned for exactly that.
+// (so a PIE or the interpreter lands in one piece), then each step. File-backed steps are
+// private file mappings (lx/file_mapping.h): the root image's pages in place, read-only until
+// a write copies one (relocations, .data) — the image format keeps file data page-aligned for
+// exactly that. A file whose pages cannot be mapped is copied into anonymous memory instead.
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/fpu.h>
 #include <core/memory.h>
@@ -16,6 +16,7 @@
 #include <lib/format.h>
 #include <lib/string.h>
 #include <lx/exec.h>
+#include <lx/file_mapping.h>
 #include <lx/process.h>
 #include <lx/random.h>
 #include <lx/vdso.h>
@@ -163,11 +164,34 @@ lib::Result<Loaded> load_image(const fs::PathContext& ctx, const char* path, elf
     }
     *plan = planned.value();
     Errno failure = Errno(0);
+    // The file's pages, mapped in place, unless its filesystem cannot map them (then copied).
+    mm::MemoryObject* object = nullptr;
+    auto probe = file->location() ? file->location()->vnode->find_page(0) : lib::Result<fs::PageHandle>(Errno::NOTSUP);
+    if (!probe.is_error() || probe.error() != Errno::NOTSUP) {
+        auto o = file_object(*file);
+        if (o.is_error()) {
+            delete plan;
+            return fail(o.error(), "loading");
+        }
+        object = o.value();
+    }
     // Build everything writable, then apply each step's protection.
     for (size_t i = 0; i < plan->step_count && failure == Errno(0); ++i) {
         const elf::LoadStep& s = plan->steps[i];
         switch (s.kind) {
         case elf::LoadStep::Kind::MapFile: {
+            if (object) {
+                core::ObjectMapping m;
+                m.hint = s.vaddr;
+                m.size = s.length;
+                m.prot = mm::Protection::ReadWrite; // private: a write copies the page
+                m.flags = mm::MapFlags::Fixed;
+                m.object = object;
+                m.offset = s.file_offset;
+                if (auto r = core::map_object(m); r.is_error())
+                    failure = r.error();
+                break;
+            }
             if (auto r = core::map_anonymous(s.vaddr, s.length, mm::Protection::ReadWrite, mm::MapFlags::Fixed); r.is_error()) {
                 failure = r.error();
                 break;
@@ -200,6 +224,8 @@ lib::Result<Loaded> load_image(const fs::PathContext& ctx, const char* path, elf
     out.phnum = exe.phnum;
     out.phent = exe.phent;
     delete plan;
+    if (object)
+        object->release(); // the mappings hold their own references
     if (failure != Errno(0))
         return fail(failure, "loading");
     return out;
