@@ -120,19 +120,25 @@ lib::Result<mm::MemoryObject*> file_object(const fs::OpenFile& file)
     auto* created = new (std::nothrow) FileObject(location, path, length);
     if (!created)
         return lib::Errno::NOMEM;
-    ksync::MutexGuard guard(g_objects_lock);
-    if (FileObject* o = find_locked(*location.vnode)) { // another thread mapped it meanwhile
-        o->acquire_locked();
-        delete created;
-        return static_cast<mm::MemoryObject*>(o);
+    FileObject* existing;
+    {
+        ksync::MutexGuard guard(g_objects_lock);
+        existing = find_locked(*location.vnode);
+        if (existing) {
+            existing->acquire_locked(); // another thread mapped the file meanwhile
+        } else {
+            created->next = g_objects;
+            created->prev = &g_objects;
+            if (g_objects)
+                g_objects->prev = &created->next;
+            g_objects = created;
+        }
     }
-    FileObject* o = created;
-    o->next = g_objects;
-    o->prev = &g_objects;
-    if (g_objects)
-        g_objects->prev = &o->next;
-    g_objects = o;
-    return static_cast<mm::MemoryObject*>(o);
+    if (existing) {
+        delete created; // outside the registry lock: freeing takes the memory lock
+        return static_cast<mm::MemoryObject*>(existing);
+    }
+    return static_cast<mm::MemoryObject*>(created);
 }
 
 size_t file_object_name(const mm::MemoryObject* object, char* path, size_t size, uint64_t& ino)

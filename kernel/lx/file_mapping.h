@@ -12,8 +12,8 @@
 // and drops the file.
 //
 // Locking: g_objects_lock protects the registry and the decision to destroy. It ranks below
-// the memory lock (release() runs under it) and is never held while calling into the memory
-// layer or a file.
+// the memory lock (release() runs under it), so nothing that may take the memory lock —
+// allocating or freeing kernel memory, a file, the memory layer — happens while it is held.
 #pragma once
 
 #include <fs/mount.h>
