@@ -235,9 +235,12 @@ uint64_t hwcap() { return arch::cpuid(1).edx; }
 
 constexpr size_t kMaxAuxv = 32;
 elf::AuxEntry g_auxv[kMaxAuxv];
+StackRange g_stack; // written once, by exec, before any other thread of the program runs
 size_t g_auxv_count = 0;
 
 } // namespace
+
+StackRange main_stack_range() { return g_stack; }
 
 size_t initial_auxv(const void** data)
 {
@@ -285,6 +288,7 @@ lib::Result<void> start_application(const fs::PathContext& ctx, const boot::AppC
     if (auto r = core::protect(stack_bottom, kStackSize, mm::Protection::ReadWrite); r.is_error())
         return why.set(r.error(), "%s: stack: %s", path, lib::errno_name(r.error()));
     uint64_t stack_top = stack_bottom + kStackSize;
+    g_stack = { stack_bottom, stack_top };
 
     auto vdso = map_vdso();
     if (vdso.is_error())

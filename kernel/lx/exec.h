@@ -16,4 +16,12 @@ lib::Result<void> start_application(const fs::PathContext& ctx, const boot::AppC
 // The auxiliary vector the program started with (its bytes, for /proc/self/auxv).
 size_t initial_auxv(const void** data);
 
+// The main thread's stack [bottom, top) as exec mapped it (zeros before), for the
+// "[stack]" of /proc/self/maps.
+struct StackRange {
+    uint64_t bottom = 0;
+    uint64_t top = 0;
+};
+StackRange main_stack_range();
+
 } // namespace lx

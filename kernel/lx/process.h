@@ -105,5 +105,7 @@ void set_exit_hook(ExitHook hook);
 
 // The program break (brk), set by the loader to the end of the executable's data.
 void init_program_break(uint64_t start);
+// Where the break started (page-aligned; 0 before exec): the "[heap]" of /proc/self/maps.
+uint64_t program_break_start();
 
 } // namespace lx

@@ -136,6 +136,12 @@ public:
 
     void for_each_mapping(procfs::Visitor<const procfs::Mapping&> visit) override
     {
+        // Taken before the memory lock (the break has a lock of its own).
+        struct MapsContext {
+            procfs::Visitor<const procfs::Mapping&>* visit;
+            uint64_t heap;
+            StackRange stack;
+        } context { &visit, program_break_start(), main_stack_range() };
         core::for_each_app_vma(
             [](const mm::Vma& v, void* ctx) {
                 // Guard and reserved ranges are the kernel's bookkeeping, not mappings.
@@ -159,14 +165,19 @@ public:
                 }
                 // The vDSO's two mappings keep their own protections, so they are VMAs of
                 // their own unless a neighbour with the same rights merged (then unnamed).
+                auto* c = static_cast<MapsContext*>(ctx);
                 VdsoRange vdso = vdso_range();
-                if (v.start == vdso.vvar && v.end == vdso.image)
+                if (v.kind == mm::VmaKind::Anonymous && c->heap && v.contains(c->heap))
+                    m.path = lib::StringView("[heap]", 6);
+                else if (v.kind == mm::VmaKind::Anonymous && v.start < c->stack.top && c->stack.top <= v.end)
+                    m.path = lib::StringView("[stack]", 7);
+                else if (v.start == vdso.vvar && v.end == vdso.image)
                     m.path = lib::StringView("[vvar]", 6);
                 else if (v.start == vdso.image && v.end == vdso.end)
                     m.path = lib::StringView("[vdso]", 6);
-                (*static_cast<procfs::Visitor<const procfs::Mapping&>*>(ctx))(m);
+                (*c->visit)(m);
             },
-            &visit);
+            &context);
     }
 
     procfs::MemoryUsage memory_usage() override

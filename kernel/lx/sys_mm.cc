@@ -173,6 +173,12 @@ void init_program_break(uint64_t start)
     g_brk_start = g_brk = page_up(start);
 }
 
+uint64_t program_break_start()
+{
+    ksync::MutexGuard guard(g_brk_lock);
+    return g_brk_start;
+}
+
 int64_t sys_brk(const Args& a)
 {
     ksync::MutexGuard guard(g_brk_lock);

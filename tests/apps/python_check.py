@@ -50,7 +50,7 @@ assert "Name:\tpython3\n" in status and "Pid:\t1\n" in status, status[:200]
 maps = open("/proc/self/maps").read()
 # Code is mapped from the image in place, and the maps name the files.
 assert any("r-xp" in l and " /usr/bin/python3" in l for l in maps.splitlines()), maps
-assert "libc.so.6" in maps, maps
+assert "libc.so.6" in maps and "[stack]" in maps and "[heap]" in maps and "[vdso]" in maps, maps
 assert open("/proc/self/cmdline", "rb").read().split(b"\0")[:2] == [b"/usr/bin/python3", b"/app/check.py"]
 assert "0" in os.listdir("/proc/self/fd") and os.readlink("/proc/self/fd/1") == "/dev/console"
 assert float(open("/proc/uptime").read().split()[0]) > 0
