@@ -283,3 +283,126 @@ KTEST(mm, large_allocation_survives_fragmentation)
 }
 
 } // namespace
+
+namespace {
+
+// A memory object of four kernel pages, each filled with its index + 1. Pages at or past
+// `end` answer NXIO (a file that shrank).
+class PagesObject final : public mm::MemoryObject {
+public:
+    static constexpr size_t kPages = 4;
+
+    bool init()
+    {
+        for (size_t i = 0; i < kPages; ++i) {
+            m_pages[i] = core::alloc_zeroed_page();
+            if (!m_pages[i])
+                return false;
+            __builtin_memset(m_pages[i], int(i + 1), mm::kPageSize);
+        }
+        return true;
+    }
+    ~PagesObject()
+    {
+        for (void* p : m_pages)
+            core::free_page(p);
+    }
+    lib::Result<uint64_t> page(uint64_t offset, bool) override
+    {
+        if (offset >= end)
+            return Errno::NXIO;
+        return phys(offset / mm::kPageSize);
+    }
+    void acquire() override { ++refs; }
+    void release() override { --refs; }
+
+    uint64_t phys(size_t i) const { return core::virt_to_phys(m_pages[i]); }
+    uint8_t byte(size_t i) const { return *static_cast<const uint8_t*>(m_pages[i]); }
+
+    int refs = 1; // the test's own
+    uint64_t end = kPages * mm::kPageSize;
+
+private:
+    void* m_pages[kPages] = {};
+};
+
+uint8_t read_byte(uint64_t va) { return *reinterpret_cast<volatile uint8_t*>(va); }
+
+lib::Result<mm::Mapping> entry_at(uint64_t va) { return core::kernel_page_table().lookup(va); }
+
+// One round of private and shared mappings of `object`: what every page-table entry maps, and
+// that the object's pages are never written through a private mapping nor freed.
+void exercise_object(core::ktest::Context& kt, PagesObject& object)
+{
+    constexpr uint64_t P = mm::kPageSize;
+    core::ObjectMapping m;
+    m.size = PagesObject::kPages * P;
+    m.prot = Protection::ReadWrite;
+    m.object = &object;
+    auto mapped = core::map_object(m);
+    KT_ASSERT(!mapped.is_error());
+    uint64_t a = mapped.value();
+    KT_EXPECT_EQ(object.refs, 2);
+    // Reads map the object's pages, read-only.
+    for (size_t i = 0; i < PagesObject::kPages; ++i)
+        KT_EXPECT_EQ(read_byte(a + i * P), i + 1);
+    auto e = entry_at(a + P);
+    KT_ASSERT(!e.is_error());
+    KT_EXPECT_EQ(e.value().pa, object.phys(1));
+    KT_EXPECT(!mm::has_all(e.value().prot, Protection::Write));
+    // A write copies.
+    *reinterpret_cast<volatile uint8_t*>(a + P) = 0x77;
+    KT_EXPECT_EQ(object.byte(1), 2);
+    e = entry_at(a + P);
+    KT_ASSERT(!e.is_error());
+    KT_EXPECT(e.value().pa != object.phys(1));
+    KT_EXPECT(mm::has_all(e.value().prot, Protection::Write));
+    // mprotect: read-only and back; the copy regains Write, the object's page never gets it.
+    KT_EXPECT(!core::protect(a, m.size, Protection::Read).is_error());
+    KT_EXPECT(!mm::has_all(entry_at(a + P).value().prot, Protection::Write));
+    KT_EXPECT(!core::protect(a, m.size, Protection::ReadWrite).is_error());
+    KT_EXPECT(mm::has_all(entry_at(a + P).value().prot, Protection::Write));
+    KT_EXPECT(!mm::has_all(entry_at(a).value().prot, Protection::Write));
+    KT_EXPECT_EQ(read_byte(a + P), 0x77);
+    // MADV_DONTNEED: the copy goes, the object's byte comes back.
+    KT_EXPECT(!core::discard(a + P, P).is_error());
+    KT_EXPECT_EQ(read_byte(a + P), 2);
+    KT_EXPECT_EQ(object.refs, 2);
+    *reinterpret_cast<volatile uint8_t*>(a + 2 * P) = 0x55; // a copy left for munmap to free
+    KT_EXPECT(!core::unmap(a, m.size).is_error());
+    KT_EXPECT_EQ(object.refs, 1);
+
+    // Shared: stores reach the object; a revocation takes the pages past the new end away.
+    m.shared = true;
+    mapped = core::map_object(m);
+    KT_ASSERT(!mapped.is_error());
+    a = mapped.value();
+    *reinterpret_cast<volatile uint8_t*>(a + 3 * P) = 0x44;
+    KT_EXPECT_EQ(object.byte(3), 0x44);
+    KT_EXPECT_EQ(entry_at(a + 3 * P).value().pa, object.phys(3));
+    KT_EXPECT_EQ(read_byte(a), 1);
+    object.end = 2 * P;
+    core::revoke_object_pages(object, 2 * P);
+    KT_EXPECT(entry_at(a + 3 * P).is_error());
+    KT_EXPECT(!entry_at(a).is_error());
+    object.end = PagesObject::kPages * P;
+    __builtin_memset(reinterpret_cast<void*>(core::phys_to_virt(object.phys(3))), 4, 1);
+    KT_EXPECT_EQ(read_byte(a + 3 * P), 4); // faulted in again
+    KT_EXPECT(!core::unmap(a, m.size).is_error());
+    KT_EXPECT_EQ(object.refs, 1);
+}
+
+KTEST(mm, object_mappings_map_in_place_and_free_only_copies)
+{
+    auto* object = new (std::nothrow) PagesObject;
+    KT_ASSERT(object && object->init());
+    exercise_object(kt, *object); // warms up the heap's slabs for VMA and copy nodes
+    uint64_t free_before = core::phys_allocator().free_pages();
+    exercise_object(kt, *object);
+    // Every copy was freed, no object page was.
+    KT_EXPECT_EQ(core::phys_allocator().free_pages(), free_before);
+    KT_EXPECT_EQ(object->byte(0), 1);
+    delete object;
+}
+
+} // namespace
