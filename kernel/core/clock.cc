@@ -180,34 +180,43 @@ void schedule_refine()
 
 // The short measurement: from one PIT edge to the edge 32 ticks later, so quantization
 // mostly cancels. Bounded by TSC ticks (the TSC runs at ≤ 10 GHz, so 5·10^6 ticks are at
-// least 0.5 ms, hundreds of PIT ticks): an absent PIT reads a constant 0xffff.
+// least 0.5 ms, hundreds of PIT ticks): an absent PIT reads a constant 0xffff. The bound is
+// checked only after a sample taken past it, and a miss is tried again: a vCPU descheduled by
+// a busy host (TCG) can lose milliseconds at any point, and that must not look like a missing
+// PIT — which would leave the clock guessing 1 GHz.
 constexpr uint32_t kQuickTicks = 32;
 constexpr uint64_t kQuickBoundTsc = 5'000'000;
+constexpr int kQuickAttempts = 5;
 
 Result<clk::FreqEstimate> quick_calibration()
 {
-    for (int attempt = 0; attempt < 3; ++attempt) {
-        clk::RefSample first = pit_sample(), a = first, b;
-        bool edge = false;
-        while (a.tsc_after - first.tsc_before < kQuickBoundTsc) {
+    Errno last = Errno::NODEV;
+    for (int attempt = 0; attempt < kQuickAttempts; ++attempt) {
+        clk::RefSample first = pit_sample(), a;
+        bool edge;
+        do {
             a = pit_sample();
-            if ((edge = a.count != first.count))
-                break;
-        }
+            edge = a.count != first.count;
+        } while (!edge && a.tsc_after - first.tsc_before < kQuickBoundTsc);
         if (!edge)
-            return Errno::NODEV;
-        b = a;
+            continue; // no PIT, or a stall right after the first sample
+        clk::RefSample b = a;
+        bool stalled = false;
         while (clk::raw_ref_delta(clk::kPitCounter, a.count, b.count) < kQuickTicks) {
-            if (b.tsc_after - a.tsc_before > 64 * kQuickBoundTsc)
-                return Errno::NODEV;
+            if (b.tsc_after - a.tsc_before > 64 * kQuickBoundTsc) {
+                stalled = true;
+                break;
+            }
             b = pit_sample();
         }
+        if (stalled)
+            continue;
         auto e = g_calibrator.coarse(a, b);
         if (!e.is_error())
             return e;
-        // RANGE: a stall in the middle (a descheduled vCPU); measure again.
+        last = e.error(); // RANGE: a stall in the middle (a descheduled vCPU); measure again
     }
-    return Errno::RANGE;
+    return last;
 }
 
 // First use on the TSC path without a CPUID frequency: measure, then try the anchor taken
