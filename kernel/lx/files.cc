@@ -1,17 +1,19 @@
 // The application's file-system state (files.h) and the kernel's backends for the fs layer:
 // pages for ramfs, entropy for /dev/urandom, the serial console for /dev/console.
 #include <atomic>
+#include <core/clock.h>
 #include <core/console.h>
 #include <core/memory.h>
-#include <core/timer.h>
+#include <core/thread.h>
 #include <fs/devfs/devfs.h>
 #include <fs/ops.h>
 #include <fs/ramfs/ramfs.h>
 #include <imagefs/image.h>
 #include <lib/format.h>
 #include <lx/files.h>
-#include <lx/file_mapping.h>
 #include <lx/random.h>
+#include <lx/file_mapping.h>
+#include <lx/signal.h>
 #include <lx/uaccess.h>
 #include <new>
 #include <rootfs/image_fs.h>
@@ -48,8 +50,11 @@ public:
     }
 };
 
-// The serial console as a terminal. Input is polled (TODO(#4): the UART's receive interrupt
-// through an interrupt thread); writes go straight to the UART.
+// The serial console as a terminal. Input is polled every 10 ms (TODO(#4): the UART's
+// receive interrupt through an interrupt thread); writes go straight to the UART. A read
+// waiting for input ends with kRestartSys when a signal arrives (signal.h: EINTR after a
+// handler without SA_RESTART, else the read runs again): the wait is a park with a
+// deadline, which the sender's kick cuts short.
 class SerialConsole final : public fs::devfs::ConsoleBackend {
 public:
     lib::Result<size_t> write(const void* data, size_t n) override
@@ -68,7 +73,9 @@ public:
                 out[got++] = c == '\r' ? '\n' : c; // ICRNL
             if (got || nonblocking)
                 break;
-            core::sleep_ns(10'000'000);
+            if (signal_pending())
+                return kRestartSys;
+            core::park_current_thread_until(core::monotonic_ns() + kInputPollNs);
         }
         if (!got)
             return Errno::AGAIN;
@@ -113,6 +120,8 @@ public:
     }
 
 private:
+    static constexpr uint64_t kInputPollNs = 10'000'000;
+
     // struct termios as TCGETS gives it: a fresh Linux console's modes (canonical input with
     // echo, ONLCR output processing, 38400 baud, 8 bits).
     struct Termios {

@@ -7,6 +7,7 @@
 #include <fs/types.h>
 #include <lib/string.h>
 #include <lx/files.h>
+#include <lx/flock.h>
 #include <lx/syscall.h>
 #include <lx/uaccess.h>
 
@@ -112,18 +113,40 @@ int64_t do_open(int dirfd, uint64_t path_address, unsigned flags, uint32_t mode)
     return ret(fd_table().install(f.release_value(), flags & fs::kOpenCloseOnExec));
 }
 
+// Linux's limits on one read or write (its access_ok and MAX_RW_COUNT): the buffer must lie
+// in the application half (else FAULT, even for a file that would not touch it, such as
+// /dev/null), and at most 2 GiB - 4 KiB move, so that the count returned is never mistaken
+// for an error (a count of 2^64 - 4096 written to /dev/null once came back as -4096).
+constexpr size_t kMaxRwCount = 0x7ffff000;
+
+Result<size_t> rw_count(uint64_t buf, uint64_t count)
+{
+    if (!app_range_ok(buf, count))
+        return Errno::FAULT;
+    return count < kMaxRwCount ? count : kMaxRwCount;
+}
+
 Result<size_t> do_read(int fd, uint64_t buf, size_t count)
 {
     Ref<fs::OpenFile> f = TRY(file(fd));
-    AppBuffer b(buf, count);
+    AppBuffer b(buf, TRY(rw_count(buf, count)));
     return f->read(b);
 }
 
 Result<size_t> do_write(int fd, uint64_t buf, size_t count)
 {
     Ref<fs::OpenFile> f = TRY(file(fd));
-    AppBuffer b(buf, count);
+    AppBuffer b(buf, TRY(rw_count(buf, count)));
     return f->write(b);
+}
+
+// The same for an iovec array: every segment in the application half.
+Result<void> check_iovecs(const fs::IoVec* iov, size_t count)
+{
+    for (size_t i = 0; i < count; ++i)
+        if (!app_range_ok(iov[i].base, iov[i].length))
+            return Errno::FAULT;
+    return {};
 }
 
 // Reads an iovec array from the application into `iov` (at most kMaxSegments).
@@ -151,6 +174,8 @@ int64_t do_vector(VecOp op, int fd, uint64_t iov_address, int count, int64_t off
     auto total = copy_iovecs(iov, iov_address, count);
     if (total.is_error()) {
         result = err(total.error());
+    } else if (auto ok = check_iovecs(iov, size_t(count)); ok.is_error()) {
+        result = err(ok.error());
     } else {
         AppIovecBuffer b(iov, size_t(count));
         Result<size_t> r = Errno::INVAL;
@@ -188,7 +213,10 @@ int64_t sys_pwritev(const Args& a) { return do_vector(VecOp::PWrite, a.i(0), a.u
 int64_t sys_pread64(const Args& a)
 {
     return with_file(a.i(0), [&](fs::OpenFile& f) {
-        AppBuffer b(a.u(1), a.u(2));
+        auto count = rw_count(a.u(1), a.u(2));
+        if (count.is_error())
+            return err(count.error());
+        AppBuffer b(a.u(1), count.value());
         return ret(f.pread(a.l(3), b));
     });
 }
@@ -196,7 +224,10 @@ int64_t sys_pread64(const Args& a)
 int64_t sys_pwrite64(const Args& a)
 {
     return with_file(a.i(0), [&](fs::OpenFile& f) {
-        AppBuffer b(a.u(1), a.u(2));
+        auto count = rw_count(a.u(1), a.u(2));
+        if (count.is_error())
+            return err(count.error());
+        AppBuffer b(a.u(1), count.value());
         return ret(f.pwrite(a.l(3), b));
     });
 }
@@ -213,14 +244,51 @@ int64_t sys_creat(const Args& a)
     return do_open(kAtFdcwd, a.u(0), fs::kOpenCreate | fs::kOpenWriteOnly | fs::kOpenTruncate, uint32_t(a.u(1)));
 }
 
-int64_t sys_close(const Args& a) { return ret(fd_table().close(a.i(0))); }
+// close, dup2 and dup3 may drop the last descriptor of a description: its flock goes then.
+int64_t sys_close(const Args& a)
+{
+    auto f = file(a.i(0));
+    auto r = fd_table().close(a.i(0));
+    if (!r.is_error() && !f.is_error())
+        release_file_locks(f.release_value());
+    return ret(r);
+}
+
 int64_t sys_dup(const Args& a) { return ret(fd_table().dup(a.i(0))); }
-int64_t sys_dup2(const Args& a) { return ret(fd_table().dup2(a.i(0), a.i(1))); }
-int64_t sys_dup3(const Args& a) { return ret(fd_table().dup3(a.i(0), a.i(1), unsigned(a.u(2)))); }
+
+namespace {
+template<typename F>
+int64_t replacing(int new_fd, F dup)
+{
+    auto displaced = file(new_fd);
+    auto r = dup();
+    if (!r.is_error() && !displaced.is_error())
+        release_file_locks(displaced.release_value());
+    return ret(r);
+}
+} // namespace
+
+int64_t sys_dup2(const Args& a)
+{
+    return replacing(a.i(1), [&] { return fd_table().dup2(a.i(0), a.i(1)); });
+}
+int64_t sys_dup3(const Args& a)
+{
+    return replacing(a.i(1), [&] { return fd_table().dup3(a.i(0), a.i(1), unsigned(a.u(2))); });
+}
+
+int64_t sys_flock(const Args& a)
+{
+    auto f = file(a.i(0));
+    if (f.is_error())
+        return err(f.error());
+    return ret(flock_file(f.value(), a.i(1)));
+}
 
 int64_t sys_fcntl(const Args& a)
 {
     constexpr int kDupfd = 0, kGetfd = 1, kSetfd = 2, kGetfl = 3, kSetfl = 4, kGetlk = 5, kSetlk = 6, kSetlkw = 7;
+    constexpr int kOfdGetlk = 36, kOfdSetlk = 37, kOfdSetlkw = 38;
     constexpr int kDupfdCloexec = 1030, kGetpipeSz = 1032;
     int fd = a.i(0);
     switch (a.i(1)) {
@@ -243,28 +311,14 @@ int64_t sys_fcntl(const Args& a)
         f.value()->set_status_flags(unsigned(a.u(2)));
         return 0;
     }
-    case kGetlk: {
-        // One process: no other owner can hold a lock, so every region is unlocked.
-        auto f = file(fd);
-        if (f.is_error())
-            return err(f.error());
-        struct Flock {
-            int16_t type, whence;
-            int64_t start, len;
-            int32_t pid;
-            int32_t pad;
-        };
-        auto lk = read_app<Flock>(a.u(2));
-        if (lk.is_error())
-            return err(lk.error());
-        Flock out = lk.value();
-        out.type = 2; // F_UNLCK
-        return ret(write_app(a.u(2), out));
-    }
+    case kGetlk:
     case kSetlk:
-    case kSetlkw: {
+    case kSetlkw:
+    case kOfdGetlk:
+    case kOfdSetlk:
+    case kOfdSetlkw: {
         auto f = file(fd);
-        return f.is_error() ? err(f.error()) : 0; // granted: nobody else to conflict with
+        return f.is_error() ? err(f.error()) : fcntl_record_lock(*f.value(), a.i(1), a.u(2));
     }
     case kGetpipeSz:
         return err(Errno::BADF); // no pipes yet

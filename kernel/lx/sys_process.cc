@@ -70,6 +70,62 @@ int64_t sys_getegid(const Args&) { return 0; }
 int64_t sys_exit(const Args& a) { exit_app_thread(a.i(0)); }
 int64_t sys_exit_group(const Args& a) { exit_application(a.i(0)); }
 
+// One process per VM: there is never a child to wait for. After Linux's argument checks
+// (unknown option bits, a bad id type) the answer is ECHILD. wait4 never touches its status
+// and rusage pointers then; waitid, as Linux's does, still writes the siginfo's fields (all
+// zero: no child changed state) when infop is not null — EFAULT if it cannot.
+namespace {
+constexpr uint64_t kWnohang = 1, kWuntraced = 2, kWstopped = 2, kWexited = 4, kWcontinued = 8, kWnowait = 0x01000000,
+                   kWnothread = 0x20000000, kWall = 0x40000000, kWclone = 0x80000000;
+constexpr int kPAll = 0, kPPid = 1, kPPgid = 2, kPPidfd = 3;
+
+Errno waitid_error(int which, int32_t id, uint64_t options)
+{
+    if (options & ~(kWnohang | kWnowait | kWexited | kWstopped | kWcontinued | kWnothread | kWall | kWclone))
+        return Errno::INVAL;
+    if (!(options & (kWexited | kWstopped | kWcontinued)))
+        return Errno::INVAL;
+    switch (which) {
+    case kPAll:
+        return Errno::CHILD;
+    case kPPid:
+        return id <= 0 ? Errno::INVAL : Errno::CHILD;
+    case kPPgid:
+        return id < 0 ? Errno::INVAL : Errno::CHILD;
+    case kPPidfd:
+        return id < 0 ? Errno::INVAL : Errno::BADF; // no descriptor is a pidfd
+    default:
+        return Errno::INVAL;
+    }
+}
+} // namespace
+
+int64_t sys_wait4(const Args& a)
+{
+    if (a.u(2) & ~(kWnohang | kWuntraced | kWcontinued | kWnothread | kWall | kWclone))
+        return err(Errno::INVAL);
+    if (a.i(0) == INT32_MIN) // -INT_MIN: no such process group
+        return err(Errno::SRCH);
+    return err(Errno::CHILD);
+}
+
+int64_t sys_waitid(const Args& a)
+{
+    Errno e = waitid_error(a.i(0), a.i(1), a.u(3));
+    if (a.u(2)) {
+        // si_signo, si_errno, si_code at 0; si_pid, si_uid, si_status at 16.
+        struct {
+            int32_t signo, errno_value, code;
+        } head {};
+        struct {
+            int32_t pid, uid, status;
+        } child {};
+        if (write_app(a.u(2), head).is_error() || write_app(a.u(2) + 16, child).is_error())
+            return err(Errno::FAULT);
+    }
+    return err(e);
+}
+
 int64_t sys_set_tid_address(const Args& a)
 {
     AppThread& t = current_app_thread();
