@@ -255,19 +255,27 @@ int64_t sys_mprotect(const Args& a)
 
 int64_t sys_madvise(const Args& a)
 {
-    constexpr int kMadvDontneed = 4, kMadvFree = 8, kMadvRemove = 9;
-    if (a.u(0) % kPage)
-        return err(Errno::INVAL);
+    constexpr int kMadvDontneed = 4, kMadvFree = 8, kMadvRemove = 9, kMadvLast = 25; // MADV_COLLAPSE
+    uint64_t addr = a.u(0), length = a.u(1);
     int advice = a.i(2);
+    // Defined: 0-4 and 8-25 (5-7 never were; hwpoison and soft-offline need hardware).
+    if (addr % kPage || advice < 0 || advice > kMadvLast || (advice > kMadvDontneed && advice < kMadvFree))
+        return err(Errno::INVAL);
+    if (length == 0)
+        return 0;
+    if (length > kAppLimit || page_up(length) > kAppLimit)
+        return err(Errno::INVAL);
+    // Every page of the range must be mapped (kernel addresses never are).
+    if (!app_range_ok(addr, page_up(length)))
+        return err(Errno::NOMEM);
     if (advice == kMadvDontneed || advice == kMadvRemove) {
         // The pages go; the next touch sees zeros, or in a file mapping the file's bytes (a
-        // private mapping loses its copies).
-        if (a.u(1) == 0)
-            return 0;
-        return ret(core::discard(a.u(0), page_up(a.u(1))));
+        // private mapping loses its copies). MADV_REMOVE does the same: nothing here has
+        // backing store to punch a hole in except ramfs, whose pages a shared mapping keeps.
+        return ret(core::discard(addr, page_up(length)));
     }
-    (void)kMadvFree; // MADV_FREE: keeping the pages is allowed
-    return 0;        // other advice is a hint
+    // The rest are hints (MADV_FREE may keep the pages): the range must still be mapped.
+    return ret(core::check_mapped(addr, page_up(length)));
 }
 
 int64_t sys_mremap(const Args& a)

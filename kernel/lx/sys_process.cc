@@ -61,11 +61,7 @@ void set_field(char* field, const char* value)
 int64_t sys_getpid(const Args&) { return kPid; }
 int64_t sys_getppid(const Args&) { return 0; }
 int64_t sys_gettid(const Args&) { return current_app_thread().tid; }
-// One user: root. Programs that refuse to run as root are rare; ones that need root many.
-int64_t sys_getuid(const Args&) { return 0; }
-int64_t sys_getgid(const Args&) { return 0; }
-int64_t sys_geteuid(const Args&) { return 0; }
-int64_t sys_getegid(const Args&) { return 0; }
+// User and group ids, process group and session: sys_identity.cc.
 
 int64_t sys_exit(const Args& a) { exit_app_thread(a.i(0)); }
 int64_t sys_exit_group(const Args& a) { exit_application(a.i(0)); }

@@ -2,13 +2,16 @@
 // with it, in the main thread and in another), wait4/waitid with no children (ECHILD, option
 // checks, bad pointers untouched), flock between two open()s of one file (EWOULDBLOCK, a
 // blocking LOCK_SH that waits for LOCK_UN, interrupted waits, release on the last close) and
-// fcntl's record-lock checks. Prints "gaps: ok" and exits 0.
+// fcntl's record-lock checks; user and group ids dropped by Linux's rules, process group and
+// session; sendfile, copy_file_range, fadvise, readahead. Prints "gaps: ok" and exits 0.
 //
 // The console read needs a stdin with no input: `nimbus run` gives QEMU none (its stdin is
 // /dev/null), so read(0) blocks until a signal arrives.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <sys/sendfile.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -315,6 +318,79 @@ static void record_lock_tests(void)
     close(ro);
 }
 
+// Ids: root at the start; dropping to another user follows Linux's rules (no way back once
+// the saved id is gone); one process: pid = pgid = sid = 1.
+static void identity_tests(void)
+{
+    CHECK(getuid() == 0 && geteuid() == 0 && getgid() == 0 && getegid() == 0);
+    CHECK(getgroups(0, NULL) == 0);
+    gid_t groups[2] = { 10, 20 };
+    CHECK(setgroups(2, groups) == 0);
+    gid_t back[4];
+    CHECK(getgroups(0, NULL) == 2 && getgroups(4, back) == 2 && back[0] == 10 && back[1] == 20);
+    CHECK(getgroups(1, back) == -1 && errno == EINVAL);
+    CHECK(getpgrp() == 1 && getpgid(0) == 1 && getsid(0) == 1 && getpgid(2) == -1 && errno == ESRCH);
+    CHECK(setsid() == -1 && errno == EPERM);
+    CHECK(setpgid(0, 0) == -1 && errno == EPERM);
+    // Drop the effective uid only (saved stays 0): it can come back.
+    CHECK(setresuid(-1, 1000, -1) == 0 && geteuid() == 1000 && getuid() == 0);
+    CHECK(setgroups(0, NULL) == -1 && errno == EPERM); // not privileged now
+    CHECK(seteuid(0) == 0 && geteuid() == 0);
+    // Drop the group, then the user for good: every id is 1000, and 0 is out of reach.
+    CHECK(setgid(1000) == 0 && getgid() == 1000 && getegid() == 1000);
+    CHECK(setuid(1000) == 0 && getuid() == 1000 && geteuid() == 1000);
+    uid_t r, e, sv;
+    CHECK(getresuid(&r, &e, &sv) == 0 && r == 1000 && e == 1000 && sv == 1000);
+    CHECK(setuid(0) == -1 && errno == EPERM);
+    CHECK(setreuid(-1, 0) == -1 && errno == EPERM);
+    CHECK(setresuid(0, -1, -1) == -1 && errno == EPERM);
+    CHECK(setuid(1000) == 0); // to one's own id is fine
+}
+
+// sendfile and copy_file_range between ramfs files (and to a pipe), with and without
+// offsets; fadvise and readahead are checked and accepted.
+static void transfer_tests(void)
+{
+    char data[10000];
+    for (size_t i = 0; i < sizeof data; ++i)
+        data[i] = (char)(i * 7 + 3);
+    int in = open("/tmp/xfer-in", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    CHECK(in >= 0 && write(in, data, sizeof data) == (ssize_t)sizeof data);
+    int out = open("/tmp/xfer-out", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    CHECK(out >= 0);
+    // copy_file_range at explicit offsets: the file offsets stay, the pointers advance.
+    loff_t off_in = 100, off_out = 0;
+    CHECK(copy_file_range(in, &off_in, out, &off_out, 5000, 0) == 5000 && off_in == 5100 && off_out == 5000);
+    CHECK(lseek(in, 0, SEEK_CUR) == sizeof data && lseek(out, 0, SEEK_CUR) == 0);
+    char back[10000];
+    CHECK(pread(out, back, 5000, 0) == 5000 && memcmp(back, data + 100, 5000) == 0);
+    // At the file offsets, up to the end of the input.
+    CHECK(lseek(in, 9000, SEEK_SET) == 9000 && lseek(out, 5000, SEEK_SET) == 5000);
+    CHECK(copy_file_range(in, NULL, out, NULL, 5000, 0) == 1000);
+    CHECK(lseek(in, 0, SEEK_CUR) == 10000 && lseek(out, 0, SEEK_CUR) == 6000);
+    CHECK(copy_file_range(in, NULL, out, NULL, 10, 0) == 0); // at the end: nothing
+    CHECK(copy_file_range(in, NULL, out, NULL, 10, 1) == -1 && errno == EINVAL);
+    loff_t a = 0, b = 10;
+    CHECK(copy_file_range(in, &a, in, &b, 100, 0) == -1 && errno == EINVAL); // overlap
+    // sendfile to a pipe, with an offset: in's file offset stays.
+    int p[2];
+    CHECK(pipe(p) == 0);
+    off_t off = 10;
+    CHECK(sendfile(p[1], in, &off, 300) == 300 && off == 310 && lseek(in, 0, SEEK_CUR) == 10000);
+    CHECK(read(p[0], back, sizeof back) == 300 && memcmp(back, data + 10, 300) == 0);
+    CHECK(sendfile(in, p[0], NULL, 10) == -1 && errno == EINVAL); // the input must be a file
+    CHECK(sendfile(out, in, (off_t*)1, 10) == -1 && errno == EFAULT);
+    // Advice: checked, then nothing to do.
+    CHECK(posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL) == 0);
+    CHECK(posix_fadvise(in, 0, 0, 99) == EINVAL && posix_fadvise(p[0], 0, 0, 0) == ESPIPE);
+    CHECK(posix_fadvise(-1, 0, 0, 0) == EBADF);
+    CHECK(readahead(in, 0, 4096) == 0 && readahead(p[0], 0, 1) == -1 && errno == EINVAL);
+    close(p[0]);
+    close(p[1]);
+    close(in);
+    close(out);
+}
+
 int main(void)
 {
     // Keep the output in order with the kernel's (the console is unbuffered there).
@@ -323,6 +399,8 @@ int main(void)
     wait_tests();
     flock_tests();
     record_lock_tests();
+    identity_tests();
+    transfer_tests();
     if (failures) {
         printf("gaps: %d failures\n", failures);
         return 1;

@@ -124,6 +124,13 @@ int main(void)
     // MADV_DONTNEED: the pages come back as zeros, the mapping stays.
     CHECK(madvise(a + 4 * page, 4 * page, MADV_DONTNEED) == 0);
     CHECK(a[4 * page] == 0 && a[8 * page - 1] == 0 && a[3 * page] == 0x5a && a[8 * page] == 0x5a);
+    // Advice is checked as on Linux: unknown advice EINVAL, an unmapped (or kernel) range ENOMEM.
+    CHECK(madvise(a, page, MADV_WILLNEED) == 0 && madvise(a, page, MADV_HUGEPAGE) == 0);
+    CHECK(madvise(a, page, 1000) == -1 && errno == EINVAL);
+    CHECK(madvise(a, page, 6) == -1 && errno == EINVAL);
+    CHECK(madvise(a + 1, page, MADV_NORMAL) == -1 && errno == EINVAL);
+    CHECK(madvise((void*)0xffff800000000000ul, 2 * 1024 * 1024, MADV_FREE) == -1 && errno == ENOMEM);
+    CHECK(madvise((void*)0x1000, page, MADV_WILLNEED) == -1 && errno == ENOMEM);
     a[4 * page] = 1;
     CHECK(a[4 * page] == 1);
     // MAP_FIXED replaces part of it; a partial munmap leaves the rest.
