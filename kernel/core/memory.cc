@@ -336,6 +336,7 @@ enum class FaultStep : uint8_t {
     Resolved,       // retry the access
     Unresolved,     // report it: SIGSEGV
     BusError,       // report it: SIGBUS (the object has no page there)
+    OutOfMemory,    // report it: no memory for the page (or a page table) — the program dies
     NeedObjectPage, // ask the object for the page without the memory lock, then finish_object_fault
 };
 
@@ -370,7 +371,7 @@ FaultStep resolve_app_page_fault(uint64_t address, mm::Access access, ObjectFaul
         // memory). The VMA is the truth: bring the page in line and retry.
         if (auto existing = g_kernel_pt->lookup(page); !existing.is_error()) {
             if (existing.value().prot != res.prot)
-                return g_kernel_pt->protect(page, mm::kPageSize, res.prot).is_error() ? FaultStep::Unresolved
+                return g_kernel_pt->protect(page, mm::kPageSize, res.prot).is_error() ? FaultStep::OutOfMemory
                                                                                       : FaultStep::Resolved;
             arch::invlpg(page);
             return FaultStep::Resolved;
@@ -380,7 +381,7 @@ FaultStep resolve_app_page_fault(uint64_t address, mm::Access access, ObjectFaul
         // No free 2 MiB frame, or part of the 2 MiB region already holds small pages: one page.
         if (res.size > mm::kPageSize && populate(page, mm::kPageSize, res.prot))
             return FaultStep::Resolved;
-        return FaultStep::Unresolved; // out of memory: reported, never retried in a loop
+        return FaultStep::OutOfMemory; // reported, never retried in a loop
     }
     if (!is_object_fault(res))
         return FaultStep::Unresolved;
@@ -390,11 +391,11 @@ FaultStep resolve_app_page_fault(uint64_t address, mm::Access access, ObjectFaul
         // A write to the object's read-only page in a private mapping: copy it. The source is
         // the frame already mapped, so the object is not asked (nor its lock taken).
         if (res.kind == mm::FaultResolution::Kind::CopyOnWrite && !copy)
-            return map_copy(page, pa, res.prot) ? FaultStep::Resolved : FaultStep::Unresolved;
+            return map_copy(page, pa, res.prot) ? FaultStep::Resolved : FaultStep::OutOfMemory;
         // Otherwise the entry's rights lag the VMA (or the TLB is stale).
         mm::Protection want = res.vma->pte_protection(!copy);
         if (existing.value().prot != want)
-            return g_kernel_pt->protect(page, mm::kPageSize, want).is_error() ? FaultStep::Unresolved
+            return g_kernel_pt->protect(page, mm::kPageSize, want).is_error() ? FaultStep::OutOfMemory
                                                                               : FaultStep::Resolved;
         arch::invlpg(page);
         return FaultStep::Resolved;
@@ -419,13 +420,15 @@ FaultStep finish_object_fault(uint64_t address, mm::Access access, const ObjectF
     if (!same)
         return FaultStep::Resolved;
     if (phys.is_error())
-        return phys.error() == Errno::NXIO ? FaultStep::BusError : FaultStep::Unresolved;
+        return phys.error() == Errno::NXIO    ? FaultStep::BusError
+               : phys.error() == Errno::NOMEM ? FaultStep::OutOfMemory
+                                              : FaultStep::Unresolved;
     uint64_t page = address & ~(mm::kPageSize - 1);
     if (!g_kernel_pt->lookup(page).is_error())
         return FaultStep::Resolved; // another thread's fault mapped it meanwhile
     if (res.kind == mm::FaultResolution::Kind::CopyOnWrite)
-        return map_copy(page, phys.value(), res.prot) ? FaultStep::Resolved : FaultStep::Unresolved;
-    return g_kernel_pt->map(page, phys.value(), mm::kPageSize, res.prot).is_error() ? FaultStep::Unresolved
+        return map_copy(page, phys.value(), res.prot) ? FaultStep::Resolved : FaultStep::OutOfMemory;
+    return g_kernel_pt->map(page, phys.value(), mm::kPageSize, res.prot).is_error() ? FaultStep::OutOfMemory
                                                                                    : FaultStep::Resolved;
 }
 
@@ -464,6 +467,8 @@ bool handle_app_page_fault(arch::TrapFrame& frame, uint64_t address)
     asm volatile("cli" ::: "memory");
     if (step == FaultStep::BusError)
         frame.error_code |= arch::kPfSoftBusError;
+    else if (step == FaultStep::OutOfMemory)
+        frame.error_code |= arch::kPfSoftOutOfMemory;
     return step == FaultStep::Resolved;
 }
 

@@ -523,6 +523,8 @@ FaultKind classify(const arch::TrapFrame& f)
     case kAlignmentCheck:
         return { kSigBus, kBusAdraln, "alignment check" };
     case kPageFault:
+        if (f.error_code & kPfSoftOutOfMemory)
+            return { kSigKill, kSiKernel, "out of memory" };
         if (f.error_code & kPfSoftBusError)
             return { kSigBus, kBusAdrerr, "access to a file mapping past the end of its file" };
         if (!(f.error_code & kPfPresent))

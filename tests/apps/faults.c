@@ -2,10 +2,12 @@
 //   null    dereference NULL: the kernel reports SIGSEGV and the VM exits 139
 //   enosys  call a syscall number Linux does not have: ENOSYS, and the program carries on
 //   efault  pass bad pointers to write and clock_gettime: EFAULT, no crash
+//   oom     touch more anonymous memory than the VM has: killed by SIGKILL, "out of memory"
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +36,19 @@ int main(int argc, char** argv)
                clock_errno == EFAULT ? "EFAULT" : "?");
         return w == -1 && write_errno == EFAULT && c == -1 && clock_errno == EFAULT ? 0 : 1;
     }
-    fprintf(stderr, "usage: faults null|enosys|efault\n");
+    if (strcmp(what, "oom") == 0) {
+        // 1 GiB of address space is fine; touching it all cannot be.
+        size_t size = (size_t)1 << 30;
+        char* p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return 3;
+        printf("faults: touching 1 GiB\n");
+        fflush(stdout);
+        for (size_t i = 0; i < size; i += 4096)
+            p[i] = 1;
+        printf("faults: survived?\n");
+        return 1;
+    }
+    fprintf(stderr, "usage: faults null|enosys|efault|oom\n");
     return 2;
 }

@@ -50,6 +50,9 @@ inline constexpr uint64_t kPfInstructionFetch = 1u << 4;
 // Not the CPU's: set by the kernel's page-fault handler when the address lies in a file
 // mapping whose file has no page there (past its end). The fault is then SIGBUS, not SIGSEGV.
 inline constexpr uint64_t kPfSoftBusError = uint64_t(1) << 40;
+// Also the kernel's: demand paging ran out of memory for the page. The program is killed
+// (SIGKILL, as Linux's out-of-memory killer would), not told it touched unmapped memory.
+inline constexpr uint64_t kPfSoftOutOfMemory = uint64_t(1) << 41;
 
 // The error code traps.S substitutes when `int $n` raises a vector that normally carries
 // one: the CPU then pushed none. No hardware error code has all bits set.
