@@ -7,7 +7,16 @@
 // or after the waiter is queued (the wake finds it). A woken waiter is removed from the
 // list by its waker, which sets `woken` under the lock and unparks it after releasing the lock
 // (Wakeups); a waiter that times out takes the lock and removes itself unless a waker got
-// there first.
+// there first. A woken waiter returns without taking the lock again: `woken` is the waker's
+// last access to the record (release), and the waiter reads it with acquire.
+//
+// A wake on a bucket without waiters takes no lock (glibc's mutex unlock after a condvar wait
+// always asks for one). Each bucket counts its waiters, the queued ones and those about to
+// queue: a waiter increments the count (a locked instruction, a full barrier on x86) before it
+// reads the futex word; a waker has changed the word before its system call and executes a full
+// fence before it reads the count. Of the two, at least one sees the other's write (the
+// store-buffering pattern with a barrier on both sides): either the waker sees a non-zero
+// count and takes the lock as before, or the waiter reads the new word and returns EAGAIN.
 //
 // A signal for the waiter ends the wait as Linux does (signal.h): an untimed wait returns
 // kRestartSys (it runs again after an SA_RESTART handler), a timed one kRestartBlock (EINTR
@@ -21,6 +30,7 @@
 //
 // TODO(#4): priority-inheritance operations (LOCK_PI & co., ENOSYS now).
 #include <arch/x86_64/uaccess.h>
+#include <atomic>
 #include <core/clock.h>
 #include <core/thread.h>
 #include <lx/futex.h>
@@ -43,7 +53,9 @@ struct Waiter {
     uint64_t address = 0;
     uint32_t bitset = 0;
     core::Thread* thread = nullptr;
-    bool woken = false; // under the bucket lock
+    // Set (release) by the waker under the bucket lock, as its last access to the record; the
+    // waiter may read it (acquire) without the lock.
+    std::atomic<bool> woken { false };
     Waiter* prev = nullptr;
     Waiter* next = nullptr;
 };
@@ -52,6 +64,9 @@ struct Bucket {
     ksync::Mutex lock;
     Waiter* head TA_GUARDED(lock) = nullptr;
     Waiter* tail TA_GUARDED(lock) = nullptr;
+    // The queued waiters plus those between their increment and their enqueue (or EAGAIN);
+    // see the file comment. Decremented under the lock when a waiter leaves the queue.
+    std::atomic<uint32_t> waiters { 0 };
 };
 
 Bucket g_buckets[kBuckets];
@@ -73,8 +88,10 @@ void enqueue(Bucket& b, Waiter& w) TA_REQ(b.lock)
     b.tail = &w;
 }
 
+// Unlinks `w` and drops it from the bucket's waiter count.
 void dequeue(Bucket& b, Waiter& w) TA_REQ(b.lock)
 {
+    b.waiters.fetch_sub(1, std::memory_order_relaxed); // the lock orders it for lock holders
     if (w.prev)
         w.prev->next = w.next;
     else
@@ -120,14 +137,26 @@ int wake_locked(Bucket& b, uint64_t address, int count, uint32_t bitset, Wakeups
     for (Waiter* w = b.head; w && woken < count;) {
         Waiter* next = w->next;
         if (w->address == address && (w->bitset & bitset)) {
+            core::Thread* thread = w->thread;
             dequeue(b, *w);
-            w->woken = true;
-            wakeups.add(w->thread);
+            // The last access to *w: the waiter may return and drop it from here on. Pairs
+            // with futex_wait's acquire load.
+            w->woken.store(true, std::memory_order_release);
+            wakeups.add(thread);
             ++woken;
         }
         w = next;
     }
     return woken;
+}
+
+// futex_wake with waiters in the bucket. Out of line: the test before it is the whole cost of a
+// wake without waiters.
+[[gnu::noinline]] int wake_bucket(Bucket& b, uint64_t address, int count, uint32_t bitset)
+{
+    Wakeups wakeups; // declared before the lock: unparks after it is released
+    ksync::MutexGuard guard(b.lock);
+    return wake_locked(b, address, count, bitset, wakeups);
 }
 
 // Runs fn() with both buckets locked, in address order (once if they are the same).
@@ -194,21 +223,26 @@ int64_t futex_wait(uint64_t address, uint32_t expected, uint64_t deadline, uint3
     w.address = address;
     w.bitset = bitset;
     w.thread = core::current_thread();
+    // Counted before the word is read (a full barrier on x86): pairs with futex_wake's fence.
+    b.waiters.fetch_add(1, std::memory_order_seq_cst);
     {
         ksync::MutexGuard guard(b.lock);
         auto value = load_word(address);
-        if (value.is_error())
-            return err(value.error());
-        if (value.value() != expected)
-            return err(Errno::AGAIN);
+        if (value.is_error() || value.value() != expected) {
+            b.waiters.fetch_sub(1, std::memory_order_relaxed);
+            return err(value.is_error() ? value.error() : Errno::AGAIN);
+        }
         enqueue(b, w);
     }
     for (;;) {
         bool timed_out = deadline != ~uint64_t(0) && !core::park_current_thread_until(deadline);
         if (deadline == ~uint64_t(0))
             core::park_current_thread();
+        // pairs with wake_locked's release store: the waker is done with w
+        if (w.woken.load(std::memory_order_acquire))
+            return 0;
         ksync::MutexGuard guard(b.lock);
-        if (w.woken)
+        if (w.woken.load(std::memory_order_relaxed))
             return 0;
         if (signal_pending()) {
             dequeue(b, w);
@@ -224,7 +258,16 @@ int64_t futex_wait(uint64_t address, uint32_t expected, uint64_t deadline, uint3
     }
 }
 
-int64_t futex_requeue(uint64_t address, int wake_count, int requeue_count, uint64_t target, bool compare,
+// FUTEX_WAIT(_BITSET) with a timeout.
+[[gnu::noinline]] int64_t futex_wait_timed(const Args& a, bool bitset_op, bool realtime)
+{
+    auto deadline = deadline_of(a.u(3), bitset_op, realtime);
+    if (deadline.is_error())
+        return err(deadline.error());
+    return futex_wait(a.u(0), uint32_t(a.u(2)), deadline.value(), bitset_op ? uint32_t(a.u(5)) : ~uint32_t(0));
+}
+
+[[gnu::noinline]] int64_t futex_requeue(uint64_t address, int wake_count, int requeue_count, uint64_t target, bool compare,
                       uint32_t expected)
 {
     if (wake_count < 0 || requeue_count < 0)
@@ -245,6 +288,7 @@ int64_t futex_requeue(uint64_t address, int wake_count, int requeue_count, uint6
         for (Waiter* w = from.head; w && moved < requeue_count;) {
             Waiter* next = w->next;
             if (w->address == address) {
+                to.waiters.fetch_add(1, std::memory_order_relaxed); // before it leaves `from`
                 dequeue(from, *w);
                 w->address = target;
                 enqueue(to, *w);
@@ -258,7 +302,7 @@ int64_t futex_requeue(uint64_t address, int wake_count, int requeue_count, uint6
 
 // FUTEX_WAKE_OP: *target = op(*target, oparg) atomically; wake on address; if the old value
 // of *target compares true, also wake on target.
-int64_t futex_wake_op(uint64_t address, int count, int count2, uint64_t target, uint32_t encoded)
+[[gnu::noinline]] int64_t futex_wake_op(uint64_t address, int count, int count2, uint64_t target, uint32_t encoded)
 {
     unsigned op = (encoded >> 28) & 0xf, cmp = (encoded >> 24) & 0xf;
     uint32_t oparg = (encoded >> 12) & 0xfff, cmparg = encoded & 0xfff;
@@ -389,9 +433,12 @@ int futex_wake(uint64_t address, int count, uint32_t bitset)
     if (count <= 0 || bitset == 0)
         return 0;
     Bucket& b = bucket_of(address);
-    Wakeups wakeups; // declared before the lock: unparks after it is released
-    ksync::MutexGuard guard(b.lock);
-    return wake_locked(b, address, count, bitset, wakeups);
+    // The caller (or the application, before its system call) changed the futex word: the
+    // fence orders that before the count's read. Pairs with futex_wait's increment.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (b.waiters.load(std::memory_order_relaxed) == 0)
+        return 0;
+    return wake_bucket(b, address, count, bitset);
 }
 
 int64_t sys_futex(const Args& a)
@@ -403,16 +450,14 @@ int64_t sys_futex(const Args& a)
     uint32_t val = uint32_t(a.u(2));
     switch (cmd) {
     case kFutexWait:
-    case kFutexWaitBitset: {
+    case kFutexWaitBitset:
         if (realtime && cmd == kFutexWait)
             return err(Errno::NOSYS);
         if (address % 4)
             return err(Errno::INVAL);
-        auto deadline = deadline_of(a.u(3), cmd == kFutexWaitBitset, realtime);
-        if (deadline.is_error())
-            return err(deadline.error());
-        return futex_wait(address, val, deadline.value(), cmd == kFutexWait ? ~uint32_t(0) : uint32_t(a.u(5)));
-    }
+        if (!a.u(3)) // untimed: no deadline to read
+            return futex_wait(address, val, ~uint64_t(0), cmd == kFutexWait ? ~uint32_t(0) : uint32_t(a.u(5)));
+        return futex_wait_timed(a, cmd == kFutexWaitBitset, realtime);
     case kFutexWake:
     case kFutexWakeBitset: {
         if (address % 4)

@@ -752,7 +752,10 @@ bool has_signal_in(uint64_t mask)
     return for_each_app_thread(&holds_shared, &mask);
 }
 
-void deliver_signals(arch::SyscallFrame& frame, uint64_t nr)
+static_assert(kUnblockable == kUnblockableSignals);
+static_assert(-int64_t(kRestartBlock) == -516 && -int64_t(kRestartSys) == -512, "deliver_signals' range test");
+
+void deliver_signals_slow(arch::SyscallFrame& frame, uint64_t nr)
 {
     AppThread* t = current_or_null();
     SyscallRestart restart { nr, nr != kNotRestartable && is_restart_code(int64_t(frame.rax)) };

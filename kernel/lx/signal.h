@@ -25,6 +25,8 @@
 #pragma once
 
 #include <arch/x86_64/syscall_entry.h>
+#include <atomic>
+#include <core/thread.h>
 #include <cstdint>
 #include <lib/errno.h>
 #include <lib/result.h>
@@ -90,9 +92,36 @@ bool any_signalfd_open();
 // Not a system call number: a return that must not restart (rt_sigreturn's).
 inline constexpr uint64_t kNotRestartable = ~uint64_t(0);
 
+// SIGKILL and SIGSTOP, which no mask blocks (bit n-1 for signal n).
+inline constexpr uint64_t kUnblockableSignals = (uint64_t(1) << 8) | (uint64_t(1) << 18);
+
+// The work of deliver_signals when its inline check finds any (signal.cc).
+void deliver_signals_slow(arch::SyscallFrame& frame, uint64_t nr);
+
+// Whether deliver_signals has anything to do as the calling thread returns from a system call
+// with `frame`: false for an application thread with no unblocked signal pending, no temporary
+// mask, no exact return pending and no restart code in rax — the slow path would change
+// nothing then. True otherwise (kernel threads too). Inline: it runs after every system call.
+inline bool deliver_signals_needed(const arch::SyscallFrame& frame)
+{
+    auto* t = static_cast<AppThread*>(core::current_thread()->app_data());
+    if (!t)
+        return true;
+    // pairs with the pending set's release in send_signal (as has_deliverable reads it)
+    uint64_t deliverable = t->pending.load(std::memory_order_acquire) & ~(t->blocked & ~kUnblockableSignals);
+    // The restart codes are -516..-512 (the values in between are not, which the slow path
+    // then merely looks at).
+    bool maybe_restart = frame.rax + 516 <= 4;
+    return (deliverable | uint64_t(t->suspend_active) | uint64_t(t->exact_return) | uint64_t(maybe_restart)) != 0;
+}
+
 // At the end of system call `nr` (whose result is in frame.rax): delivers what is pending by
 // rewriting the frame, and resolves a restart code (above).
-void deliver_signals(arch::SyscallFrame& frame, uint64_t nr);
+inline void deliver_signals(arch::SyscallFrame& frame, uint64_t nr)
+{
+    if (deliver_signals_needed(frame))
+        deliver_signals_slow(frame, nr);
+}
 
 // Installs the fault handler and the interrupt-return hook (core/traps.h). Once, at boot.
 void init_signals();

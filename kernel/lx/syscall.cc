@@ -139,20 +139,39 @@ void set_strace(bool on) { g_strace = on; }
 
 } // namespace lx
 
-// From arch/x86_64/syscall.S, on the calling thread's kernel stack, interrupts on.
-extern "C" void lx_syscall_dispatch(arch::SyscallFrame* frame)
+namespace lx {
+namespace {
+
+// Everything but a traced-off call of a table entry: unknown numbers, unimplemented calls and
+// the strace option. Out of line, so that the common path stays short.
+[[gnu::noinline]] int64_t dispatch_unusual(uint64_t nr, const Args& a)
 {
-    using namespace lx;
-    uint64_t nr = frame->rax;
-    Args a { { frame->rdi, frame->rsi, frame->rdx, frame->r10, frame->r8, frame->r9 }, frame };
     Handler h = nr < kTableSize ? g_table.e[nr].handler : nullptr;
     if (g_strace && (nr == 60 || nr == 231)) // exit, exit_group: no result to print
         trace(nr, a, 0, false);
     int64_t result = h ? h(a) : unimplemented(nr);
     if (g_strace)
         trace(nr, a, result);
+    return result;
+}
+
+} // namespace
+} // namespace lx
+
+// From arch/x86_64/syscall.S, on the calling thread's kernel stack, interrupts on.
+extern "C" void lx_syscall_dispatch(arch::SyscallFrame* frame)
+{
+    using namespace lx;
+    uint64_t nr = frame->rax;
+    Args a { { frame->rdi, frame->rsi, frame->rdx, frame->r10, frame->r8, frame->r9 }, frame };
+    // One test for the common case: a number in the table, with a handler, and no strace.
+    Handler h = nr < kTableSize ? g_table.e[nr].handler : nullptr;
+    int64_t result = h && !g_strace ? h(a) : dispatch_unusual(nr, a);
     frame->rax = uint64_t(result);
-    // rt_sigreturn's result is the restored context's rax: never a restart code, whatever it is.
-    constexpr uint64_t kNrRtSigreturn = 15;
-    deliver_signals(*frame, nr == kNrRtSigreturn ? kNotRestartable : nr);
+    if (deliver_signals_needed(*frame)) [[unlikely]] {
+        // rt_sigreturn's result is the restored context's rax: never a restart code, whatever
+        // it is.
+        constexpr uint64_t kNrRtSigreturn = 15;
+        deliver_signals_slow(*frame, nr == kNrRtSigreturn ? kNotRestartable : nr);
+    }
 }

@@ -6,7 +6,12 @@
 
 namespace sched {
 
-FairClock::Step FairClock::advance(Nanos now)
+FairClock::FairClock(const FairParams& params, Nanos now)
+    : m_params(params), m_bound(math::scale_pow2(1.0, params.renormalize_exponent)), m_last(now)
+{
+}
+
+FairClock::Step FairClock::advance_general(Nanos now)
 {
     Nanos elapsed = now > m_last ? now - m_last : 0;
     m_last = now > m_last ? now : m_last;
@@ -46,8 +51,21 @@ void FairRunQueue::apply_shift(int64_t shift)
 
 void FairRunQueue::charge(Nanos now)
 {
+    // The common case needs no call and no saved registers; the rest is charge_general.
+    FairClock::Step step;
+    if (!m_clock.try_advance_short(now, step)) {
+        charge_general(now);
+        return;
+    }
+    if (m_current)
+        m_current->stored += m_current->priority * m_clock.params().tau_ns * (step.c_after - step.c_before);
+}
+
+[[gnu::noinline]] void FairRunQueue::charge_general(Nanos now)
+{
     FairClock::Step step = m_clock.advance(now);
-    apply_shift(step.shift);
+    if (step.shift != 0)
+        apply_shift(step.shift);
     if (m_current)
         m_current->stored += m_current->priority * m_clock.params().tau_ns * (step.c_after - step.c_before);
 }
@@ -86,7 +104,8 @@ void FairRunQueue::attach(FairEntity& e, Nanos now)
     if (any && lowest_stored > m_floor)
         m_floor = lowest_stored;
     if (any || m_floor > 0) {
-        double floor_r = m_floor / m_clock.c() - m_clock.params().wake_credit_ns;
+        double credit = e.is_new ? 0.0 : m_clock.params().wake_credit_ns; // new: see fair.h
+        double floor_r = m_floor / m_clock.c() - credit;
         if (r < floor_r)
             r = floor_r;
     }
@@ -94,6 +113,7 @@ void FairRunQueue::attach(FairEntity& e, Nanos now)
         r = 0;
     e.stored = r * m_clock.c();
     e.attached = true;
+    e.is_new = false;
     bool inserted = m_tree.insert(e);
     NIMBUS_ASSERT(inserted); // ids are unique
 }
@@ -153,16 +173,6 @@ void FairRunQueue::switch_to(FairEntity& e, Nanos now)
     }
     requeue_current(now);
     make_current(e);
-}
-
-bool FairRunQueue::should_preempt(Nanos now)
-{
-    update(now);
-    FairEntity* first = m_tree.first();
-    if (!m_current || !first)
-        return false;
-    // v_T − v_U > H·c  ⇔  R_T − R_U > H (c > 0).
-    return m_current->stored - first->stored > m_clock.params().hysteresis_ns * m_clock.c();
 }
 
 Nanos FairRunQueue::preempt_deadline(Nanos now)

@@ -58,6 +58,12 @@
 // credit (2H by default) guarantees after a long sleep — but can then run at most about
 // wake_credit + H before the others get the CPU back: not starved, not starving.
 //
+// A new thread (never attached) has not slept and gets no credit: it starts at the CPU's
+// lowest R. With the credit it would preempt its creator at once, and keep a lead of
+// credit − H over the threads it works with for about τ·ln 2 (~140 ms): each hand-off to it
+// (a futex or condvar wake-up, usually with the lock still held) would then preempt the waker
+// only to find the lock taken, costing two more switches per hand-off.
+//
 // ## Concurrency
 //
 // None. A FairRunQueue belongs to one CPU and is touched only by it (with preemption disabled,
@@ -66,6 +72,7 @@
 #pragma once
 
 #include <lib/intrusive_avl.h>
+#include <sched/float_math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,7 +92,7 @@ struct FairParams {
 // A CPU's normalisation factor c(T) = c₀·e^(T/τ), kept in [0.5, 2^renormalize_exponent).
 class FairClock {
 public:
-    FairClock(const FairParams& params, Nanos now) : m_params(params), m_last(now) {}
+    FairClock(const FairParams& params, Nanos now);
 
     // The result of moving the clock forward. `shift` ≥ 0: every stored value attached to this
     // CPU must be multiplied by 2^−shift (renormalisation; 0 = none). `c_before` is c at the
@@ -98,7 +105,33 @@ public:
     };
 
     // Precondition: now ≥ last_update() (earlier times are treated as now = last_update()).
-    Step advance(Nanos now);
+    // The common case is inline: a step of less than τ/4096 (e^x is then a short polynomial)
+    // that does not reach the renormalisation bound. It gives the same bits as the general
+    // path, which handles everything.
+    Step advance(Nanos now)
+    {
+        Step step;
+        if (try_advance_short(now, step))
+            return step;
+        return advance_general(now);
+    }
+
+    // The inline common case of advance(): false (and nothing changed) if it does not apply.
+    bool try_advance_short(Nanos now, Step& step)
+    {
+        if (now <= m_last)
+            return false;
+        double x = double(now - m_last) / m_params.tau_ns;
+        if (!(x < math::kSmallExpArgument))
+            return false;
+        double c = m_c * math::exp_small(x);
+        if (!(c < m_bound)) // binary exponent at renormalize_exponent or above: a shift is due
+            return false;
+        step = {m_c, c, 0};
+        m_c = c;
+        m_last = now;
+        return true;
+    }
 
     // Renormalises immediately regardless of the bound (tests; c becomes [0.5, 1)).
     int64_t renormalize_now();
@@ -108,7 +141,10 @@ public:
     const FairParams& params() const { return m_params; }
 
 private:
+    Step advance_general(Nanos now);
+
     FairParams m_params;
+    double m_bound; // 2^renormalize_exponent
     double m_c = 1.0;
     Nanos m_last;
 };
@@ -129,6 +165,8 @@ struct FairEntity : lib::AvlLink<FairTreeTag> {
     double detached_runtime = 0; // R at detached_at, valid while detached
     Nanos detached_at = 0;
     bool attached = false;
+    // Never attached yet: placed at the floor, without the sleeper's credit (see attach()).
+    bool is_new = true;
 };
 
 // Tree key: (v, id). Renormalisation rewrites v in place; it preserves the order exactly.
@@ -189,7 +227,15 @@ public:
     void switch_to(FairEntity& e, Nanos now);
 
     // Whether the lowest runnable R is more than H below the current's (false without both).
-    bool should_preempt(Nanos now);
+    bool should_preempt(Nanos now)
+    {
+        update(now);
+        FairEntity* first = m_tree.first();
+        if (!m_current || !first)
+            return false;
+        // v_T − v_U > H·c  ⇔  R_T − R_U > H (c > 0).
+        return m_current->stored - first->stored > m_clock.params().hysteresis_ns * m_clock.c();
+    }
 
     // Absolute time at which should_preempt() becomes true if nothing else happens: `now` if
     // it already is, kNever without a current entity, without a runnable one, or if the current
@@ -216,6 +262,7 @@ public:
 
 private:
     void charge(Nanos now); // update() for a `now` past the clock's last update
+    void charge_general(Nanos now);
     void apply_shift(int64_t shift);
     void make_current(FairEntity& e);
 

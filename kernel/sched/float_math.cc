@@ -17,7 +17,6 @@ namespace {
 constexpr double kLn2Hi = 6.93147180369123816490e-01; // 0x3fe62e42fee00000
 constexpr double kLn2Lo = 1.90821492927058770002e-10; // 0x3dea39ef35793c76
 constexpr double kInvLn2 = 1.44269504088896338700e+00;
-constexpr double kSmallExpArgument = 1.0 / 4096; // 2^−12
 
 uint64_t bits_of(double x) { return __builtin_bit_cast(uint64_t, x); }
 double from_bits(uint64_t b) { return __builtin_bit_cast(double, b); }
@@ -32,13 +31,8 @@ ExpSplit exp_split(double x)
     // The scheduler's common case: the clock advanced by microseconds, x ≈ 1e−5. For
     // |x| < 2^−12 no reduction is needed and degree 4 is exact to double precision (the first
     // omitted term, x^5/120, is below 7e−21 relative).
-    if (x > -kSmallExpArgument && x < kSmallExpArgument) {
-        double p = x * (1.0 / 24.0) + 1.0 / 6.0;
-        p = p * x + 0.5;
-        p = p * x + 1.0;
-        p = p * x + 1.0;
-        return {p, 0};
-    }
+    if (x > -kSmallExpArgument && x < kSmallExpArgument)
+        return {exp_small(x), 0};
     if (x != x)
         return {x, 0};
     if (x > kMaxExpArgument)
@@ -97,7 +91,7 @@ int binary_exponent(double x)
     return biased - 1023;
 }
 
-double exp_of(double x)
+double exp_of_general(double x)
 {
     if (x != x)
         return x;

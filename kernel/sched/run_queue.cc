@@ -5,7 +5,7 @@
 
 namespace sched {
 
-void RunQueue::update(Nanos now)
+void RunQueue::update_general(Nanos now)
 {
     Nanos elapsed = now > m_last ? now - m_last : 0;
     m_last = now > m_last ? now : m_last;
@@ -23,24 +23,10 @@ bool RunQueue::rr_expired() const
     return m_current && m_current->policy == Policy::RoundRobin && m_current->rr_remaining <= 0;
 }
 
-void RunQueue::wake(Entity& e, Nanos now)
+void RunQueue::wake_rt(Entity& e)
 {
-    update(now);
-    if (e.policy == Policy::Fair) {
-        m_fair.attach(e, now);
-        return;
-    }
     e.rr_remaining = m_params.rr_slice_ns;
     m_rt.push_back(e);
-}
-
-void RunQueue::block_current(Nanos now)
-{
-    NIMBUS_ASSERT(m_current);
-    update(now);
-    if (m_current->policy == Policy::Fair)
-        m_fair.detach_current(now);
-    m_current = nullptr;
 }
 
 void RunQueue::remove(Entity& e, Nanos now)
@@ -89,7 +75,7 @@ Entity* RunQueue::schedule(Nanos now)
         }
         m_current = nullptr;
     }
-    if (RtEntity* rt = m_rt.highest()) {
+    if (RtEntity* rt = m_rt.empty() ? nullptr : m_rt.highest()) { // usually empty: no call
         m_rt.remove(*rt);
         m_fair.requeue_current(now); // a fair current (if any) stays runnable
         m_current = &of(*rt);
@@ -100,7 +86,7 @@ Entity* RunQueue::schedule(Nanos now)
     return m_current;
 }
 
-bool RunQueue::should_preempt(Nanos now)
+bool RunQueue::should_preempt_general(Nanos now)
 {
     update(now);
     if (!m_current)
@@ -113,13 +99,8 @@ bool RunQueue::should_preempt(Nanos now)
     return rr_expired() && top == m_current->rt_priority;
 }
 
-Nanos RunQueue::preempt_deadline(Nanos now)
+Nanos RunQueue::preempt_deadline_general(Nanos now)
 {
-    // The common case after a switch: a fair entity runs alone — nothing can preempt it.
-    if (m_current && m_current->policy == Policy::Fair && m_rt.empty() && m_fair.runnable_count() == 0) {
-        update(now);
-        return kNever;
-    }
     if (should_preempt(now))
         return now;
     if (!m_current)

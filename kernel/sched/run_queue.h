@@ -13,6 +13,7 @@
 // blocking without a current entity) asserts.
 #pragma once
 
+#include <lib/assert.h>
 #include <sched/fair.h>
 #include <sched/rt.h>
 
@@ -34,15 +35,37 @@ public:
     RunQueue(const RunQueue&) = delete;
     RunQueue& operator=(const RunQueue&) = delete;
 
-    // Charges the current entity (fair run time, RR slice) up to `now`.
-    void update(Nanos now);
+    // Charges the current entity (fair run time, RR slice) up to `now`. A scheduling
+    // operation calls it several times with the same `now`: that case is inline (the fair
+    // clock is never behind m_last, and only an RR slice needs a look at equal times).
+    void update(Nanos now)
+    {
+        if (now > m_last || (m_current && m_current->policy == Policy::RoundRobin))
+            update_general(now);
+    }
 
     // Makes a detached entity runnable here (new, woken, migrated in). Does not switch; ask
     // should_preempt() afterwards (true at once for an RT entity above the current one).
-    void wake(Entity& e, Nanos now);
+    // The methods below are inline where the common case (fair entities) is short: they run
+    // on every context switch.
+    void wake(Entity& e, Nanos now)
+    {
+        update(now);
+        if (e.policy == Policy::Fair)
+            m_fair.attach(e, now);
+        else
+            wake_rt(e);
+    }
 
     // The current entity blocks or exits; there is no current entity until schedule().
-    void block_current(Nanos now);
+    void block_current(Nanos now)
+    {
+        NIMBUS_ASSERT(m_current);
+        update(now);
+        if (m_current->policy == Policy::Fair)
+            m_fair.detach_current(now);
+        m_current = nullptr;
+    }
 
     // Removes a runnable, not running, entity (migration). A fair entity keeps its R.
     void remove(Entity& e, Nanos now);
@@ -58,11 +81,26 @@ public:
 
     // Whether schedule() would now pick someone other than the current entity (with no current
     // entity: whether anything is runnable).
-    bool should_preempt(Nanos now);
+    bool should_preempt(Nanos now)
+    {
+        if (m_current && m_current->policy == Policy::Fair) {
+            update(now);
+            return !m_rt.empty() || m_fair.should_preempt(now);
+        }
+        return should_preempt_general(now);
+    }
 
     // When should_preempt() becomes true if nothing else happens (now, a time, or kNever):
     // the RR slice end, or the fair lead's end. For the CPU's one-shot timer.
-    Nanos preempt_deadline(Nanos now);
+    Nanos preempt_deadline(Nanos now)
+    {
+        // The common case after a switch: a fair entity runs alone — nothing can preempt it.
+        if (m_current && m_current->policy == Policy::Fair && m_rt.empty() && m_fair.runnable_count() == 0) {
+            update(now);
+            return kNever;
+        }
+        return preempt_deadline_general(now);
+    }
 
     Entity* current() const { return m_current; }
     size_t runnable_count() const { return m_rt.size() + m_fair.runnable_count(); }
@@ -70,6 +108,10 @@ public:
     const RtRunQueue& rt() const { return m_rt; }
 
 private:
+    void update_general(Nanos now);
+    void wake_rt(Entity& e);
+    bool should_preempt_general(Nanos now);
+    Nanos preempt_deadline_general(Nanos now);
     static Entity& of(RtEntity& e) { return static_cast<Entity&>(e); }
     static Entity& of(FairEntity& e) { return static_cast<Entity&>(e); }
     bool rr_expired() const;

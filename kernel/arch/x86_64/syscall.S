@@ -44,12 +44,12 @@ arch_syscall_entry:
         pushq %rcx                         // rip
         pushq %r11                         // rflags
         pushq %rax                         // number, then result
-        pushq %rdi
-        pushq %rsi
-        pushq %rdx
-        pushq %r10
+        pushq %r9                          // the arguments, rdi lowest: lx::Args' order
         pushq %r8
-        pushq %r9
+        pushq %r10
+        pushq %rdx
+        pushq %rsi
+        pushq %rdi
         pushq %rbx
         pushq %rbp
         pushq %r12
@@ -78,8 +78,7 @@ arch_syscall_entry:
         cmpl $0x1f80, 0x100(%rsp)          // the application's MXCSR may unmask exceptions:
         je 1f                              // the kernel runs with the default (and skips
         ldmxcsr g_kernel_mxcsr(%rip)       // the reload when it already is: ldmxcsr is slow)
-1:      cld
-        sti
+1:      sti                                // (DF is clear: IA32_FMASK clears it)
         movq %rbx, %rdi
         pushq 8*14(%rbx)                   // a frame record, so backtraces reach the caller:
         pushq 8*4(%rbx)                    // its rip and rbp
@@ -104,12 +103,12 @@ arch_syscall_return:
         popq %r12
         popq %rbp
         popq %rbx
-        popq %r9
-        popq %r8
-        popq %r10
-        popq %rdx
-        popq %rsi
         popq %rdi
+        popq %rsi
+        popq %rdx
+        popq %r10
+        popq %r8
+        popq %r9
         popq %rax
         popq %r11                          // rflags (Linux leaves them in r11)
         popq %rcx                          // rip (Linux leaves it in rcx)
@@ -208,12 +207,12 @@ arch_syscall_return_exact:
         popq %r12
         popq %rbp
         popq %rbx
-        popq %r9
-        popq %r8
-        popq %r10
-        popq %rdx
-        popq %rsi
         popq %rdi
+        popq %rsi
+        popq %rdx
+        popq %r10
+        popq %r8
+        popq %r9
         popq %rax                          // rsp = frame + 13 * 8
         movq -(13 * 8 + 48)(%rsp), %rcx
         movq -(13 * 8 + 56)(%rsp), %r11

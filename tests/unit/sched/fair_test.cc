@@ -361,6 +361,8 @@ TEST(Fair, WakingThreadPreemptsHogPromptly)
     hog.id = 1;
     io.id = 2;
     sim.rq.attach(hog, 0);
+    sim.rq.attach(io, 0); // io has been attached before: a sleeper, not a new thread
+    sim.rq.detach(io, 0);
     sim.resched();
     sim.run_until(3000 * kMs); // the hog reaches steady state
     Nanos worst_latency = 0;
@@ -431,7 +433,7 @@ TEST(Fair, LongSleeperDoesNotStarveOthers)
 }
 
 // A thread that naps keeps its decayed R when that is above the floor (no reward for a
-// short nap); one that slept long, and a new one, land at the floor (lowest R − credit), not 0.
+// short nap); one that slept long lands at the floor − credit, not 0; a new one at the floor.
 TEST(Fair, WakePlacement)
 {
     FairParams params;
@@ -458,12 +460,12 @@ TEST(Fair, WakePlacement)
     now += kMs;
     rq.attach(*napper, now);
     EXPECT_NEAR(rq.runtime(*napper), r_nap * std::exp(-1e6 / kTau), 1e-6 * r_nap);
-    // c is new: lands at the placement floor − credit. The floor is the highest "lowest R"
-    // seen at a placement: when the napper was placed the only other entity was `other`
-    // (running), and the napper's own lower R does not pull the floor down.
+    // c is new: lands at the placement floor itself (no credit: it has not slept). The floor
+    // is the highest "lowest R" seen at a placement: when the napper was placed the only other
+    // entity was `other` (running), and the napper's own lower R does not pull the floor down.
     rq.attach(c, now);
     double floor = std::max(std::min(rq.runtime(*napper), rq.runtime(*other)), rq.runtime(*other));
-    EXPECT_NEAR(rq.runtime(c), floor - params.wake_credit_ns, 1e-3);
+    EXPECT_NEAR(rq.runtime(c), floor, 1e-3);
     double lowest;
     // A long sleeper (decayed to ~0) also lands at the floor.
     rq.detach(c, now);
@@ -531,7 +533,7 @@ namespace {
 
 TEST(FairRunQueue, PlacementCreditsDoNotStack)
 {
-    // Threads made runnable one after another next to a thread that has run a while all get
+    // Sleepers made runnable one after another next to a thread that has run a while all get
     // the same placement (the running thread's R minus the credit), not a credit each below
     // the previous one.
     sched::FairParams params;
@@ -542,6 +544,10 @@ TEST(FairRunQueue, PlacementCreditsDoNotStack)
     b.id = 3;
     c.id = 4;
     rq.attach(main_thread, 0);
+    for (sched::FairEntity* e : {&a, &b, &c}) { // they have run before: sleepers, not new threads
+        rq.attach(*e, 0);
+        rq.detach(*e, 0);
+    }
     rq.schedule(0);
     rq.update(100'000'000); // main ran 100 ms
     rq.attach(a, 100'000'000);
@@ -551,6 +557,38 @@ TEST(FairRunQueue, PlacementCreditsDoNotStack)
     EXPECT_NEAR(ra, rb, 1e-6 * ra);
     EXPECT_NEAR(rb, rc, 1e-6 * rb);
     EXPECT_NEAR(rq.runtime(main_thread) - ra, double(params.wake_credit_ns), 1e-3 * ra);
+}
+
+TEST(FairRunQueue, NewThreadDoesNotPreemptItsCreator)
+{
+    // A new thread starts at the CPU's lowest R, without the sleeper's credit: it does not
+    // preempt the thread that made it, which has run a while, and holds no lead over it. A
+    // sleeper made runnable at the same moment does get the credit, and preempts.
+    sched::FairParams params;
+    sched::FairRunQueue rq(params, 0);
+    sched::FairEntity creator, fresh, sleeper;
+    creator.id = 1;
+    fresh.id = 2;
+    sleeper.id = 3;
+    rq.attach(creator, 0);
+    rq.attach(sleeper, 0);
+    rq.detach(sleeper, 0);
+    rq.schedule(0);
+    rq.update(100'000'000); // the creator ran 100 ms
+    EXPECT_TRUE(fresh.is_new);
+    rq.attach(fresh, 100'000'000);
+    EXPECT_FALSE(fresh.is_new);
+    EXPECT_NEAR(rq.runtime(fresh), rq.runtime(creator), 1e-9 * rq.runtime(creator));
+    EXPECT_FALSE(rq.should_preempt(100'000'000));
+    // The lead the creator needs to lose before the new thread runs is H.
+    sched::Nanos d = rq.preempt_deadline(100'000'000);
+    EXPECT_GT(d, 100'000'000 + sched::Nanos(params.hysteresis_ns) * 9 / 10);
+    rq.attach(sleeper, 100'000'000);
+    EXPECT_NEAR(rq.runtime(creator) - rq.runtime(sleeper), double(params.wake_credit_ns),
+                1e-6 * rq.runtime(creator));
+    EXPECT_TRUE(rq.should_preempt(100'000'000));
+    EXPECT_EQ(rq.schedule(100'000'000), &sleeper);
+    EXPECT_TRUE(rq.tree().check_invariants());
 }
 
 } // namespace
