@@ -6,6 +6,8 @@
  *   clock_gettime  clock_gettime(CLOCK_MONOTONIC) as glibc does it (vDSO where there is one)
  *   open_read_close  open + read 4 KiB + close of a small file in /tmp
  *   page_fault     first touch of fresh anonymous memory, per 4 KiB page
+ *   file_map       mmap of a 16 MiB file in /tmp + a read of every page + munmap, per 4 KiB
+ *   file_cow       the first write to every page of a private mapping of it, per 4 KiB
  *   thread         pthread_create + pthread_join of an empty thread
  *   pingpong       a mutex + two condition variables bouncing between two threads (one CPU)
  */
@@ -115,6 +117,60 @@ static void bench_page_fault(void)
     munmap(p, size);
 }
 
+/* A 16 MiB file in /tmp (ramfs in Nimbus, the initramfs's rootfs in Linux: both in memory). */
+static int make_map_file(size_t size)
+{
+    static char chunk[65536];
+    memset(chunk, 'm', sizeof chunk);
+    int fd = open("/tmp/sysbench-map", O_CREAT | O_RDWR | O_TRUNC, 0644);
+    if (fd < 0)
+        return -1;
+    for (size_t done = 0; done < size; done += sizeof chunk)
+        if (write(fd, chunk, sizeof chunk) != (ssize_t)sizeof chunk) {
+            close(fd);
+            return -1;
+        }
+    return fd;
+}
+
+static void bench_file_map(void)
+{
+    const size_t size = 16u << 20;
+    int fd = make_map_file(size);
+    if (fd < 0) {
+        say("bench-skip file_map cannot create /tmp/sysbench-map\n");
+        return;
+    }
+    volatile char sum = 0;
+    uint64_t start = now_ns();
+    char* p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+        say("bench-skip file_map mmap failed\n");
+        close(fd);
+        return;
+    }
+    for (size_t off = 0; off < size; off += 4096)
+        sum += p[off];
+    munmap(p, size);
+    report("file_map", start, size / 4096);
+
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+        say("bench-skip file_cow mmap failed\n");
+        close(fd);
+        return;
+    }
+    for (size_t off = 0; off < size; off += 4096)
+        sum += p[off]; /* mapped, read-only: what is timed below is the copy */
+    start = now_ns();
+    for (size_t off = 0; off < size; off += 4096)
+        p[off] = 1;
+    report("file_cow", start, size / 4096);
+    munmap(p, size);
+    close(fd);
+    unlink("/tmp/sysbench-map");
+}
+
 static void* empty_thread(void* arg) { return arg; }
 
 static void bench_thread(void)
@@ -180,6 +236,7 @@ int main(void)
     bench_clock_gettime();
     bench_open_read_close();
     bench_page_fault();
+    bench_file_map();
     bench_thread();
     bench_pingpong();
     if (!g_linux_init)

@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.join(REPO, "bench", "sched"))
 import boot_bench  # noqa: E402
 import pingpong_bench  # noqa: E402  (parse, primary: the same "bench NAME k=v" lines)
 
-FIGURES = ["null_syscall", "clock_gettime", "open_read_close", "page_fault", "thread", "pingpong"]
+FIGURES = ["null_syscall", "clock_gettime", "open_read_close", "page_fault", "file_map", "file_cow", "thread",
+           "pingpong"]
 # The target: the null syscall at most half of Linux's; the rest faster than Linux.
 TARGETS = {"null_syscall": 0.5}
 

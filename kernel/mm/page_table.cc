@@ -223,20 +223,51 @@ Result<void> PageTable::map(uint64_t va, uint64_t pa, uint64_t size, Protection 
     TRY(check_range(va, size, start, end));
     if ((pa & (kSize4K - 1)) != 0 || pa >= kPhysAddrLimit || size > kPhysAddrLimit - pa || !is_valid(prot))
         return Errno::INVAL;
-    if (!opts.replace && range_has_mapping(kRootLevel, m_root, start, end))
-        return Errno::EXIST;
-
-    Txn txn(*m_env);
-    TRY(txn.reserve(count_map_pages(kRootLevel, Shadow::Real, m_root, start, end, pa, opts)));
-
     uint64_t leaf = cache_bits(opts.cache);
     if (opts.user)
         leaf |= kPteUser.bits();
     if (opts.global)
         leaf |= kPteGlobal.bits();
-    map_level(txn, kRootLevel, m_root, start, end, pa, with_rights(leaf, prot), opts);
+    leaf = with_rights(leaf, prot);
+
+    // The common case — one 4 KiB page under an existing last-level table (demand paging, a
+    // file page, a copy-on-write copy) — takes a walk and a store, without the counting pass
+    // and the transaction below. Same result: no table page is needed, so nothing can fail.
+    if (end - start == kSize4K) {
+        if (uint64_t* slot = last_level_slot(start)) {
+            uint64_t e = load_entry(slot);
+            if (is_leaf_entry(e, 0) && !opts.replace)
+                return Errno::EXIST;
+            store_entry(slot, leaf | pa);
+            if (pte_has(e, kPtePresent)) {
+                Txn txn(*m_env);
+                txn.invalidate(start);
+                txn.commit();
+            }
+            return {};
+        }
+    }
+
+    if (!opts.replace && range_has_mapping(kRootLevel, m_root, start, end))
+        return Errno::EXIST;
+
+    Txn txn(*m_env);
+    TRY(txn.reserve(count_map_pages(kRootLevel, Shadow::Real, m_root, start, end, pa, opts)));
+    map_level(txn, kRootLevel, m_root, start, end, pa, leaf, opts);
     txn.commit();
     return {};
+}
+
+uint64_t* PageTable::last_level_slot(uint64_t linear) const
+{
+    uint64_t table_pa = m_root;
+    for (int level = kRootLevel; level > 0; level--) {
+        uint64_t e = load_entry(&table(table_pa)[table_index(linear, level)]);
+        if (!is_table_entry(e, level))
+            return nullptr;
+        table_pa = e & kPteAddrMask4K;
+    }
+    return &table(table_pa)[table_index(linear, 0)];
 }
 
 Result<void> PageTable::unmap_visiting(uint64_t va, uint64_t size, Visitor visit, void* ctx)

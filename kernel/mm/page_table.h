@@ -198,6 +198,8 @@ private:
     void walk(uint64_t start, uint64_t end, Visitor visit, void* ctx) const;
     void walk_level(int level, uint64_t table_pa, uint64_t start, uint64_t end, Visitor visit, void* ctx) const;
     bool range_has_mapping(int level, uint64_t table_pa, uint64_t start, uint64_t end) const;
+    // The 4 KiB entry for `linear` when every level above it is a table, else nullptr.
+    uint64_t* last_level_slot(uint64_t linear) const;
 
     size_t count_map_pages(int level, Shadow shadow, uint64_t table_pa, uint64_t start, uint64_t end,
                            uint64_t pa, const MapOptions& opts) const;

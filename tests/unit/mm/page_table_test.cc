@@ -353,6 +353,44 @@ TEST_F(PageTableTest, ExistOnOverlap)
     check_tree(env, pt);
 }
 
+// One 4 KiB page under existing tables takes the fast path (no transaction); it must behave
+// exactly as the general path: EXIST without replace (PROT_NONE entries included), the
+// entry's bits as for any map, and one invalidation when it replaces a present entry.
+TEST_F(PageTableTest, SinglePageUnderExistingTables)
+{
+    constexpr uint64_t va = 0x7000'0000'0000;
+    ASSERT_FALSE(pt.map(va, 0x10'0000, 2 * kSize4K, Protection::Read).is_error());
+    ASSERT_FALSE(pt.unmap(va + kSize4K, kSize4K).is_error());
+    size_t pages = env.live_pages();
+    env.invalidations.clear();
+    MapOptions user;
+    user.user = true;
+    ASSERT_FALSE(pt.map(va + kSize4K, 0x30'0000, kSize4K, Protection::ReadWrite, user).is_error());
+    EXPECT_EQ(env.live_pages(), pages);
+    EXPECT_TRUE(env.invalidations.empty()); // nothing was present there
+    auto m = pt.lookup(va + kSize4K).value();
+    EXPECT_EQ(m.pa, 0x30'0000u);
+    EXPECT_EQ(m.prot, Protection::ReadWrite);
+    EXPECT_TRUE(m.user);
+    EXPECT_FALSE(m.global);
+    // The general path makes the identical entry.
+    PageTable other = make_table(env);
+    ASSERT_FALSE(other.map(va + kSize4K, 0x30'0000, kSize4K, Protection::ReadWrite, user).is_error());
+    EXPECT_EQ(other.lookup(va + kSize4K).value().entry, m.entry);
+    other.destroy();
+    EXPECT_EQ(pt.map(va, 0x50'0000, kSize4K, Protection::Read).error(), Errno::EXIST);
+    EXPECT_EQ(pt.lookup(va).value().pa, 0x10'0000u);
+    ASSERT_FALSE(pt.protect(va, kSize4K, Protection::None).is_error());
+    EXPECT_EQ(pt.map(va, 0x50'0000, kSize4K, Protection::Read).error(), Errno::EXIST);
+    env.invalidations.clear();
+    MapOptions replace;
+    replace.replace = true;
+    ASSERT_FALSE(pt.map(va + kSize4K, 0x60'0000, kSize4K, Protection::Read, replace).is_error());
+    EXPECT_EQ(pt.lookup(va + kSize4K).value().pa, 0x60'0000u);
+    EXPECT_EQ(env.invalidations, (std::vector<uint64_t>{va + kSize4K}));
+    check_tree(env, pt);
+}
+
 TEST_F(PageTableTest, InvalidArguments)
 {
     EXPECT_EQ(pt.map(0x1001, 0, kSize4K, Protection::Read).error(), Errno::INVAL);
