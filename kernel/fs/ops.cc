@@ -116,6 +116,8 @@ Result<Ref<OpenFile>> open(const PathContext& ctx, lib::StringView path, unsigne
     case VnodeType::Regular:
         if ((writes || (flags & kOpenTruncate)) && !created && r.node.mount->is_read_only())
             return Errno::ROFS;
+        if ((writes || (flags & kOpenTruncate)) && vnode.write_denied())
+            return Errno::TXTBSY;
         break;
     case VnodeType::CharDevice: {
         Attr attr = TRY(vnode.getattr());
@@ -310,6 +312,8 @@ Result<void> set_attr(const PathContext& ctx, lib::StringView path, bool follow,
     }
     if (r.node.mount->is_read_only())
         return Errno::ROFS;
+    if ((req.mask & SetAttr::kSize) && vnode.write_denied())
+        return Errno::TXTBSY;
     return vnode.setattr(req);
 }
 

@@ -58,6 +58,14 @@ public:
 
     FileSystem& fs() const { return m_fs; }
     uint64_t ino() const { return m_ino; }
+
+    // Executables: while the program runs from this file, opening it for writing or changing
+    // its size fails with TXTBSY (its pages are mapped in place; Linux refuses the same).
+    // Never undone: the program runs until the VM ends. Per vnode object, which is the file
+    // for writable filesystems (their vnodes are unique per file); a read-only filesystem
+    // refuses the writes anyway.
+    void deny_write() { m_write_denied.store(true, std::memory_order_relaxed); }
+    bool write_denied() const { return m_write_denied.load(std::memory_order_relaxed); }
     VnodeType type() const { return m_type; }
     bool is_directory() const { return m_type == VnodeType::Directory; }
     bool is_symlink() const { return m_type == VnodeType::Symlink; }
@@ -134,6 +142,7 @@ private:
     FileSystem& m_fs;
     const uint64_t m_ino;
     const VnodeType m_type;
+    std::atomic<bool> m_write_denied{false};
 };
 
 // Whether a and b are the same file (same filesystem, same inode).

@@ -31,6 +31,7 @@ enum class Errno : int {
     NFILE = 23,
     MFILE = 24,
     NOTTY = 25,
+    TXTBSY = 26,
     FBIG = 27,
     NOSPC = 28,
     SPIPE = 29,

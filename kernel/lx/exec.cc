@@ -117,6 +117,10 @@ lib::Result<Loaded> load_image(const fs::PathContext& ctx, const char* path, elf
 {
     uint64_t file_size = 0;
     auto file = TRY(open_executable(ctx, path, file_size, why));
+    // Its pages are about to be mapped in place: from now on the file cannot be written or
+    // truncated (TXTBSY), as on Linux.
+    if (file->location())
+        file->location()->vnode->deny_write();
     OpenFileReader reader(*file, file_size);
     elf::ParseError perr;
     auto parsed = elf::parse(reader, &perr);

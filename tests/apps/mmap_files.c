@@ -272,6 +272,12 @@ int main(int argc, char** argv)
     CHECK(n > 0);
     self[n > 0 ? n : 0] = 0;
     (void)argv;
+    // The running program's file is mapped in place: it cannot be written or truncated
+    // (ETXTBSY; EROFS when it lives in the read-only root image), and it keeps running.
+    errno = 0;
+    CHECK(open(self, O_WRONLY) == -1 && (errno == ETXTBSY || errno == EROFS));
+    CHECK(open("/proc/self/exe", O_WRONLY | O_TRUNC | O_CREAT, 0755) == -1 && (errno == ETXTBSY || errno == EROFS));
+    CHECK(truncate(self, 0) == -1 && (errno == ETXTBSY || errno == EROFS));
     test_image_file(self);
     test_ramfs_file();
     test_races();

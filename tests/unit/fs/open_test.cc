@@ -130,6 +130,31 @@ TEST(Open, AccessModesAreEnforced)
     EXPECT_EQ(ro->flags() & fs::kOpenCreate, 0u); // creation flags are not kept
 }
 
+// A file the running program was loaded from (exec marks it): reading is fine, but opening
+// it for writing, truncating it by open or by path, is TXTBSY — its pages are mapped.
+TEST(Open, RunningExecutableIsTextBusy)
+{
+    Namespace ns;
+    ASSERT_OK(ns.write_file("/prog", "\177ELF"));
+    auto exe = MUST(fs::open(ns.ctx, "/prog", fs::kOpenReadOnly));
+    exe->location()->vnode->deny_write();
+    EXPECT_OK(fs::open(ns.ctx, "/prog", fs::kOpenReadOnly));
+    EXPECT_ERRNO(fs::open(ns.ctx, "/prog", fs::kOpenWriteOnly), Errno::TXTBSY);
+    EXPECT_ERRNO(fs::open(ns.ctx, "/prog", fs::kOpenReadWrite), Errno::TXTBSY);
+    EXPECT_ERRNO(fs::open(ns.ctx, "/prog", fs::kOpenReadOnly | fs::kOpenTruncate), Errno::TXTBSY);
+    EXPECT_ERRNO(fs::open(ns.ctx, "/prog", fs::kOpenWriteOnly | fs::kOpenCreate | fs::kOpenTruncate, 0644),
+                 Errno::TXTBSY);
+    fs::SetAttr size;
+    size.mask = fs::SetAttr::kSize;
+    size.size = 0;
+    EXPECT_ERRNO(fs::set_attr(ns.ctx, "/prog", true, size), Errno::TXTBSY);
+    fs::SetAttr mode;
+    mode.mask = fs::SetAttr::kMode;
+    mode.mode = 0755;
+    EXPECT_OK(fs::set_attr(ns.ctx, "/prog", true, mode)); // chmod is not a write
+    EXPECT_EQ(MUST(ns.stat("/prog")).size, 4u);
+}
+
 TEST(Open, OffsetsAppendAndPositionalIo)
 {
     Namespace ns;
