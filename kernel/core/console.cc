@@ -67,6 +67,8 @@ void console_init() { g_console.init(); }
 void console_write(const char* data, size_t size) { g_console.write(data, size); }
 
 bool console_try_read(char& c) { return g_console.try_read(c); }
+void console_set_receive_interrupt(bool on) { g_console.set_receive_interrupt(on); }
+bool console_interrupt_pending() { return g_console.interrupt_pending(); }
 
 void vkprintf(const char* fmt, va_list args)
 {

@@ -12,6 +12,10 @@ void console_init();
 void console_write(const char* data, size_t size);
 // A byte of console input, if one is waiting (never blocks).
 bool console_try_read(char& c);
+// COM1's received-data interrupt on or off, and whether it is signalling (for the input
+// driver in lx/files.cc, which routes ISA IRQ 4). Any context, interrupt handlers included.
+void console_set_receive_interrupt(bool on);
+bool console_interrupt_pending();
 
 // printf-style output straight to the console, whatever the log level.
 void kprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

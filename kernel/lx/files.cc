@@ -1,8 +1,13 @@
 // The application's file-system state (files.h) and the kernel's backends for the fs layer:
-// pages for ramfs, entropy for /dev/urandom, the serial console for /dev/console.
+// pages for ramfs, entropy for /dev/urandom, the serial console for /dev/console and its
+// input (the line discipline, or the runner's relayed stdin on descriptor 0).
 #include <atomic>
+#include <boot/options.h>
+#include <core/boot_info.h>
 #include <core/clock.h>
 #include <core/console.h>
+#include <core/ioapic.h>
+#include <core/irq_thread.h>
 #include <core/memory.h>
 #include <core/thread.h>
 #include <fs/devfs/devfs.h>
@@ -13,11 +18,15 @@
 #include <lx/files.h>
 #include <lx/random.h>
 #include <lx/file_mapping.h>
+#include <lx/poll.h>
+#include <lx/process.h>
 #include <lx/signal.h>
 #include <lx/uaccess.h>
 #include <new>
 #include <rootfs/image_fs.h>
 #include <sync/mutex.h>
+#include <tty/line_discipline.h>
+#include <tty/pipe_input.h>
 
 namespace lx {
 namespace {
@@ -50,13 +59,44 @@ public:
     }
 };
 
-// The serial console as a terminal. Input is polled every 10 ms (TODO(#4): the UART's
-// receive interrupt through an interrupt thread); writes go straight to the UART. A read
-// waiting for input ends with kRestartSys when a signal arrives (signal.h: EINTR after a
-// handler without SA_RESTART, else the read runs again): the wait is a park with a
-// deadline, which the sender's kick cuts short.
-class SerialConsole final : public fs::devfs::ConsoleBackend {
+// The serial console (COM1) as a terminal, and its input.
+//
+// Output goes straight to the UART. Input arrives by COM1's received-data interrupt (ISA IRQ
+// 4 through the I/O APIC, served by an interrupt thread): the handler only masks the UART's
+// interrupt; the thread drains the receive FIFO into the input queue under m_lock — a
+// tty::LineDiscipline (console.input=tty: echo, editing, Ctrl-C) or a tty::PipeInput
+// (console.input=pipe: the runner's relay protocol, ending in end of file) — and unmasks it
+// again. When the queue is full it leaves the interrupt masked and the bytes in the UART (the
+// host then stops sending: nothing is lost); the next read that makes room unmasks it, and
+// the pending bytes raise the interrupt again. Readers and pollers wait on the readiness
+// notifier (poll.h), which the thread signals after each drain: no polling. Without the
+// interrupt (no I/O APIC route) readers fall back to draining the UART themselves every 10 ms.
+//
+// A read waiting for input ends with kRestartSys when a signal arrives (signal.h: EINTR after a
+// handler without SA_RESTART, else the read runs again). A read copies to the application
+// before it consumes, so a bad buffer gives FAULT and loses no input.
+class SerialConsole final : public fs::devfs::ConsoleBackend, private tty::EchoSink {
 public:
+    // Chooses the input mode and starts the interrupt thread. Boot time, once.
+    void start_input(bool pipe_mode)
+    {
+        m_pipe_mode = pipe_mode;
+        core::InterruptThread::Ops ops { &on_interrupt, &on_work };
+        auto irq = core::InterruptThread::create_for_gsi("console", core::isa_irq_route(4), ops, this, 0);
+        if (irq.is_error()) {
+            log_warn("console: no receive interrupt (%s): polling for input", lib::errno_name(irq.error()));
+            return;
+        }
+        {
+            ksync::MutexGuard guard(m_lock);
+            m_irq = irq.value();
+        }
+        // A byte the UART kept from before its set-up raises no interrupt: take it (and
+        // whatever else waits) now; drain() then turns the interrupt on.
+        drain();
+    }
+    bool pipe_mode() const { return m_pipe_mode; }
+
     lib::Result<size_t> write(const void* data, size_t n) override
     {
         core::console_write(static_cast<const char*>(data), n);
@@ -65,39 +105,72 @@ public:
 
     lib::Result<size_t> read(void* dst, size_t n, bool nonblocking) override
     {
-        auto* out = static_cast<char*>(dst);
-        size_t got = 0;
-        while (got == 0) {
-            char c;
-            while (got < n && core::console_try_read(c))
-                out[got++] = c == '\r' ? '\n' : c; // ICRNL
-            if (got || nonblocking)
-                break;
-            if (signal_pending())
-                return kRestartSys;
-            core::park_current_thread_until(core::monotonic_ns() + kInputPollNs);
-        }
-        if (!got)
-            return Errno::AGAIN;
-        return got;
+        fs::KernelBuffer buf(dst, n);
+        return read_into(buf, nonblocking);
+    }
+
+    // /dev/console and /dev/tty: the terminal (in pipe mode they read the relayed input).
+    lib::Result<size_t> read_into(fs::IoBuffer& buf, bool nonblocking) override
+    {
+        if (m_pipe_mode)
+            return read_pipe(buf, nonblocking);
+        return read_terminal(buf, nonblocking);
+    }
+
+    uint32_t poll_events() override
+    {
+        ksync::MutexGuard guard(m_lock);
+        poll_uart_locked();
+        bool readable = m_pipe_mode ? m_pipe.readable() : m_line.readable();
+        return fs::kPollOut | fs::kPollWrNorm | (readable ? fs::kPollIn | fs::kPollRdNorm : 0);
     }
 
     lib::Result<long> ioctl(unsigned cmd, uint64_t arg) override
     {
         constexpr unsigned kTcgets = 0x5401, kTcsets = 0x5402, kTcsetsw = 0x5403, kTcsetsf = 0x5404;
+        constexpr unsigned kTcflsh = 0x540b, kFionread = 0x541b;
         constexpr unsigned kTiocgwinsz = 0x5413, kTiocswinsz = 0x5414, kTiocgpgrp = 0x540f, kTiocspgrp = 0x5410;
         switch (cmd) {
         case kTcgets: {
-            ksync::MutexGuard guard(m_lock);
-            TRY(write_app(arg, m_termios));
+            tty::Termios t;
+            {
+                ksync::MutexGuard guard(m_lock);
+                t = m_line.termios();
+            }
+            TRY(write_app(arg, t));
             return 0;
         }
         case kTcsets:
-        case kTcsetsw:
+        case kTcsetsw: // output is never queued: nothing to drain first
         case kTcsetsf: {
-            Termios t = TRY(read_app<Termios>(arg));
+            tty::Termios t = TRY(read_app<tty::Termios>(arg));
+            {
+                ksync::MutexGuard guard(m_lock);
+                if (cmd == kTcsetsf && !m_pipe_mode)
+                    m_line.flush();
+                m_line.set_termios(t);
+                restart_receive_locked();
+            }
+            readiness_changed(); // a mode switch can make input readable
+            return 0;
+        }
+        case kTcflsh: {
+            constexpr uint64_t kTciflush = 0, kTcioflush = 2;
+            if (arg != kTciflush && arg != kTcioflush)
+                return arg == 1 ? 0 : lib::Result<long>(Errno::INVAL);
             ksync::MutexGuard guard(m_lock);
-            m_termios = t; // kept for TCGETS; the serial line itself has no modes to set
+            if (!m_pipe_mode)
+                m_line.flush();
+            restart_receive_locked();
+            return 0;
+        }
+        case kFionread: {
+            int32_t count;
+            {
+                ksync::MutexGuard guard(m_lock);
+                count = int32_t(m_pipe_mode ? m_pipe.available() : m_line.committed());
+            }
+            TRY(write_app(arg, count));
             return 0;
         }
         case kTiocgwinsz: {
@@ -119,23 +192,245 @@ public:
         }
     }
 
-private:
-    static constexpr uint64_t kInputPollNs = 10'000'000;
+    // Standard input in pipe mode (PipeInputFile): the relayed bytes, then end of file.
+    lib::Result<size_t> read_pipe(fs::IoBuffer& buf, bool nonblocking)
+    {
+        if (buf.size() == 0)
+            return size_t(0);
+        for (;;) {
+            uint64_t epoch = readiness_epoch();
+            {
+                ksync::MutexGuard guard(m_lock);
+                poll_uart_locked();
+                uint8_t chunk[kReadChunk];
+                size_t n = m_pipe.peek(chunk, buf.size() < sizeof(chunk) ? buf.size() : sizeof(chunk));
+                if (n) {
+                    TRY(buf.copy_out(0, chunk, n));
+                    m_pipe.consume(n);
+                    restart_receive_locked();
+                    return n;
+                }
+                if (m_pipe.ended())
+                    return size_t(0);
+            }
+            if (nonblocking)
+                return Errno::AGAIN;
+            TRY(wait_for_input(epoch, kNoDeadline));
+        }
+    }
 
-    // struct termios as TCGETS gives it: a fresh Linux console's modes (canonical input with
-    // echo, ONLCR output processing, 38400 baud, 8 bits).
-    struct Termios {
-        uint32_t iflag = 0x0500;  // ICRNL | IXON
-        uint32_t oflag = 0x0005;  // OPOST | ONLCR
-        uint32_t cflag = 0x00bf;  // B38400 | CS8 | CREAD
-        uint32_t lflag = 0x8a3b;  // ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE | IEXTEN
-        uint8_t line = 0;
-        uint8_t cc[19] = { 3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22, 0, 0, 0 };
-    };
-    static_assert(sizeof(Termios) == 36);
+    uint32_t pipe_poll_events()
+    {
+        ksync::MutexGuard guard(m_lock);
+        poll_uart_locked();
+        uint32_t ev = 0;
+        if (m_pipe.available())
+            ev |= fs::kPollIn | fs::kPollRdNorm;
+        if (m_pipe.ended())
+            ev |= fs::kPollHup; // as a pipe whose writer closed
+        return ev;
+    }
+
+    size_t pipe_available()
+    {
+        ksync::MutexGuard guard(m_lock);
+        return m_pipe.available();
+    }
+
+private:
+    static constexpr uint64_t kNoDeadline = ~uint64_t(0);
+    static constexpr uint64_t kInputPollNs = 10'000'000;
+    static constexpr size_t kReadChunk = tty::LineDiscipline::kMaxLine; // a whole canonical line
+    static constexpr int32_t kSiKernel = 0x80;
+    static constexpr unsigned kRefillPolls = 64;
+
+    // Interrupt context: COM1 is not shared, but check that it is signalling, then mask its
+    // interrupt so that the (edge-triggered) line drops; on_work unmasks it.
+    static bool on_interrupt(void*)
+    {
+        if (!core::console_interrupt_pending())
+            return false;
+        core::console_set_receive_interrupt(false);
+        return true;
+    }
+
+    static void on_work(void* self) { static_cast<SerialConsole*>(self)->drain(); }
+
+    // The interrupt thread: moves the UART's bytes into the queue, then sends the signal a
+    // Ctrl-C asked for and wakes readers and pollers.
+    void drain()
+    {
+        int signal = 0;
+        bool got;
+        {
+            ksync::MutexGuard guard(m_lock);
+            got = drain_locked(signal);
+            if (!m_receive_stopped)
+                core::console_set_receive_interrupt(true);
+        }
+        if (signal) {
+            AppThread::PendingInfo info;
+            info.code = kSiKernel;
+            send_process_signal(signal, info);
+        }
+        if (got)
+            readiness_changed();
+    }
+
+    // Takes bytes from the UART while the queue has room; a full queue stops the receive
+    // interrupt until a read makes room (restart_receive_locked). Whether any byte came.
+    bool drain_locked(int& signal) TA_REQ(m_lock)
+    {
+        bool got = false;
+        unsigned idle = 0;
+        for (;;) {
+            if (m_pipe_mode ? !m_pipe.can_receive() : !m_line.can_receive()) {
+                m_receive_stopped = true;
+                return got;
+            }
+            char c;
+            if (!core::console_try_read(c)) {
+                // The host refills the 16-byte FIFO as soon as it empties: during a burst,
+                // looking a few more times is far cheaper than an interrupt per FIFO-full.
+                if (!got || ++idle > kRefillPolls)
+                    return got;
+                continue;
+            }
+            idle = 0;
+            got = true;
+            if (m_pipe_mode) {
+                m_pipe.receive(uint8_t(c));
+            } else if (auto r = m_line.receive(uint8_t(c), *this); r.signal) {
+                signal = r.signal;
+            }
+        }
+    }
+
+    void restart_receive_locked() TA_REQ(m_lock)
+    {
+        if (m_receive_stopped && (m_pipe_mode ? m_pipe.can_receive() : m_line.can_receive())) {
+            m_receive_stopped = false;
+            if (m_irq)
+                core::console_set_receive_interrupt(true); // pending bytes interrupt at once
+        }
+    }
+
+    // Without the interrupt: the caller drains the UART itself (signals are not raised).
+    void poll_uart_locked() TA_REQ(m_lock)
+    {
+        if (m_irq)
+            return;
+        int signal = 0;
+        m_receive_stopped = false;
+        drain_locked(signal);
+    }
+
+    // Waits for the notifier (or, polling, at most 10 ms). Ok on a change or at the
+    // deadline; kRestartSys when a signal arrived.
+    lib::Result<void> wait_for_input(uint64_t epoch, uint64_t deadline)
+    {
+        if (!m_irq) {
+            uint64_t poll = core::monotonic_ns() + kInputPollNs;
+            deadline = deadline < poll ? deadline : poll;
+        }
+        if (!wait_readiness(epoch, deadline) && signal_pending())
+            return kRestartSys;
+        return {};
+    }
+
+    // A terminal read: ICANON waits for a line; otherwise VMIN and VTIME decide [termios(3)]:
+    // MIN 0 TIME 0 returns what is there (maybe 0), MIN 0 TIME t waits up to t tenths of a
+    // second for a byte, MIN m TIME 0 waits for min(m, n) bytes, MIN m TIME t waits for the
+    // first byte and then until m bytes or t tenths of a second without a new one.
+    lib::Result<size_t> read_terminal(fs::IoBuffer& buf, bool nonblocking)
+    {
+        if (buf.size() == 0)
+            return size_t(0);
+        uint64_t deadline = kNoDeadline;
+        size_t seen = 0;
+        bool started = false;
+        for (;;) {
+            uint64_t epoch = readiness_epoch();
+            {
+                ksync::MutexGuard guard(m_lock);
+                poll_uart_locked();
+                const tty::Termios& t = m_line.termios();
+                uint64_t now = core::monotonic_ns();
+                uint64_t tenths = uint64_t(t.cc[tty::kVtime]) * 100'000'000;
+                size_t vmin = t.cc[tty::kVmin];
+                size_t have = m_line.committed();
+                bool ready;
+                if (t.lflag & tty::kIcanon) {
+                    ready = m_line.readable();
+                } else if (vmin == 0) {
+                    if (!started && tenths)
+                        deadline = now + tenths;
+                    ready = have > 0 || !tenths || now >= deadline;
+                } else {
+                    size_t want = vmin < buf.size() ? vmin : buf.size();
+                    if (tenths && have && have != seen)
+                        deadline = now + tenths; // the inter-byte timer restarts
+                    ready = have >= want || (tenths && have && now >= deadline);
+                }
+                started = true;
+                seen = have;
+                if (ready) {
+                    uint8_t chunk[kReadChunk];
+                    auto plan = m_line.peek(chunk, buf.size() < sizeof(chunk) ? buf.size() : sizeof(chunk));
+                    TRY(buf.copy_out(0, chunk, plan.bytes));
+                    m_line.consume(plan);
+                    restart_receive_locked();
+                    return plan.bytes;
+                }
+            }
+            if (nonblocking)
+                return Errno::AGAIN;
+            TRY(wait_for_input(epoch, deadline));
+        }
+    }
+
+    void echo(const char* data, size_t size) override { core::console_write(data, size); }
 
     ksync::Mutex m_lock;
-    Termios m_termios;
+    tty::LineDiscipline m_line TA_GUARDED(m_lock); // tty mode: the input; both: the modes
+    tty::PipeInput m_pipe TA_GUARDED(m_lock);      // pipe mode: the input
+    bool m_receive_stopped TA_GUARDED(m_lock) = false;
+    core::InterruptThread* m_irq = nullptr; // set once at boot, before the program runs
+    bool m_pipe_mode = false;               // likewise
+};
+
+// Descriptor 0 in pipe mode: the relayed stdin as a FIFO (not a terminal: TCGETS is NOTTY),
+// ending in end of file.
+class PipeInputFile final : public fs::OpenFile {
+public:
+    explicit PipeInputFile(SerialConsole& console) : fs::OpenFile(fs::kOpenReadOnly), m_console(console) {}
+
+protected:
+    lib::Result<size_t> do_read(fs::IoBuffer& buf) override
+    {
+        return m_console.read_pipe(buf, flags() & fs::kOpenNonBlock);
+    }
+    uint32_t do_poll_events() override { return m_console.pipe_poll_events(); }
+    lib::Result<long> do_ioctl(unsigned cmd, uint64_t arg) override
+    {
+        constexpr unsigned kFionread = 0x541b;
+        if (cmd != kFionread)
+            return Errno::NOTTY;
+        TRY(write_app(arg, int32_t(m_console.pipe_available())));
+        return 0;
+    }
+    lib::Result<fs::Attr> do_getattr() override
+    {
+        fs::Attr a;
+        a.ino = 1;
+        a.mode = 0010000 /* S_IFIFO */ | 0600;
+        a.nlink = 1;
+        a.blksize = 4096;
+        return a;
+    }
+
+private:
+    SerialConsole& m_console;
 };
 
 KernelPages g_pages;
@@ -208,6 +503,23 @@ lib::Result<void> copy_tree(fs::Vnode& from, fs::Vnode& to, int depth)
             }
         }
     }
+}
+
+// Descriptor 0 in pipe mode (console.input=pipe).
+lib::Result<void> open_pipe_input()
+{
+    auto file = TRY(fs::make_ref<PipeInputFile>(g_console));
+    int fd = TRY(g_fds->install(fs::Ref<fs::OpenFile>(file), false));
+    return fd == 0 ? lib::Result<void>() : lib::Result<void>(Errno::BADF);
+}
+
+// The console input mode from the command line (parsed again here: boot time, once).
+boot::CommandLine g_command_line; // boot time only: one thread
+
+bool console_input_is_pipe()
+{
+    boot::parse_command_line(core::boot_info().command_line(), g_command_line);
+    return g_command_line.options.console_input == boot::ConsoleInput::pipe;
 }
 
 lib::Result<void> open_console(unsigned flags, int expected_fd)
@@ -291,7 +603,9 @@ lib::Result<void> init_files(const void* image, size_t size, uint64_t image_phys
     (void)fs::symlink(ctx, "/proc/self/fd/0", "/dev/stdin");
     (void)fs::symlink(ctx, "/proc/self/fd/1", "/dev/stdout");
     (void)fs::symlink(ctx, "/proc/self/fd/2", "/dev/stderr");
-    if (open_console(fs::kOpenReadOnly, 0).is_error() || open_console(fs::kOpenWriteOnly, 1).is_error() ||
+    g_console.start_input(console_input_is_pipe());
+    auto stdin_opened = g_console.pipe_mode() ? open_pipe_input() : open_console(fs::kOpenReadOnly, 0);
+    if (stdin_opened.is_error() || open_console(fs::kOpenWriteOnly, 1).is_error() ||
         open_console(fs::kOpenWriteOnly, 2).is_error()) {
         lib::format_to(why, why_size, "cannot open /dev/console for descriptors 0-2");
         return Errno::NOENT;

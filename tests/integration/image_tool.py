@@ -29,8 +29,9 @@ def check(condition, message):
 
 
 def run(args, env=None):
-    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          errors="replace", env=env, timeout=300)
+    # stdin /dev/null: the runner relays it (console.input=pipe), whatever ctest's stdin is.
+    proc = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, errors="replace", env=env, timeout=300)
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -301,7 +302,7 @@ def case_run_image_cache(args):
     check(image.startswith(cache + "/images/") and image.endswith(".img"), f"-initrd {image!r}")
     check(os.path.isfile(image), "the image is not in the cache")
     check("(cached)" not in err, f"first run reused an image: {err}")
-    expected = ("-- PATH=/usr/local/bin:/usr/bin:/bin HOME=/ TERM=dumb LANG=C.UTF-8 /bin/true a "
+    expected = ("console.input=pipe -- PATH=/usr/local/bin:/usr/bin:/bin HOME=/ TERM=dumb LANG=C.UTF-8 /bin/true a "
                 "'b c' 'it'\\''s'")
     check(values.get("-append") == expected, f"-append {values.get('-append')!r}, expected {expected!r}")
     memory = values.get("-m", "")

@@ -143,6 +143,9 @@ int run(runner::RunOptions opts) {
                  accel.value->reason.c_str());
 
     runner::QemuInputs inputs{qemu, kernel, {}, *accel.value, environment};
+    // A terminal goes to QEMU as it is; anything else is relayed (docs/runner.md).
+    bool relay_stdin = ::isatty(STDIN_FILENO) != 1;
+    inputs.console_input = relay_stdin ? runner::ConsoleInput::Pipe : runner::ConsoleInput::Tty;
     if (opts.dry_run) {
         inputs.status_path = "/tmp/nimbus-status-XXXXXX";
         std::printf("%s\n", runner::shell_quote_command(runner::build_qemu_argv(opts, inputs)).c_str());
@@ -164,8 +167,8 @@ int run(runner::RunOptions opts) {
     std::fflush(stderr);
     runner::QemuOutcome outcome;
     std::string error;
-    bool started = runner::run_qemu(runner::build_qemu_argv(opts, inputs), opts.timeout_seconds,
-                                    &outcome, &error);
+    bool started = runner::run_qemu(runner::build_qemu_argv(opts, inputs), relay_stdin,
+                                    opts.timeout_seconds, &outcome, &error);
     std::string status_text = read_file(inputs.status_path);
     ::unlink(inputs.status_path.c_str());
     if (!started) {

@@ -85,17 +85,23 @@ Result<size_t> RandomDevice::read(uint64_t, IoBuffer& buf, unsigned)
 
 Result<size_t> RandomDevice::write(uint64_t, IoBuffer& buf, unsigned) { return buf.size(); }
 
-Result<size_t> ConsoleDevice::read(uint64_t, IoBuffer& buf, unsigned flags)
+Result<size_t> ConsoleBackend::read_into(IoBuffer& buf, bool nonblocking)
 {
-    if (buf.size() == 0)
-        return size_t(0);
     uint8_t bytes[kChunk];
     size_t want = buf.size() < kChunk ? buf.size() : kChunk;
-    size_t got = TRY(m_backend.read(bytes, want, flags & kOpenNonBlock));
+    size_t got = TRY(read(bytes, want, nonblocking));
     if (got > want)
         got = want; // a misbehaving backend cannot make us copy past the buffer
     TRY(buf.copy_out(0, bytes, got));
     return got;
+}
+
+Result<size_t> ConsoleDevice::read(uint64_t, IoBuffer& buf, unsigned flags)
+{
+    if (buf.size() == 0)
+        return size_t(0);
+    size_t got = TRY(m_backend.read_into(buf, flags & kOpenNonBlock));
+    return got < buf.size() ? got : buf.size();
 }
 
 Result<size_t> ConsoleDevice::write(uint64_t, IoBuffer& buf, unsigned)

@@ -9,7 +9,9 @@
 // /dev/stdin & co. as symlinks itself.
 //
 // Locking: the devices keep no state of their own; each backend call is the backend's to
-// synchronise. Console reads may block (in the backend) without holding any fs lock.
+// synchronise. Console reads may block (in the backend) without holding any fs lock. (The
+// kernel's backend, its line discipline and the pipe-mode standard input are in
+// kernel/lx/files.cc and kernel/tty.)
 #pragma once
 
 #include <fs/device.h>
@@ -49,8 +51,14 @@ public:
     // Writes up to n bytes; returns how many were taken.
     virtual Result<size_t> write(const void* data, size_t n) = 0;
     // Reads up to n bytes (n > 0): at least one, waiting for input unless `nonblocking`
-    // (then AGAIN if there is none).
+    // (then AGAIN if there is none). A terminal backend may also return 0 (end of file,
+    // VMIN/VTIME timeouts).
     virtual Result<size_t> read(void* dst, size_t n, bool nonblocking) = 0;
+    // The same into the reader's buffer (buf.size() > 0). A backend that can keep its input
+    // until the copy succeeded overrides this, so that a read into a bad buffer fails with
+    // FAULT and loses nothing; the default reads into a bounce buffer first (bytes taken are
+    // lost if the copy then faults).
+    virtual Result<size_t> read_into(IoBuffer& buf, bool nonblocking);
     // poll(2) readiness; default: always writable, readable.
     virtual uint32_t poll_events();
     // Terminal ioctls (TCGETS, TIOCGWINSZ, ...) are the backend's; default NOTTY.
@@ -93,8 +101,8 @@ private:
     EntropySource& m_source;
 };
 
-// /dev/console and /dev/tty: the ConsoleBackend. A read returns what one backend read gave
-// (at least a byte; AGAIN with O_NONBLOCK and no input); a write passes everything on.
+// /dev/console and /dev/tty: the ConsoleBackend. A read returns what one backend read_into
+// gave (AGAIN with O_NONBLOCK and no input); a write passes everything on.
 class ConsoleDevice final : public Device {
 public:
     explicit ConsoleDevice(ConsoleBackend& backend) : m_backend(backend) {}

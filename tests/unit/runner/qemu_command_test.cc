@@ -55,8 +55,23 @@ TEST(RunnerQemu, CommonDevicesAndProtocol) {
     EXPECT_GE(find_pair(a, "-chardev", "file,id=nimbus-status,path=/tmp/st"), 0);
     EXPECT_GE(find_pair(a, "-device", "isa-serial,chardev=nimbus-status,iobase=0x2f8,irq=3"), 0);
     EXPECT_GE(find_pair(a, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"), 0);
-    EXPECT_FALSE(has(a, "-append"));  // empty command line: no -append at all
+    EXPECT_GE(find_pair(a, "-append", "console.input=pipe"), 0);  // stdin is relayed
     EXPECT_FALSE(has(a, "-initrd"));
+}
+
+TEST(RunnerQemu, TerminalConsole) {
+    RunOptions o;
+    QemuInputs in = inputs();
+    in.console_input = ConsoleInput::Tty;
+    Args a = build_qemu_argv(o, in);
+    EXPECT_GE(find_pair(a, "-chardev", "stdio,id=con,signal=off"), 0);
+    EXPECT_GE(find_pair(a, "-serial", "chardev:con"), 0);
+    EXPECT_FALSE(has(a, "stdio"));
+    EXPECT_FALSE(has(a, "-append"));  // console.input=tty is the kernel's default
+    o.boot_options = {"console.input=tty"};
+    in.console_input = ConsoleInput::Pipe;
+    a = build_qemu_argv(o, in);
+    EXPECT_GE(find_pair(a, "-append", "console.input=pipe console.input=tty"), 0);  // last wins
 }
 
 TEST(RunnerQemu, Machines) {
@@ -104,13 +119,13 @@ TEST(RunnerQemu, AppendAndInitrd) {
     QemuInputs in = inputs();
     in.guest_environment = {"HOME=/", "TERM=dumb"};
     Args a = build_qemu_argv(o, in);
-    EXPECT_GE(find_pair(a, "-append", "boot.times -- HOME=/ TERM=dumb /bin/echo 'hi there'"), 0);
+    EXPECT_GE(find_pair(a, "-append", "console.input=pipe boot.times -- HOME=/ TERM=dumb /bin/echo 'hi there'"), 0);
     EXPECT_GE(find_pair(a, "-initrd", "/i.cpio"), 0);
 
     // No program: the environment is not passed.
     o.program.clear();
     a = build_qemu_argv(o, in);
-    EXPECT_GE(find_pair(a, "-append", "boot.times"), 0);
+    EXPECT_GE(find_pair(a, "-append", "console.input=pipe boot.times"), 0);
 }
 
 TEST(RunnerQemu, ShellQuoting) {

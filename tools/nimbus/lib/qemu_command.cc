@@ -75,12 +75,24 @@ std::vector<std::string> build_qemu_argv(const RunOptions& opts, const QemuInput
     if (!opts.program.empty()) {
         words = guest_words(in.guest_environment, opts.program);
     }
-    std::string cmdline = build_kernel_cmdline(opts.boot_options, words);
+    // The console mode goes first, so that an explicit --boot console.input=... wins.
+    std::vector<std::string> boot_options;
+    if (in.console_input == ConsoleInput::Pipe) {
+        boot_options.emplace_back(kPipeInputBootOption);
+    }
+    boot_options.insert(boot_options.end(), opts.boot_options.begin(), opts.boot_options.end());
+    std::string cmdline = build_kernel_cmdline(boot_options, words);
     if (!cmdline.empty()) {
         argv.insert(argv.end(), {"-append", cmdline});
     }
-    // COM1: the console, written straight to the runner's stdout (QEMU inherits it).
-    argv.insert(argv.end(), {"-serial", "stdio"});
+    // COM1: the console, written straight to the runner's stdout (QEMU inherits it); input
+    // from the terminal (QEMU puts it in raw mode; signal=off: Ctrl-C is a byte for the
+    // guest) or from the runner's relay pipe.
+    if (in.console_input == ConsoleInput::Tty) {
+        argv.insert(argv.end(), {"-chardev", "stdio,id=con,signal=off", "-serial", "chardev:con"});
+    } else {
+        argv.insert(argv.end(), {"-serial", "stdio"});
+    }
     // COM2: the status channel, one line "exit N" / "panic" into a file the runner reads.
     char port[16];
     std::snprintf(port, sizeof port, "0x%x", kStatusUartPort);

@@ -17,6 +17,16 @@ inline constexpr std::string_view kStatusChardevId = "nimbus-status";
 inline constexpr unsigned kStatusUartPort = 0x2f8;
 inline constexpr unsigned kDebugExitPort = 0xf4;
 
+// How the guest's console input is connected (docs/runner.md, "Standard input").
+//  Tty:  the runner's stdin is a terminal; QEMU takes it over (raw mode, Ctrl-C goes to the
+//        guest) through "-chardev stdio,signal=off"; the kernel's default console.input=tty.
+//  Pipe: anything else; the runner relays its stdin to QEMU's through a pipe, framed by the
+//        relay protocol (stdin_relay.h), and tells the kernel console.input=pipe.
+enum class ConsoleInput { Tty, Pipe };
+
+// The boot option that tells the kernel about ConsoleInput::Pipe.
+inline constexpr std::string_view kPipeInputBootOption = "console.input=pipe";
+
 // Everything build_qemu_argv() needs besides the options.
 struct QemuInputs {
     std::string qemu;         // executable path (argv[0])
@@ -24,6 +34,7 @@ struct QemuInputs {
     std::string status_path;  // file receiving the status channel
     AccelChoice accel;
     std::vector<std::string> guest_environment;  // NAME=VALUE words before the program, if any
+    ConsoleInput console_input = ConsoleInput::Pipe;
 };
 
 // Kernel command line: the --boot options (quote_boot_option) separated by spaces, then, when
