@@ -39,12 +39,40 @@ constexpr auto g_table = build_table();
 std::atomic<uint64_t> g_enosys_logged[kTableSize / 64];
 bool g_strace = false;
 
+// Numbers past the table, logged once each too: the first kOutsideSlots distinct ones are
+// remembered (slot = number + 1, 0 = free), then one last message says that further ones
+// go unlogged — a program probing with syscall(random) must not flood the console.
+constexpr size_t kOutsideSlots = 16;
+std::atomic<uint64_t> g_outside_logged[kOutsideSlots];
+std::atomic<bool> g_outside_full;
+
+// Whether `nr` (past the table) is logged for the first time now.
+bool first_outside(uint64_t nr)
+{
+    uint64_t key = nr + 1; // 0 marks a free slot: ~0 is kept as itself (sharing ~0 - 1's slot)
+    if (key == 0)
+        key = nr;
+    for (auto& slot : g_outside_logged) {
+        uint64_t seen = slot.load(std::memory_order_relaxed);
+        if (seen == key)
+            return false;
+        if (seen == 0 && slot.compare_exchange_strong(seen, key, std::memory_order_relaxed))
+            return true;
+        if (seen == key) // another CPU claimed it for the same number
+            return false;
+    }
+    if (!g_outside_full.exchange(true, std::memory_order_relaxed))
+        log_warn("application called more unknown syscall numbers: no longer logged");
+    return false;
+}
+
 int64_t unimplemented(uint64_t nr)
 {
     bool known = nr < kTableSize && g_table.e[nr].name;
     uint64_t bit = uint64_t(1) << (nr % 64);
-    std::atomic<uint64_t>* word = nr < kTableSize ? &g_enosys_logged[nr / 64] : nullptr;
-    if (!word || !(word->fetch_or(bit, std::memory_order_relaxed) & bit)) {
+    bool first = nr < kTableSize ? !(g_enosys_logged[nr / 64].fetch_or(bit, std::memory_order_relaxed) & bit)
+                                 : first_outside(nr);
+    if (first) {
         if (known)
             log_warn("application called unimplemented syscall %s (%lu): ENOSYS", g_table.e[nr].name, nr);
         else
