@@ -9,6 +9,7 @@
 #include <core/timer.h>
 #include <cstdint>
 #include <sched/run_queue.h>
+#include <sync/thread_ops.h>
 
 namespace core {
 
@@ -49,6 +50,9 @@ struct PerCpu {
 
 static_assert(__builtin_offsetof(PerCpu, kernel_stack_top) == 8);
 static_assert(__builtin_offsetof(PerCpu, syscall_scratch) == 16);
+// ksync's inline kernel binding (sync/thread_ops.h) reads these two at fixed offsets.
+static_assert(__builtin_offsetof(PerCpu, current) == ksync::kPerCpuCurrentOffset);
+static_assert(__builtin_offsetof(PerCpu, preempt_count) == ksync::kPerCpuPreemptCountOffset);
 
 // Sets up CPU 0's area and points GS at it. Before this, this_cpu() must not be used.
 void init_boot_cpu();

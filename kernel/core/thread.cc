@@ -60,6 +60,7 @@ struct ThreadInternals {
     static void enqueue(Thread* t);
     static void finish_switch();
     static void balance(PerCpu& cpu, sched::Nanos now, Thread* still_running);
+    static void balance_slow(PerCpu& cpu, sched::Nanos now, Thread* still_running);
     static void free_thread(Thread* t);
     static Thread* new_thread_struct();
     static void reap_zombies();
@@ -213,7 +214,7 @@ void ThreadInternals::make_runnable_here(PerCpu& cpu, Thread* t, sched::Nanos t_
         uint64_t recheck = uint64_t(t_now) + kWakeRecheckNs;
         uint64_t armed = cpu.timers.preempt_deadline;
         if (armed == 0 || armed > recheck)
-            set_preempt_deadline(recheck);
+            set_preempt_deadline_here(cpu.timers, recheck);
     }
     update_load(cpu);
 }
@@ -265,15 +266,21 @@ void ThreadInternals::finish_switch()
     }
 }
 
+// The cheap tests inline: this runs on every switch, and usually nothing waits here (or
+// there is one CPU).
+inline void ThreadInternals::balance(PerCpu& cpu, sched::Nanos t_now, Thread* still_running)
+{
+    if (cpu.run_queue->runnable_count() != 0 && g_wakeups)
+        balance_slow(cpu, t_now, still_running);
+}
+
 // Sends waiting threads of `cpu` (the calling CPU, interrupts off) to less-loaded CPUs.
 // `still_running` is back in the run queue but still on this CPU's stack (a switch in
-// progress): it must not go anywhere before its context is saved.
-void ThreadInternals::balance(PerCpu& cpu, sched::Nanos t_now, Thread* still_running)
+// progress): it must not go anywhere before its context is saved. balance() has checked that
+// threads wait here and that there are other CPUs' queues to send them to.
+[[gnu::noinline]] void ThreadInternals::balance_slow(PerCpu& cpu, sched::Nanos t_now, Thread* still_running)
 {
     sched::RunQueue& rq = *cpu.run_queue;
-    // The cheap tests first: this runs on every switch, and usually nothing waits here.
-    if (rq.runnable_count() == 0 || !g_wakeups)
-        return;
     SchedCpuState& state = g_sched_cpu[cpu.id];
     if (t_now - state.last_balance < kBalanceIntervalNs)
         return;
@@ -451,7 +458,7 @@ void ThreadInternals::switch_at(Thread::Switch why, sched::Nanos t, bool drain)
         panic("deadlock: every thread is blocked and there is no idle thread (thread '%s')", prev->name());
     cpu.need_resched = false;
     sched::Nanos deadline = next_entity ? rq.preempt_deadline(t) : sched::kNever;
-    set_preempt_deadline(deadline == sched::kNever ? 0 : uint64_t(deadline));
+    set_preempt_deadline_here(cpu.timers, deadline == sched::kNever ? 0 : uint64_t(deadline));
     update_load(cpu);
     if (next != cpu.idle)
         next->m_state.store(State::Running, std::memory_order_relaxed);
@@ -502,7 +509,7 @@ void preempt_if_needed(bool from_idle)
             cpu.need_resched = false;
             ThreadInternals::balance(cpu, t, nullptr);
             sched::Nanos d = cpu.run_queue->preempt_deadline(t);
-            set_preempt_deadline(d == sched::kNever ? 0 : uint64_t(d));
+            set_preempt_deadline_here(cpu.timers, d == sched::kNever ? 0 : uint64_t(d));
             return;
         }
     }
@@ -517,6 +524,9 @@ void init_threads()
     cpu.run_queue = new (g_boot_run_queue_storage) sched::RunQueue(params, 0);
     auto* main = new (std::nothrow) Thread();
     NIMBUS_ASSERT(main); // boot-time, a few hundred bytes: failure means no memory at all
+    // ksync's inline current_thread() reads PerCpu::current as a ksync::Thread*: the (empty,
+    // first) base must sit at the thread's own address.
+    NIMBUS_ASSERT(static_cast<ksync::Thread*>(main) == reinterpret_cast<ksync::Thread*>(main));
     copy_name(main->m_name, "main");
     main->id = g_next_tid.fetch_add(1, std::memory_order_relaxed);
     main->m_stack_bottom = arch::stack_bottom(arch::kBootStackSlot);
@@ -850,8 +860,10 @@ void unpark_thread(Thread* thread)
         ThreadInternals::enqueue(thread);
     }
     // In thread context with interrupts on (not inside a handler or a guard): if the woken
-    // thread should run now, switch here rather than at the next interrupt.
-    if (arch::read_rflags() & (1u << 9)) {
+    // thread should run now, switch here rather than at the next interrupt. need_resched is
+    // read first, with interrupts on: if an interrupt sets it after the read, that
+    // interrupt's own return acts on it.
+    if (this_cpu().need_resched && (arch::read_rflags() & (1u << 9))) {
         IrqGuard irq;
         preempt_if_needed(false);
     }
@@ -939,12 +951,11 @@ extern "C" void core_thread_first_run()
         arch::irq_enable();
 }
 
-// The kernel binding of kernel/sync/thread_ops.h.
+// The kernel binding of kernel/sync/thread_ops.h (current_thread() and can_block() are inline
+// there).
 namespace ksync {
-Thread* current_thread() { return core::current_thread(); }
 void park_current() { core::park_current_thread(); }
 void unpark(Thread* thread) { core::unpark_thread(static_cast<core::Thread*>(thread)); }
 bool park_current_until(uint64_t deadline_ns) { return core::park_current_thread_until(deadline_ns); }
 uint64_t now_ns() { return core::monotonic_ns(); }
-bool can_block() { return core::can_block(); }
 } // namespace ksync

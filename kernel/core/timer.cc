@@ -175,12 +175,10 @@ void timer_cancel(Timer& timer)
 void set_preempt_deadline(uint64_t deadline)
 {
     IrqGuard irq;
-    TimerCpu& tc = this_cpu().timers;
-    if (deadline == tc.preempt_deadline)
-        return;
-    tc.preempt_deadline = deadline;
-    program_hardware(tc);
+    set_preempt_deadline_here(this_cpu().timers, deadline);
 }
+
+void program_timer_hardware(TimerCpu& tc) { program_hardware(tc); }
 
 void sleep_ns(uint64_t ns)
 {

@@ -45,6 +45,26 @@ void timer_cancel(Timer& timer);
 // The scheduler's preemption deadline for this CPU (0: none).
 void set_preempt_deadline(uint64_t deadline);
 
+// Programs `tc`'s hardware for its earliest wish (timer.cc). Interrupts disabled, on tc's CPU.
+void program_timer_hardware(TimerCpu& tc);
+
+// set_preempt_deadline() for the scheduler, which has interrupts disabled and its CPU's
+// TimerCpu at hand, inline: it moves the deadline on every switch and wake-up, and almost
+// always to a time no earlier than what the hardware is armed for (or to none). Such a move
+// only records the deadline: the hardware fires as armed, the handler finds nothing due and
+// re-arms for the recorded one (see program_hardware in timer.cc). Only an earlier wish
+// reprograms the hardware — which reads the clock and writes a device register.
+inline void set_preempt_deadline_here(TimerCpu& tc, uint64_t deadline)
+{
+    tc.preempt_deadline = deadline;
+    uint64_t next = tc.head ? tc.head->deadline : 0;
+    if (deadline && (!next || deadline < next))
+        next = deadline;
+    if (!next || (tc.armed_for && tc.armed_for <= next))
+        return;
+    program_timer_hardware(tc);
+}
+
 // Blocks the calling thread for at least `ns` nanoseconds.
 void sleep_ns(uint64_t ns);
 

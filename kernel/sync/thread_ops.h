@@ -10,7 +10,8 @@
 //   kernel    kernel/core/thread.cc           the scheduler's sleep/wake of core::Thread
 //
 // Like lib::assert_fail these are plain functions resolved by the linker, not virtual calls,
-// so the kernel pays no indirection (a later binding may make them inline).
+// so the kernel pays no indirection. The kernel's current_thread() and can_block(), asked by
+// every lock and unlock, are inline below instead (one per-CPU load each).
 #pragma once
 
 #include <stdint.h>
@@ -31,9 +32,26 @@ namespace ksync {
 // or have unpark run with preemption disabled against an exit that waits for one.)
 class Thread;
 
+#if defined(NIMBUS_KERNEL)
+// The kernel binds current_thread() and can_block() inline: every lock and unlock asks both,
+// and each is one %gs-relative load (one instruction, so a migration cannot split it). The
+// offsets are those of core::PerCpu's `current` and `preempt_count`, checked by core/cpu.h.
+inline constexpr unsigned kPerCpuCurrentOffset = 32;
+inline constexpr unsigned kPerCpuPreemptCountOffset = 48;
+#endif
+
 // The calling thread. Never null in thread context. Not for interrupt context (there is none
 // in Nimbus: handlers run in threads).
+#if defined(NIMBUS_KERNEL)
+inline Thread* current_thread()
+{
+    Thread* t;
+    asm volatile("movq %%gs:%c1, %0" : "=r"(t) : "i"(kPerCpuCurrentOffset));
+    return t;
+}
+#else
 Thread* current_thread();
+#endif
 
 // Blocks the calling thread until a wake-up token is available and consumes it. A token is
 // produced by unpark(); at most one is stored (unparks do not accumulate). May also return
@@ -84,6 +102,15 @@ bool park_current_until(uint64_t deadline_ns);
 // False where the caller must not block (preemption or interrupts disabled). Blocking
 // primitives assert it at entry, before they know whether they would actually have to wait,
 // so misuse shows up on the uncontended path too.
+#if defined(NIMBUS_KERNEL)
+inline bool can_block()
+{
+    uint32_t count;
+    asm volatile("movl %%gs:%c1, %0" : "=r"(count) : "i"(kPerCpuPreemptCountOffset));
+    return count == 0;
+}
+#else
 bool can_block();
+#endif
 
 } // namespace ksync

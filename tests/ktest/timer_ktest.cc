@@ -1,6 +1,8 @@
 // In-kernel tests of timers, sleeping, tickless idle and timer-driven preemption.
 #include <core/clock.h>
 #include <core/console.h>
+#include <core/cpu.h>
+#include <core/irq.h>
 #include <core/ktest.h>
 #include <core/thread.h>
 #include <core/timer.h>
@@ -55,6 +57,30 @@ KTEST(timer, cancelled_timer_does_not_fire)
     core::timer_cancel(t);
     core::sleep_ns(5'000'000);
     KT_EXPECT(!fired);
+}
+
+// The scheduler moves the preemption deadline on every switch and wake-up; only a wish
+// earlier than what the hardware is armed for may reprogram it.
+KTEST(timer, preempt_deadline_reprograms_only_when_earlier)
+{
+    if (core::apic_info().mode == arch::ApicMode::None)
+        return; // no timer hardware to program
+    core::IrqGuard irq; // no timer interrupt (which re-arms) during the test
+    core::TimerCpu& tc = core::this_cpu().timers;
+    uint64_t saved = tc.preempt_deadline;
+    uint64_t now = core::monotonic_ns();
+    core::set_preempt_deadline_here(tc, now + 50'000'000);
+    KT_EXPECT_EQ(tc.preempt_deadline, now + 50'000'000);
+    KT_EXPECT(tc.armed_for != 0 && tc.armed_for <= now + 50'000'000);
+    uint64_t armed = tc.armed_for;
+    core::set_preempt_deadline_here(tc, now + 80'000'000); // later: recorded only
+    KT_EXPECT_EQ(tc.preempt_deadline, now + 80'000'000);
+    KT_EXPECT_EQ(tc.armed_for, armed);
+    core::set_preempt_deadline_here(tc, 0); // none: recorded only
+    KT_EXPECT_EQ(tc.preempt_deadline, 0u);
+    KT_EXPECT_EQ(tc.armed_for, armed);
+    core::set_preempt_deadline_here(tc, saved);
+    KT_EXPECT_EQ(tc.preempt_deadline, saved);
 }
 
 KTEST(timer, idle_is_tickless)
