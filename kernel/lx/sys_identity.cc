@@ -89,8 +89,14 @@ int64_t set_res(Ids& ids, uint32_t real, uint32_t effective, uint32_t saved) TA_
     return 0;
 }
 
-int64_t get_res(const Ids& ids, const Args& a)
+// getresuid (`users`) / getresgid: a snapshot of the three ids, written out without the lock.
+int64_t get_res(bool users, const Args& a)
 {
+    Ids ids;
+    {
+        ksync::MutexGuard guard(g_cred_lock);
+        ids = users ? g_uid : g_gid;
+    }
     for (int i = 0; i < 3; ++i) {
         uint32_t id = i == 0 ? ids.real : i == 1 ? ids.effective : ids.saved;
         if (auto w = write_app<uint32_t>(a.u(i), id); w.is_error())
@@ -164,24 +170,8 @@ int64_t sys_setresgid(const Args& a)
     ksync::MutexGuard guard(g_cred_lock);
     return set_res(g_gid, uint32_t(a.u(0)), uint32_t(a.u(1)), uint32_t(a.u(2)));
 }
-int64_t sys_getresuid(const Args& a)
-{
-    Ids ids;
-    {
-        ksync::MutexGuard guard(g_cred_lock);
-        ids = g_uid;
-    }
-    return get_res(ids, a);
-}
-int64_t sys_getresgid(const Args& a)
-{
-    Ids ids;
-    {
-        ksync::MutexGuard guard(g_cred_lock);
-        ids = g_gid;
-    }
-    return get_res(ids, a);
-}
+int64_t sys_getresuid(const Args& a) { return get_res(true, a); }
+int64_t sys_getresgid(const Args& a) { return get_res(false, a); }
 int64_t sys_setfsuid(const Args& a)
 {
     ksync::MutexGuard guard(g_cred_lock);

@@ -20,11 +20,26 @@ constexpr uint64_t kMaxTransfer = 0x7ffff000; // Linux's MAX_RW_COUNT
 constexpr size_t kChunk = 64 * 1024;
 
 // Where one side of a transfer reads or writes: at an explicit offset (pread/pwrite; the
-// file offset stays), or at the file offset (read/write, advancing it).
+// file offset stays) that the program passed by pointer and gets back advanced, or at the
+// file offset (read/write, advancing it) when the pointer is null.
 struct Side {
     fs::OpenFile& file;
-    bool positioned;
-    int64_t offset;
+    uint64_t offset_ptr = 0; // the program's loff_t*, or 0
+    bool positioned = false;
+    int64_t offset = 0;
+
+    // Reads the program's offset: FAULT, or INVAL if negative.
+    lib::Result<void> load()
+    {
+        positioned = offset_ptr != 0;
+        if (!positioned)
+            return {};
+        offset = TRY(read_app<int64_t>(offset_ptr));
+        if (offset < 0)
+            return lib::Errno::INVAL;
+        return {};
+    }
+    lib::Result<void> store() const { return positioned ? write_app<int64_t>(offset_ptr, offset) : lib::Result<void>(); }
 };
 
 // Moves up to `count` bytes from `in` to `out`, advancing positioned sides' offsets by what
@@ -75,6 +90,18 @@ lib::Result<size_t> transfer(Side& in, Side& out, uint64_t count)
     return done;
 }
 
+// The transfer, then the advanced offsets back to the program.
+int64_t finish(Side& src, Side& dst, uint64_t count)
+{
+    auto moved = transfer(src, dst, count);
+    if (moved.is_error())
+        return err(moved.error());
+    for (const Side* side : { &src, &dst })
+        if (auto w = side->store(); w.is_error())
+            return err(w.error());
+    return int64_t(moved.value());
+}
+
 lib::Result<uint32_t> file_type(fs::OpenFile& f)
 {
     auto attr = f.getattr();
@@ -105,23 +132,10 @@ int64_t sys_sendfile(const Args& a)
     if (type.value() != fs::kModeRegular)
         return err(Errno::INVAL);
     uint64_t count = a.u(3) < kMaxTransfer ? a.u(3) : kMaxTransfer;
-    Side src { fin, a.u(2) != 0, 0 };
-    if (src.positioned) {
-        auto off = read_app<int64_t>(a.u(2));
-        if (off.is_error())
-            return err(off.error());
-        if (off.value() < 0)
-            return err(Errno::INVAL);
-        src.offset = off.value();
-    }
-    Side dst { fout, false, 0 };
-    auto moved = transfer(src, dst, count);
-    if (moved.is_error())
-        return err(moved.error());
-    if (src.positioned)
-        if (auto w = write_app<int64_t>(a.u(2), src.offset); w.is_error())
-            return err(w.error());
-    return int64_t(moved.value());
+    Side src { fin, a.u(2) }, dst { fout };
+    if (auto r = src.load(); r.is_error())
+        return err(r.error());
+    return finish(src, dst, count);
 }
 
 // copy_file_range(fd_in, off_in*, fd_out, off_out*, len, flags): between regular files; an
@@ -148,17 +162,10 @@ int64_t sys_copy_file_range(const Args& a)
         if (type.value() != fs::kModeRegular)
             return err(Errno::INVAL);
     }
-    Side src { fin, a.u(1) != 0, 0 }, dst { fout, a.u(3) != 0, 0 };
-    for (auto [side, ptr] : { std::pair { &src, a.u(1) }, std::pair { &dst, a.u(3) } }) {
-        if (!side->positioned)
-            continue;
-        auto off = read_app<int64_t>(ptr);
-        if (off.is_error())
-            return err(off.error());
-        if (off.value() < 0)
-            return err(Errno::INVAL);
-        side->offset = off.value();
-    }
+    Side src { fin, a.u(1) }, dst { fout, a.u(3) };
+    for (Side* side : { &src, &dst })
+        if (auto r = side->load(); r.is_error())
+            return err(r.error());
     uint64_t count = a.u(4) < kMaxTransfer ? a.u(4) : kMaxTransfer;
     // The same file with overlapping ranges is refused, as on Linux (where both positions
     // are known; a file-offset side is checked against where that offset is now).
@@ -169,16 +176,7 @@ int64_t sys_copy_file_range(const Args& a)
         if (from < to + int64_t(count) && to < from + int64_t(count))
             return err(Errno::INVAL);
     }
-    auto moved = transfer(src, dst, count);
-    if (moved.is_error())
-        return err(moved.error());
-    if (src.positioned)
-        if (auto w = write_app<int64_t>(a.u(1), src.offset); w.is_error())
-            return err(w.error());
-    if (dst.positioned)
-        if (auto w = write_app<int64_t>(a.u(3), dst.offset); w.is_error())
-            return err(w.error());
-    return int64_t(moved.value());
+    return finish(src, dst, count);
 }
 
 // posix_fadvise: checked, then nothing to do — file data is in memory already.
