@@ -1,6 +1,7 @@
 // The parsed boot hand-off (PVH start_info), for code that runs after kernel_main has read it.
 #pragma once
 
+#include <boot/options.h>
 #include <boot/pvh.h>
 
 namespace core {
@@ -11,5 +12,10 @@ void set_boot_info(const boot::BootInfo& info);
 
 // The boot information recorded by set_boot_info(); calling it earlier is a kernel bug.
 const boot::BootInfo& boot_info();
+
+// The boot options kernel_main parsed from the command line (same rules: record once, forever
+// alive, read after).
+void set_boot_options(const boot::Options& options);
+const boot::Options& boot_options();
 
 } // namespace core

@@ -97,6 +97,7 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
     set_boot_info(g_boot_info);
     boot::parse_command_line(g_boot_info.command_line(), g_command_line);
     const boot::Options& options = g_command_line.options;
+    set_boot_options(options);
     apply_log_level(options.log);
     boot_stamp("boot info");
 

@@ -324,11 +324,9 @@ bool map_copy(uint64_t va, uint64_t src_pa, mm::Protection prot)
     new (node) CopyFrame;
     node->va = va;
     node->pa = pa;
-    if (CopyFrame* stale = g_copies.find(va)) { // cannot happen: the entry replaced was no copy
-        g_copies.erase(*stale);
-        g_heap.deallocate(stale);
-    }
-    g_copies.insert(*node);
+    // The entry replaced was the object's page, never a copy, so no node names va yet.
+    bool inserted = g_copies.insert(*node);
+    NIMBUS_ASSERT(inserted);
     return true;
 }
 
@@ -841,13 +839,16 @@ void prefault_object_pages(uint64_t va, const mm::MemoryObject& object, uint64_t
     MmGuard guard;
     if (revocations != g_revocations)
         return; // a page may have been freed since it was looked up: leave them to faults
+    const mm::Vma* v = nullptr;
     for (size_t i = 0; i < count; ++i) {
         uint64_t page = va + i * mm::kPageSize;
-        const mm::Vma* v = g_aspace->find(page);
+        if (!v || !v->contains(page))
+            v = g_aspace->find(page);
         if (!v || v->object != &object || v->object_offset(page) != offset + i * mm::kPageSize ||
-            v->prot == mm::Protection::None || !g_kernel_pt->lookup(page).is_error())
+            v->prot == mm::Protection::None)
             continue;
-        // Out of memory for a page table: the page is simply left to its fault.
+        // EXIST (a fault mapped it meanwhile) or no memory for a page table: the page is left
+        // as it is, or to its fault.
         (void)g_kernel_pt->map(page, phys[i], mm::kPageSize, v->pte_protection(true));
     }
 }

@@ -169,16 +169,12 @@ lib::Result<Loaded> load_image(const fs::PathContext& ctx, const char* path, elf
     *plan = planned.value();
     Errno failure = Errno(0);
     // The file's pages, mapped in place, unless its filesystem cannot map them (then copied).
-    mm::MemoryObject* object = nullptr;
-    auto probe = file->location() ? file->location()->vnode->find_page(0) : lib::Result<fs::PageHandle>(Errno::NOTSUP);
-    if (!probe.is_error() || probe.error() != Errno::NOTSUP) {
-        auto o = file_object(*file);
-        if (o.is_error()) {
-            delete plan;
-            return fail(o.error(), "loading");
-        }
-        object = o.value();
+    auto o = file_object(*file);
+    if (o.is_error() && o.error() != Errno::NOTSUP) {
+        delete plan;
+        return fail(o.error(), "loading");
     }
+    mm::MemoryObject* object = o.is_error() ? nullptr : o.value();
     // Build everything writable, then apply each step's protection.
     for (size_t i = 0; i < plan->step_count && failure == Errno(0); ++i) {
         const elf::LoadStep& s = plan->steps[i];

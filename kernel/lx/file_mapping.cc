@@ -55,8 +55,9 @@ public:
     FileObject* next = nullptr;
     FileObject** prev = nullptr;
 
-    // With g_objects_lock held: a reference for a lookup.
-    void acquire_locked() { m_refs.fetch_add(1, std::memory_order_relaxed); }
+    // What /proc/self/maps shows: the path the file was first mapped through (cut short past
+    // the buffer).
+    lib::StringView path() const { return { m_path, m_path_length }; }
 
 private:
     void unlink_locked()
@@ -67,13 +68,8 @@ private:
     }
 
     fs::Location m_location;
-    char m_path[128]; // what /proc/self/maps shows; a longer path is cut short there
-
-public:
+    char m_path[128];
     size_t m_path_length = 0;
-    const char* path() const { return m_path; }
-
-private:
     std::atomic<uint32_t> m_refs{1};
 };
 
@@ -107,11 +103,16 @@ size_t path_of(const fs::OpenFile& file, char* buf, size_t size)
 
 lib::Result<mm::MemoryObject*> file_object(const fs::OpenFile& file)
 {
+    if (!file.location())
+        return lib::Errno::NOTSUP;
     const fs::Location& location = *file.location();
+    // Mappability is the filesystem's, the same for every page: probe the first.
+    if (auto probe = location.vnode->find_page(0); probe.is_error() && probe.error() == lib::Errno::NOTSUP)
+        return lib::Errno::NOTSUP;
     {
         ksync::MutexGuard guard(g_objects_lock);
         if (FileObject* o = find_locked(*location.vnode)) {
-            o->acquire_locked();
+            o->acquire();
             return static_cast<mm::MemoryObject*>(o);
         }
     }
@@ -125,7 +126,7 @@ lib::Result<mm::MemoryObject*> file_object(const fs::OpenFile& file)
         ksync::MutexGuard guard(g_objects_lock);
         existing = find_locked(*location.vnode);
         if (existing) {
-            existing->acquire_locked(); // another thread mapped the file meanwhile
+            existing->acquire(); // another thread mapped the file meanwhile
         } else {
             created->next = g_objects;
             created->prev = &g_objects;
@@ -147,8 +148,9 @@ size_t file_object_name(const mm::MemoryObject* object, char* path, size_t size,
     for (FileObject* o = g_objects; o; o = o->next) {
         if (o != object)
             continue;
-        size_t n = o->m_path_length < size ? o->m_path_length : (size ? size - 1 : 0);
-        lib::mem_copy(path, o->path(), n);
+        lib::StringView name = o->path();
+        size_t n = name.size() < size ? name.size() : (size ? size - 1 : 0);
+        lib::mem_copy(path, name.data(), n);
         if (size)
             path[n] = 0;
         ino = o->vnode().ino();
@@ -165,7 +167,7 @@ void revoke_file_mappings(const fs::Vnode& file, uint64_t from_offset)
         o = find_locked(file);
         if (!o)
             return; // never mapped
-        o->acquire_locked();
+        o->acquire();
     }
     core::revoke_object_pages(*o, from_offset);
     o->release();

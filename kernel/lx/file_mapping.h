@@ -23,8 +23,9 @@
 
 namespace lx {
 
-// The memory object for the open regular file `file` (whose filesystem can map its pages),
-// with one reference for the caller to release(). NOMEM.
+// The memory object for the open regular file `file`, with one reference for the caller to
+// release(). NOTSUP if the file's pages cannot be mapped in place (its filesystem answers
+// NOTSUP to find_page; the caller copies the file instead); NOMEM.
 lib::Result<mm::MemoryObject*> file_object(const fs::OpenFile& file);
 
 // For /proc/self/maps: if `object` is a file's, copies the path it was first mapped through

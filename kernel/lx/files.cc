@@ -513,14 +513,7 @@ lib::Result<void> open_pipe_input()
     return fd == 0 ? lib::Result<void>() : lib::Result<void>(Errno::BADF);
 }
 
-// The console input mode from the command line (parsed again here: boot time, once).
-boot::CommandLine g_command_line; // boot time only: one thread
-
-bool console_input_is_pipe()
-{
-    boot::parse_command_line(core::boot_info().command_line(), g_command_line);
-    return g_command_line.options.console_input == boot::ConsoleInput::pipe;
-}
+bool console_input_is_pipe() { return core::boot_options().console_input == boot::ConsoleInput::pipe; }
 
 lib::Result<void> open_console(unsigned flags, int expected_fd)
 {

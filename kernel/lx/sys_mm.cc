@@ -26,7 +26,6 @@ constexpr int kMapKnown = kMapTypeMask | kMapFixed | kMapAnonymous | kMapGrowsdo
                           kMapSync | kMapFixedNoreplace | (0x3f << 26) /* huge page size bits */;
 
 uint64_t page_up(uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
-uint64_t lib_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 Result<mm::Protection> to_protection(uint64_t prot)
 {
@@ -83,9 +82,8 @@ int64_t map_file_copy(uint64_t addr, uint64_t length, mm::Protection prot, mm::M
 // Maps the file's pages that exist in [offset, offset + size) at [base, ...) now (see
 // fs::Vnode::prefault_mappings); holes are left to their faults. The pages are looked up
 // without the memory lock, a batch at a time.
-void prefault_file(const fs::Vnode& file, mm::MemoryObject& object, uint64_t base, uint64_t size, uint64_t offset)
+void prefault_file(fs::Vnode& v, mm::MemoryObject& object, uint64_t base, uint64_t size, uint64_t offset)
 {
-    fs::Vnode& v = const_cast<fs::Vnode&>(file);
     constexpr size_t kBatch = 64;
     uint64_t phys[kBatch];
     for (uint64_t done = 0; done < size;) {
@@ -132,20 +130,20 @@ int64_t map_file(uint64_t addr, uint64_t length, mm::Protection prot, mm::MapFla
         return err(Errno::ACCES);
     if (offset > kAppLimit || length > kAppLimit - offset)
         return err(Errno::OVERFLOW);
-    const fs::Location& location = *f.location();
-    if (auto probe = location.vnode->find_page(offset); probe.is_error() && probe.error() == Errno::NOTSUP) {
+    auto object = file_object(f);
+    if (object.is_error() && object.error() == Errno::NOTSUP) {
         if (shared && mm::has_all(prot, mm::Protection::Write))
             return err(Errno::NODEV);
         return map_file_copy(addr, length, prot, mflags, f, attr.value().size, offset);
     }
+    if (object.is_error())
+        return err(object.error());
+    fs::Vnode& vnode = *f.location()->vnode;
     // What mprotect may grant later: a shared mapping of a file opened read-only never
     // becomes writable.
     mm::Protection max_prot = mm::Protection::ReadWriteExec;
     if (shared && !f.can_write())
         max_prot = mm::Protection::ReadExec;
-    auto object = file_object(f);
-    if (object.is_error())
-        return err(object.error());
     core::ObjectMapping m;
     m.hint = addr & ~(kPage - 1);
     m.size = page_up(length);
@@ -156,9 +154,10 @@ int64_t map_file(uint64_t addr, uint64_t length, mm::Protection prot, mm::MapFla
     m.shared = shared;
     m.max_prot = max_prot;
     auto mapped = core::map_object(m);
-    if (!mapped.is_error() && (location.vnode->prefault_mappings() || (flags & kMapPopulate)))
-        prefault_file(*location.vnode, *object.value(), mapped.value(),
-                      offset < attr.value().size ? lib_min(m.size, attr.value().size - offset) : 0, offset);
+    if (!mapped.is_error() && (vnode.prefault_mappings() || (flags & kMapPopulate))) {
+        uint64_t in_file = offset < attr.value().size ? attr.value().size - offset : 0; // the rest is SIGBUS
+        prefault_file(vnode, *object.value(), mapped.value(), m.size < in_file ? m.size : in_file, offset);
+    }
     object.value()->release();
     if (mapped.is_error())
         return err(mapped.error() == Errno::INVAL ? Errno::NOMEM : mapped.error());
