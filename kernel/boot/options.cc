@@ -291,7 +291,8 @@ void apply(OptionTable table, void* options, StringView key, bool has_value, Str
 
 OptionTable kernel_option_table() { return {kKernelRows, sizeof(kKernelRows) / sizeof(kKernelRows[0])}; }
 
-StringView parse_options(StringView text, OptionTable table, void* options, OptionErrors& errors)
+StringView parse_options(StringView text, OptionTable table, void* options, OptionErrors& errors,
+                         const ExtraKeys* extra)
 {
     size_t n = text.size();
     size_t i = 0;
@@ -338,16 +339,107 @@ StringView parse_options(StringView text, OptionTable table, void* options, Opti
                 i++;
             value = text.substr(value_start, i - value_start);
         }
+        if (extra && extra->handle(extra->context, key, value, errors))
+            continue;
         apply(table, options, key, true, value, errors);
     }
 }
+
+Result<VirtioMmioDevice> parse_virtio_mmio_device(StringView value)
+{
+    VirtioMmioDevice device;
+    size_t used = 0;
+    // SIZE with an optional K/M/G suffix.
+    if (parse_number(value, &device.size, &used) != NumberError::None)
+        return Errno::INVAL;
+    value = value.substr(used);
+    if (!value.is_empty() && value[0] != '@') {
+        unsigned shift = value[0] == 'K' || value[0] == 'k' ? 10 : value[0] == 'M' || value[0] == 'm' ? 20
+                       : value[0] == 'G' || value[0] == 'g' ? 30 : 0;
+        if (shift == 0)
+            return Errno::INVAL;
+        if (device.size > (UINT64_MAX >> shift))
+            return Errno::RANGE;
+        device.size <<= shift;
+        value = value.substr(1);
+    }
+    if (value.is_empty() || value[0] != '@')
+        return Errno::INVAL;
+    value = value.substr(1);
+    if (parse_number(value, &device.base, &used) != NumberError::None)
+        return Errno::INVAL;
+    value = value.substr(used);
+    if (value.is_empty() || value[0] != ':')
+        return Errno::INVAL;
+    value = value.substr(1);
+    uint64_t irq = 0;
+    if (parse_number(value, &irq, &used) != NumberError::None)
+        return Errno::INVAL;
+    value = value.substr(used);
+    if (!value.is_empty()) { // an optional platform-device id: digits only
+        uint64_t id = 0;
+        if (value[0] != ':' || parse_number(value.substr(1), &id, &used) != NumberError::None || used + 1 != value.size())
+            return Errno::INVAL;
+    }
+    if (device.size == 0 || irq > 255 || device.base + device.size < device.base)
+        return Errno::RANGE;
+    device.irq = uint32_t(irq);
+    return device;
+}
+
+namespace {
+
+bool take_virtio_mmio_device(void* context, StringView key, StringView value, OptionErrors& errors)
+{
+    if (key != kVirtioMmioKey)
+        return false;
+    CommandLine& out = *static_cast<CommandLine*>(context);
+    auto device = parse_virtio_mmio_device(value);
+    if (device.is_error()) {
+        add_error(errors, key, "boot option '%.*s': '%.*s%s' is not SIZE@BASE:IRQ (%s)", int(key.size()), key.data(),
+                  quoted_length(value), value.data(), ellipsis(value),
+                  device.error() == Errno::RANGE ? "out of range" : "malformed");
+    } else if (out.mmio_device_count == kMaxVirtioMmioDevices) {
+        add_error(errors, key, "boot option '%.*s': more than %zu devices", int(key.size()), key.data(),
+                  kMaxVirtioMmioDevices);
+    } else {
+        out.mmio_devices[out.mmio_device_count++] = device.value();
+    }
+    return true;
+}
+
+} // namespace
 
 void parse_command_line(StringView text, CommandLine& out)
 {
     out.options = Options();
     out.errors.count = 0;
     out.errors.dropped = 0;
-    out.app_args = parse_options(text, kernel_option_table(), &out.options, out.errors);
+    out.mmio_device_count = 0;
+    ExtraKeys extra{ take_virtio_mmio_device, &out };
+    out.app_args = parse_options(text, kernel_option_table(), &out.options, out.errors, &extra);
+
+    // Announcements appended after the application's arguments (QEMU microvm, acpi=off): take
+    // them from the end, then put them in command-line order.
+    size_t first_trailing = out.mmio_device_count;
+    StringView args = out.app_args;
+    while (!args.is_empty()) {
+        size_t start = args.size();
+        while (start > 0 && !is_space(args[start - 1]))
+            start--;
+        StringView token = args.substr(start);
+        StringView prefix = kVirtioMmioKey;
+        if (token.size() <= prefix.size() || token.substr(0, prefix.size()) != prefix || token[prefix.size()] != '=')
+            break;
+        take_virtio_mmio_device(&out, prefix, token.substr(prefix.size() + 1), out.errors);
+        args = trim(args.substr(0, start));
+    }
+    out.app_args = args;
+    for (size_t i = first_trailing, j = out.mmio_device_count; i + 1 < j; ++i, --j) {
+        VirtioMmioDevice t = out.mmio_devices[i];
+        out.mmio_devices[i] = out.mmio_devices[j - 1];
+        out.mmio_devices[j - 1] = t;
+    }
 }
 
 void write_options_markdown(lib::FormatSink& sink, OptionTable table)
@@ -368,6 +460,10 @@ void write_options_markdown(lib::FormatSink& sink, OptionTable table)
                 "- `--` ends the kernel options: the rest of the line is the application's arguments.\n"
                 "- Unknown options and malformed values are reported on the console and otherwise\n"
                 "  ignored: the option keeps its default.\n"
+                "- `virtio_mmio.device=SIZE@BASE:IRQ[:ID]` announces a virtio-mmio device (QEMU microvm,\n"
+                "  Firecracker): it may repeat, one device each, and is also taken from the end of the\n"
+                "  line after the application's arguments, where QEMU's microvm appends it.\n"
+                "  `nimbus run --disk`/`--rng` add it on microvm.\n"
                 "\n"
                 "| Option | Type | Default | Values | Description |\n"
                 "|---|---|---|---|---|\n");

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <lib/format.h>
+#include <lib/result.h>
 #include <lib/string.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,10 +52,25 @@ struct OptionErrors {
     size_t dropped = 0;
 };
 
+// A virtio-mmio device announced on the command line as `virtio_mmio.device=SIZE@BASE:IRQ[:ID]`
+// (the form QEMU's microvm and Firecracker use; SIZE takes a K/M/G suffix, BASE is usually
+// 0x-hex, IRQ a GSI; ID is accepted and ignored). The key may repeat, one device each. QEMU's
+// microvm appends these to the very end of the command line, after the application's
+// arguments; they are taken from there too and removed from app_args.
+struct VirtioMmioDevice {
+    uint64_t base = 0;
+    uint64_t size = 0;
+    uint32_t irq = 0;
+};
+constexpr size_t kMaxVirtioMmioDevices = 32;
+constexpr StringView kVirtioMmioKey = "virtio_mmio.device";
+
 // The parsed command line. Views point into the parsed text, which must outlive this.
 struct CommandLine {
     Options options;
     StringView app_args; // everything after "--", surrounding whitespace trimmed; empty if none
+    VirtioMmioDevice mmio_devices[kMaxVirtioMmioDevices];
+    size_t mmio_device_count = 0;
     OptionErrors errors;
 };
 
@@ -93,9 +109,21 @@ struct OptionTable {
 // The kernel's table (generated from options.def), for tools and tests.
 OptionTable kernel_option_table();
 
+// Keys outside the table that a caller handles itself (`key=value` only): handle() returns
+// true when it took the token.
+struct ExtraKeys {
+    bool (*handle)(void* context, StringView key, StringView value, OptionErrors& errors);
+    void* context;
+};
+
 // Parses `text` against `table` into *options (an object of the type the table's store
 // functions expect); returns the application's argument string.
-StringView parse_options(StringView text, OptionTable table, void* options, OptionErrors& errors);
+StringView parse_options(StringView text, OptionTable table, void* options, OptionErrors& errors,
+                         const ExtraKeys* extra = nullptr);
+
+// Parses one `virtio_mmio.device` value. Errors: INVAL (malformed), RANGE (size 0, an IRQ
+// above 255, or a range that wraps around).
+Result<VirtioMmioDevice> parse_virtio_mmio_device(StringView value);
 
 void write_options_markdown(lib::FormatSink& sink, OptionTable table);
 

@@ -18,6 +18,7 @@
 #include <core/irq.h>
 #include <core/kbench.h>
 #include <core/ktest.h>
+#include <drivers/drivers.h>
 #include <core/memory.h>
 #include <core/panic.h>
 #include <core/rcu.h>
@@ -126,8 +127,10 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
         kprintf("nimbus: cannot boot: no memory for RCU\n");
         arch::exit_vm(1);
     }
-    lx::init(options.strace);
     boot_stamp("smp");
+    drivers::init_devices(g_command_line);
+    boot_stamp("devices");
+    lx::init(options.strace);
     boot_stamp("ready");
 
     // Everything below is reporting and work, not boot.

@@ -491,6 +491,31 @@ void free_page(void* page)
     g_phys.free(mm::PhysAddr(virt_to_phys(page)), 1);
 }
 
+void* alloc_contiguous_pages(size_t pages)
+{
+    if (pages == 0)
+        return nullptr;
+    mm::PhysAddr first;
+    {
+        MmGuard guard;
+        auto run = g_phys.alloc(pages);
+        if (run.is_error())
+            return nullptr;
+        first = run.value();
+    }
+    void* p = phys_to_virt(first.value());
+    __builtin_memset(p, 0, pages * mm::kPageSize);
+    return p;
+}
+
+void free_contiguous_pages(void* first, size_t pages)
+{
+    if (!first || pages == 0)
+        return;
+    MmGuard guard;
+    g_phys.free(mm::PhysAddr(virt_to_phys(first)), pages);
+}
+
 void* kmalloc(size_t size, size_t align)
 {
     MmGuard guard;

@@ -54,6 +54,11 @@ mm::PhysAllocator& phys_allocator();
 // systems), and its release. nullptr when memory is exhausted.
 void* alloc_zeroed_page();
 void free_page(void* page);
+// `pages` physically contiguous, zero-filled pages reached through the direct map (device
+// rings and buffers: virt_to_phys() gives the address the device uses), and their release.
+// nullptr when no run that long is free.
+void* alloc_contiguous_pages(size_t pages);
+void free_contiguous_pages(void* first, size_t pages);
 inline uint64_t virt_to_phys(const void* direct_mapped)
 {
     return reinterpret_cast<uint64_t>(direct_mapped) - arch::kDirectMap;

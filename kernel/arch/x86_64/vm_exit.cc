@@ -17,19 +17,6 @@ boot::AcpiPowerOff g_acpi;
 // which must then go straight to the resets instead of looping.
 bool g_acpi_attempted = false;
 
-inline uint16_t inw(uint16_t port)
-{
-    uint16_t v;
-    asm volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
-inline uint32_t inl(uint16_t port)
-{
-    uint32_t v;
-    asm volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
-
 // Register access through a Generic Address: I/O ports, or system memory through the direct
 // map (mapped by the caller of set_acpi_poweroff). Accesses are 1, 2 or 4 bytes wide.
 uint8_t width_of(const boot::GenericAddress& reg, uint8_t fallback)

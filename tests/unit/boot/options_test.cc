@@ -379,6 +379,63 @@ TEST(BootOptionsDoc, TableRows)
     EXPECT_NE(doc.find("| `color` | enum | `green` | `red`, `green`, `blue` | An enum. |\n"), std::string::npos) << doc;
 }
 
+TEST(VirtioMmioDevices, RepeatedBeforeTheApplication)
+{
+    CommandLine cl = parse("virtio_mmio.device=512@0xfeb00000:24 log=warn virtio_mmio.device=4K@0xd0000000:5:3 -- /bin/x y");
+    EXPECT_EQ(cl.errors.count, 0u) << (cl.errors.count ? cl.errors.entries[0].message : "");
+    ASSERT_EQ(cl.mmio_device_count, 2u);
+    EXPECT_EQ(cl.mmio_devices[0].base, 0xfeb00000u);
+    EXPECT_EQ(cl.mmio_devices[0].size, 512u);
+    EXPECT_EQ(cl.mmio_devices[0].irq, 24u);
+    EXPECT_EQ(cl.mmio_devices[1].base, 0xd0000000u);
+    EXPECT_EQ(cl.mmio_devices[1].size, 4096u);
+    EXPECT_EQ(cl.mmio_devices[1].irq, 5u);
+    EXPECT_EQ(str(cl.app_args), "/bin/x y");
+    EXPECT_EQ(cl.options.log, boot::LogLevel::warn);
+}
+
+TEST(VirtioMmioDevices, TakenFromTheEndOfTheApplicationsArguments)
+{
+    // QEMU microvm (acpi=off) appends its announcements to whatever line it was given.
+    CommandLine cl = parse("virtio_mmio.device=512@0xfeb00000:5 -- /bin/x y virtio_mmio.device=512@0xfeb00c00:11 "
+                           "virtio_mmio.device=512@0xfeb00e00:12");
+    ASSERT_EQ(cl.mmio_device_count, 3u);
+    EXPECT_EQ(cl.mmio_devices[0].base, 0xfeb00000u);
+    EXPECT_EQ(cl.mmio_devices[1].base, 0xfeb00c00u);
+    EXPECT_EQ(cl.mmio_devices[2].base, 0xfeb00e00u);
+    EXPECT_EQ(str(cl.app_args), "/bin/x y");
+
+    // Only trailing ones: an argument in the middle belongs to the program.
+    cl = parse("-- /bin/echo virtio_mmio.device=512@0x1000:5 end");
+    EXPECT_EQ(cl.mmio_device_count, 0u);
+    EXPECT_EQ(str(cl.app_args), "/bin/echo virtio_mmio.device=512@0x1000:5 end");
+}
+
+TEST(VirtioMmioDevices, MalformedValuesAreReportedAndSkipped)
+{
+    for (const char* bad : { "virtio_mmio.device=", "virtio_mmio.device=512", "virtio_mmio.device=512@",
+                             "virtio_mmio.device=512@0x1000", "virtio_mmio.device=512@0x1000:",
+                             "virtio_mmio.device=512X@0x1000:5", "virtio_mmio.device=0@0x1000:5",
+                             "virtio_mmio.device=512@0x1000:256", "virtio_mmio.device=512@0xffffffffffffff00:5",
+                             "virtio_mmio.device=512@0x1000:5:x", "virtio_mmio.device=99999999999999999999@0:5",
+                             "virtio_mmio.device=17179869184G@0x1000:5" }) {
+        CommandLine cl = parse(bad);
+        EXPECT_EQ(cl.mmio_device_count, 0u) << bad;
+        ASSERT_EQ(cl.errors.count, 1u) << bad;
+        EXPECT_NE(std::string(cl.errors.entries[0].message).find("virtio_mmio.device"), std::string::npos) << bad;
+    }
+}
+
+TEST(VirtioMmioDevices, AtMostTheLimit)
+{
+    std::string line;
+    for (size_t i = 0; i < boot::kMaxVirtioMmioDevices + 3; ++i)
+        line += "virtio_mmio.device=512@" + std::to_string(0x10000 + i * 0x200) + ":5 ";
+    CommandLine cl = parse(StringView(line.data(), line.size()));
+    EXPECT_EQ(cl.mmio_device_count, boot::kMaxVirtioMmioDevices);
+    EXPECT_EQ(cl.errors.count, 3u);
+}
+
 TEST(BootOptionsDoc, CommittedDocIsUpToDate)
 {
     // This file is tests/unit/boot/options_test.cc: the repository root is three levels up.
