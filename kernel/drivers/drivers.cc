@@ -2,6 +2,7 @@
 #include <core/console.h>
 #include <drivers/drivers.h>
 #include <drivers/pci_host.h>
+#include <drivers/virtio_blk.h>
 #include <drivers/virtio_transport.h>
 
 namespace drivers {
@@ -15,13 +16,13 @@ struct VirtioDriver {
 };
 
 constexpr VirtioDriver kVirtioDrivers[] = {
-    { 0, nullptr, nullptr }, // placeholder: the table is never empty
+    { virtio::kDeviceBlock, "block", virtio::probe_block },
 };
 
 void bind_virtio(virtio::Transport* transport)
 {
     for (const VirtioDriver& driver : kVirtioDrivers) {
-        if (driver.probe && driver.device_type == transport->device_type()) {
+        if (driver.device_type == transport->device_type()) {
             if (auto probed = driver.probe(*transport); probed.is_error()) {
                 log_warn("%s: %s driver failed: %s", transport->name(), driver.name, lib::errno_name(probed.error()));
                 transport->shut_down();

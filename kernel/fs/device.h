@@ -16,6 +16,11 @@
 
 namespace fs {
 
+// Block and character device numbers are separate spaces (as on Linux); the registry keys
+// block devices with this bit set.
+inline constexpr uint64_t kBlockDeviceKey = 1ull << 63;
+inline constexpr uint64_t block_device_key(uint64_t rdev) { return rdev | kBlockDeviceKey; }
+
 class Device : public RefCounted<Device> {
 public:
     virtual ~Device() = default;
@@ -33,6 +38,14 @@ public:
     virtual Result<long> ioctl(unsigned cmd, uint64_t arg);
     // Current poll(2) readiness (kPollIn/kPollOut/...). Default: always readable and writable.
     virtual uint32_t poll_events();
+
+    // A seekable device (a disk) is read and written at the open file's offset, which read and
+    // write advance (under the file's offset lock) and lseek moves, SEEK_END counting from
+    // size(). A stream device (the default) ignores the offset and lseek answers 0.
+    virtual bool is_seekable() const { return false; }
+    virtual uint64_t size() const { return 0; }
+    // fsync/fdatasync: make written data durable. Default: nothing to do.
+    virtual Result<void> sync() { return {}; }
 
 protected:
     Device() = default;

@@ -261,6 +261,12 @@ bool VnodeFile::opened_as(const Location*& parent, lib::StringView& name) const
 
 Result<size_t> VnodeFile::do_read(IoBuffer& buf)
 {
+    if (m_device && m_device->is_seekable()) {
+        ksync::MutexGuard guard(m_offset_lock);
+        size_t n = TRY(m_device->read(m_offset, buf, flags()));
+        m_offset += n;
+        return n;
+    }
     if (m_device)
         return m_device->read(0, buf, flags());
     ksync::MutexGuard guard(m_offset_lock);
@@ -271,6 +277,12 @@ Result<size_t> VnodeFile::do_read(IoBuffer& buf)
 
 Result<size_t> VnodeFile::do_write(IoBuffer& buf)
 {
+    if (m_device && m_device->is_seekable()) {
+        ksync::MutexGuard guard(m_offset_lock);
+        size_t n = TRY(m_device->write(m_offset, buf, flags()));
+        m_offset += n;
+        return n;
+    }
     if (m_device)
         return m_device->write(0, buf, flags());
     if (m_location.mount->is_read_only())
@@ -300,6 +312,13 @@ Result<size_t> VnodeFile::do_pwrite(uint64_t offset, IoBuffer& buf)
 
 Result<uint64_t> VnodeFile::do_seek(int64_t offset, int whence)
 {
+    if (m_device && m_device->is_seekable()) {
+        if (whence != kSeekSet && whence != kSeekCur && whence != kSeekEnd)
+            return Errno::INVAL;
+        ksync::MutexGuard guard(m_offset_lock);
+        m_offset = TRY(seek_target(m_offset, m_device->size(), offset, whence));
+        return m_offset;
+    }
     if (m_device)
         return uint64_t(0); // a stream with nothing to seek: Linux's /dev/null answers 0
     ksync::MutexGuard guard(m_offset_lock);
@@ -383,7 +402,12 @@ Result<void> VnodeFile::do_truncate(uint64_t length)
     return vnode().setattr(req);
 }
 
-Result<void> VnodeFile::do_fsync() { return vnode().fsync(); }
+Result<void> VnodeFile::do_fsync()
+{
+    if (m_device)
+        return m_device->sync();
+    return vnode().fsync();
+}
 
 Result<PageHandle> VnodeFile::do_page_for_mmap(uint64_t offset)
 {

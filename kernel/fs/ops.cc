@@ -119,15 +119,16 @@ Result<Ref<OpenFile>> open(const PathContext& ctx, lib::StringView path, unsigne
         if ((writes || (flags & kOpenTruncate)) && vnode.write_denied())
             return Errno::TXTBSY;
         break;
-    case VnodeType::CharDevice: {
+    case VnodeType::CharDevice:
+    case VnodeType::BlockDevice: {
         Attr attr = TRY(vnode.getattr());
-        device = ctx.vfs->find_device(attr.rdev);
+        bool block = vnode.type() == VnodeType::BlockDevice;
+        device = ctx.vfs->find_device(block ? block_device_key(attr.rdev) : attr.rdev);
         if (!device)
             return Errno::NXIO;
         TRY(device->open(flags));
         break;
     }
-    case VnodeType::BlockDevice:
     case VnodeType::Fifo:
     case VnodeType::Socket:
         return Errno::NXIO;

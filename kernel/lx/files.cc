@@ -10,6 +10,7 @@
 #include <core/irq_thread.h>
 #include <core/memory.h>
 #include <core/thread.h>
+#include <drivers/block_dev.h>
 #include <fs/devfs/devfs.h>
 #include <fs/ops.h>
 #include <fs/ramfs/ramfs.h>
@@ -525,6 +526,15 @@ lib::Result<void> open_console(unsigned flags, int expected_fd)
 
 } // namespace
 
+// /dev/<name>, a block device node for a disk (drivers::publish_block_devices).
+lib::Result<void> make_block_node(const char* name, uint64_t rdev)
+{
+    char path[32];
+    lib::format_to(path, sizeof path, "/dev/%s", name);
+    fs::PathContext ctx { g_vfs, g_vfs->root(), g_vfs->root(), {} };
+    return fs::mknod(ctx, path, fs::kModeBlockDevice | 0660, rdev);
+}
+
 lib::Result<void> init_files(const void* image, size_t size, uint64_t image_phys, char* why, size_t why_size)
 {
     if (g_vfs) {
@@ -596,6 +606,8 @@ lib::Result<void> init_files(const void* image, size_t size, uint64_t image_phys
     (void)fs::symlink(ctx, "/proc/self/fd/0", "/dev/stdin");
     (void)fs::symlink(ctx, "/proc/self/fd/1", "/dev/stdout");
     (void)fs::symlink(ctx, "/proc/self/fd/2", "/dev/stderr");
+    if (auto r = drivers::publish_block_devices(*g_vfs, make_block_node); r.is_error())
+        log_warn("/dev: the disks have no nodes: %s", lib::errno_name(r.error()));
     g_console.start_input(console_input_is_pipe());
     auto stdin_opened = g_console.pipe_mode() ? open_pipe_input() : open_console(fs::kOpenReadOnly, 0);
     if (stdin_opened.is_error() || open_console(fs::kOpenWriteOnly, 1).is_error() ||

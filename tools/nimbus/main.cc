@@ -1,12 +1,16 @@
 // `nimbus`: the host-side runner. Boots a Nimbus kernel under QEMU and exits with the guest's
 // status, building the root image of a host program first (docs/runner.md). The decisions
 // live in the runner library (unit-tested); this file does the I/O: locating QEMU and the
-// kernel, the image (image_command.cc), the status file, the accelerator notice.
+// kernel, the image (image_command.cc), the disks, the status file, the accelerator notice.
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -14,6 +18,7 @@
 #include <vector>
 
 #include "runner/accel.h"
+#include "runner/devices.h"
 #include "image_command.h"
 #include "runner/exit_status.h"
 #include "runner/guest_command.h"
@@ -90,6 +95,72 @@ std::string read_file(const std::string& path) {
     return text.str();
 }
 
+// Checks each --disk file (it exists, is a regular file or a block device, can be read, and
+// written unless ",ro"; the same file is not attached twice unless always read-only) and
+// reads its first bytes for the format. Paths become absolute, so that the command (and
+// --dry-run's) does not depend on the current directory.
+runner::Parsed<std::vector<runner::Disk>> resolve_disks(const std::vector<runner::DiskOption>& options) {
+    using Result = runner::Parsed<std::vector<runner::Disk>>;
+    struct Seen {
+        dev_t dev;
+        ino_t ino;
+        bool read_only;
+        std::string path;
+    };
+    std::vector<Seen> seen;
+    std::vector<runner::Disk> disks;
+    for (const auto& option : options) {
+        const std::string& path = option.path;
+        struct stat st{};
+        if (::stat(path.c_str(), &st) != 0) {
+            return Result::fail(errno == ENOENT ? "disk not found: " + path
+                                                : "cannot access disk " + path + ": " + std::strerror(errno));
+        }
+        if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+            return Result::fail("disk " + path + " is not a regular file or a block device");
+        }
+        for (const auto& other : seen) {
+            if (other.dev == st.st_dev && other.ino == st.st_ino && !(other.read_only && option.read_only)) {
+                return Result::fail("disk " + path + " is attached twice (also as " + other.path +
+                                    "); only read-only disks may be shared");
+            }
+        }
+        seen.push_back({st.st_dev, st.st_ino, option.read_only, path});
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            return Result::fail("cannot read disk " + path + ": " + std::strerror(errno));
+        }
+        char head[runner::kDiskMagicSize];
+        size_t got = 0;
+        while (got < sizeof head) {
+            ssize_t n = ::read(fd, head + got, sizeof head - got);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n < 0) {
+                int e = errno;
+                ::close(fd);
+                return Result::fail("cannot read disk " + path + ": " + std::strerror(e));
+            }
+            if (n == 0) {
+                break;  // a file shorter than the magic: raw
+            }
+            got += static_cast<size_t>(n);
+        }
+        ::close(fd);
+        if (!option.read_only && ::access(path.c_str(), W_OK) != 0) {
+            return Result::fail("disk " + path + " is not writable: " + std::strerror(errno) +
+                                " (attach it read-only with --disk " + path + ",ro)");
+        }
+        std::error_code ec;
+        auto absolute = std::filesystem::absolute(path, ec);
+        runner::Disk disk{ec ? path : absolute.string(), option.read_only,
+                          runner::detect_disk_format(std::string_view(head, got))};
+        disks.push_back(std::move(disk));
+    }
+    return Result::ok(std::move(disks));
+}
+
 int run(runner::RunOptions opts) {
     std::string kernel = default_kernel_path(opts);
     std::string qemu_problem;
@@ -109,6 +180,11 @@ int run(runner::RunOptions opts) {
         }
     } else if (qemu.empty()) {
         qemu = opts.qemu.value_or(kQemuName);
+    }
+    // Disks are checked even for --dry-run: the command names their format.
+    auto disks = resolve_disks(opts.disks);
+    if (!disks) {
+        return fail(disks.error);
     }
 
     // A host program without --initrd: run it from its root image (built or cached), under
@@ -142,13 +218,24 @@ int run(runner::RunOptions opts) {
                  std::string(runner::accel_name(accel.value->accel)).c_str(),
                  accel.value->reason.c_str());
 
-    runner::QemuInputs inputs{qemu, kernel, {}, *accel.value, environment};
     // A terminal goes to QEMU as it is; anything else is relayed (docs/runner.md).
     bool relay_stdin = ::isatty(STDIN_FILENO) != 1;
-    inputs.console_input = relay_stdin ? runner::ConsoleInput::Pipe : runner::ConsoleInput::Tty;
+    runner::QemuInputs inputs{
+        .qemu = qemu,
+        .kernel = kernel,
+        .status_path = {},
+        .accel = *accel.value,
+        .guest_environment = environment,
+        .console_input = relay_stdin ? runner::ConsoleInput::Pipe : runner::ConsoleInput::Tty,
+        .disks = std::move(*disks.value),
+    };
     if (opts.dry_run) {
         inputs.status_path = "/tmp/nimbus-status-XXXXXX";
-        std::printf("%s\n", runner::shell_quote_command(runner::build_qemu_argv(opts, inputs)).c_str());
+        auto argv = runner::build_qemu_argv(opts, inputs);
+        if (!argv) {
+            return fail(argv.error);
+        }
+        std::printf("%s\n", runner::shell_quote_command(*argv.value).c_str());
         return 0;
     }
 
@@ -163,11 +250,16 @@ int run(runner::RunOptions opts) {
     }
     ::close(status_fd);
     inputs.status_path = path_buf.data();
+    auto argv = runner::build_qemu_argv(opts, inputs);
+    if (!argv) {
+        ::unlink(inputs.status_path.c_str());
+        return fail(argv.error);
+    }
 
     std::fflush(stderr);
     runner::QemuOutcome outcome;
     std::string error;
-    bool started = runner::run_qemu(runner::build_qemu_argv(opts, inputs), relay_stdin,
+    bool started = runner::run_qemu(*argv.value, relay_stdin,
                                     opts.timeout_seconds, &outcome, &error);
     std::string status_text = read_file(inputs.status_path);
     ::unlink(inputs.status_path.c_str());

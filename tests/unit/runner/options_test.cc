@@ -28,6 +28,38 @@ TEST(RunnerOptions, DefaultsMatchTheDocumentation) {
     EXPECT_FALSE(o.memory_given);
     EXPECT_TRUE(o.image.empty());
     EXPECT_TRUE(o.env.empty());
+    EXPECT_TRUE(o.disks.empty());
+    EXPECT_FALSE(o.rng);
+}
+
+TEST(RunnerOptions, DisksInOrderAndRng) {
+    auto p = parse({"run", "--disk", "a.img", "--rng", "--disk=/b.qcow2,ro", "--disk", "c,,d.img",
+                    "--disk", "e,,,ro", "/bin/app"});
+    ASSERT_TRUE(p) << p.error;
+    const RunOptions& o = p.value->run;
+    EXPECT_TRUE(o.rng);
+    EXPECT_EQ(o.disks, (std::vector<DiskOption>{
+                           {"a.img", false}, {"/b.qcow2", true}, {"c,d.img", false}, {"e,", true}}));
+    EXPECT_EQ(o.program, (std::vector<std::string>{"/bin/app"}));
+    // Devices need no program: the bare kernel finds them too.
+    p = parse({"run", "--machine", "q35", "--disk", "x"});
+    ASSERT_TRUE(p) << p.error;
+    EXPECT_EQ(p.value->run.disks.size(), 1u);
+}
+
+TEST(RunnerOptions, DiskOptionSyntax) {
+    EXPECT_EQ(*parse_disk_option("x").value, (DiskOption{"x", false}));
+    EXPECT_EQ(*parse_disk_option("x,ro").value, (DiskOption{"x", true}));
+    EXPECT_EQ(*parse_disk_option("x,ro,ro").value, (DiskOption{"x", true}));
+    EXPECT_EQ(*parse_disk_option(",,").value, (DiskOption{",", false}));
+    EXPECT_EQ(*parse_disk_option("a,,ro").value, (DiskOption{"a,ro", false}));
+    EXPECT_EQ(*parse_disk_option("/x/y z.img").value, (DiskOption{"/x/y z.img", false}));
+    for (const char* bad : {"", ",ro", ",", "x,", "x,rw", "x,x", "x,RO", "x,ro,", "x,ro,rw", "x,readonly=on"}) {
+        EXPECT_FALSE(parse_disk_option(bad)) << bad;
+    }
+    EXPECT_EQ(parse_disk_option("x,rw").error,
+              "bad option 'rw' in --disk 'x,rw' (expected FILE or FILE,ro; write a ',' in FILE as ',,')");
+    EXPECT_EQ(parse_disk_option(",ro").error, "empty FILE in --disk ',ro'");
 }
 
 TEST(RunnerOptions, ParsesEveryOption) {
@@ -142,6 +174,14 @@ TEST(RunnerOptions, ErrorsNameTheProblem) {
              {{"run", "--frobnicate"}, "unknown option '--frobnicate'"},
              {{"run", "--boot", ""}, "empty --boot"},
              {{"run", "--icount", "--accel", "kvm"}, "--icount needs TCG"},
+             {{"run", "--disk"}, "--disk needs a value"},
+             {{"run", "--disk", ""}, "empty FILE in --disk ''"},
+             {{"run", "--disk", "a.img,rw"}, "bad option 'rw' in --disk 'a.img,rw'"},
+             {{"run", "--disk", "a.img,x"}, "bad option 'x' in --disk 'a.img,x'"},
+             {{"run", "--rng=on"}, "--rng takes no value"},
+             {{"run", "--machine", "microvm-noacpi", "--rng", "--disk", "1", "--disk", "2", "--disk", "3",
+               "--disk", "4", "--disk", "5", "--disk", "6", "--disk", "7", "--disk", "8"},
+              "too many devices: 9 virtio devices (--disk, --rng) but microvm-noacpi takes at most 8"},
              {{"run", "--boot", "x=\"q\""}, "boot options cannot contain"},
              {{"run", "--boot", "a b"}, "only the value after '=' may contain spaces"},
              {{"run", "--env", "NOEQUALS", "/p"}, "bad --env 'NOEQUALS' (expected NAME=VALUE)"},

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <tuple>
 
+#include "runner/devices.h"
 #include "runner/guest_command.h"
 #include "runner/image_contents.h"
 
@@ -43,6 +44,10 @@ constexpr std::string_view kRunUsage =
     "  --add HOST[:GUEST]     also put a host file or directory tree in the image, repeatable\n"
     "  --manifest FILE        --add for each HOST[:GUEST] line of FILE, repeatable\n"
     "  --library-path DIR     search DIR for libraries where LD_LIBRARY_PATH would be, repeatable\n"
+    "  --disk FILE[,ro]       attach FILE as a virtio disk, repeatable: the guest's /dev/vda,\n"
+    "                         /dev/vdb, ... in order; raw or qcow2 (detected from its header);\n"
+    "                         ,ro read-only; a ',' in FILE is written ',,'\n"
+    "  --rng                  attach a virtio-rng device fed by the host's /dev/urandom\n"
     "  -h, --help      this text\n"
     "\n"
     "PROGRAM is found like a shell does (a name without '/' on $PATH). Without --initrd it is\n"
@@ -172,12 +177,14 @@ Parsed<RunOptions> parse_run(std::span<const std::string> args, bool& wants_help
             error = flag(opts.icount);
         } else if (name == "--dry-run") {
             error = flag(opts.dry_run);
+        } else if (name == "--rng") {
+            error = flag(opts.rng);
         } else if (parse_image_input(c, opts.image, &error)) {
             // done
         } else if (name == "--machine" || name == "--cpus" || name == "--memory" ||
                    name == "--accel" || name == "--boot" || name == "--kernel" ||
                    name == "--initrd" || name == "--timeout" || name == "--qemu" ||
-                   name == "--env") {
+                   name == "--env" || name == "--disk") {
             std::string v;
             if (!c.take_value(&v)) {
                 return Parsed<RunOptions>::fail("option " + std::string(name) + " needs a value");
@@ -220,6 +227,13 @@ Parsed<RunOptions> parse_run(std::span<const std::string> args, bool& wants_help
                 } else {
                     opts.boot_options.push_back(v);
                 }
+            } else if (name == "--disk") {
+                auto disk = parse_disk_option(v);
+                if (!disk) {
+                    error = disk.error;
+                } else {
+                    opts.disks.push_back(std::move(*disk.value));
+                }
             } else if (name == "--env") {
                 if (!is_env_assignment(v)) {
                     error = "bad --env '" + v + "' (expected NAME=VALUE)";
@@ -258,6 +272,10 @@ Parsed<RunOptions> parse_run(std::span<const std::string> args, bool& wants_help
     if (opts.program.empty() && (!opts.image.empty() || !opts.env.empty())) {
         return Parsed<RunOptions>::fail(
             "--add, --manifest, --library-path and --env need a PROGRAM to run");
+    }
+    // Checked here too (build_device_args checks again) to fail before an image is built.
+    if (Status s = check_virtio_device_count(opts.machine, opts.disks.size() + (opts.rng ? 1 : 0)); !s) {
+        return Parsed<RunOptions>::fail(s.error);
     }
     if (opts.initrd && !opts.image.empty()) {
         return Parsed<RunOptions>::fail(
@@ -359,6 +377,37 @@ std::optional<Machine> parse_machine(std::string_view s) {
         }
     }
     return std::nullopt;
+}
+
+Parsed<DiskOption> parse_disk_option(std::string_view value) {
+    DiskOption disk;
+    size_t i = 0;
+    for (; i < value.size(); ++i) {
+        if (value[i] != ',') {
+            disk.path += value[i];
+        } else if (i + 1 < value.size() && value[i + 1] == ',') {
+            disk.path += ',';
+            ++i;
+        } else {
+            break;  // a single ',' ends FILE
+        }
+    }
+    if (disk.path.empty()) {
+        return Parsed<DiskOption>::fail("empty FILE in --disk '" + std::string(value) + "'");
+    }
+    while (i < value.size()) {
+        size_t start = i + 1;  // after the ','
+        size_t end = value.find(',', start);
+        std::string_view option = value.substr(start, end == std::string_view::npos ? end : end - start);
+        if (option != "ro") {
+            return Parsed<DiskOption>::fail("bad option '" + std::string(option) + "' in --disk '" +
+                                            std::string(value) +
+                                            "' (expected FILE or FILE,ro; write a ',' in FILE as ',,')");
+        }
+        disk.read_only = true;
+        i = end == std::string_view::npos ? value.size() : end;
+    }
+    return Parsed<DiskOption>::ok(std::move(disk));
 }
 
 Parsed<std::string> parse_memory_size(std::string_view s) {

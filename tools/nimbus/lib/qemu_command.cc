@@ -37,12 +37,16 @@ std::string machine_argument(Machine m) {
     case Machine::Microvm:
         return "microvm,acpi=on,pic=off,pit=on,rtc=on";
     case Machine::MicrovmNoAcpi:
-        return "microvm,acpi=off,pic=off,pit=on,rtc=on";
+        return "microvm,acpi=off,pic=off,pit=on,rtc=on,auto-kernel-cmdline=off";
     }
     return "microvm";
 }
 
-std::vector<std::string> build_qemu_argv(const RunOptions& opts, const QemuInputs& in) {
+Parsed<std::vector<std::string>> build_qemu_argv(const RunOptions& opts, const QemuInputs& in) {
+    auto devices = build_device_args(opts.machine, opts.rng, in.disks);
+    if (!devices) {
+        return Parsed<std::vector<std::string>>::fail(devices.error);
+    }
     std::vector<std::string> argv = {in.qemu, "-M", machine_argument(opts.machine)};
     // No default devices, no config files, no display: the VM has exactly what is listed here.
     // Option ROMs stay: PVH boot on pc/q35 goes through QEMU's pvh.bin option ROM.
@@ -75,11 +79,14 @@ std::vector<std::string> build_qemu_argv(const RunOptions& opts, const QemuInput
     if (!opts.program.empty()) {
         words = guest_words(in.guest_environment, opts.program);
     }
-    // The console mode goes first, so that an explicit --boot console.input=... wins.
+    // The console mode goes first, so that an explicit --boot console.input=... wins; then
+    // the runner's device announcements; the user's options last.
     std::vector<std::string> boot_options;
     if (in.console_input == ConsoleInput::Pipe) {
         boot_options.emplace_back(kPipeInputBootOption);
     }
+    boot_options.insert(boot_options.end(), devices.value->boot_options.begin(),
+                        devices.value->boot_options.end());
     boot_options.insert(boot_options.end(), opts.boot_options.begin(), opts.boot_options.end());
     std::string cmdline = build_kernel_cmdline(boot_options, words);
     if (!cmdline.empty()) {
@@ -103,7 +110,8 @@ std::vector<std::string> build_qemu_argv(const RunOptions& opts, const QemuInput
     std::snprintf(port, sizeof port, "0x%x", kDebugExitPort);
     argv.insert(argv.end(),
                 {"-device", std::string("isa-debug-exit,iobase=") + port + ",iosize=0x04"});
-    return argv;
+    argv.insert(argv.end(), devices.value->qemu_args.begin(), devices.value->qemu_args.end());
+    return Parsed<std::vector<std::string>>::ok(std::move(argv));
 }
 
 std::string shell_quote_command(const std::vector<std::string>& argv) {

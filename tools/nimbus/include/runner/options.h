@@ -29,6 +29,14 @@ struct ImageInputs {
     bool empty() const { return adds.empty() && manifests.empty() && library_path.empty(); }
 };
 
+// A --disk FILE[,ro] as given; main.cc checks the file and detects its format (devices.h).
+struct DiskOption {
+    std::string path;
+    bool read_only = false;
+
+    bool operator==(const DiskOption&) const = default;
+};
+
 // Options of `nimbus run`. Defaults are the documented ones.
 struct RunOptions {
     Machine machine = Machine::Microvm;
@@ -45,6 +53,8 @@ struct RunOptions {
     std::optional<std::string> qemu;        // --qemu; else $NIMBUS_QEMU; else PATH lookup
     ImageInputs image;                      // for the image built from PROGRAM
     std::vector<std::string> env;           // --env NAME=VALUE, in order
+    std::vector<DiskOption> disks;          // --disk, in order: the guest's vda, vdb, ...
+    bool rng = false;                       // --rng: a virtio-rng device
     std::vector<std::string> program;       // guest program and its arguments (may be empty)
 };
 
@@ -71,6 +81,11 @@ struct ParsedCommand {
 // everything from there on is the guest program (and, for `run`, its arguments, passed
 // through untouched).
 Parsed<ParsedCommand> parse_command_line(std::span<const std::string> args);
+
+// The value of --disk: FILE, then optionally ",ro". A ',' inside FILE is written ",," (as in
+// QEMU's options), so "a,,b.img,ro" is the file "a,b.img", read-only. Errors on an empty FILE
+// and on any option other than "ro".
+Parsed<DiskOption> parse_disk_option(std::string_view);
 
 // "128M", "1G", "512" (MiB, as QEMU) -> normalised "128M"; errors on anything else or zero.
 Parsed<std::string> parse_memory_size(std::string_view);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "runner/accel.h"
+#include "runner/devices.h"
 #include "runner/guest_command.h"
 #include "runner/options.h"
 
@@ -35,6 +36,7 @@ struct QemuInputs {
     AccelChoice accel;
     std::vector<std::string> guest_environment;  // NAME=VALUE words before the program, if any
     ConsoleInput console_input = ConsoleInput::Pipe;
+    std::vector<Disk> disks;  // the --disk options, checked and with their format, in order
 };
 
 // Kernel command line: the --boot options (quote_boot_option) separated by spaces, then, when
@@ -42,11 +44,16 @@ struct QemuInputs {
 std::string build_kernel_cmdline(const std::vector<std::string>& boot_options,
                                  const std::vector<std::string>& words);
 
-// The machine-specific "-M ..." value.
+// The machine-specific "-M ..." value. microvm-noacpi has auto-kernel-cmdline=off: the runner
+// announces virtio-mmio devices itself, before " -- " (QEMU would append them after the
+// program's arguments).
 std::string machine_argument(Machine);
 
-// The complete argv for QEMU, argv[0] included.
-std::vector<std::string> build_qemu_argv(const RunOptions&, const QemuInputs&);
+// The complete argv for QEMU, argv[0] included. The devices (opts.rng, in.disks) come last;
+// on microvm their virtio_mmio.device announcements follow the console mode on the kernel
+// command line, before the --boot options. Fails only when the devices do not fit the
+// machine (check_virtio_device_count).
+Parsed<std::vector<std::string>> build_qemu_argv(const RunOptions&, const QemuInputs&);
 
 // argv rendered for a POSIX shell (single quotes where needed), for --dry-run.
 std::string shell_quote_command(const std::vector<std::string>& argv);
