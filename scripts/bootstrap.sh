@@ -10,6 +10,7 @@ packages=(
   cmake ninja-build                            # build
   libgtest-dev libgmock-dev                    # unit tests
   qemu-system-x86                              # the VMM every test boots
+  qemu-utils                                   # qemu-img: the qcow2 disk test converts images
   python3                                      # build helpers (symbol table) and test drivers
   gcc g++ libc6-dev musl-tools                 # test applications, built as users build theirs
   sqlite3 golang-go                            # unmodified Debian programs and a Go program in the tests

@@ -31,7 +31,7 @@ public:
     {
         m_device_type = type;
         m_legacy = version == 1;
-        lib::format_to(m_name, sizeof m_name, "virtio-mmio %#lx", device.base);
+        lib::format_to(m_name, sizeof m_name, "virtio-mmio%s %#lx", m_legacy ? " legacy" : "", device.base);
     }
 
     uint16_t queue_count() override

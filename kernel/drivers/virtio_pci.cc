@@ -53,7 +53,8 @@ protected:
         m_device_type = type;
         m_legacy = legacy;
         const pci::Address& a = device.address;
-        lib::format_to(m_name, sizeof m_name, "virtio-pci %04x:%02x:%02x.%u", a.segment, a.bus, a.device, a.function);
+        lib::format_to(m_name, sizeof m_name, "virtio-pci%s %04x:%02x:%02x.%u", legacy ? " legacy" : "", a.segment,
+                       a.bus, a.device, a.function);
     }
 
     // MSI-X when the function has it (one vector per queue if there are enough entries, else

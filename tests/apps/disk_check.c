@@ -9,6 +9,9 @@
 //   disk_check DEV ro                the disk is read-only: opening it for writing fails with
 //                                    EROFS, writes through a read-only descriptor with EBADF;
 //                                    prints the hash of its contents.
+//   disk_check DEV eio OFFSET        the device fails every request touching byte OFFSET (QEMU
+//                                    blkdebug): reads and writes there get EIO (also through
+//                                    O_DIRECT and fsync afterwards still works), elsewhere succeed.
 // Both check the edges: size by BLKGETSIZE64 and lseek(SEEK_END), reads at and across the end,
 // writes past the end (ENOSPC), O_DIRECT misalignment (EINVAL), BLKSSZGET, BLKROGET.
 // Prints "disk_check: ok" and exits 0 when everything held; "FAIL ..." and 1 otherwise.
@@ -262,10 +265,44 @@ static int run_ro(void)
     return g_failed;
 }
 
+static int run_eio(uint64_t bad)
+{
+    int fd = open(g_dev, O_RDWR);
+    int direct_fd = open(g_dev, O_RDWR | O_DIRECT);
+    if (fd < 0 || direct_fd < 0) {
+        FAIL("open: errno %d", errno);
+        return 1;
+    }
+    uint8_t* buf = aligned_alloc(4096, 65536);
+    memset(buf, 0x5a, 65536);
+    uint64_t bad_block = bad & ~4095ull;
+    errno = 0;
+    if (pread(fd, buf, 4096, (off_t)bad_block) != -1 || errno != EIO)
+        FAIL("pread over the failing sector: errno %d, expected EIO", errno);
+    errno = 0;
+    if (pread(direct_fd, buf, 65536, (off_t)(bad_block > 32768 ? bad_block - 32768 : 0)) != -1 || errno != EIO)
+        FAIL("O_DIRECT pread across the failing sector: errno %d, expected EIO", errno);
+    errno = 0;
+    if (pwrite(direct_fd, buf, 4096, (off_t)bad_block) != -1 || errno != EIO)
+        FAIL("O_DIRECT pwrite over the failing sector: errno %d, expected EIO", errno);
+    errno = 0;
+    if (pwrite(fd, buf, 100, (off_t)bad + 1) != -1 || errno != EIO)
+        FAIL("unaligned pwrite next to the failing sector: errno %d, expected EIO", errno);
+    uint64_t good = bad_block >= 1 << 20 ? 0 : bad_block + (1 << 20);
+    if (pread(fd, buf, 4096, (off_t)good) != 4096)
+        FAIL("pread of a good sector: errno %d", errno);
+    if (pwrite(fd, buf, 4096, (off_t)good) != 4096)
+        FAIL("pwrite of a good sector: errno %d", errno);
+    if (fsync(fd) != 0)
+        FAIL("fsync: errno %d", errno);
+    free(buf);
+    return g_failed;
+}
+
 int main(int argc, char** argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: disk_check DEV rw THREADS SEED | disk_check DEV ro\n");
+        fprintf(stderr, "usage: disk_check DEV rw THREADS SEED | disk_check DEV ro | disk_check DEV eio OFFSET\n");
         return 2;
     }
     g_dev = argv[1];
@@ -278,6 +315,8 @@ int main(int argc, char** argv)
         result = run_rw();
     } else if (strcmp(argv[2], "ro") == 0) {
         result = run_ro();
+    } else if (strcmp(argv[2], "eio") == 0 && argc == 4) {
+        result = run_eio(strtoull(argv[3], NULL, 0));
     } else {
         return 2;
     }

@@ -5,11 +5,17 @@ Makes a disk image with known contents, boots `nimbus run --disk IMAGE[,ro] disk
 and checks both sides: the guest's own checks ("disk_check: ok") and, from the host, that the
 image file afterwards holds exactly what the guest says it wrote (the FNV-1a 64 hash it
 prints) — or, for a read-only disk, that the guest read the image's bytes and changed nothing.
+
+Variants that the runner has no option for run the QEMU command of `nimbus run --dry-run`,
+edited: --legacy asks QEMU for the legacy transports (virtio 0.9.5 PCI: disable-modern=on;
+virtio-mmio version 1: force-legacy=true); --eio puts QEMU's blkdebug under the disk so that
+every request touching one sector fails, and runs `disk_check DEV eio OFFSET`.
 """
 import argparse
 import os
 import random
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -34,6 +40,40 @@ def fnv1a_file(path):
                 h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
 
 
+def run_edited(cmd, args, work, image, bad_offset):
+    """Runs the QEMU command `nimbus run --dry-run` prints, edited for --legacy / --eio; returns
+    (console output, guest exit status from the status channel, or -1)."""
+    dry = subprocess.run(cmd[:2] + ["--dry-run"] + cmd[2:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         check=True)
+    argv = shlex.split(dry.stdout.decode().strip().splitlines()[-1])
+    status_file = os.path.join(work, "status")
+    edited = []
+    for a in argv:
+        a = re.sub(r"path=/tmp/nimbus-status-XXXXXX", "path=" + status_file, a)
+        if args.legacy:
+            a = a.replace("virtio-mmio.force-legacy=false", "virtio-mmio.force-legacy=true")
+            a = a.replace("virtio-blk-pci,", "virtio-blk-pci,disable-modern=on,")
+        if args.eio and a.startswith("file=" + image + ","):
+            sector = bad_offset // 512
+            config = os.path.join(work, "blkdebug.conf")
+            with open(config, "w") as f:
+                for event in ("read_aio", "write_aio"):
+                    f.write(f'[inject-error]\nevent = "{event}"\nerrno = "5"\nsector = "{sector}"\nonce = "off"\n\n')
+            a = a.replace("file=" + image + ",", f"file=blkdebug:{config}:{image},", 1)
+        edited.append(a)
+    print("+", shlex.join(edited), flush=True)
+    run = subprocess.run(edited, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         timeout=args.timeout + 60)
+    status = -1
+    try:
+        with open(status_file) as f:
+            m = re.search(r"exit (\d+)", f.read())
+            status = int(m.group(1)) if m else -1
+    except OSError:
+        pass
+    return run.stdout.decode(errors="replace"), status
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--nimbus", required=True)
@@ -45,6 +85,9 @@ def main():
     p.add_argument("--size-mib", type=int, default=4)
     p.add_argument("--read-only", action="store_true")
     p.add_argument("--timeout", type=float, default=600)
+    p.add_argument("--legacy", action="store_true")
+    p.add_argument("--eio", action="store_true")
+    p.add_argument("--format", choices=["raw", "qcow2"], default="raw")
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="nimbus-disk-") as work:
@@ -54,19 +97,41 @@ def main():
         with open(image, "wb") as f:
             f.write(data)
         before = fnv1a(data)
-        disk = image + (",ro" if args.read_only else "")
-        program = [args.program, "/dev/vda"] + (["ro"] if args.read_only else ["rw", str(args.threads), "7"])
+        attached = image
+        if args.format == "qcow2":
+            attached = os.path.join(work, "disk.qcow2")
+            subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", image, attached], check=True)
+        disk = attached + (",ro" if args.read_only else "")
+        bad_offset = (args.size_mib << 20) // 2 + 4096 * 3 + 100
+        if args.eio:
+            program = [args.program, "/dev/vda", "eio", str(bad_offset)]
+        else:
+            program = [args.program, "/dev/vda"] + (["ro"] if args.read_only else ["rw", str(args.threads), "7"])
         cmd = [args.nimbus, "run", "--machine", args.machine, "--cpus", str(args.cpus), "--disk", disk,
                "--kernel", args.kernel, "--timeout", str(args.timeout)] + program
-        print("+", " ".join(cmd), flush=True)
-        run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=args.timeout + 60)
-        out = run.stdout.decode(errors="replace")
+        if args.legacy or args.eio:
+            out, status = run_edited(cmd, args, work, attached, bad_offset)
+        else:
+            print("+", " ".join(cmd), flush=True)
+            run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=args.timeout + 60)
+            out = run.stdout.decode(errors="replace")
+            status = run.returncode
         sys.stdout.write(out)
         failures = []
-        if run.returncode != 0:
-            failures.append(f"exit status {run.returncode}, expected 0")
+        if status != 0:
+            failures.append(f"exit status {status}, expected 0")
         if "disk_check: ok" not in out:
             failures.append("no 'disk_check: ok'")
+        if args.legacy and not re.search(r"vda: virtio-(pci|mmio) legacy ", out):
+            failures.append("the disk was not driven through a legacy transport")
+        if args.eio:
+            for f in failures:
+                print("disk_test: FAIL", f)
+            if not failures:
+                print("disk_test: ok (EIO reached the program)")
+            return 1 if failures else 0
+        if args.format == "qcow2":
+            subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", attached, image], check=True)
         m = re.search(r"disk_check: hash=([0-9a-f]{16})", out)
         after = fnv1a_file(image)
         if not m:
