@@ -7,7 +7,7 @@ image file afterwards holds exactly what the guest says it wrote (the FNV-1a 64 
 prints) — or, for a read-only disk, that the guest read the image's bytes and changed nothing.
 
 Variants that the runner has no option for run the QEMU command of `nimbus run --dry-run`,
-edited: --legacy asks QEMU for the legacy transports (virtio 0.9.5 PCI: disable-modern=on;
+edited: --intx takes MSI-X away from virtio-pci devices (vectors=0); --legacy asks QEMU for the legacy transports (virtio 0.9.5 PCI: disable-modern=on;
 virtio-mmio version 1: force-legacy=true); --eio puts QEMU's blkdebug under the disk so that
 every request touching one sector fails, and runs `disk_check DEV eio OFFSET`.
 """
@@ -53,6 +53,8 @@ def run_edited(cmd, args, work, image, bad_offset):
         if args.legacy:
             a = a.replace("virtio-mmio.force-legacy=false", "virtio-mmio.force-legacy=true")
             a = a.replace("virtio-blk-pci,", "virtio-blk-pci,disable-modern=on,")
+        if args.intx:
+            a = a.replace("virtio-blk-pci,", "virtio-blk-pci,vectors=0,")
         if args.eio and a.startswith("file=" + image + ","):
             sector = bad_offset // 512
             config = os.path.join(work, "blkdebug.conf")
@@ -87,6 +89,7 @@ def main():
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--legacy", action="store_true")
     p.add_argument("--eio", action="store_true")
+    p.add_argument("--intx", action="store_true", help="virtio-pci without MSI-X (vectors=0): legacy INTx")
     p.add_argument("--format", choices=["raw", "qcow2"], default="raw")
     args = p.parse_args()
 
@@ -109,7 +112,7 @@ def main():
             program = [args.program, "/dev/vda"] + (["ro"] if args.read_only else ["rw", str(args.threads), "7"])
         cmd = [args.nimbus, "run", "--machine", args.machine, "--cpus", str(args.cpus), "--disk", disk,
                "--kernel", args.kernel, "--timeout", str(args.timeout)] + program
-        if args.legacy or args.eio:
+        if args.legacy or args.eio or args.intx:
             out, status = run_edited(cmd, args, work, attached, bad_offset)
         else:
             print("+", " ".join(cmd), flush=True)
