@@ -17,6 +17,7 @@
 #include <core/ioapic.h>
 #include <core/irq.h>
 #include <core/kbench.h>
+#include <core/entropy.h>
 #include <core/ktest.h>
 #include <drivers/drivers.h>
 #include <core/memory.h>
@@ -122,6 +123,8 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
     }
     enable_interrupts();
     boot_stamp("interrupts");
+    init_entropy();
+    boot_stamp("entropy");
     start_secondary_cpus(unsigned(options.smp_max_cpus));
     if (init_rcu().is_error()) {
         kprintf("nimbus: cannot boot: no memory for RCU\n");

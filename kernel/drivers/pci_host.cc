@@ -52,11 +52,12 @@ private:
     ksync::Mutex m_lock;
 };
 
-// [pcie-5.0 §7.2.2] ECAM: each function's 4 KiB of configuration space is memory. One window
-// per MCFG entry, mapped uncached once at boot.
+// [pcie-5.0 §7.2.2] ECAM: each function's 4 KiB of configuration space is memory. A window
+// covers up to 256 buses (256 MiB); only the buses enumeration visits are mapped (uncached,
+// 1 MiB each), while init_pci runs. Afterwards an unmapped bus reads as absent.
 class EcamConfigAccess final : public pci::ConfigAccess {
 public:
-    explicit EcamConfigAccess(const pci::EcamWindow& window, volatile uint8_t* base) : m_window(window), m_base(base) {}
+    explicit EcamConfigAccess(const pci::EcamWindow& window) : m_window(window) {}
 
     uint32_t read32(pci::Address a, uint16_t offset) override
     {
@@ -74,18 +75,27 @@ public:
     {
         return segment == m_window.segment && bus >= m_window.start_bus && bus <= m_window.end_bus;
     }
+    // Stops mapping buses on demand (end of init_pci: later accesses come from any thread).
+    void close_mapping() { m_mapping_open = false; }
 
 private:
-    volatile uint32_t* locate(pci::Address a, uint16_t offset) const
+    volatile uint32_t* locate(pci::Address a, uint16_t offset)
     {
         if (!covers(a.segment, a.bus) || a.device >= 32 || a.function >= 8 || offset >= 4096 || (offset & 3))
             return nullptr;
-        uint64_t relative = m_window.address(a.bus, a.device, a.function, offset) - m_window.first_address();
-        return reinterpret_cast<volatile uint32_t*>(m_base + relative);
+        uint64_t bit = 1ull << (a.bus % 64);
+        if (!(m_mapped[a.bus / 64] & bit)) {
+            if (!m_mapping_open || !core::map_mmio(m_window.address(a.bus, 0, 0, 0), 1u << 20))
+                return nullptr;
+            m_mapped[a.bus / 64] |= bit;
+        }
+        return static_cast<volatile uint32_t*>(
+            core::phys_to_virt(m_window.address(a.bus, a.device, a.function, offset)));
     }
 
     pci::EcamWindow m_window;
-    volatile uint8_t* m_base;
+    uint64_t m_mapped[4] = {};
+    bool m_mapping_open = true;
 };
 
 constexpr size_t kMaxDevices = 64;
@@ -154,13 +164,12 @@ void init_pci(bool list)
                 log_warn("pci: %zu malformed MCFG entries skipped", info.skipped);
             for (size_t i = 0; i < info.count; ++i) {
                 const pci::EcamWindow& w = info.windows[i];
-                void* base = core::map_mmio(w.first_address(), w.size());
-                if (!base) {
-                    log_warn("pci: cannot map the ECAM window at %#lx", w.first_address());
+                if (w.first_address() >= core::phys_addr_limit() ||
+                    w.size() > core::phys_addr_limit() - w.first_address()) {
+                    log_warn("pci: the ECAM window at %#lx is beyond physical memory's reach", w.first_address());
                     continue;
                 }
-                g_ecam[g_ecam_count] = new (g_ecam_storage[g_ecam_count])
-                    EcamConfigAccess(w, static_cast<volatile uint8_t*>(base));
+                g_ecam[g_ecam_count] = new (g_ecam_storage[g_ecam_count]) EcamConfigAccess(w);
                 ++g_ecam_count;
             }
         }
@@ -177,6 +186,8 @@ void init_pci(bool list)
         how = "ports";
         found = pci::enumerate(*g_ports, 0, 0, collect, &context);
     }
+    for (size_t i = 0; i < g_ecam_count; ++i)
+        g_ecam[i]->close_mapping();
     if (g_devices_dropped)
         log_warn("pci: %zu functions beyond the first %zu ignored", g_devices_dropped, kMaxDevices);
     log_info("pci: %zu functions (%s)", found, how);

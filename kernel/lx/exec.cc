@@ -7,6 +7,7 @@
 // exactly that. A file whose pages cannot be mapped is copied into anonymous memory instead.
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/fpu.h>
+#include <core/entropy.h>
 #include <core/memory.h>
 #include <elf/elf.h>
 #include <elf/stack.h>
@@ -18,7 +19,6 @@
 #include <lx/exec.h>
 #include <lx/file_mapping.h>
 #include <lx/process.h>
-#include <lx/random.h>
 #include <lx/vdso.h>
 #include <new>
 
@@ -327,7 +327,7 @@ lib::Result<void> start_application(const fs::PathContext& ctx, const boot::AppC
     spec.argc = cmd.argc;
     spec.envp = envp;
     spec.envc = cmd.env_count;
-    fill_random(spec.random, sizeof(spec.random));
+    core::fill_random(spec.random, sizeof(spec.random));
     spec.execfn = argv[0];
     spec.auxv = aux;
     spec.auxc = sizeof(aux) / sizeof(aux[0]);

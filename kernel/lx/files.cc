@@ -6,6 +6,7 @@
 #include <core/boot_info.h>
 #include <core/clock.h>
 #include <core/console.h>
+#include <core/entropy.h>
 #include <core/ioapic.h>
 #include <core/irq_thread.h>
 #include <core/memory.h>
@@ -17,7 +18,6 @@
 #include <imagefs/image.h>
 #include <lib/format.h>
 #include <lx/files.h>
-#include <lx/random.h>
 #include <lx/file_mapping.h>
 #include <lx/poll.h>
 #include <lx/process.h>
@@ -55,7 +55,7 @@ class KernelEntropy final : public fs::devfs::EntropySource {
 public:
     lib::Result<void> fill(void* dst, size_t n) override
     {
-        fill_random(dst, n);
+        core::fill_random(dst, n);
         return {};
     }
 };

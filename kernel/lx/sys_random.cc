@@ -1,77 +1,51 @@
-// getrandom(2) and the kernel's random bytes for applications.
+// getrandom(2) on the kernel's entropy pool (core/entropy.h).
 //
-// The generator is a per-call SplitMix64 stream keyed from RDRAND (when present) and the
-// TSC. It is unpredictable enough for hash seeds and AT_RANDOM's stack-protector canary; it
-// is not a vetted cryptographic generator. TODO(#5): virtio-rng / RDSEED into a proper pool.
-#include <arch/x86_64/cpu.h>
-#include <atomic>
-#include <lib/string.h>
-#include <lx/random.h>
+// Flags as Linux [getrandom(2)]: GRND_NONBLOCK, GRND_RANDOM and GRND_INSECURE are accepted,
+// anything else — or GRND_INSECURE with GRND_RANDOM — is EINVAL. The pool is seeded during
+// boot (init_entropy: RDSEED/RDRAND and timing jitter), before any program runs, so the
+// generator is always "initialised" in Linux's sense: getrandom never blocks and never
+// returns EAGAIN, and GRND_RANDOM draws from the same generator (as Linux does since 5.6).
+#include <core/entropy.h>
+#include <lib/chacha20.h>
+#include <lx/signal.h>
 #include <lx/syscall.h>
 #include <lx/uaccess.h>
 
 namespace lx {
 namespace {
 
-bool has_rdrand()
-{
-    static const bool kHas = arch::cpuid(1).ecx & (1u << 30);
-    return kHas;
-}
+// [getrandom(2)], include/uapi/linux/random.h values.
+constexpr uint64_t kGrndNonblock = 0x1;
+constexpr uint64_t kGrndRandom = 0x2;
+constexpr uint64_t kGrndInsecure = 0x4;
 
-uint64_t rdrand_or_zero()
-{
-    if (!has_rdrand())
-        return 0;
-    for (int tries = 0; tries < 10; ++tries) {
-        uint64_t v;
-        unsigned char ok;
-        asm volatile("rdrand %0; setc %1" : "=r"(v), "=qm"(ok));
-        if (ok)
-            return v;
-    }
-    return 0;
-}
-
-std::atomic<uint64_t> g_counter { 0x9e3779b97f4a7c15ull };
-
-uint64_t splitmix(uint64_t& state)
-{
-    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+// One call returns at most this much (Linux's old urandom cap), so a single call stays short.
+constexpr size_t kMaxPerCall = 33554431;
 
 } // namespace
 
-void fill_random(void* buf, size_t size)
-{
-    uint64_t state = rdrand_or_zero() ^ arch::rdtsc() ^ g_counter.fetch_add(0x632be59bd9b4e019ull, std::memory_order_relaxed);
-    auto* out = static_cast<uint8_t*>(buf);
-    while (size) {
-        uint64_t v = splitmix(state) ^ rdrand_or_zero();
-        size_t n = size < 8 ? size : 8;
-        lib::mem_copy(out, &v, n);
-        out += n;
-        size -= n;
-    }
-}
-
 int64_t sys_getrandom(const Args& a)
 {
-    constexpr uint64_t kKnownFlags = 0x1 | 0x2 | 0x4; // GRND_NONBLOCK, GRND_RANDOM, GRND_INSECURE
-    if (a.u(2) & ~kKnownFlags)
+    uint64_t flags = a.u(2);
+    if (flags & ~(kGrndNonblock | kGrndRandom | kGrndInsecure))
+        return err(Errno::INVAL);
+    if ((flags & kGrndInsecure) && (flags & kGrndRandom))
         return err(Errno::INVAL);
     uint64_t dst = a.u(0);
-    size_t size = a.u(1) < 33554431 ? a.u(1) : 33554431; // Linux's per-call cap
-    uint8_t chunk[256];
+    size_t size = a.u(1) < kMaxPerCall ? a.u(1) : kMaxPerCall;
+    uint8_t chunk[512];
     size_t done = 0;
     while (done < size) {
+        // Like Linux, a long request stops early (with what it has) for a pending signal,
+        // checked at page boundaries after the first page.
+        if (done && done % 4096 == 0 && signal_pending())
+            break;
         size_t n = size - done < sizeof(chunk) ? size - done : sizeof(chunk);
-        fill_random(chunk, n);
-        if (auto r = copy_to_app(dst + done, chunk, n); r.is_error())
-            return done ? int64_t(done) : err(r.error());
+        core::fill_random(chunk, n);
+        auto copied = copy_to_app(dst + done, chunk, n);
+        lib::secure_zero(chunk, n);
+        if (copied.is_error())
+            return done ? int64_t(done) : err(copied.error());
         done += n;
     }
     return int64_t(done);
