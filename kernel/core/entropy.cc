@@ -89,20 +89,8 @@ void xor_into(uint8_t* dst, const uint8_t* src, size_t size)
 // Hardware sources.
 // ---------------------------------------------------------------------------------------
 
-// RDSEED and RDRAND set CF when the returned value is valid [intel-sdm-2 "RDSEED", "RDRAND"].
-bool rdseed_once(uint64_t& value)
-{
-    unsigned char ok;
-    asm volatile("rdseed %0; setc %1" : "=r"(value), "=qm"(ok));
-    return ok;
-}
-
-bool rdrand_once(uint64_t& value)
-{
-    unsigned char ok;
-    asm volatile("rdrand %0; setc %1" : "=r"(value), "=qm"(ok));
-    return ok;
-}
+bool rdseed_once(uint64_t& value) { return arch::rdseed(value); }
+bool rdrand_once(uint64_t& value) { return arch::rdrand(value); }
 
 // One hardware generator. `usable` starts as CPUID says and is cleared for good when the
 // source misbehaves: no valid word within `tries` attempts (RDSEED may run dry for a moment
@@ -146,7 +134,7 @@ bool read_hardware_word(HardwareSource& source, uint64_t& value)
             source.last = value;
             return true;
         }
-        asm volatile("pause");
+        arch::cpu_pause();
     }
     source.usable.store(false, std::memory_order_relaxed);
     log_warn("entropy: %s keeps failing or repeats itself; no longer used", source.name);

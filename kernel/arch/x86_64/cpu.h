@@ -28,6 +28,23 @@ inline uint32_t inl(uint16_t port)
     return v;
 }
 
+// RDSEED and RDRAND: true (and `value`) when the CPU had a valid word, CF set
+// [intel-sdm-2 "RDSEED", "RDRAND"]. Callers check CPUID first.
+inline bool rdseed(uint64_t& value)
+{
+    unsigned char ok;
+    asm volatile("rdseed %0; setc %1" : "=r"(value), "=qm"(ok));
+    return ok;
+}
+inline bool rdrand(uint64_t& value)
+{
+    unsigned char ok;
+    asm volatile("rdrand %0; setc %1" : "=r"(value), "=qm"(ok));
+    return ok;
+}
+// The spin-wait hint.
+inline void cpu_pause() { asm volatile("pause"); }
+
 inline uint64_t rdtsc()
 {
     uint32_t lo, hi;
