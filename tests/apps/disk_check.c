@@ -32,6 +32,7 @@ static uint8_t* g_shadow;
 static uint64_t g_size;
 static unsigned g_threads;
 static unsigned g_seed;
+static unsigned g_block = 512; // the logical block size (BLKSSZGET): O_DIRECT's unit
 static int g_failed;
 
 #define FAIL(...)                                                                                                      \
@@ -78,8 +79,13 @@ static void check_edges(int fd, int writable)
     if (ioctl(fd, BLKGETSIZE, &sectors) != 0 || sectors != g_size / 512)
         FAIL("BLKGETSIZE %lu", sectors);
     int ssz = 0;
-    if (ioctl(fd, BLKSSZGET, &ssz) != 0 || ssz != 512)
+    if (ioctl(fd, BLKSSZGET, &ssz) != 0 || ssz < 512 || (ssz & (ssz - 1)))
         FAIL("BLKSSZGET %d", ssz);
+    else
+        g_block = (unsigned)ssz;
+    unsigned pbsz = 0;
+    if (ioctl(fd, BLKPBSZGET, &pbsz) != 0 || pbsz < (unsigned)ssz)
+        FAIL("BLKPBSZGET %u", pbsz);
     int ro = -1;
     if (ioctl(fd, BLKROGET, &ro) != 0 || ro != !writable)
         FAIL("BLKROGET %d", ro);
@@ -134,14 +140,15 @@ static void* work(void* arg)
             memcpy(g_shadow + at, buf, len);
             w->writes++;
         } else if (kind < 7) { // an O_DIRECT write, block-aligned
-            uint64_t blocks = 1 + next_random(&state) % 64;
-            uint64_t len = blocks * 512;
+            uint64_t block = g_block;
+            uint64_t blocks = 1 + next_random(&state) % (32768 / block);
+            uint64_t len = blocks * block;
             if (len > span)
-                len = span & ~511ull;
-            uint64_t first = (w->begin + 511) / 512, last = (w->end - len) / 512;
+                len = span / block * block;
+            uint64_t first = (w->begin + block - 1) / block, last = len ? (w->end - len) / block : 0;
             if (len == 0 || last < first)
                 continue;
-            uint64_t at = (first + next_random(&state) % (last - first + 1)) * 512;
+            uint64_t at = (first + next_random(&state) % (last - first + 1)) * block;
             for (uint64_t i = 0; i < len; ++i)
                 buf[i] = (uint8_t)next_random(&state);
             if (pwrite(w->direct_fd, buf, len, (off_t)at) != (ssize_t)len) {
@@ -195,8 +202,10 @@ static int run_rw(void)
     errno = 0;
     if (pwrite(direct_fd, aligned, 100, 0) != -1 || errno != EINVAL)
         FAIL("O_DIRECT write of 100 bytes: errno %d, expected EINVAL", errno);
-    if (pread(direct_fd, aligned, 512, 3) != -1 || errno != EINVAL)
+    if (pread(direct_fd, aligned, g_block, 3) != -1 || errno != EINVAL)
         FAIL("O_DIRECT read at offset 3: errno %d, expected EINVAL", errno);
+    if (g_block > 512 && (pread(direct_fd, aligned, 512, 0) != -1 || errno != EINVAL))
+        FAIL("O_DIRECT read of 512 bytes with %u-byte blocks: errno %d, expected EINVAL", g_block, errno);
     free(aligned);
 
     pthread_t threads[16];

@@ -7,7 +7,7 @@ image file afterwards holds exactly what the guest says it wrote (the FNV-1a 64 
 prints) — or, for a read-only disk, that the guest read the image's bytes and changed nothing.
 
 Variants that the runner has no option for run the QEMU command of `nimbus run --dry-run`,
-edited: --intx takes MSI-X away from virtio-pci devices (vectors=0); --legacy asks QEMU for the legacy transports (virtio 0.9.5 PCI: disable-modern=on;
+edited: --block-size gives the disk larger blocks; --intx takes MSI-X away from virtio-pci devices (vectors=0); --legacy asks QEMU for the legacy transports (virtio 0.9.5 PCI: disable-modern=on;
 virtio-mmio version 1: force-legacy=true); --eio puts QEMU's blkdebug under the disk so that
 every request touching one sector fails, and runs `disk_check DEV eio OFFSET`.
 """
@@ -55,6 +55,10 @@ def run_edited(cmd, args, work, image, bad_offset):
             a = a.replace("virtio-blk-pci,", "virtio-blk-pci,disable-modern=on,")
         if args.intx:
             a = a.replace("virtio-blk-pci,", "virtio-blk-pci,vectors=0,")
+        if args.block_size:
+            sizes = f"logical_block_size={args.block_size},physical_block_size={args.block_size},"
+            a = a.replace("virtio-blk-pci,", "virtio-blk-pci," + sizes).replace("virtio-blk-device,",
+                                                                              "virtio-blk-device," + sizes)
         if args.eio and a.startswith("file=" + image + ","):
             sector = bad_offset // 512
             config = os.path.join(work, "blkdebug.conf")
@@ -90,6 +94,7 @@ def main():
     p.add_argument("--legacy", action="store_true")
     p.add_argument("--eio", action="store_true")
     p.add_argument("--intx", action="store_true", help="virtio-pci without MSI-X (vectors=0): legacy INTx")
+    p.add_argument("--block-size", type=int, default=0, help="the disk's logical and physical block size")
     p.add_argument("--format", choices=["raw", "qcow2"], default="raw")
     args = p.parse_args()
 
@@ -112,7 +117,7 @@ def main():
             program = [args.program, "/dev/vda"] + (["ro"] if args.read_only else ["rw", str(args.threads), "7"])
         cmd = [args.nimbus, "run", "--machine", args.machine, "--cpus", str(args.cpus), "--disk", disk,
                "--kernel", args.kernel, "--timeout", str(args.timeout)] + program
-        if args.legacy or args.eio or args.intx:
+        if args.legacy or args.eio or args.intx or args.block_size:
             out, status = run_edited(cmd, args, work, attached, bad_offset)
         else:
             print("+", " ".join(cmd), flush=True)
@@ -125,6 +130,8 @@ def main():
             failures.append(f"exit status {status}, expected 0")
         if "disk_check: ok" not in out:
             failures.append("no 'disk_check: ok'")
+        if args.block_size and f"{args.block_size}-byte blocks" not in out:
+            failures.append(f"the disk does not have {args.block_size}-byte blocks")
         if args.legacy and not re.search(r"vda: virtio-(pci|mmio) legacy ", out):
             failures.append("the disk was not driven through a legacy transport")
         if args.eio:
