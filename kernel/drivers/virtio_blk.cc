@@ -15,27 +15,11 @@
 #include <lib/format.h>
 #include <new>
 #include <sync/mutex.h>
+#include <virtio/blk_config.h>
 #include <virtio/split_queue.h>
 
 namespace drivers::virtio {
 namespace {
-
-// [virtio-v1.2 §5.2.3] Feature bits.
-constexpr uint64_t kFeatureSizeMax = 1ull << 1;
-constexpr uint64_t kFeatureSegMax = 1ull << 2;
-constexpr uint64_t kFeatureReadOnly = 1ull << 5;
-constexpr uint64_t kFeatureBlockSize = 1ull << 6;
-constexpr uint64_t kFeatureFlush = 1ull << 9;
-constexpr uint64_t kFeatureTopology = 1ull << 10;
-constexpr uint64_t kFeatureMultiQueue = 1ull << 12;
-constexpr uint64_t kFeatureDiscard = 1ull << 13;
-constexpr uint64_t kFeatureWriteZeroes = 1ull << 14;
-
-// [§5.2.4] Configuration layout.
-namespace config {
-constexpr uint32_t kCapacity = 0, kSizeMax = 8, kSegMax = 12, kBlockSize = 20, kPhysicalBlockExp = 24,
-                   kNumQueues = 34, kMaxDiscardSectors = 36, kMaxWriteZeroesSectors = 48;
-} // namespace config
 
 // [§5.2.6] Request types and status values.
 constexpr uint32_t kTypeIn = 0, kTypeOut = 1, kTypeFlush = 4, kTypeDiscard = 11, kTypeWriteZeroes = 13;
@@ -95,7 +79,6 @@ public:
     static void on_queue(void* self, uint16_t queue);
 
 private:
-    Result<void> read_geometry(uint64_t features);
     Result<void> set_up_queue(Queue& q, uint16_t size);
     void start_waiting(Queue& q);
     void fail_everything(Queue& q);
@@ -108,43 +91,6 @@ private:
     bool m_indirect = false;
     uint16_t m_descriptors_per_request = 0; // worst case, to check room before taking a request
 };
-
-Result<void> BlockDevice::read_geometry(uint64_t features)
-{
-    block::Geometry& g = m_geometry;
-    g.sectors = TRY(m_transport.read_config(config::kCapacity, 8));
-    if (features & kFeatureBlockSize) {
-        uint64_t size = TRY(m_transport.read_config(config::kBlockSize, 4));
-        if (size >= 512 && size <= 65536 && (size & (size - 1)) == 0)
-            g.logical_block_size = uint32_t(size);
-    }
-    g.physical_block_size = g.logical_block_size;
-    if (features & kFeatureTopology) {
-        uint64_t exp = TRY(m_transport.read_config(config::kPhysicalBlockExp, 1));
-        if (exp <= 7)
-            g.physical_block_size = g.logical_block_size << exp;
-    }
-    g.max_segment_bytes = kMaxSegmentBytes;
-    if (features & kFeatureSizeMax) {
-        uint64_t size_max = TRY(m_transport.read_config(config::kSizeMax, 4));
-        if (size_max >= 4096 && size_max < g.max_segment_bytes)
-            g.max_segment_bytes = uint32_t(size_max);
-    }
-    g.read_only = (features & kFeatureReadOnly) != 0;
-    g.flush = (features & kFeatureFlush) != 0;
-    g.discard = (features & kFeatureDiscard) != 0;
-    g.write_zeroes = (features & kFeatureWriteZeroes) != 0;
-    if (g.discard) {
-        uint64_t max = TRY(m_transport.read_config(config::kMaxDiscardSectors, 4));
-        g.max_discard_sectors = max ? uint32_t(max) : 0;
-    }
-    if (g.write_zeroes) {
-        uint64_t max = TRY(m_transport.read_config(config::kMaxWriteZeroesSectors, 4));
-        if (max && (g.max_discard_sectors == 0 || max < g.max_discard_sectors))
-            g.max_discard_sectors = uint32_t(max);
-    }
-    return {};
-}
 
 Result<void> BlockDevice::set_up_queue(Queue& q, uint16_t size)
 {
@@ -187,45 +133,39 @@ Result<void> BlockDevice::set_up_queue(Queue& q, uint16_t size)
 
 Result<void> BlockDevice::start()
 {
-    uint64_t wanted = kFeatureSizeMax | kFeatureSegMax | kFeatureReadOnly | kFeatureBlockSize | kFeatureFlush |
-                      kFeatureTopology | kFeatureMultiQueue | kFeatureDiscard | kFeatureWriteZeroes |
-                      kFeatureIndirectDesc | kFeatureEventIdx;
+    using namespace ::virtio;
+    uint64_t wanted = kBlockSizeMax | kBlockSegMax | kBlockReadOnly | kBlockBlockSize | kBlockFlush | kBlockTopology |
+                      kBlockMultiQueue | kBlockDiscard | kBlockWriteZeroes | kFeatureIndirectDesc | kFeatureEventIdx;
     m_features = TRY(m_transport.negotiate(wanted));
-    TRY(read_geometry(m_features));
-
-    size_t queues = 1;
-    if (m_features & kFeatureMultiQueue) {
-        uint64_t n = TRY(m_transport.read_config(config::kNumQueues, 2));
-        queues = n == 0 ? 1 : n;
-    }
-    if (queues > core::cpu_count())
-        queues = core::cpu_count();
-    if (queues > kMaxQueues)
-        queues = kMaxQueues;
-    if (queues > m_transport.queue_count())
-        queues = m_transport.queue_count();
-    if (queues == 0)
-        return Errno::NOTSUP;
 
     uint16_t size = m_transport.queue_max_size(0);
     if (size == 0)
         return Errno::NOTSUP;
     if (!m_transport.is_legacy() && size > kMaxQueueSize)
         size = kMaxQueueSize; // the legacy device's size is fixed
-    if (size & (size - 1))
+    if ((size & (size - 1)) || size < 3)
         return Errno::NOTSUP;
     m_indirect = (m_features & kFeatureIndirectDesc) != 0;
-    uint32_t seg_max = m_indirect ? kMaxIndirect - 2 : uint32_t(size) - 2;
-    if (m_features & kFeatureSegMax) {
-        uint64_t device_max = TRY(m_transport.read_config(config::kSegMax, 4));
-        if (device_max >= 1 && device_max < seg_max)
-            seg_max = uint32_t(device_max);
+
+    uint8_t raw[::virtio::kBlockConfigBytes] = {};
+    size_t got = TRY(m_transport.read_config_bytes(raw, sizeof raw));
+    ::virtio::BlockDriverLimits limits;
+    limits.max_queues = uint16_t(core::cpu_count() < kMaxQueues ? core::cpu_count() : kMaxQueues);
+    if (limits.max_queues > m_transport.queue_count())
+        limits.max_queues = m_transport.queue_count();
+    limits.max_segments = m_indirect ? kMaxIndirect - 2 : uint32_t(size) - 2;
+    limits.max_segment_bytes = kMaxSegmentBytes;
+    limits.max_request_bytes = kMaxRequestBytes;
+    auto config = ::virtio::parse_block_config(raw, got, m_features, limits);
+    if (config.is_error()) {
+        log_warn("%s: unusable block configuration", m_transport.name());
+        return config.error();
     }
-    if (size < 3 || seg_max == 0)
+    m_geometry = config.value().geometry;
+    size_t queues = config.value().queues;
+    if (queues == 0)
         return Errno::NOTSUP;
-    m_geometry.max_segments = seg_max;
-    m_geometry.max_request_bytes = kMaxRequestBytes;
-    m_descriptors_per_request = m_indirect ? 1 : uint16_t(seg_max + 2);
+    m_descriptors_per_request = m_indirect ? 1 : uint16_t(m_geometry.max_segments + 2);
 
     m_queues = static_cast<Queue*>(core::kmalloc(sizeof(Queue) * queues));
     if (!m_queues)

@@ -68,6 +68,29 @@ Result<uint64_t> Transport::read_config(uint32_t offset, unsigned size)
     return Errno::IO;
 }
 
+Result<size_t> Transport::read_config_bytes(void* out, size_t size)
+{
+    size_t available = config_size();
+    if (size > available)
+        size = available;
+    auto* bytes = static_cast<uint8_t*>(out);
+    for (unsigned tries = 0; tries < kConfigGenerationTries; ++tries) {
+        uint32_t before = config_generation();
+        size_t at = 0;
+        for (; at + 4 <= size; at += 4) {
+            uint32_t v = raw_config(uint32_t(at), 4);
+            for (unsigned b = 0; b < 4; ++b)
+                bytes[at + b] = uint8_t(v >> (8 * b));
+        }
+        for (; at < size; ++at)
+            bytes[at] = uint8_t(raw_config(uint32_t(at), 1));
+        if (config_generation() == before)
+            return size;
+    }
+    log_warn("%s: configuration keeps changing while read", m_name);
+    return Errno::IO;
+}
+
 Result<void> Transport::start_interrupts(uint16_t queues, QueueWork work, void* driver)
 {
     if (!work || queues == 0 || m_thread_count != 0)

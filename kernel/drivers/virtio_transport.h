@@ -102,6 +102,10 @@ public:
     // `offset`, re-reading while the configuration generation changes (bounded: IO after
     // too many changes). INVAL: outside the device's configuration space.
     Result<uint64_t> read_config(uint32_t offset, unsigned size);
+    // Reads the first min(size, config size) bytes of device-specific configuration into `out`
+    // as one consistent snapshot (same generation before and after; bounded retries, IO) and
+    // returns how many bytes that was. Reads are 4 bytes wide where they fit, then bytes.
+    Result<size_t> read_config_bytes(void* out, size_t size);
     virtual void write_config8(uint32_t offset, uint8_t value) = 0;
 
 protected:
