@@ -76,6 +76,7 @@ public:
 
     Result<void> start();
     void submit(block::Request& request) override;
+    size_t queue_count() const { return m_queue_count; }
     static void on_queue(void* self, uint16_t queue);
 
 private:
@@ -337,7 +338,10 @@ Result<void> probe_block(Transport& transport)
         transport.fail();
         return started.error(); // the device object stays: interrupt threads may reference it
     }
-    return register_block_device(*device, transport.name());
+    char description[64];
+    lib::format_to(description, sizeof description, "%s, %zu queue%s", transport.name(), device->queue_count(),
+                   device->queue_count() == 1 ? "" : "s");
+    return register_block_device(*device, description);
 }
 
 } // namespace drivers::virtio

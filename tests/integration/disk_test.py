@@ -95,6 +95,7 @@ def main():
     p.add_argument("--eio", action="store_true")
     p.add_argument("--intx", action="store_true", help="virtio-pci without MSI-X (vectors=0): legacy INTx")
     p.add_argument("--block-size", type=int, default=0, help="the disk's logical and physical block size")
+    p.add_argument("--expect", action="append", default=[], help="text the console must show")
     p.add_argument("--format", choices=["raw", "qcow2"], default="raw")
     args = p.parse_args()
 
@@ -130,6 +131,7 @@ def main():
             failures.append(f"exit status {status}, expected 0")
         if "disk_check: ok" not in out:
             failures.append("no 'disk_check: ok'")
+        failures += [f"missing {e!r}" for e in args.expect if e not in out]
         if args.block_size and f"{args.block_size}-byte blocks" not in out:
             failures.append(f"the disk does not have {args.block_size}-byte blocks")
         if args.legacy and not re.search(r"vda: virtio-(pci|mmio) legacy ", out):
