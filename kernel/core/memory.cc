@@ -898,17 +898,33 @@ void revoke_object_pages(const mm::MemoryObject& object, uint64_t from_offset)
 
 namespace {
 
-// The part of remap that moves pages: [from, from + size) — wholly inside one anonymous VMA
-// with `prot` — to the fresh anonymous VMA at `to`. The frames change address, not content.
-// Under the memory lock. All-or-nothing: NOMEM leaves both ranges as they were.
-Result<void> move_pages(uint64_t from, uint64_t to, uint64_t size, mm::Protection prot)
+// Maps [at, at + size) like `like` (an Anonymous or Object VMA's attributes): anonymous memory
+// with its rights, or its object from `offset` on, private or shared, with its rights and
+// max_prot. Under the memory lock; the object stays alive through `like`'s caller.
+Result<uint64_t> map_like(const mm::Vma& like, uint64_t at, uint64_t size, uint64_t offset, mm::MapFlags flags)
+{
+    if (like.kind == mm::VmaKind::Anonymous)
+        return g_aspace->map_anonymous(at, size, like.prot, flags);
+    return g_aspace->map_object(at, size, like.prot, flags, *like.object, offset, like.shared, like.max_prot);
+}
+
+// The part of remap that moves pages: [from, from + size) — wholly inside one VMA with the
+// attributes `like` — to the fresh VMA of the same kind at `to`. The frames change address,
+// not content: anonymous memory, the object's own pages (still the object's) and private
+// copies alike, each entry keeping the rights it had (an object's page in a private mapping
+// stays read-only; copies are re-keyed in g_copies, so they stay the mapping's to free). Under
+// the memory lock. All-or-nothing: NOMEM leaves both ranges as they were.
+Result<void> move_pages(uint64_t from, uint64_t to, uint64_t size, const mm::Vma& like)
 {
     // Split any huge leaf straddling the source's edges now (it may need table pages), so
     // that the unmap at the end cannot fail. Re-applying the VMA's own rights changes nothing
-    // else.
-    TRY(g_kernel_pt->protect(from, size, prot));
+    // else. Object VMAs hold 4 KiB leaves only (and a private one's entries must keep their
+    // own rights), so they need no split.
+    if (like.kind == mm::VmaKind::Anonymous)
+        TRY(g_kernel_pt->protect(from, size, like.prot));
     struct Leaf {
         uint64_t va, pa, bytes;
+        mm::Protection prot;
     };
     size_t leaves = 0;
     g_kernel_pt->for_each_in(from, size, [&](const mm::Mapping&) { ++leaves; });
@@ -917,20 +933,31 @@ Result<void> move_pages(uint64_t from, uint64_t to, uint64_t size, mm::Protectio
         return Errno::NOMEM;
     size_t count = 0;
     g_kernel_pt->for_each_in(from, size, [&](const mm::Mapping& m) {
-        if (count < leaves)
-            list[count++] = { m.va, m.pa, m.bytes() };
+        if (count == leaves)
+            return;
+        bool object_page = like.kind == mm::VmaKind::Object && !is_copy(m.va, m.pa);
+        list[count++] = { m.va, m.pa, m.bytes(), like.pte_protection(object_page) };
     });
     // Map the frames at the destination (a 2 MiB frame whose new address is not 2 MiB
     // aligned becomes 512 small entries); on failure take the new entries away again.
     Result<void> mapped;
     for (size_t i = 0; i < count && !mapped.is_error(); ++i)
-        mapped = g_kernel_pt->map(to + (list[i].va - from), list[i].pa, list[i].bytes, prot);
+        mapped = g_kernel_pt->map(to + (list[i].va - from), list[i].pa, list[i].bytes, list[i].prot);
     g_heap.deallocate(list);
     if (mapped.is_error()) {
         (void)g_kernel_pt->unmap(to, size); // only removes: frees tables, never needs them here
         return mapped.error();
     }
-    return g_kernel_pt->unmap(from, size);
+    TRY(g_kernel_pt->unmap(from, size));
+    // The copies now live at their new addresses. The ranges do not overlap, so each step
+    // takes one node out of [from, from + size) and the loop ends.
+    for (CopyFrame* c = g_copies.lower_bound(from); c && c->va < from + size; c = g_copies.lower_bound(from)) {
+        g_copies.erase(*c);
+        c->va = to + (c->va - from);
+        bool inserted = g_copies.insert(*c);
+        NIMBUS_ASSERT(inserted);
+    }
+    return {};
 }
 
 } // namespace
@@ -940,7 +967,7 @@ Result<uint64_t> remap(const RemapRequest& r)
     MmGuard guard;
     constexpr uint64_t kHalf = uint64_t(1) << 47;
     auto page_up = [](uint64_t v) { return (v + mm::kPageSize - 1) & ~(mm::kPageSize - 1); };
-    if (r.old_addr % mm::kPageSize || r.new_size == 0 || r.old_size == 0 || r.old_size > kHalf || r.new_size > kHalf)
+    if (r.old_addr % mm::kPageSize || r.new_size == 0 || r.old_size > kHalf || r.new_size > kHalf)
         return Errno::INVAL;
     uint64_t old_size = page_up(r.old_size), new_size = page_up(r.new_size);
     if (r.fixed && (!r.may_move || r.fixed_addr % mm::kPageSize || r.fixed_addr > kHalf - new_size))
@@ -950,47 +977,79 @@ Result<uint64_t> remap(const RemapRequest& r)
     if (r.fixed && r.fixed_addr < r.old_addr + old_size && r.old_addr < r.fixed_addr + new_size)
         return Errno::INVAL;
     const mm::Vma* vma = g_aspace->find(r.old_addr);
-    if (!vma || vma->kind != mm::VmaKind::Anonymous || r.old_addr > vma->end - old_size)
+    if (!vma || (vma->kind != mm::VmaKind::Anonymous && vma->kind != mm::VmaKind::Object) ||
+        r.old_addr > vma->end - old_size)
         return Errno::FAULT;
-    mm::Protection prot = vma->prot;
-
-    if (!r.fixed && !r.dont_unmap) {
-        if (new_size <= old_size) {
-            if (new_size < old_size)
-                TRY(unmap(r.old_addr + new_size, old_size - new_size));
-            return r.old_addr;
+    // The VMA's attributes, kept by value: the node may be split or freed below. The object
+    // (if any) is held for the call, since the old range's nodes may all go.
+    mm::Vma like;
+    like.kind = vma->kind;
+    like.prot = vma->prot;
+    like.max_prot = vma->max_prot;
+    like.shared = vma->shared;
+    like.object = vma->object;
+    uint64_t offset = vma->kind == mm::VmaKind::Object ? vma->object_offset(r.old_addr) : 0;
+    if (like.object)
+        like.object->acquire();
+    auto result = [&]() -> Result<uint64_t> {
+        // old_size 0: a second mapping of the same pages — which only a shared mapping has
+        // (Linux refuses to "duplicate" a private one). It cannot be made in place.
+        if (old_size == 0) {
+            if (!(like.kind == mm::VmaKind::Object && like.shared))
+                return Errno::INVAL;
+            if (!r.may_move)
+                return Errno::NOMEM;
+            if (r.fixed)
+                TRY(unmap(r.fixed_addr, new_size));
+            return map_like(like, r.fixed ? r.fixed_addr : 0, new_size, offset,
+                            r.fixed ? mm::MapFlags::FixedNoReplace : mm::MapFlags::None);
         }
-        // Grow in place: the VMAs merge.
-        auto grown = g_aspace->map_anonymous(r.old_addr + old_size, new_size - old_size, prot,
-                                             mm::MapFlags::FixedNoReplace);
-        if (!grown.is_error())
-            return r.old_addr;
-        if (grown.error() != Errno::EXIST && grown.error() != Errno::NOMEM)
-            return grown.error();
-        if (!r.may_move)
-            return Errno::NOMEM;
-    }
+        if (!r.fixed && !r.dont_unmap) {
+            if (new_size <= old_size) {
+                if (new_size < old_size)
+                    TRY(unmap(r.old_addr + new_size, old_size - new_size));
+                return r.old_addr;
+            }
+            // Grow in place: the new part continues the mapping (for an object, at the next
+            // offsets), so the VMAs merge.
+            auto grown = map_like(like, r.old_addr + old_size, new_size - old_size, offset + old_size,
+                                  mm::MapFlags::FixedNoReplace);
+            if (!grown.is_error())
+                return r.old_addr;
+            if (grown.error() != Errno::EXIST && grown.error() != Errno::NOMEM)
+                return grown.error();
+            if (!r.may_move)
+                return Errno::NOMEM;
+        }
 
-    // Move. A shrinking move gives up the tail first (Linux does the same).
-    uint64_t moved = old_size;
-    if (new_size < old_size) {
-        TRY(unmap(r.old_addr + new_size, old_size - new_size));
-        moved = new_size;
-    }
-    if (r.fixed)
-        TRY(unmap(r.fixed_addr, new_size));
-    uint64_t to = TRY(g_aspace->map_anonymous(r.fixed ? r.fixed_addr : 0, new_size, prot,
-                                              r.fixed ? mm::MapFlags::FixedNoReplace : mm::MapFlags::None));
-    if (auto m = move_pages(r.old_addr, to, moved, prot); m.is_error()) {
-        (void)g_aspace->unmap(to, new_size); // a whole VMA: no node needed
-        return m.error();
-    }
-    if (!r.dont_unmap) {
-        // Needs a VMA node only if the old range sits strictly inside a larger VMA; if that
-        // allocation fails the old range stays in the VMA set, empty, and reads as zeros.
-        (void)g_aspace->unmap(r.old_addr, moved);
-    }
-    return to;
+        // Move. A shrinking move gives up the tail first (Linux does the same).
+        uint64_t moved = old_size;
+        if (new_size < old_size) {
+            TRY(unmap(r.old_addr + new_size, old_size - new_size));
+            moved = new_size;
+        }
+        if (r.fixed)
+            TRY(unmap(r.fixed_addr, new_size));
+        uint64_t to = TRY(map_like(like, r.fixed ? r.fixed_addr : 0, new_size, offset,
+                                   r.fixed ? mm::MapFlags::FixedNoReplace : mm::MapFlags::None));
+        if (auto m = move_pages(r.old_addr, to, moved, like); m.is_error()) {
+            // A whole VMA, unless it merged with a neighbour mapping the same object at the
+            // offsets around it; then the unmap needs a node, and without one the range stays
+            // mapped, empty (its pages fault in from the object again).
+            (void)g_aspace->unmap(to, new_size);
+            return m.error();
+        }
+        if (!r.dont_unmap) {
+            // Needs a VMA node only if the old range sits strictly inside a larger VMA; if that
+            // allocation fails the old range stays in the VMA set, empty, and reads as zeros
+            // (or as the object's bytes).
+            (void)g_aspace->unmap(r.old_addr, moved);
+        }
+        return to;
+    }();
+    if (like.object)
+        like.object->release();
+    return result;
 }
 
 Result<void> check_mapped(uint64_t addr, uint64_t size)

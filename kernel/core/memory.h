@@ -111,14 +111,19 @@ void prefault_object_pages(uint64_t va, const mm::MemoryObject& object, uint64_t
 // on). Never fails. Call with the object's lock held if it has one (ranks above this).
 void revoke_object_pages(const mm::MemoryObject& object, uint64_t from_offset);
 
-// mremap on anonymous memory. [old_addr, old_addr + old_size) must lie in one Anonymous VMA
-// (FAULT otherwise). Shrinking unmaps the tail; growing extends in place when the pages
-// after it are free. Otherwise, with `may_move`, the mapping moves — its pages change
-// address, never content: the page-table entries move, no byte is copied — to `fixed_addr`
-// when `fixed` (whatever is there is unmapped first; INVAL if it overlaps the old range), else
-// wherever mmap would place it. `dont_unmap` (MREMAP_DONTUNMAP, sizes equal) leaves the old
-// range mapped and empty (it reads as zeros). Returns the new address. NOMEM when it cannot
-// grow in place and may not move, or when memory runs out (nothing has changed then).
+// mremap. [old_addr, old_addr + old_size) must lie in one VMA of anonymous memory or of a
+// file (an object; FAULT otherwise). Shrinking unmaps the tail; growing extends in place when
+// the pages after it are free (a file mapping goes on at the next file offsets: past the
+// file's end that is SIGBUS, as for mmap). Otherwise, with `may_move`, the mapping moves — its
+// pages change address, never content: the page-table entries move, no byte is copied, so
+// a private file mapping keeps its copy-on-write copies and its uncopied pages still show the
+// file, and a shared one still stores into the file — to `fixed_addr` when `fixed` (whatever
+// is there is unmapped first; INVAL if it overlaps the old range), else wherever mmap would
+// place it. `dont_unmap` (MREMAP_DONTUNMAP, sizes equal) leaves the old range mapped and
+// empty (it reads as zeros, or as the file). old_size 0 makes a second mapping of a shared
+// file mapping's pages (INVAL for any other; needs `may_move`). Returns the new address.
+// NOMEM when it cannot grow in place and may not move, or when memory runs out (nothing has
+// changed then).
 struct RemapRequest {
     uint64_t old_addr = 0;
     uint64_t old_size = 0;

@@ -125,14 +125,16 @@ public:
     // if it is a hole. NOTSUP where pages cannot be mapped directly; NXIO at or past the end
     // of the file (the fault becomes SIGBUS). The page stays the file's: it is freed when the
     // file shrinks past it or dies, so the mmap glue must not keep it mapped beyond that.
+    // Called by page faults, which happen inside other calls' copies to and from the
+    // application — a read or write of this very file or of another, with its lock held — so
+    // it (and find_page) must never wait for a lock that any filesystem holds across such a
+    // copy (ramfs takes only the file's page lock).
     virtual Result<PageHandle> page_for_mmap(uint64_t offset);
     // As page_for_mmap, but never allocates: NOENT for a hole. For mapping a file's existing
     // pages eagerly (see prefault_mappings).
     virtual Result<PageHandle> find_page(uint64_t offset);
     // Whether mmap should map the file's existing pages when the mapping is made rather than
-    // on first touch. True where page_for_mmap takes the file's lock: a read or write of the
-    // file whose buffer lies in a mapping of the same file faults with that lock held, and a
-    // fault that called page_for_mmap then would wait for itself.
+    // on first touch (in-memory files: it saves a fault per page).
     virtual bool prefault_mappings() const { return false; }
 
 protected:

@@ -26,9 +26,10 @@
 //    region: map() then fails with EXIST and the glue falls back to 4 KiB.
 //
 // Object VMAs (file mappings)
-//  * Object is a kind of its own, not "Anonymous with an object", so that every existing
-//    `kind == Anonymous` test (mremap moving frames, MADV_DONTNEED re-creating zero memory) keeps
-//    refusing file mappings rather than treating borrowed frames as the mapping's own. Invariant:
+//  * Object is a kind of its own, not "Anonymous with an object", so that every
+//    `kind == Anonymous` test (MADV_DONTNEED re-creating zero memory, freeing frames) keeps
+//    refusing file mappings rather than treating borrowed frames as the mapping's own; code
+//    that handles both (mremap) says so. Invariant:
 //    kind == Object ⇔ object != nullptr; other kinds have offset 0 and shared false.
 //  * `offset` is the object offset of `start`; the page at addr maps object offset
 //    offset + (addr − start). Every operation that moves a VMA's start keeps that true: a split

@@ -405,4 +405,88 @@ KTEST(mm, object_mappings_map_in_place_and_free_only_copies)
     delete object;
 }
 
+// mremap of a private mapping of `object`: the entries move — the object's page still the
+// object's and read-only, the copy the same frame, writable, and still known as a copy (so
+// that munmap frees it and nothing else).
+void exercise_remap(core::ktest::Context& kt, PagesObject& object)
+{
+    constexpr uint64_t P = mm::kPageSize;
+    core::ObjectMapping m;
+    m.size = 2 * P;
+    m.prot = Protection::ReadWrite;
+    m.object = &object;
+    m.offset = P;
+    auto mapped = core::map_object(m);
+    KT_ASSERT(!mapped.is_error());
+    uint64_t a = mapped.value();
+    KT_EXPECT_EQ(read_byte(a), 2);                  // the object's page 1
+    *reinterpret_cast<volatile uint8_t*>(a + P) = 0x66; // a copy of page 2
+    uint64_t copy = entry_at(a + P).value().pa;
+    // Grow (wherever it goes): the new page is the object's page 3.
+    core::RemapRequest r;
+    r.old_addr = a;
+    r.old_size = 2 * P;
+    r.new_size = 3 * P;
+    r.may_move = true;
+    auto moved = core::remap(r);
+    KT_ASSERT(!moved.is_error());
+    uint64_t b = moved.value();
+    KT_EXPECT_EQ(object.refs, 2);
+    KT_EXPECT_EQ(read_byte(b + 2 * P), 4);
+    // Move for sure: to an explicit destination (inside a range of our own, which it replaces).
+    auto room = core::map_anonymous(0, 4 * P, Protection::ReadWrite, mm::MapFlags::None);
+    KT_ASSERT(!room.is_error());
+    uint64_t dest = room.value();
+    r.old_addr = b;
+    r.old_size = 3 * P;
+    r.fixed = true;
+    r.fixed_addr = dest;
+    moved = core::remap(r);
+    KT_ASSERT(!moved.is_error());
+    KT_EXPECT_EQ(moved.value(), dest);
+    KT_EXPECT(entry_at(b).is_error() && entry_at(b + P).is_error());
+    auto e = entry_at(dest);
+    KT_ASSERT(!e.is_error());
+    KT_EXPECT_EQ(e.value().pa, object.phys(1));
+    KT_EXPECT(!mm::has_all(e.value().prot, Protection::Write));
+    e = entry_at(dest + P);
+    KT_ASSERT(!e.is_error());
+    KT_EXPECT_EQ(e.value().pa, copy);
+    KT_EXPECT(mm::has_all(e.value().prot, Protection::Write));
+    KT_EXPECT_EQ(read_byte(dest + P), 0x66);
+    KT_EXPECT_EQ(object.byte(2), 3);
+    // A store to the object's page still copies; the object keeps its byte.
+    *reinterpret_cast<volatile uint8_t*>(dest) = 0x11;
+    KT_EXPECT_EQ(object.byte(1), 2);
+    // MREMAP_DONTUNMAP: the old range stays, empty, and shows the object again.
+    core::RemapRequest d;
+    d.old_addr = dest;
+    d.old_size = d.new_size = 3 * P;
+    d.may_move = d.dont_unmap = true;
+    moved = core::remap(d);
+    KT_ASSERT(!moved.is_error());
+    uint64_t c = moved.value();
+    KT_EXPECT(entry_at(dest + P).is_error());
+    KT_EXPECT_EQ(read_byte(dest + P), 3);
+    KT_EXPECT_EQ(read_byte(c + P), 0x66);
+    KT_EXPECT_EQ(read_byte(c), 0x11);
+    KT_EXPECT_EQ(object.refs, 3);
+    KT_EXPECT(!core::unmap(c, 3 * P).is_error());
+    KT_EXPECT(!core::unmap(dest, 4 * P).is_error());
+    KT_EXPECT_EQ(object.refs, 1);
+}
+
+KTEST(mm, remap_moves_object_mappings_with_their_copies)
+{
+    auto* object = new (std::nothrow) PagesObject;
+    KT_ASSERT(object && object->init());
+    exercise_remap(kt, *object); // warms up the heap's slabs
+    uint64_t free_before = core::phys_allocator().free_pages();
+    exercise_remap(kt, *object);
+    // The moved copies were freed by munmap (they stayed known as copies), no object page was.
+    KT_EXPECT_EQ(core::phys_allocator().free_pages(), free_before);
+    KT_EXPECT_EQ(object->byte(1), 2);
+    delete object;
+}
+
 } // namespace

@@ -164,18 +164,43 @@ public:
 
 protected:
     uint64_t size_locked() const override TA_REQ_SHARED(m_lock) { return m_size; }
-    uint64_t blocks_locked() const override TA_REQ_SHARED(m_lock) { return m_pages.data_pages() * (kPageSize / 512); }
+    uint64_t blocks_locked() const override TA_REQ_SHARED(m_lock)
+    {
+        ksync::ReadGuard pages(m_page_lock);
+        return m_pages.data_pages() * (kPageSize / 512);
+    }
     Result<void> resize_locked(uint64_t size) override TA_REQ(m_lock);
 
 private:
-    // The page at `index`, allocated (and counted against the cap) if it is a hole.
-    Result<void*> page_locked(uint64_t index) TA_REQ(m_lock);
+    // The data page at `index`, or nullptr for a hole.
+    void* data_page(uint64_t index) const TA_EXCL(m_page_lock)
+    {
+        ksync::ReadGuard pages(m_page_lock);
+        return m_pages.find(index);
+    }
+    // The page at `index`, allocated (and counted against the cap) if it is a hole, which
+    // `created` then says.
+    Result<void*> page_locked(uint64_t index, bool& created) TA_REQ(m_page_lock);
     // Zeroes the rest of the page holding offset `from` (if allocated): called when the end
     // of the file moves, so bytes past it are zero even if an mmap stored some there.
-    void zero_tail_locked(uint64_t from) TA_REQ(m_lock);
+    void zero_tail_locked(uint64_t from) TA_REQ(m_lock) TA_EXCL(m_page_lock);
+    // Sets the size; m_page_lock is taken too, so that faults see it (see m_size).
+    void set_size_locked(uint64_t size) TA_REQ(m_lock) TA_EXCL(m_page_lock);
+    // The size as a fault sees it. m_size is written under both locks, so either one is
+    // enough to read it; the analysis cannot express "either".
+    uint64_t size_for_fault_locked() const TA_REQ_SHARED(m_page_lock) TA_NO_ANALYSIS { return m_size; }
 
-    PageTree m_pages TA_GUARDED(m_lock);
-    uint64_t m_size TA_GUARDED(m_lock) = 0;
+    // Pages read and write look up under one hold of m_page_lock.
+    static constexpr size_t kPagesPerLookup = 16;
+
+    // The page tree's own lock, beside the node's m_lock (ramfs.h, "Locking"): a page fault
+    // on a mapping of this file (page_for_mmap) takes only this one, never m_lock, so a
+    // read or write that holds m_lock — of this file or any other — while its copy faults
+    // on a mapping never waits for an m_lock. Taken after m_lock; held only for lookups and
+    // insertions in the tree, never across a copy to or from the application.
+    mutable ksync::RwLock m_page_lock;
+    PageTree m_pages TA_GUARDED(m_page_lock);
+    uint64_t m_size TA_GUARDED(m_lock) = 0; // written with m_page_lock held too
 };
 
 Result<size_t> RamFile::read(uint64_t offset, IoBuffer& buf)
@@ -188,26 +213,39 @@ Result<size_t> RamFile::read(uint64_t offset, IoBuffer& buf)
         n = buf.size();
     size_t done = 0;
     while (done < n) {
-        uint64_t pos = offset + done;
-        size_t in = size_t(pos % kPageSize);
-        size_t chunk = kPageSize - in;
-        if (chunk > n - done)
-            chunk = size_t(n - done);
-        const void* page = m_pages.find(pos / kPageSize);
-        const uint8_t* src = page ? static_cast<const uint8_t*>(page) : g_zero_page;
-        if (buf.copy_out(done, src + in, chunk).is_error())
-            return done ? Result<size_t>(done) : Result<size_t>(Errno::FAULT);
-        done += chunk;
+        // The next pages are looked up under one hold of m_page_lock, then copied without it:
+        // a copy may fault on a mapping of this very file, whose fault takes m_page_lock. The
+        // pages stay: only a truncation frees pages, and it needs m_lock exclusively.
+        uint64_t first = (offset + done) / kPageSize;
+        uint64_t last = (offset + n - 1) / kPageSize;
+        size_t count = last - first + 1 < kPagesPerLookup ? size_t(last - first + 1) : kPagesPerLookup;
+        void* pages[kPagesPerLookup];
+        {
+            ksync::ReadGuard lookup(m_page_lock);
+            for (size_t i = 0; i < count; ++i)
+                pages[i] = m_pages.find(first + i);
+        }
+        for (size_t i = 0; i < count; ++i) {
+            uint64_t pos = offset + done;
+            size_t in = size_t(pos % kPageSize);
+            size_t chunk = kPageSize - in;
+            if (chunk > n - done)
+                chunk = size_t(n - done);
+            const uint8_t* src = pages[i] ? static_cast<const uint8_t*>(pages[i]) : g_zero_page;
+            if (buf.copy_out(done, src + in, chunk).is_error())
+                return done ? Result<size_t>(done) : Result<size_t>(Errno::FAULT);
+            done += chunk;
+        }
     }
     return done;
 }
 
-Result<void*> RamFile::page_locked(uint64_t index)
+Result<void*> RamFile::page_locked(uint64_t index, bool& created)
 {
+    created = false;
     if (void* page = m_pages.find(index))
         return page;
     TRY(ramfs().reserve_page());
-    bool created = false;
     auto page = m_pages.find_or_create(index, created);
     if (page.is_error())
         ramfs().release_pages(1);
@@ -218,8 +256,14 @@ void RamFile::zero_tail_locked(uint64_t from)
 {
     if (from % kPageSize == 0)
         return;
-    if (void* page = m_pages.find(from / kPageSize))
+    if (void* page = data_page(from / kPageSize))
         lib::mem_set(static_cast<uint8_t*>(page) + from % kPageSize, 0, kPageSize - from % kPageSize);
+}
+
+void RamFile::set_size_locked(uint64_t size)
+{
+    ksync::WriteGuard pages(m_page_lock);
+    m_size = size;
 }
 
 Result<size_t> RamFile::write(uint64_t& offset, IoBuffer& buf, bool append)
@@ -239,33 +283,54 @@ Result<size_t> RamFile::write(uint64_t& offset, IoBuffer& buf, bool append)
         zero_tail_locked(m_size); // the gap becomes part of the file
     size_t done = 0;
     Errno error = Errno(0);
-    while (done < n) {
-        uint64_t pos = start + done;
-        size_t in = size_t(pos % kPageSize);
-        size_t chunk = kPageSize - in;
-        if (chunk > n - done)
-            chunk = size_t(n - done);
-        auto page = page_locked(pos / kPageSize);
-        if (page.is_error()) {
-            error = page.error();
-            break;
+    while (done < n && error == Errno(0)) {
+        // As in read: the next pages under one hold of m_page_lock, the copies without it.
+        // A hole is allocated only as the last page of a batch, so that a copy that fails
+        // leaves no page allocated past it; a page that cannot be had ends the write there.
+        uint64_t first = (start + done) / kPageSize;
+        uint64_t last = (start + n - 1) / kPageSize;
+        size_t count = last - first + 1 < kPagesPerLookup ? size_t(last - first + 1) : kPagesPerLookup;
+        void* pages[kPagesPerLookup];
+        {
+            ksync::WriteGuard lookup(m_page_lock);
+            for (size_t i = 0; i < count; ++i) {
+                bool created = false;
+                auto page = page_locked(first + i, created);
+                if (page.is_error()) {
+                    error = page.error();
+                    count = i;
+                    break;
+                }
+                pages[i] = page.value();
+                if (created) {
+                    count = i + 1;
+                    break;
+                }
+            }
         }
-        auto* bytes = static_cast<uint8_t*>(page.value());
-        if (buf.copy_in(done, bytes + in, chunk).is_error()) {
-            // The copy may have stored part of the chunk: keep the bytes past the end of
-            // the file (which stays at max(m_size, pos)) zero.
-            uint64_t end = m_size > pos ? m_size : pos;
-            if (end < pos + chunk)
-                lib::mem_set(bytes + in + (end - pos), 0, size_t(pos + chunk - end));
-            error = Errno::FAULT;
-            break;
+        for (size_t i = 0; i < count; ++i) {
+            uint64_t pos = start + done;
+            size_t in = size_t(pos % kPageSize);
+            size_t chunk = kPageSize - in;
+            if (chunk > n - done)
+                chunk = size_t(n - done);
+            auto* bytes = static_cast<uint8_t*>(pages[i]);
+            if (buf.copy_in(done, bytes + in, chunk).is_error()) {
+                // The copy may have stored part of the chunk: keep the bytes past the end of
+                // the file (which stays at max(m_size, pos)) zero.
+                uint64_t end = m_size > pos ? m_size : pos;
+                if (end < pos + chunk)
+                    lib::mem_set(bytes + in + (end - pos), 0, size_t(pos + chunk - end));
+                error = Errno::FAULT;
+                break;
+            }
+            done += chunk;
         }
-        done += chunk;
     }
     if (done == 0)
         return error;
     if (start + done > m_size)
-        m_size = start + done;
+        set_size_locked(start + done);
     m_mtime = m_ctime = now();
     offset = start + done;
     return done;
@@ -277,14 +342,24 @@ Result<void> RamFile::resize_locked(uint64_t size)
         return Errno::FBIG;
     if (size < m_size) {
         uint64_t keep = (size + kPageSize - 1) / kPageSize;
-        if (keep * kPageSize < m_size)
+        // The size first: a fault that looks a page up from now on finds it past the end
+        // (NXIO), and one that looked it up before is undone by the revocation (which it
+        // notices: core/memory.cc checks for revocations before mapping).
+        uint64_t old_size = m_size;
+        set_size_locked(size);
+        if (keep * kPageSize < old_size)
             ramfs().pages().revoke_mappings(*this, keep * kPageSize);
-        ramfs().release_pages(m_pages.free_from(keep));
+        uint64_t freed;
+        {
+            ksync::WriteGuard pages(m_page_lock);
+            freed = m_pages.free_from(keep);
+        }
+        ramfs().release_pages(freed);
         zero_tail_locked(size); // must read as zero if the file grows again
     } else {
         zero_tail_locked(m_size); // may hold bytes an mmap stored past the old end
+        set_size_locked(size);
     }
-    m_size = size;
     return {};
 }
 
@@ -294,16 +369,17 @@ Result<PageHandle> RamFile::page_for_mmap(uint64_t offset)
         return Errno::INVAL;
     uint64_t index = offset / kPageSize;
     {
-        ksync::ReadGuard guard(m_lock);
-        if (offset >= m_size)
+        ksync::ReadGuard pages(m_page_lock);
+        if (offset >= size_for_fault_locked())
             return Errno::NXIO;
         if (void* page = m_pages.find(index))
             return PageHandle{ramfs().pages().physical_address(page), page};
     }
-    ksync::WriteGuard guard(m_lock);
-    if (offset >= m_size)
+    ksync::WriteGuard pages(m_page_lock);
+    if (offset >= size_for_fault_locked())
         return Errno::NXIO; // truncated meanwhile
-    void* page = TRY(page_locked(index));
+    bool created = false;
+    void* page = TRY(page_locked(index, created));
     return PageHandle{ramfs().pages().physical_address(page), page};
 }
 
@@ -311,8 +387,8 @@ Result<PageHandle> RamFile::find_page(uint64_t offset)
 {
     if (offset % kPageSize != 0)
         return Errno::INVAL;
-    ksync::ReadGuard guard(m_lock);
-    if (offset >= m_size)
+    ksync::ReadGuard pages(m_page_lock);
+    if (offset >= size_for_fault_locked())
         return Errno::NXIO;
     void* page = m_pages.find(offset / kPageSize);
     if (!page)

@@ -31,8 +31,17 @@
 //    "into its own subdirectory" walk. Other directory operations hold one directory lock.
 //  * Non-directory nodes' locks are taken last (unlink/link/rename adjust link counts); rename
 //    takes two of them in address order.
+//  * A file's page tree has a lock of its own, m_page_lock (an RwLock), taken after m_lock
+//    and held only while looking up or inserting a page — never across a copy to or from
+//    the application, and never while waiting for any other lock but the PageProvider's.
+//    The size is written under both locks, so either is enough to read it. page_for_mmap
+//    and find_page (what a page fault on a mapping of the file calls) take m_page_lock
+//    only. That is what makes a read or write whose buffer lies in a mapping of a ramfs
+//    file safe whatever the file: its copy faults with m_lock held, and the fault needs
+//    only a page lock, which no holder keeps while waiting for anything — so no cycle,
+//    even when it is the same file, or two threads copy between two files crosswise.
 //  * The path walk holds no lock between steps; nothing is held while calling the
-//    PageProvider except the file's own lock.
+//    PageProvider except the file's own locks.
 //
 // Lifetime. The filesystem owns the root; entries own their nodes (Ref). Nodes refer to the
 // filesystem by a raw reference (vnode.h explains why it outlives them). A directory's tree

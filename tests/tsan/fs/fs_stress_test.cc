@@ -9,5 +9,6 @@ TEST(FsStress, ReadsOfOneFileRunInParallel) { fs_test::reads_of_one_file_overlap
 TEST(FsStress, SharedOffsetsAndAppend) { fs_test::shared_offsets_and_append(20); }
 TEST(FsStress, FdTableRaces) { fs_test::fd_table_races(50); }
 TEST(FsStress, NamespaceChurn) { fs_test::namespace_churn(30); }
+TEST(FsStress, CopiesFaultingOnMappingsOfRamfsFiles) { fs_test::copies_faulting_on_mappings(4); }
 
 } // namespace

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -313,6 +314,114 @@ inline void namespace_churn(int scale)
         EXPECT_EQ(MUST(ns.stat(dir.c_str())).nlink, 2 + subdirs) << dir;
     };
     check("/");
+}
+
+// An application buffer that lies in a shared mapping of `file`, from file offset `base` on,
+// as the kernel sees it: each copy first "faults" every page it touches — page_for_mmap, what
+// the kernel's page fault asks the file — and then copies through the file's own page.
+class MappedBuffer final : public fs::IoBuffer {
+public:
+    MappedBuffer(fs::OpenFile& file, uint64_t base, size_t size) : m_file(file), m_base(base), m_size(size) {}
+    size_t size() const override { return m_size; }
+    Result<void> copy_out(size_t at, const void* src, size_t n) override
+    {
+        return each_page(at, n, [&](char* page, size_t done, size_t chunk) {
+            std::memcpy(page, static_cast<const char*>(src) + done, chunk);
+        });
+    }
+    Result<void> copy_in(size_t at, void* dst, size_t n) override
+    {
+        return each_page(at, n, [&](char* page, size_t done, size_t chunk) {
+            std::memcpy(static_cast<char*>(dst) + done, page, chunk);
+        });
+    }
+
+private:
+    template<typename F>
+    Result<void> each_page(size_t at, size_t n, F&& copy)
+    {
+        for (size_t done = 0; done < n;) {
+            uint64_t pos = m_base + at + done;
+            size_t in = size_t(pos % fs::kPageSize);
+            size_t chunk = std::min(n - done, fs::kPageSize - in);
+            fs::PageHandle page = TRY(m_file.page_for_mmap(pos - in)); // the "fault"
+            copy(static_cast<char*>(page.data) + in, done, chunk);
+            done += chunk;
+        }
+        return {};
+    }
+
+    fs::OpenFile& m_file;
+    uint64_t m_base;
+    size_t m_size;
+};
+
+// Reads and writes of ramfs files whose buffers lie in mappings of ramfs files, at pages that
+// are holes: the copy faults while the file's lock is held. First one file into and out of
+// itself; then two threads crosswise, each copying between its own file and the other's holes
+// (each holds its file's lock while faulting on the other file). Both would wait forever if
+// a fault needed a file's lock; the watchdog makes that a failure.
+inline void copies_faulting_on_mappings(int scale)
+{
+    test_support::Watchdog watchdog("copies_faulting_on_mappings", std::chrono::seconds(60));
+    constexpr uint64_t kPage = fs::kPageSize;
+    Namespace ns;
+    {
+        ASSERT_OK(ns.write_file("/self", std::string(kPage, 's')));
+        auto f = MUST(fs::open(ns.ctx, "/self", fs::kOpenReadWrite));
+        ASSERT_OK(f->truncate(16 * kPage));
+        MappedBuffer into(*f, 8 * kPage, kPage); // a hole
+        EXPECT_EQ(MUST(f->pread(0, into)), kPage);
+        MappedBuffer from_hole(*f, 10 * kPage, kPage);
+        EXPECT_EQ(MUST(f->pwrite(12 * kPage, from_hole)), kPage);
+        MappedBuffer from_data(*f, 8 * kPage, 100);
+        EXPECT_EQ(MUST(f->pwrite(13 * kPage + 50, from_data)), 100u);
+        EXPECT_EQ(MUST(ns.read_file("/self")), std::string(kPage, 's') + std::string(7 * kPage, '\0') +
+                                             std::string(kPage, 's') + std::string(4 * kPage + 50, '\0') +
+                                             std::string(100, 's') + std::string(3 * kPage - 150, '\0'));
+    }
+    const int rounds = 8 * scale;
+    // Each round uses 24 pages of each file, so that no page is stored by one thread while
+    // the other touches it (that would be a race in the application itself): pages 1-7 of a
+    // file are stored through its mapping by the other thread's reads; pages 8-15 are holes
+    // the other thread's writes copy from; pages 16-23 are what those writes store.
+    const uint64_t pages = 24;
+    const char* names[2] = { "/x", "/y" };
+    Ref<fs::OpenFile> files[2];
+    for (int i = 0; i < 2; i++) {
+        ASSERT_OK(ns.write_file(names[i], std::string(kPage, char('x' + i))));
+        files[i] = MUST(fs::open(ns.ctx, names[i], fs::kOpenReadWrite));
+        ASSERT_OK(files[i]->truncate(rounds * pages * kPage));
+    }
+    std::atomic<int> failures{0};
+    run_threads(2, [&](int me) {
+        fs::OpenFile& mine = *files[me];
+        fs::OpenFile& other = *files[1 - me];
+        for (int round = 0; round < rounds; round++) {
+            for (uint64_t p = 1; p < 16; p++) {
+                uint64_t at = (round * pages + p) * kPage;
+                MappedBuffer buf(other, at, kPage);
+                // read(): my first page into the other file's hole (a store fault on it);
+                // write(): from the other file's hole (a load fault) into my file.
+                auto n = p < 8 ? mine.pread(0, buf) : mine.pwrite(int64_t(at + 8 * kPage), buf);
+                if (n.is_error() || n.value() != kPage)
+                    failures.fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+    });
+    EXPECT_EQ(failures.load(), 0);
+    for (int i = 0; i < 2; i++) {
+        EXPECT_EQ(MUST(files[i]->getattr()).size, rounds * pages * kPage);
+        for (uint64_t page = 1; page < rounds * pages; page++) {
+            std::string data(kPage, '?');
+            fs::KernelBuffer buf(static_cast<void*>(data.data()), kPage);
+            ASSERT_EQ(MUST(files[i]->pread(int64_t(page * kPage), buf)), kPage);
+            // Pages 1-7 hold the other file's first page; everything else reads as zeros.
+            uint64_t in_round = page % pages;
+            char want = in_round >= 1 && in_round < 8 ? char('x' + 1 - i) : '\0';
+            ASSERT_EQ(data, std::string(kPage, want)) << names[i] << " page " << page;
+        }
+    }
 }
 
 } // namespace fs_test

@@ -9,5 +9,6 @@ TEST(FsConcurrency, ReadsOfOneFileRunInParallel) { fs_test::reads_of_one_file_ov
 TEST(FsConcurrency, SharedOffsetsAndAppend) { fs_test::shared_offsets_and_append(1); }
 TEST(FsConcurrency, FdTableRaces) { fs_test::fd_table_races(1); }
 TEST(FsConcurrency, NamespaceChurn) { fs_test::namespace_churn(1); }
+TEST(FsConcurrency, CopiesFaultingOnMappingsOfRamfsFiles) { fs_test::copies_faulting_on_mappings(1); }
 
 } // namespace
