@@ -1,5 +1,6 @@
 // In-kernel tests of kernel threads (cooperative, CPU 0) and of the lock-free mutex and
 // condition variable bound to them.
+#include <atomic>
 #include <core/console.h>
 #include <core/ktest.h>
 #include <core/memory.h>
@@ -76,18 +77,20 @@ KTEST(thread, yield_interleaves)
 KTEST(thread, many_threads_and_stacks_come_back)
 {
     uint64_t free_before = core::phys_allocator().free_pages();
-    static uint64_t sum;
+    // Threads start anywhere (other CPUs too): the sum must be atomic.
+    static std::atomic<uint64_t> sum;
     sum = 0;
     constexpr int kThreads = 64;
     Thread* threads[kThreads];
     for (int i = 0; i < kThreads; ++i) {
-        auto t = Thread::create("worker", [](void* arg) { sum += uint64_t(arg); }, reinterpret_cast<void*>(uint64_t(i)));
+        auto t = Thread::create("worker", [](void* arg) { sum.fetch_add(uint64_t(arg), std::memory_order_relaxed); },
+                                reinterpret_cast<void*>(uint64_t(i)));
         KT_ASSERT(!t.is_error());
         threads[i] = t.value();
     }
     for (auto* t : threads)
         Thread::join(t);
-    KT_EXPECT_EQ(sum, uint64_t(kThreads) * (kThreads - 1) / 2);
+    KT_EXPECT_EQ(sum.load(), uint64_t(kThreads) * (kThreads - 1) / 2);
     // Stacks and structures are freed on join (page-table pages of the vmap area may stay).
     KT_EXPECT(core::phys_allocator().free_pages() + 8 >= free_before);
 }
