@@ -34,13 +34,7 @@ public:
         lib::format_to(m_name, sizeof m_name, "virtio-mmio%s %#lx", m_legacy ? " legacy" : "", device.base);
     }
 
-    uint16_t queue_count() override
-    {
-        uint16_t n = 0;
-        while (n < kMaxQueues && queue_max_size(n) != 0)
-            ++n;
-        return n;
-    }
+    uint16_t queue_count() override { return count_queues_by_probing(kMaxQueues); }
 
     uint16_t queue_max_size(uint16_t queue) override
     {

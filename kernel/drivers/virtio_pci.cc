@@ -285,13 +285,7 @@ public:
     {
     }
 
-    uint16_t queue_count() override
-    {
-        uint16_t n = 0;
-        while (n < kMaxQueues && queue_max_size(n) != 0)
-            ++n;
-        return n;
-    }
+    uint16_t queue_count() override { return count_queues_by_probing(kMaxQueues); }
 
     uint16_t queue_max_size(uint16_t queue) override
     {

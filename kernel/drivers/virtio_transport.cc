@@ -91,6 +91,14 @@ Result<size_t> Transport::read_config_bytes(void* out, size_t size)
     return Errno::IO;
 }
 
+uint16_t Transport::count_queues_by_probing(uint16_t limit)
+{
+    uint16_t n = 0;
+    while (n < limit && queue_max_size(n) != 0)
+        ++n;
+    return n;
+}
+
 Result<void> Transport::start_interrupts(uint16_t queues, QueueWork work, void* driver)
 {
     if (!work || queues == 0 || m_thread_count != 0)

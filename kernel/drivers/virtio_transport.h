@@ -117,6 +117,9 @@ protected:
     virtual uint32_t config_size() = 0;
     // One naturally aligned access of `size` (1, 2 or 4) bytes of device-specific configuration.
     virtual uint32_t raw_config(uint32_t offset, unsigned size) = 0;
+    // Transports without a queue count (legacy PCI, MMIO): queues exist until the first one
+    // whose maximum size reads 0, at most `limit`.
+    uint16_t count_queues_by_probing(uint16_t limit);
     // Creates the interrupt threads (m_threads) for `queues` queues.
     virtual Result<void> attach_interrupts(uint16_t queues) = 0;
     // Shared-line transports: acknowledges an interrupt at the device; whether it was its.

@@ -15,10 +15,12 @@ import argparse
 import os
 import random
 import re
-import shlex
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import edited_run  # noqa: E402  (run_edited: the runner's QEMU command, edited)
 
 
 def fnv1a(data):
@@ -40,44 +42,25 @@ def fnv1a_file(path):
                 h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
 
 
-def run_edited(cmd, args, work, image, bad_offset):
-    """Runs the QEMU command `nimbus run --dry-run` prints, edited for --legacy / --eio; returns
-    (console output, guest exit status from the status channel, or -1)."""
-    dry = subprocess.run(cmd[:2] + ["--dry-run"] + cmd[2:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                         check=True)
-    argv = shlex.split(dry.stdout.decode().strip().splitlines()[-1])
-    status_file = os.path.join(work, "status")
-    edited = []
-    for a in argv:
-        a = re.sub(r"path=/tmp/nimbus-status-XXXXXX", "path=" + status_file, a)
-        if args.legacy:
-            a = a.replace("virtio-mmio.force-legacy=false", "virtio-mmio.force-legacy=true")
-            a = a.replace("virtio-blk-pci,", "virtio-blk-pci,disable-modern=on,")
-        if args.intx:
-            a = a.replace("virtio-blk-pci,", "virtio-blk-pci,vectors=0,")
-        if args.block_size:
-            sizes = f"logical_block_size={args.block_size},physical_block_size={args.block_size},"
-            a = a.replace("virtio-blk-pci,", "virtio-blk-pci," + sizes).replace("virtio-blk-device,",
-                                                                              "virtio-blk-device," + sizes)
-        if args.eio and a.startswith("file=" + image + ","):
-            sector = bad_offset // 512
-            config = os.path.join(work, "blkdebug.conf")
-            with open(config, "w") as f:
-                for event in ("read_aio", "write_aio"):
-                    f.write(f'[inject-error]\nevent = "{event}"\nerrno = "5"\nsector = "{sector}"\nonce = "off"\n\n')
-            a = a.replace("file=" + image + ",", f"file=blkdebug:{config}:{image},", 1)
-        edited.append(a)
-    print("+", shlex.join(edited), flush=True)
-    run = subprocess.run(edited, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         timeout=args.timeout + 60)
-    status = -1
-    try:
-        with open(status_file) as f:
-            m = re.search(r"exit (\d+)", f.read())
-            status = int(m.group(1)) if m else -1
-    except OSError:
-        pass
-    return run.stdout.decode(errors="replace"), status
+def edits(args, work, image, bad_offset):
+    """The (old, new) replacements of the QEMU command for --legacy, --intx, --block-size, --eio."""
+    out = []
+    if args.legacy:
+        out += [("virtio-mmio.force-legacy=false", "virtio-mmio.force-legacy=true"),
+                ("virtio-blk-pci,", "virtio-blk-pci,disable-modern=on,")]
+    if args.intx:
+        out.append(("virtio-blk-pci,", "virtio-blk-pci,vectors=0,"))
+    if args.block_size:
+        sizes = f"logical_block_size={args.block_size},physical_block_size={args.block_size},"
+        out += [("virtio-blk-pci,", "virtio-blk-pci," + sizes), ("virtio-blk-device,", "virtio-blk-device," + sizes)]
+    if args.eio:
+        sector = bad_offset // 512
+        config = os.path.join(work, "blkdebug.conf")
+        with open(config, "w") as f:
+            for event in ("read_aio", "write_aio"):
+                f.write(f'[inject-error]\nevent = "{event}"\nerrno = "5"\nsector = "{sector}"\nonce = "off"\n\n')
+        out.append(("file=" + image + ",", f"file=blkdebug:{config}:{image},"))
+    return out
 
 
 def main():
@@ -119,7 +102,8 @@ def main():
         cmd = [args.nimbus, "run", "--machine", args.machine, "--cpus", str(args.cpus), "--disk", disk,
                "--kernel", args.kernel, "--timeout", str(args.timeout)] + program
         if args.legacy or args.eio or args.intx or args.block_size:
-            out, status = run_edited(cmd, args, work, attached, bad_offset)
+            out, status = edited_run.run_edited(args.nimbus, cmd[2:], edits(args, work, attached, bad_offset),
+                                                args.timeout + 60, required=False)
         else:
             print("+", " ".join(cmd), flush=True)
             run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=args.timeout + 60)

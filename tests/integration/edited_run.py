@@ -15,6 +15,38 @@ import sys
 import tempfile
 
 
+def run_edited(nimbus, run_args, replacements, timeout, required=True):
+    """Runs the QEMU command of `nimbus run --dry-run RUN_ARGS` with `replacements` ((old, new)
+    pairs, applied to the command as one shell-quoted line, so they may span arguments such as
+    "-cpu max"). A replacement whose text is absent fails (None, -1) when `required`, else is
+    skipped. Returns (console output, guest exit status from the status channel or -1)."""
+    dry = subprocess.run([nimbus, "run", "--dry-run"] + run_args, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, check=True)
+    argv = shlex.split(dry.stdout.decode().strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory(prefix="nimbus-edited-") as work:
+        status_file = os.path.join(work, "status")
+        line = shlex.join(argv).replace("path=/tmp/nimbus-status-XXXXXX", "path=" + status_file)
+        for old, new in replacements:
+            if old not in line:
+                if required:
+                    print(f"edited_run: FAIL {old!r} is not in the command", flush=True)
+                    return None, -1
+                continue
+            line = line.replace(old, new)
+        edited = shlex.split(line)
+        print("+", shlex.join(edited), flush=True)
+        run = subprocess.run(edited, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             timeout=timeout)
+        status = -1
+        try:
+            with open(status_file) as f:
+                m = re.search(r"exit (\d+)", f.read())
+                status = int(m.group(1)) if m else -1
+        except OSError:
+            pass
+    return run.stdout.decode(errors="replace"), status
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--nimbus", required=True)
@@ -26,34 +58,10 @@ def main():
     p.add_argument("run_args", nargs=argparse.REMAINDER)
     args = p.parse_args()
     run_args = args.run_args[1:] if args.run_args[:1] == ["--"] else args.run_args
-
-    dry = subprocess.run([args.nimbus, "run", "--dry-run"] + run_args, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, check=True)
-    argv = shlex.split(dry.stdout.decode().strip().splitlines()[-1])
-    with tempfile.TemporaryDirectory(prefix="nimbus-edited-") as work:
-        status_file = os.path.join(work, "status")
-        # Replacements apply to the command as one shell-quoted line, so they may span
-        # arguments ("-cpu max").
-        line = shlex.join(argv).replace("path=/tmp/nimbus-status-XXXXXX", "path=" + status_file)
-        for rule in args.replace:
-            old, new = rule.split("=>", 1)
-            if old not in line:
-                print(f"edited_run: FAIL {old!r} is not in the command", flush=True)
-                return 1
-            line = line.replace(old, new)
-        edited = shlex.split(line)
-        print("+", shlex.join(edited), flush=True)
-        run = subprocess.run(edited, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             timeout=args.timeout)
-        out = run.stdout.decode(errors="replace")
-        sys.stdout.write(out)
-        status = -1
-        try:
-            with open(status_file) as f:
-                m = re.search(r"exit (\d+)", f.read())
-                status = int(m.group(1)) if m else -1
-        except OSError:
-            pass
+    out, status = run_edited(args.nimbus, run_args, [tuple(r.split("=>", 1)) for r in args.replace], args.timeout)
+    if out is None:
+        return 1
+    sys.stdout.write(out)
     failures = [f"exit status {status}, expected {args.status}"] if status != args.status else []
     failures += [f"missing {s!r}" for s in args.contains if s not in out]
     failures += [f"unexpected {s!r}" for s in args.absent if s in out]
