@@ -22,10 +22,14 @@
 #define FRAME_SIZE (16 * 8)
 #define SSE_SIZE (16 * 16 + 16)
 
-// Loads MXCSR (unless it is the default the kernel already runs with) and xmm0-15 from the
-// SSE area at rsp.
+// Loads MXCSR (unless the live one already is the saved value: ldmxcsr is slow) and xmm0-15
+// from the SSE area at rsp. The live MXCSR is read, not assumed to be the default: kernel
+// floating-point code sets sticky exception flags (precision, mostly) that must not reach the
+// application. Interrupts are off; clobbers eax and the word below rsp.
 .macro restore_sse
-        cmpl $0x1f80, 0x100(%rsp)
+        stmxcsr -4(%rsp)
+        movl -4(%rsp), %eax
+        cmpl %eax, 0x100(%rsp)
         je 9f
         ldmxcsr 0x100(%rsp)
 9:
@@ -93,8 +97,6 @@ arch_syscall_entry:
         .global arch_syscall_return
 arch_syscall_return:
         cli
-        // The kernel's MXCSR is the default: only a different one is reloaded (a switch in
-        // between restored this thread's own, which is the kernel's).
         restore_sse
         movq %rbx, %rsp
         popq %r15
