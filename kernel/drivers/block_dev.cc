@@ -113,6 +113,27 @@ Result<void> block_transfer(block::Device& device, block::Op op, uint64_t offset
     if (per_request > uint64_t(g.max_segments) * per_segment_limit)
         per_request = uint64_t(g.max_segments) * per_segment_limit;
     per_request &= ~uint64_t(block::kSectorSize - 1);
+    if (bytes == 0)
+        return {};
+    if (bytes <= per_segment_limit && bytes <= per_request) {
+        // The common case (a page, a bounce buffer's worth): one request with one segment,
+        // without the batch arrays below.
+        block::Segment segment{ phys, uint32_t(bytes) };
+        block::Request r;
+        r.op = op;
+        r.sector = offset >> block::kSectorShift;
+        r.sectors = uint32_t(bytes >> block::kSectorShift);
+        r.segments = &segment;
+        r.segment_count = 1;
+        r.complete = on_complete;
+        r.context = &waiter;
+        waiter.remaining.store(1, std::memory_order_relaxed);
+        device.submit(r);
+        waiter.wait();
+        if (waiter.error() != lib::Errno(0))
+            return waiter.error();
+        return {};
+    }
     uint64_t done = 0;
     while (done < bytes) {
         block::Request requests[8];
