@@ -89,13 +89,11 @@ void xor_into(uint8_t* dst, const uint8_t* src, size_t size)
 // Hardware sources.
 // ---------------------------------------------------------------------------------------
 
-bool rdseed_once(uint64_t& value) { return arch::rdseed(value); }
-bool rdrand_once(uint64_t& value) { return arch::rdrand(value); }
 
 // One hardware generator. `usable` starts as CPUID says and is cleared for good when the
 // source misbehaves: no valid word within `tries` attempts (RDSEED may run dry for a moment
-// under load, hence more tries and a pause; RDRAND should essentially never fail, Intel's
-// guidance is ten tries), or the same word twice in a row / all zeros / all ones (a stuck
+// under load, hence more tries — each one an instruction that waits on the generator, no spin
+// loop around anything; RDRAND should essentially never fail, Intel's guidance is ten tries), or the same word twice in a row / all zeros / all ones (a stuck
 // generator, as some CPUs' RDRAND after suspend). Only the one thread that holds the init
 // lock or won the reseed CAS reads words, so `last` needs no ordering; the flags are atomic
 // because fill_random() reads them.
@@ -111,8 +109,8 @@ struct HardwareSource {
     uint64_t last;
 };
 
-constinit HardwareSource g_rdseed { "rdseed", rdseed_once, 128, 64, { false }, 0 };
-constinit HardwareSource g_rdrand { "rdrand", rdrand_once, 10, 32, { false }, 0 };
+constinit HardwareSource g_rdseed { "rdseed", arch::rdseed, 128, 64, { false }, 0 };
+constinit HardwareSource g_rdrand { "rdrand", arch::rdrand, 10, 32, { false }, 0 };
 
 void detect_hardware_sources()
 {
@@ -134,7 +132,6 @@ bool read_hardware_word(HardwareSource& source, uint64_t& value)
             source.last = value;
             return true;
         }
-        arch::cpu_pause();
     }
     source.usable.store(false, std::memory_order_relaxed);
     log_warn("entropy: %s keeps failing or repeats itself; no longer used", source.name);

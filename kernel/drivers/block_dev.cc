@@ -73,38 +73,43 @@ Result<void> register_block_device(block::Device& device, const char* descriptio
     return {};
 }
 
-size_t block_device_count() { return g_device_count; }
+namespace {
 
-block::Device& block_device(size_t index)
+// Submits one request (whose sector range and segments the caller set) and waits for it.
+Result<void> submit_and_wait(block::Device& device, block::Request& r)
 {
-    NIMBUS_ASSERT(index < g_device_count);
-    return *g_devices[index];
+    Waiter waiter;
+    r.complete = on_complete;
+    r.context = &waiter;
+    waiter.remaining.store(1, std::memory_order_relaxed);
+    device.submit(r);
+    waiter.wait();
+    if (waiter.error() != lib::Errno(0))
+        return waiter.error();
+    return {};
 }
+
+} // namespace
 
 Result<void> block_transfer(block::Device& device, block::Op op, uint64_t offset, void* buffer, uint64_t bytes)
 {
     const block::Geometry& g = device.geometry();
-    Waiter waiter;
-    if (op != block::Op::Read && op != block::Op::Write) {
+    bool data = op == block::Op::Read || op == block::Op::Write;
+    if (op != block::Op::Flush && ((offset | bytes) & (block::kSectorSize - 1)))
+        return Errno::INVAL;
+    if (!data) {
         block::Request r;
         r.op = op;
         if (op != block::Op::Flush) {
-            if ((offset | bytes) & (block::kSectorSize - 1) || bytes == 0 || (bytes >> block::kSectorShift) > 0xffffffffull)
+            if (bytes == 0 || (bytes >> block::kSectorShift) > 0xffffffffull)
                 return Errno::INVAL;
             r.sector = offset >> block::kSectorShift;
             r.sectors = uint32_t(bytes >> block::kSectorShift);
         }
-        r.complete = on_complete;
-        r.context = &waiter;
-        waiter.remaining.store(1, std::memory_order_relaxed);
-        device.submit(r);
-        waiter.wait();
-        if (waiter.error() != lib::Errno(0))
-            return waiter.error();
-        return {};
+        return submit_and_wait(device, r);
     }
-    if ((offset | bytes) & (block::kSectorSize - 1))
-        return Errno::INVAL;
+    if (bytes == 0)
+        return {};
     // Requests of at most max_request_bytes, segments of at most max_segment_bytes, all in
     // flight at once (up to kMaxSegmentsPerCall segments in total per round).
     uint64_t phys = core::virt_to_phys(buffer);
@@ -113,11 +118,9 @@ Result<void> block_transfer(block::Device& device, block::Op op, uint64_t offset
     if (per_request > uint64_t(g.max_segments) * per_segment_limit)
         per_request = uint64_t(g.max_segments) * per_segment_limit;
     per_request &= ~uint64_t(block::kSectorSize - 1);
-    if (bytes == 0)
-        return {};
     if (bytes <= per_segment_limit && bytes <= per_request) {
-        // The common case (a page, a bounce buffer's worth): one request with one segment,
-        // without the batch arrays below.
+        // The common case (a page, a bounce buffer's worth): one request, one segment, without
+        // the batch arrays below.
         block::Segment segment{ phys, uint32_t(bytes) };
         block::Request r;
         r.op = op;
@@ -125,15 +128,9 @@ Result<void> block_transfer(block::Device& device, block::Op op, uint64_t offset
         r.sectors = uint32_t(bytes >> block::kSectorShift);
         r.segments = &segment;
         r.segment_count = 1;
-        r.complete = on_complete;
-        r.context = &waiter;
-        waiter.remaining.store(1, std::memory_order_relaxed);
-        device.submit(r);
-        waiter.wait();
-        if (waiter.error() != lib::Errno(0))
-            return waiter.error();
-        return {};
+        return submit_and_wait(device, r);
     }
+    Waiter waiter;
     uint64_t done = 0;
     while (done < bytes) {
         block::Request requests[8];
@@ -153,7 +150,6 @@ Result<void> block_transfer(block::Device& device, block::Op op, uint64_t offset
                 break;
             covered &= ~uint64_t(block::kSectorSize - 1);
             block::Request& r = requests[submitted++];
-            r = block::Request{};
             r.op = op;
             r.sector = (offset + done) >> block::kSectorShift;
             r.sectors = uint32_t(covered >> block::kSectorShift);

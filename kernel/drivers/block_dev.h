@@ -25,8 +25,6 @@ constexpr size_t kMaxBlockDevices = 26;
 // Adds a disk; it gets the next name (vda, vdb, …) and is logged with its geometry and
 // `description` (the transport). BUSY past 26 disks. Boot only (single-threaded).
 Result<void> register_block_device(block::Device& device, const char* description);
-size_t block_device_count();
-block::Device& block_device(size_t index);
 
 // Synchronous I/O for kernel users: `bytes` at byte `offset` from/to the physically contiguous
 // kernel buffer `buffer` (direct-mapped), split into requests the device accepts and waited

@@ -75,11 +75,6 @@ public:
 
     void notify(uint16_t queue) override { write32(reg::kQueueNotify, queue); }
 
-    void write_config8(uint32_t offset, uint8_t value) override
-    {
-        if (offset < config_size())
-            m_base[reg::kConfig + offset] = value;
-    }
 
 protected:
     uint8_t status() override { return uint8_t(read32(reg::kStatus)); }

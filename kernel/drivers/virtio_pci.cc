@@ -162,11 +162,6 @@ public:
             mmio_write<uint16_t>(m_notify.base, m_notify_offsets[queue], queue);
     }
 
-    void write_config8(uint32_t offset, uint8_t value) override
-    {
-        if (offset < m_config.length)
-            mmio_write<uint8_t>(m_config.base, offset, value);
-    }
 
 protected:
     uint8_t status() override { return mmio_read<uint8_t>(m_common.base, common::kDeviceStatus); }
@@ -313,11 +308,6 @@ public:
 
     void notify(uint16_t queue) override { arch::outw(uint16_t(m_port + legacy::kQueueNotify), queue); }
 
-    void write_config8(uint32_t offset, uint8_t value) override
-    {
-        if (offset < config_size())
-            arch::outb(uint16_t(m_port + config_base() + offset), value);
-    }
 
 protected:
     uint8_t status() override { return arch::inb(uint16_t(m_port + legacy::kDeviceStatus)); }

@@ -50,24 +50,6 @@ Result<uint64_t> Transport::negotiate(uint64_t wanted)
     return accepted;
 }
 
-Result<uint64_t> Transport::read_config(uint32_t offset, unsigned size)
-{
-    if ((size != 1 && size != 2 && size != 4 && size != 8) || (offset & (size - 1)) || offset >= config_size() ||
-        size > config_size() - offset)
-        return Errno::INVAL;
-    // [virtio-v1.2 §2.5.1] A value wider than one access may change between the accesses: read
-    // until the generation is the same before and after.
-    for (unsigned tries = 0; tries < kConfigGenerationTries; ++tries) {
-        uint32_t before = config_generation();
-        uint64_t value = size == 8 ? uint64_t(raw_config(offset, 4)) | uint64_t(raw_config(offset + 4, 4)) << 32
-                                   : raw_config(offset, size);
-        if (config_generation() == before)
-            return value;
-    }
-    log_warn("%s: configuration keeps changing while read", m_name);
-    return Errno::IO;
-}
-
 Result<size_t> Transport::read_config_bytes(void* out, size_t size)
 {
     size_t available = config_size();

@@ -42,18 +42,14 @@ constexpr uint8_t kStatusAcknowledge = 1;
 constexpr uint8_t kStatusDriver = 2;
 constexpr uint8_t kStatusDriverOk = 4;
 constexpr uint8_t kStatusFeaturesOk = 8;
-constexpr uint8_t kStatusNeedsReset = 64;
 constexpr uint8_t kStatusFailed = 128;
 
 // [virtio-v1.2 §6] Reserved feature bits the transports and queues handle.
 constexpr uint64_t kFeatureIndirectDesc = 1ull << 28;
 constexpr uint64_t kFeatureEventIdx = 1ull << 29;
 constexpr uint64_t kFeatureVersion1 = 1ull << 32;
-constexpr uint64_t kFeatureAccessPlatform = 1ull << 33;
-constexpr uint64_t kFeatureRingPacked = 1ull << 34;
 
 // [virtio-v1.2 §5] Device types.
-constexpr uint32_t kDeviceNet = 1;
 constexpr uint32_t kDeviceBlock = 2;
 constexpr uint32_t kDeviceEntropy = 4;
 
@@ -98,15 +94,10 @@ public:
     // Tells the device queue `queue` has new buffers.
     virtual void notify(uint16_t queue) = 0;
 
-    // Reads `size` bytes (1, 2, 4 or 8; naturally aligned) of device-specific configuration at
-    // `offset`, re-reading while the configuration generation changes (bounded: IO after
-    // too many changes). INVAL: outside the device's configuration space.
-    Result<uint64_t> read_config(uint32_t offset, unsigned size);
     // Reads the first min(size, config size) bytes of device-specific configuration into `out`
     // as one consistent snapshot (same generation before and after; bounded retries, IO) and
     // returns how many bytes that was. Reads are 4 bytes wide where they fit, then bytes.
     Result<size_t> read_config_bytes(void* out, size_t size);
-    virtual void write_config8(uint32_t offset, uint8_t value) = 0;
 
 protected:
     virtual uint8_t status() = 0;

@@ -42,8 +42,6 @@ inline bool rdrand(uint64_t& value)
     asm volatile("rdrand %0; setc %1" : "=r"(value), "=qm"(ok));
     return ok;
 }
-// The spin-wait hint.
-inline void cpu_pause() { asm volatile("pause"); }
 
 inline uint64_t rdtsc()
 {
