@@ -3,6 +3,7 @@
 #include <drivers/drivers.h>
 #include <drivers/pci_host.h>
 #include <drivers/virtio_blk.h>
+#include <drivers/virtio_net.h>
 #include <drivers/virtio_rng.h>
 #include <drivers/virtio_transport.h>
 
@@ -17,6 +18,7 @@ struct VirtioDriver {
 };
 
 constexpr VirtioDriver kVirtioDrivers[] = {
+    { virtio::kDeviceNet, "network", virtio::probe_net },
     { virtio::kDeviceBlock, "block", virtio::probe_block },
     { virtio::kDeviceEntropy, "entropy", virtio::probe_entropy },
 };

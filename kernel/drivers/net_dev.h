@@ -1,0 +1,103 @@
+// The kernel's side of network devices: what a NIC driver offers the network stack, and the
+// registry of NICs (eth0, eth1, …).
+//
+// A driver receives frames in its receive thread and hands each to the receiver the stack
+// installed (set_receiver), with what the device said about its checksum; the frame's bytes
+// are the driver's and valid only during the call. transmit() takes a whole Ethernet frame
+// (copied before it returns) and what the device should complete (a partial checksum, TCP
+// segmentation) if it offered to.
+#pragma once
+
+#include <atomic>
+#include <lib/result.h>
+#include <stddef.h>
+#include <stdint.h>
+
+namespace drivers {
+
+constexpr size_t kMaxNetDevices = 8;
+
+// What the device finishes for a frame we send. Only what the device offered may be asked
+// (can_offload_checksum / can_segment_tcp4).
+struct TransmitOffload {
+    bool partial_checksum = false; // complete the ones'-complement sum from csum_start
+    uint16_t csum_start = 0;       // from the frame's first byte
+    uint16_t csum_offset = 0;      // from csum_start: where the 16-bit result goes
+    uint16_t tcp4_segment_size = 0; // non-zero: cut this TCP/IPv4 frame into segments of this MSS
+    uint16_t header_length = 0;     // Ethernet + IPv4 + TCP header bytes, with segmentation
+};
+
+// A received frame and what the device checked.
+struct ReceivedFrame {
+    const uint8_t* data = nullptr;
+    size_t length = 0;
+    bool checksum_valid = false;   // the transport checksum was verified by the device
+    bool checksum_partial = false; // the checksum field holds only a partial sum (local peer)
+    uint16_t csum_start = 0;
+    uint16_t csum_offset = 0;
+    uint16_t coalesced_segment_size = 0; // non-zero: several TCP segments merged (LRO)
+    uint16_t queue = 0;
+};
+
+using FrameReceiver = void (*)(void* context, const ReceivedFrame& frame);
+
+struct NetStats {
+    std::atomic<uint64_t> rx_packets{ 0 };
+    std::atomic<uint64_t> rx_bytes{ 0 };
+    std::atomic<uint64_t> rx_bad_header{ 0 };   // the device's header made no sense: dropped
+    std::atomic<uint64_t> rx_no_receiver{ 0 };  // no stack attached yet: dropped
+    std::atomic<uint64_t> tx_packets{ 0 };
+    std::atomic<uint64_t> tx_bytes{ 0 };
+    std::atomic<uint64_t> tx_ring_full{ 0 };    // no room in the transmit ring: dropped
+};
+
+class NetDevice {
+public:
+    virtual ~NetDevice() = default;
+
+    const char* name() const { return m_name; }
+    const uint8_t* mac() const { return m_mac; }
+    uint16_t mtu() const { return m_mtu; }
+    bool link_up() const { return m_link_up.load(std::memory_order_relaxed); }
+    bool can_offload_checksum() const { return m_tx_checksum; }
+    bool can_segment_tcp4() const { return m_tso4; }
+    NetStats& stats() { return m_stats; }
+
+    // Sends one frame of at most mtu() + 14 bytes (more with tcp4_segment_size): MSGSIZE when
+    // longer, INVAL for an offload the device did not offer or positions outside the frame,
+    // NOBUFS when the transmit ring is full (counted; the caller may retry or drop).
+    virtual Result<void> transmit(const uint8_t* frame, size_t length, const TransmitOffload& offload) = 0;
+
+    // Installs the receiver (once, before or after frames arrive; earlier frames are dropped).
+    void set_receiver(FrameReceiver receiver, void* context)
+    {
+        m_receiver_context = context;
+        m_receiver.store(receiver, std::memory_order_release);
+    }
+
+protected:
+    // For drivers: hands a frame to the stack.
+    void deliver(const ReceivedFrame& frame);
+
+    char m_name[8] = {};
+    uint8_t m_mac[6] = {};
+    uint16_t m_mtu = 1500;
+    std::atomic<bool> m_link_up{ true };
+    bool m_tx_checksum = false;
+    bool m_tso4 = false;
+    NetStats m_stats;
+
+private:
+    friend Result<void> register_net_device(NetDevice& device, const char* description);
+    std::atomic<FrameReceiver> m_receiver{ nullptr };
+    void* m_receiver_context = nullptr;
+};
+
+// Adds a NIC; it gets the next name (eth0, eth1, …) and is logged with its MAC, MTU, link and
+// `description` (the transport and features). BUSY past kMaxNetDevices. Boot only.
+Result<void> register_net_device(NetDevice& device, const char* description);
+
+size_t net_device_count();
+NetDevice* net_device(size_t index); // nullptr past the count
+
+} // namespace drivers

@@ -1,0 +1,124 @@
+// virtio-net [virtio-v1.2 §5.1]: the feature bits, the device configuration decoded for the
+// driver, and the per-packet header (struct virtio_net_hdr) in both directions. All of it is
+// device input on the receive side, so every field is checked: the configuration falls back
+// to safe defaults, a received header that makes no sense drops the packet.
+#pragma once
+
+#include <lib/result.h>
+#include <stddef.h>
+#include <stdint.h>
+
+namespace virtio {
+
+// [§5.1.3] Feature bits.
+constexpr uint64_t kNetCsum = 1ull << 0;             // device completes our partial checksums
+constexpr uint64_t kNetGuestCsum = 1ull << 1;        // device may hand us partial / verified checksums
+constexpr uint64_t kNetCtrlGuestOffloads = 1ull << 2;
+constexpr uint64_t kNetMtu = 1ull << 3;
+constexpr uint64_t kNetMac = 1ull << 5;
+constexpr uint64_t kNetGuestTso4 = 1ull << 7;        // device may coalesce (LRO) to us
+constexpr uint64_t kNetGuestTso6 = 1ull << 8;
+constexpr uint64_t kNetGuestEcn = 1ull << 9;
+constexpr uint64_t kNetGuestUfo = 1ull << 10;
+constexpr uint64_t kNetHostTso4 = 1ull << 11;        // device segments our large TCP sends
+constexpr uint64_t kNetHostTso6 = 1ull << 12;
+constexpr uint64_t kNetHostEcn = 1ull << 13;
+constexpr uint64_t kNetHostUfo = 1ull << 14;
+constexpr uint64_t kNetMergeableRxBuffers = 1ull << 15;
+constexpr uint64_t kNetStatus = 1ull << 16;
+constexpr uint64_t kNetCtrlVq = 1ull << 17;
+constexpr uint64_t kNetCtrlRx = 1ull << 18;
+constexpr uint64_t kNetCtrlVlan = 1ull << 19;
+constexpr uint64_t kNetGuestAnnounce = 1ull << 21;
+constexpr uint64_t kNetMq = 1ull << 22;
+constexpr uint64_t kNetCtrlMacAddr = 1ull << 23;
+
+// [§5.1.4] Status bits.
+constexpr uint16_t kNetStatusLinkUp = 1;
+constexpr uint16_t kNetStatusAnnounce = 2;
+
+// The bytes of struct virtio_net_config the driver reads (mac, status, max pairs, mtu).
+constexpr size_t kNetConfigBytes = 12;
+
+struct NetDriverLimits {
+    uint16_t max_queue_pairs = 1; // e.g. the CPU count
+};
+
+struct NetConfig {
+    uint8_t mac[6] = {};
+    bool has_mac = false;      // false: the driver picks a locally administered address
+    bool link_up = true;       // without kNetStatus the link is always up [§5.1.4.2]
+    bool announce = false;     // the device asks for a gratuitous announcement
+    uint16_t mtu = 1500;
+    uint16_t queue_pairs = 1;  // to request with VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET when > 1
+};
+
+// Decodes `size` bytes of configuration for the negotiated `features`. Rules:
+//   mac     used with kNetMac unless it is multicast or all zero (then has_mac = false)
+//   status  with kNetStatus: link and announce bits; other bits ignored
+//   pairs   with kNetMq and kNetCtrlVq: 1..0x8000 [§5.1.4.1], else 1; at most the driver's limit
+//   mtu     with kNetMtu: 68..65535 [§5.1.4.1], else 1500
+// Fails (INVAL) only when kNetMac is negotiated and the bytes are missing.
+Result<NetConfig> parse_net_config(const uint8_t* raw, size_t size, uint64_t features,
+                                   const NetDriverLimits& limits);
+
+// Re-reads only the status field (after a configuration-change interrupt).
+void parse_net_status(const uint8_t* raw, size_t size, uint64_t features, NetConfig& config);
+
+// [§5.1.6] struct virtio_net_hdr.
+constexpr uint8_t kNetHdrNeedsCsum = 1;
+constexpr uint8_t kNetHdrDataValid = 2;
+constexpr uint8_t kNetHdrRscInfo = 4;
+constexpr uint8_t kNetGsoNone = 0;
+constexpr uint8_t kNetGsoTcpV4 = 1;
+constexpr uint8_t kNetGsoUdp = 3;
+constexpr uint8_t kNetGsoTcpV6 = 4;
+constexpr uint8_t kNetGsoUdpL4 = 5;
+constexpr uint8_t kNetGsoEcn = 0x80;
+
+// The header's size: 12 bytes with VIRTIO_F_VERSION_1 or mergeable buffers, else 10.
+constexpr size_t net_header_size(bool modern_or_mergeable) { return modern_or_mergeable ? 12 : 10; }
+
+struct NetHeader {
+    uint8_t flags = 0;
+    uint8_t gso_type = kNetGsoNone;
+    uint16_t header_length = 0;  // hdr_len: Ethernet + IP + TCP header bytes (a hint)
+    uint16_t gso_size = 0;       // MSS of the segments to cut
+    uint16_t csum_start = 0;     // from the start of the frame
+    uint16_t csum_offset = 0;    // from csum_start: where the 16-bit checksum goes
+    uint16_t num_buffers = 1;    // receive, mergeable buffers: the buffers of this packet
+};
+
+// Writes `header` into `out` (net_header_size bytes).
+void write_net_header(const NetHeader& header, uint8_t* out, size_t header_size);
+
+// What a received packet's header means for the stack, once checked.
+struct NetReceiveInfo {
+    uint16_t buffers = 1;          // the packet spans this many receive buffers
+    bool checksum_valid = false;   // DATA_VALID: the device verified the transport checksum
+    bool checksum_partial = false; // NEEDS_CSUM: the checksum is only partial (csum_* below)
+    uint16_t csum_start = 0;
+    uint16_t csum_offset = 0;
+    uint8_t gso_type = kNetGsoNone; // coalesced (LRO) packet: the stack sees one large segment
+    uint16_t gso_size = 0;
+};
+
+// The raw num_buffers field of a mergeable receive header (12 bytes): how many buffers to
+// gather before the whole header can be checked with parse_net_receive_header.
+inline uint16_t net_header_buffers(const uint8_t* raw) { return uint16_t(raw[10] | raw[11] << 8); }
+
+// Decodes a received header (`header_size` bytes) for a packet of `frame_length` bytes after
+// the header (all its buffers together), with
+// `features` negotiated and at most `max_buffers` buffers per packet. INVAL when the device
+// used something we did not negotiate, num_buffers is 0 or too many, or the checksum
+// position lies outside the frame.
+Result<NetReceiveInfo> parse_net_receive_header(const uint8_t* raw, size_t header_size,
+                                                size_t frame_length, uint64_t features,
+                                                uint16_t max_buffers);
+
+// The control queue [§5.1.6.5]: class/command numbers and the ack the device writes.
+constexpr uint8_t kNetCtrlClassMq = 4;
+constexpr uint8_t kNetCtrlMqPairsSet = 0;
+constexpr uint8_t kNetCtrlOk = 0;
+
+} // namespace virtio
