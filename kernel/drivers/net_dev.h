@@ -68,11 +68,20 @@ public:
     // NOBUFS when the transmit ring is full (counted; the caller may retry or drop).
     virtual Result<void> transmit(const uint8_t* frame, size_t length, const TransmitOffload& offload) = 0;
 
-    // Installs the receiver (once, before or after frames arrive; earlier frames are dropped).
+    // Installs the receiver (before or after frames arrive; earlier frames are dropped).
+    // Replacing a receiver while frames arrive is for tests (which put the old one back): a
+    // frame may reach the old receiver with the new context or the reverse, so both must
+    // tolerate it — the network service's never changes.
     void set_receiver(FrameReceiver receiver, void* context)
     {
+        m_receiver.store(nullptr, std::memory_order_release);
         m_receiver_context = context;
         m_receiver.store(receiver, std::memory_order_release);
+    }
+    FrameReceiver receiver(void** context) const
+    {
+        *context = m_receiver_context;
+        return m_receiver.load(std::memory_order_acquire);
     }
 
 protected:

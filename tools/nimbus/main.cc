@@ -1,15 +1,18 @@
 // `nimbus`: the host-side runner. Boots a Nimbus kernel under QEMU and exits with the guest's
 // status, building the root image of a host program first (docs/runner.md). The decisions
 // live in the runner library (unit-tested); this file does the I/O: locating QEMU and the
-// kernel, the image (image_command.cc), the disks, the status file, the accelerator notice.
+// kernel, the image (image_command.cc), the disks, the tap device, the status file, the
+// accelerator notice.
 #include <fcntl.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -161,6 +164,32 @@ runner::Parsed<std::vector<runner::Disk>> resolve_disks(const std::vector<runner
     return Result::ok(std::move(disks));
 }
 
+// --net tap:NAME: the device must exist in the runner's network namespace (QEMU, as root,
+// would otherwise create an unconfigured one and the guest would talk to nothing), and be
+// multi-queue exactly when the NIC has several queues. The flags come from sysfs, which
+// `ip netns exec` remounts for the namespace; without them QEMU has the last word.
+runner::Status check_tap_device(const runner::RunOptions& opts) {
+    const runner::NetOptions& net = opts.net;
+    if (net.mode != runner::NetMode::Tap) {
+        return runner::Status::ok();
+    }
+    if (::if_nametoindex(net.tap_name.c_str()) == 0) {
+        return runner::Status::fail("tap device " + net.tap_name +
+                                    " not found in this network namespace (create it first: ip tuntap add dev " +
+                                    net.tap_name + " mode tap; see docs/networking.md)");
+    }
+    std::string flags = read_file("/sys/class/net/" + net.tap_name + "/tun_flags");
+    if (flags.empty()) {
+        return runner::Status::ok();
+    }
+    char* end = nullptr;
+    unsigned long value = std::strtoul(flags.c_str(), &end, 16);
+    if (end == flags.c_str()) {
+        return runner::Status::ok();
+    }
+    return runner::check_tap_queues(net.tap_name, static_cast<unsigned>(value), runner::nic_queue_pairs(opts));
+}
+
 int run(runner::RunOptions opts) {
     std::string kernel = default_kernel_path(opts);
     std::string qemu_problem;
@@ -177,6 +206,9 @@ int run(runner::RunOptions opts) {
         }
         if (opts.initrd && !std::filesystem::is_regular_file(*opts.initrd, ec)) {
             return fail("initrd not found: " + *opts.initrd);
+        }
+        if (runner::Status s = check_tap_device(opts); !s) {
+            return fail(s.error);
         }
     } else if (qemu.empty()) {
         qemu = opts.qemu.value_or(kQemuName);
@@ -228,6 +260,8 @@ int run(runner::RunOptions opts) {
         .guest_environment = environment,
         .console_input = relay_stdin ? runner::ConsoleInput::Pipe : runner::ConsoleInput::Tty,
         .disks = std::move(*disks.value),
+        // vhost-net serves KVM guests; under TCG QEMU's own tap path is used.
+        .vhost_net = accel.value->accel == runner::Accel::Kvm && ::access("/dev/vhost-net", R_OK | W_OK) == 0,
     };
     if (opts.dry_run) {
         inputs.status_path = "/tmp/nimbus-status-XXXXXX";

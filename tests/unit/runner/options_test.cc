@@ -30,6 +30,42 @@ TEST(RunnerOptions, DefaultsMatchTheDocumentation) {
     EXPECT_TRUE(o.env.empty());
     EXPECT_TRUE(o.disks.empty());
     EXPECT_FALSE(o.rng);
+    EXPECT_EQ(o.net.mode, NetMode::User);  // a NIC on QEMU's user networking
+    EXPECT_TRUE(o.net.forwards.empty());
+    EXPECT_FALSE(o.net.mac);
+    EXPECT_EQ(o.net.mac_address(), "52:54:00:12:34:56");
+}
+
+TEST(RunnerOptions, Networking) {
+    auto p = parse({"run", "-p", "8080:80", "--publish=0.0.0.0:2222:22", "-p=5353:53/udp", "--mac",
+                    "02:AA:00:00:00:01", "/bin/app", "-p", "1:2"});
+    ASSERT_TRUE(p) << p.error;
+    const RunOptions& o = p.value->run;
+    EXPECT_EQ(o.net.mode, NetMode::User);
+    EXPECT_EQ(o.net.forwards, (std::vector<PortForward>{{PortProtocol::Tcp, "127.0.0.1", 8080, 80},
+                                                        {PortProtocol::Tcp, "0.0.0.0", 2222, 22},
+                                                        {PortProtocol::Udp, "127.0.0.1", 5353, 53}}));
+    EXPECT_EQ(o.net.mac, "02:aa:00:00:00:01");
+    EXPECT_EQ(o.program, (std::vector<std::string>{"/bin/app", "-p", "1:2"}));  // the guest's own
+
+    p = parse({"run", "--net", "tap:nimbus0", "--cpus", "2"});
+    ASSERT_TRUE(p) << p.error;
+    EXPECT_EQ(p.value->run.net.mode, NetMode::Tap);
+    EXPECT_EQ(p.value->run.net.tap_name, "nimbus0");
+    p = parse({"run", "--net=none"});
+    ASSERT_TRUE(p) << p.error;
+    EXPECT_EQ(p.value->run.net.mode, NetMode::None);
+    // The last --net wins, like every other single-valued option.
+    p = parse({"run", "--net", "none", "--net", "user", "-p", "80:80"});
+    ASSERT_TRUE(p) << p.error;
+    EXPECT_EQ(p.value->run.net.mode, NetMode::User);
+    p = parse({"run", "--net", "tap:t0", "--net", "user"});
+    ASSERT_TRUE(p) << p.error;
+    EXPECT_EQ(p.value->run.net.mode, NetMode::User);
+    // -p before --net user is the same as after.
+    p = parse({"run", "-p", "80:80", "--net", "user"});
+    ASSERT_TRUE(p) << p.error;
+    EXPECT_EQ(p.value->run.net.forwards.size(), 1u);
 }
 
 TEST(RunnerOptions, DisksInOrderAndRng) {
@@ -180,8 +216,30 @@ TEST(RunnerOptions, ErrorsNameTheProblem) {
              {{"run", "--disk", "a.img,x"}, "bad option 'x' in --disk 'a.img,x'"},
              {{"run", "--rng=on"}, "--rng takes no value"},
              {{"run", "--machine", "microvm-noacpi", "--rng", "--disk", "1", "--disk", "2", "--disk", "3",
-               "--disk", "4", "--disk", "5", "--disk", "6", "--disk", "7", "--disk", "8"},
-              "too many devices: 9 virtio devices (--disk, --rng) but microvm-noacpi takes at most 8"},
+               "--disk", "4", "--disk", "5", "--disk", "6", "--disk", "7", "--disk", "8", "--net", "none"},
+              "too many devices: 9 virtio devices (--disk, --rng, --net) but microvm-noacpi takes at most 8"},
+             // The default NIC takes a transport: 7 disks and the rng fit only with --net none.
+             {{"run", "--machine", "microvm-noacpi", "--rng", "--disk", "1", "--disk", "2", "--disk", "3",
+               "--disk", "4", "--disk", "5", "--disk", "6", "--disk", "7"},
+              "too many devices: 9 virtio devices (--disk, --rng, --net) but microvm-noacpi takes at most 8 "
+              "(the network card counts; --net none leaves it out)"},
+             {{"run", "--net"}, "--net needs a value"},
+             {{"run", "--net", "bridge"}, "unknown --net 'bridge' (expected user, tap:NAME or none)"},
+             {{"run", "--net", "tap:"}, "bad tap device name '' in --net 'tap:'"},
+             {{"run", "--net", "tap:much-too-long-name"}, "bad tap device name 'much-too-long-name'"},
+             {{"run", "-p"}, "-p needs a value"},
+             {{"run", "--publish"}, "--publish needs a value"},
+             {{"run", "-p", "80"}, "bad -p '80' (expected [HOSTADDR:]HOSTPORT:GUESTPORT[/udp])"},
+             {{"run", "-p", "70000:80"}, "bad port '70000' in -p '70000:80' (expected 1..65535)"},
+             {{"run", "-p", "8080:80/icmp"}, "bad protocol 'icmp'"},
+             {{"run", "-p", "example.com:80:80"}, "bad host address 'example.com'"},
+             {{"run", "-p", "8080:80", "-p", "8080:81"}, "host tcp port 8080 is forwarded twice"},
+             {{"run", "-p", "8080:80", "--net", "tap:tap0"}, "-p forwards host ports through QEMU's user networking"},
+             {{"run", "--net", "none", "-p", "8080:80"}, "-p needs a network: it cannot be combined with --net none"},
+             {{"run", "--mac"}, "--mac needs a value"},
+             {{"run", "--mac", "01:02:03:04:05:06"}, "a multicast address"},
+             {{"run", "--mac", "52:54:00:12:34"}, "bad --mac '52:54:00:12:34' (expected six hex bytes"},
+             {{"run", "--mac", "52:54:00:12:34:56", "--net", "none"}, "--net none has none"},
              {{"run", "--boot", "x=\"q\""}, "boot options cannot contain"},
              {{"run", "--boot", "a b"}, "only the value after '=' may contain spaces"},
              {{"run", "--env", "NOEQUALS", "/p"}, "bad --env 'NOEQUALS' (expected NAME=VALUE)"},

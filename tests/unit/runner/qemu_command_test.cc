@@ -67,12 +67,15 @@ TEST(RunnerQemu, CommonDevicesAndProtocol) {
     EXPECT_GE(find_pair(a, "-chardev", "file,id=nimbus-status,path=/tmp/st"), 0);
     EXPECT_GE(find_pair(a, "-device", "isa-serial,chardev=nimbus-status,iobase=0x2f8,irq=3"), 0);
     EXPECT_GE(find_pair(a, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"), 0);
-    EXPECT_GE(find_pair(a, "-append", "console.input=pipe"), 0);  // stdin is relayed
+    // stdin is relayed; the default network card on microvm's transport 1 is announced.
+    EXPECT_GE(find_pair(a, "-append", "console.input=pipe virtio_mmio.device=512@0xfeb00200:25"), 0);
+    EXPECT_GE(find_pair(a, "-netdev", "user,id=nimbus-net0"), 0);
     EXPECT_FALSE(has(a, "-initrd"));
 }
 
 TEST(RunnerQemu, TerminalConsole) {
     RunOptions o;
+    o.net.mode = NetMode::None;  // no device announcement on the command line
     QemuInputs in = inputs();
     in.console_input = ConsoleInput::Tty;
     Args a = build(o, in);
@@ -125,6 +128,7 @@ TEST(RunnerQemu, Accelerators) {
 
 TEST(RunnerQemu, AppendAndInitrd) {
     RunOptions o;
+    o.net.mode = NetMode::None;  // no device announcement on the command line
     o.boot_options = {"boot.times"};
     o.program = {"/bin/echo", "hi there"};
     o.initrd = "/i.cpio";
@@ -158,10 +162,13 @@ TEST(RunnerDevices, NoDevicesNoArguments) {
     for (Machine m : {Machine::Q35, Machine::Pc, Machine::Microvm, Machine::MicrovmNoAcpi}) {
         RunOptions o;
         o.machine = m;
+        o.net.mode = NetMode::None;
         Args a = build(o, inputs());
         EXPECT_EQ(a.back(), "isa-debug-exit,iobase=0xf4,iosize=0x04");
         EXPECT_FALSE(has(a, "-drive"));
         EXPECT_FALSE(has(a, "-object"));
+        EXPECT_FALSE(has(a, "-netdev"));
+        EXPECT_GE(find_pair(a, "-append", "console.input=pipe"), 0);  // no announcement
     }
 }
 
@@ -174,13 +181,15 @@ TEST(RunnerDevices, PciDisksAndRng) {
         QemuInputs in = inputs();
         in.disks = two_disks();
         Args a = build(o, in);
-        EXPECT_EQ(tail(a, 12),
+        EXPECT_EQ(tail(a, 16),
                   (Args{"-object", "rng-random,id=nimbus-rng,filename=/dev/urandom",
                         "-device", "virtio-rng-pci,rng=nimbus-rng",
                         "-drive", "file=/d/a.img,if=none,id=nimbus-disk0,format=raw,discard=unmap",
                         "-device", "virtio-blk-pci,drive=nimbus-disk0",
                         "-drive", "file=/d/b.qcow2,if=none,id=nimbus-disk1,format=qcow2,discard=unmap,readonly=on",
-                        "-device", "virtio-blk-pci,drive=nimbus-disk1"}));
+                        "-device", "virtio-blk-pci,drive=nimbus-disk1",
+                        "-netdev", "user,id=nimbus-net0",
+                        "-device", "virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,romfile="}));
         // PCI devices are found by enumeration: nothing on the kernel command line.
         EXPECT_GE(find_pair(a, "-append", "console.input=pipe boot.times"), 0);
     }
@@ -195,19 +204,21 @@ TEST(RunnerDevices, MicrovmSlotsRngFirst) {
     in.disks = two_disks();
     Args a = build(o, in);
     EXPECT_GE(find_pair(a, "-M", "microvm,acpi=on,pic=off,pit=on,rtc=on"), 0);
-    EXPECT_EQ(tail(a, 12),
+    EXPECT_EQ(tail(a, 16),
               (Args{"-object", "rng-random,id=nimbus-rng,filename=/dev/urandom",
                     "-device", "virtio-rng-device,rng=nimbus-rng,bus=virtio-mmio-bus.1",
                     "-drive", "file=/d/a.img,if=none,id=nimbus-disk0,format=raw,discard=unmap",
                     "-device", "virtio-blk-device,drive=nimbus-disk0,bus=virtio-mmio-bus.2",
                     "-drive", "file=/d/b.qcow2,if=none,id=nimbus-disk1,format=qcow2,discard=unmap,readonly=on",
-                    "-device", "virtio-blk-device,drive=nimbus-disk1,bus=virtio-mmio-bus.3"}));
+                    "-device", "virtio-blk-device,drive=nimbus-disk1,bus=virtio-mmio-bus.3",
+                    "-netdev", "user,id=nimbus-net0",
+                    "-device", "virtio-net-device,netdev=nimbus-net0,mac=52:54:00:12:34:56,bus=virtio-mmio-bus.4"}));
     // The second I/O APIC's GSIs 24 + slot, slot 0 left empty (QEMU delivers that chip's pin 0
     // on pin 2); announcements before the user's options and " -- ".
     EXPECT_GE(find_pair(a, "-append",
                         "console.input=pipe virtio_mmio.device=512@0xfeb00200:25 "
                         "virtio_mmio.device=512@0xfeb00400:26 virtio_mmio.device=512@0xfeb00600:27 "
-                        "boot.times -- /bin/app"),
+                        "virtio_mmio.device=512@0xfeb00800:28 boot.times -- /bin/app"),
               0);
 }
 
@@ -222,13 +233,16 @@ TEST(RunnerDevices, MicrovmNoAcpiSlotsWithoutRng) {
     // QEMU must not append its own announcements after the program's arguments.
     EXPECT_GE(find_pair(a, "-M", "microvm,acpi=off,pic=off,pit=on,rtc=on,auto-kernel-cmdline=off"), 0);
     EXPECT_GE(find_pair(a, "-global", "virtio-mmio.force-legacy=false"), 0);
-    EXPECT_EQ(tail(a, 8),
+    EXPECT_EQ(tail(a, 12),
               (Args{"-drive", "file=/d/a.img,if=none,id=nimbus-disk0,format=raw,discard=unmap",
                     "-device", "virtio-blk-device,drive=nimbus-disk0,bus=virtio-mmio-bus.0",
                     "-drive", "file=/d/b.qcow2,if=none,id=nimbus-disk1,format=qcow2,discard=unmap,readonly=on",
-                    "-device", "virtio-blk-device,drive=nimbus-disk1,bus=virtio-mmio-bus.1"}));
+                    "-device", "virtio-blk-device,drive=nimbus-disk1,bus=virtio-mmio-bus.1",
+                    "-netdev", "user,id=nimbus-net0",
+                    "-device", "virtio-net-device,netdev=nimbus-net0,mac=52:54:00:12:34:56,bus=virtio-mmio-bus.2"}));
     EXPECT_GE(find_pair(a, "-append",
-                        "virtio_mmio.device=512@0xfeb00000:5 virtio_mmio.device=512@0xfeb00200:6 -- /bin/app x"),
+                        "virtio_mmio.device=512@0xfeb00000:5 virtio_mmio.device=512@0xfeb00200:6 "
+                        "virtio_mmio.device=512@0xfeb00400:7 -- /bin/app x"),
               0);
 }
 
@@ -236,6 +250,7 @@ TEST(RunnerDevices, MicrovmRngOnly) {
     RunOptions o;
     o.machine = Machine::MicrovmNoAcpi;
     o.rng = true;
+    o.net.mode = NetMode::None;
     Args a = build(o, inputs());
     EXPECT_EQ(tail(a, 4), (Args{"-object", "rng-random,id=nimbus-rng,filename=/dev/urandom", "-device",
                                 "virtio-rng-device,rng=nimbus-rng,bus=virtio-mmio-bus.0"}));
@@ -261,27 +276,32 @@ TEST(RunnerDevices, CommasInPathsAreDoubled) {
 TEST(RunnerDevices, TooManyDevices) {
     struct Case {
         Machine machine;
-        size_t fits;  // devices (rng included) that still fit
+        size_t fits;  // devices (rng and NIC included) that still fit
     };
     for (auto [m, fits] : {Case{Machine::Microvm, 23}, Case{Machine::MicrovmNoAcpi, 8}, Case{Machine::Q35, 30},
                            Case{Machine::Pc, 30}}) {
-        RunOptions o;
-        o.machine = m;
-        o.rng = true;
-        QemuInputs in = inputs();
-        in.disks.assign(fits - 1, Disk{"/d/x.img", true, DiskFormat::Raw});
-        auto ok = build_qemu_argv(o, in);
-        ASSERT_TRUE(ok) << machine_name(m) << ": " << ok.error;
-        if (m == Machine::Microvm || m == Machine::MicrovmNoAcpi) {
-            std::string last = "bus=virtio-mmio-bus." + std::to_string(m == Machine::Microvm ? fits : fits - 1);
-            EXPECT_NE(ok.value->back().find(last), std::string::npos) << ok.value->back();
+        for (bool nic : {false, true}) {
+            RunOptions o;
+            o.machine = m;
+            o.rng = true;
+            o.net.mode = nic ? NetMode::User : NetMode::None;
+            QemuInputs in = inputs();
+            in.disks.assign(fits - 1 - (nic ? 1 : 0), Disk{"/d/x.img", true, DiskFormat::Raw});
+            auto ok = build_qemu_argv(o, in);
+            ASSERT_TRUE(ok) << machine_name(m) << ": " << ok.error;
+            if (m == Machine::Microvm || m == Machine::MicrovmNoAcpi) {
+                std::string last = "bus=virtio-mmio-bus." + std::to_string(m == Machine::Microvm ? fits : fits - 1);
+                EXPECT_NE(ok.value->back().find(last), std::string::npos) << ok.value->back();
+            }
+            in.disks.push_back(Disk{"/d/y.img", true, DiskFormat::Raw});
+            auto too_many = build_qemu_argv(o, in);
+            EXPECT_FALSE(too_many) << machine_name(m);
+            EXPECT_NE(too_many.error.find("too many devices: " + std::to_string(fits + 1)), std::string::npos)
+                << too_many.error;
+            EXPECT_NE(too_many.error.find("at most " + std::to_string(fits)), std::string::npos) << too_many.error;
+            // With a NIC, the message says how to make room.
+            EXPECT_EQ(too_many.error.find("--net none") != std::string::npos, nic) << too_many.error;
         }
-        in.disks.push_back(Disk{"/d/y.img", true, DiskFormat::Raw});
-        auto too_many = build_qemu_argv(o, in);
-        EXPECT_FALSE(too_many) << machine_name(m);
-        EXPECT_NE(too_many.error.find("too many devices: " + std::to_string(fits + 1)), std::string::npos)
-            << too_many.error;
-        EXPECT_NE(too_many.error.find("at most " + std::to_string(fits)), std::string::npos) << too_many.error;
     }
 }
 

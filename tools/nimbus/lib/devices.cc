@@ -1,4 +1,4 @@
-// The virtio devices of a Nimbus VM: disks and the entropy source, as QEMU options.
+// The virtio devices of a Nimbus VM: disks, the entropy source and the NIC, as QEMU options.
 #include "runner/devices.h"
 
 #include <cstdio>
@@ -71,14 +71,26 @@ unsigned virtio_device_limit(Machine m) {
     return 0;
 }
 
-Status check_virtio_device_count(Machine m, size_t count) {
+size_t virtio_device_count(const RunOptions& opts) {
+    return opts.disks.size() + (opts.rng ? 1 : 0) + (opts.net.has_nic() ? 1 : 0);
+}
+
+Status check_virtio_device_count(Machine m, size_t count, bool with_nic) {
     unsigned limit = virtio_device_limit(m);
     if (count <= limit) {
         return Status::ok();
     }
-    return Status::fail("too many devices: " + std::to_string(count) +
-                        " virtio devices (--disk, --rng) but " + std::string(machine_name(m)) +
-                        " takes at most " + std::to_string(limit));
+    std::string message = "too many devices: " + std::to_string(count) +
+                          " virtio devices (--disk, --rng, --net) but " + std::string(machine_name(m)) +
+                          " takes at most " + std::to_string(limit);
+    if (with_nic) {
+        message += " (the network card counts; --net none leaves it out)";
+    }
+    return Status::fail(message);
+}
+
+unsigned nic_queue_pairs(const RunOptions& opts) {
+    return opts.net.mode == NetMode::Tap && !is_microvm(opts.machine) && opts.cpus > 1 ? opts.cpus : 1;
 }
 
 std::string escape_qemu_option_value(std::string_view value) {
@@ -92,8 +104,11 @@ std::string escape_qemu_option_value(std::string_view value) {
     return out;
 }
 
-Parsed<DeviceArgs> build_device_args(Machine m, bool rng, const std::vector<Disk>& disks) {
-    if (Status s = check_virtio_device_count(m, disks.size() + (rng ? 1 : 0)); !s) {
+Parsed<DeviceArgs> build_device_args(const RunOptions& opts, const std::vector<Disk>& disks, bool vhost) {
+    Machine m = opts.machine;
+    bool rng = opts.rng;
+    bool nic = opts.net.has_nic();
+    if (Status s = check_virtio_device_count(m, disks.size() + (rng ? 1 : 0) + (nic ? 1 : 0), nic); !s) {
         return Parsed<DeviceArgs>::fail(s.error);
     }
     DeviceArgs out;
@@ -127,6 +142,22 @@ Parsed<DeviceArgs> build_device_args(Machine m, bool rng, const std::vector<Disk
         }
         out.qemu_args.insert(out.qemu_args.end(), {"-drive", drive});
         out.qemu_args.insert(out.qemu_args.end(), {"-device", device("blk", "drive=" + id)});
+    }
+    if (nic) {
+        unsigned queues = nic_queue_pairs(opts);
+        out.qemu_args.insert(out.qemu_args.end(), {"-netdev", netdev_value(opts.net, queues, vhost)});
+        // romfile= (empty): no iPXE option ROM; SeaBIOS would otherwise load and run it on
+        // every boot of q35/pc, and Nimbus never boots from the network.
+        std::string backend = "netdev=" + std::string(kNetdevId) + ",mac=" + std::string(opts.net.mac_address());
+        if (!is_microvm(m)) {
+            backend += ",romfile=";
+        }
+        if (queues > 1) {
+            // An MSI-X vector for every queue (a receive and a transmit queue per pair, then
+            // the control queue [virtio-v1.2 §5.1.2]) and one for configuration changes.
+            backend += ",mq=on,vectors=" + std::to_string(2 * queues + 2);
+        }
+        out.qemu_args.insert(out.qemu_args.end(), {"-device", device("net", backend)});
     }
     return Parsed<DeviceArgs>::ok(std::move(out));
 }

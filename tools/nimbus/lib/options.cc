@@ -48,6 +48,14 @@ constexpr std::string_view kRunUsage =
     "                         /dev/vdb, ... in order; raw or qcow2 (detected from its header);\n"
     "                         ,ro read-only; a ',' in FILE is written ',,'\n"
     "  --rng                  attach a virtio-rng device fed by the host's /dev/urandom\n"
+    "  --net user|tap:NAME|none\n"
+    "                         the virtio-net card's network: QEMU's user networking (default;\n"
+    "                         the guest reaches out through the host), the host's tap device\n"
+    "                         NAME, or no network card\n"
+    "  -p, --publish [HOSTADDR:]HOSTPORT:GUESTPORT[/udp]\n"
+    "                         --net user: forward HOSTADDR:HOSTPORT (default address\n"
+    "                         127.0.0.1) to the guest's GUESTPORT, tcp or /udp; repeatable\n"
+    "  --mac XX:XX:XX:XX:XX:XX  the card's MAC address (default 52:54:00:12:34:56)\n"
     "  -h, --help      this text\n"
     "\n"
     "PROGRAM is found like a shell does (a name without '/' on $PATH). Without --initrd it is\n"
@@ -184,7 +192,8 @@ Parsed<RunOptions> parse_run(std::span<const std::string> args, bool& wants_help
         } else if (name == "--machine" || name == "--cpus" || name == "--memory" ||
                    name == "--accel" || name == "--boot" || name == "--kernel" ||
                    name == "--initrd" || name == "--timeout" || name == "--qemu" ||
-                   name == "--env" || name == "--disk") {
+                   name == "--env" || name == "--disk" || name == "--net" || name == "-p" ||
+                   name == "--publish" || name == "--mac") {
             std::string v;
             if (!c.take_value(&v)) {
                 return Parsed<RunOptions>::fail("option " + std::string(name) + " needs a value");
@@ -234,6 +243,28 @@ Parsed<RunOptions> parse_run(std::span<const std::string> args, bool& wants_help
                 } else {
                     opts.disks.push_back(std::move(*disk.value));
                 }
+            } else if (name == "--net") {
+                auto net = parse_net_option(v);
+                if (!net) {
+                    error = net.error;
+                } else {
+                    opts.net.mode = net.value->mode;
+                    opts.net.tap_name = net.value->tap_name;
+                }
+            } else if (name == "-p" || name == "--publish") {
+                auto forward = parse_port_forward(v);
+                if (!forward) {
+                    error = forward.error;
+                } else {
+                    opts.net.forwards.push_back(std::move(*forward.value));
+                }
+            } else if (name == "--mac") {
+                auto mac = parse_mac_address(v);
+                if (!mac) {
+                    error = mac.error;
+                } else {
+                    opts.net.mac = std::move(*mac.value);
+                }
             } else if (name == "--env") {
                 if (!is_env_assignment(v)) {
                     error = "bad --env '" + v + "' (expected NAME=VALUE)";
@@ -273,8 +304,11 @@ Parsed<RunOptions> parse_run(std::span<const std::string> args, bool& wants_help
         return Parsed<RunOptions>::fail(
             "--add, --manifest, --library-path and --env need a PROGRAM to run");
     }
+    if (Status s = check_net_options(opts.net); !s) {
+        return Parsed<RunOptions>::fail(s.error);
+    }
     // Checked here too (build_device_args checks again) to fail before an image is built.
-    if (Status s = check_virtio_device_count(opts.machine, opts.disks.size() + (opts.rng ? 1 : 0)); !s) {
+    if (Status s = check_virtio_device_count(opts.machine, virtio_device_count(opts), opts.net.has_nic()); !s) {
         return Parsed<RunOptions>::fail(s.error);
     }
     if (opts.initrd && !opts.image.empty()) {

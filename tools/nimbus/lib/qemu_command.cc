@@ -43,7 +43,7 @@ std::string machine_argument(Machine m) {
 }
 
 Parsed<std::vector<std::string>> build_qemu_argv(const RunOptions& opts, const QemuInputs& in) {
-    auto devices = build_device_args(opts.machine, opts.rng, in.disks);
+    auto devices = build_device_args(opts, in.disks, in.vhost_net);
     if (!devices) {
         return Parsed<std::vector<std::string>>::fail(devices.error);
     }

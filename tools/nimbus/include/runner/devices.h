@@ -1,6 +1,7 @@
-// The virtio devices `nimbus run` attaches (--disk, --rng): their QEMU options per machine,
-// the microvm transport slots and the kernel's virtio_mmio.device announcements. Pure; the
-// file checks and format detection I/O are main.cc's (docs/runner.md, "Devices").
+// The virtio devices `nimbus run` attaches (--disk, --rng, the NIC of --net): their QEMU
+// options per machine, the microvm transport slots and the kernel's virtio_mmio.device
+// announcements. Pure; the file checks and format detection I/O are main.cc's
+// (docs/runner.md, "Devices"; docs/networking.md).
 #pragma once
 
 #include <cstdint>
@@ -58,8 +59,17 @@ std::string virtio_mmio_boot_option(const VirtioMmioSlot&);
 // q35 and pc 30 (free slots of PCI bus 0 with -nodefaults).
 unsigned virtio_device_limit(Machine);
 
-// Fails with a one-line message when `count` devices do not fit the machine.
-Status check_virtio_device_count(Machine, size_t count);
+// How many virtio devices the options attach: the rng, the disks and the NIC.
+size_t virtio_device_count(const RunOptions&);
+
+// Fails with a one-line message when `count` devices do not fit the machine; `with_nic`
+// (a NIC is among them) adds that --net none would free a place.
+Status check_virtio_device_count(Machine, size_t count, bool with_nic);
+
+// The NIC's queue pairs: one per vCPU for a tap NIC on q35/pc (MSI-X gives each queue its
+// own interrupt), else 1 (user networking is one thread in QEMU; a virtio-mmio transport has
+// one interrupt line).
+unsigned nic_queue_pairs(const RunOptions&);
 
 // A value for QEMU's "key=value,..." option syntax: each ',' doubled.
 std::string escape_qemu_option_value(std::string_view);
@@ -70,10 +80,13 @@ struct DeviceArgs {
     std::vector<std::string> boot_options;  // microvm: one virtio_mmio.device=... per device
 };
 
-// The QEMU options and boot options of `rng` (if set) and `disks`, in that order. On microvm
-// the rng takes transport slot 0 and disks the next slots in order (from 0 without rng); on
-// q35/pc they are PCI devices whose addresses QEMU assigns in the same order. Fails when they
-// do not fit (check_virtio_device_count).
-Parsed<DeviceArgs> build_device_args(Machine, bool rng, const std::vector<Disk>& disks);
+// The QEMU options and boot options of the rng (opts.rng), the `disks` and the NIC
+// (opts.net.has_nic()), in that order: the NIC comes last so that the other devices keep the
+// places they have without it. On microvm the devices take the transport slots in that order
+// from the first usable one; on q35/pc they are PCI devices whose addresses QEMU assigns in
+// the same order. A tap NIC on q35/pc with opts.cpus > 1 gets one queue pair per vCPU;
+// `vhost` puts a tap's data path in the host kernel (vhost-net; for KVM). Fails when the
+// devices do not fit (check_virtio_device_count).
+Parsed<DeviceArgs> build_device_args(const RunOptions& opts, const std::vector<Disk>& disks, bool vhost);
 
 } // namespace runner

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "runner/network.h"
 #include "runner/parsed.h"
 
 namespace runner {
@@ -55,6 +56,7 @@ struct RunOptions {
     std::vector<std::string> env;           // --env NAME=VALUE, in order
     std::vector<DiskOption> disks;          // --disk, in order: the guest's vda, vdb, ...
     bool rng = false;                       // --rng: a virtio-rng device
+    NetOptions net;                         // --net, -p, --mac: a virtio-net NIC (default user)
     std::vector<std::string> program;       // guest program and its arguments (may be empty)
 };
 

@@ -37,6 +37,7 @@ struct QemuInputs {
     std::vector<std::string> guest_environment;  // NAME=VALUE words before the program, if any
     ConsoleInput console_input = ConsoleInput::Pipe;
     std::vector<Disk> disks;  // the --disk options, checked and with their format, in order
+    bool vhost_net = false;   // a tap NIC may use vhost-net (KVM and a usable /dev/vhost-net)
 };
 
 // Kernel command line: the --boot options (quote_boot_option) separated by spaces, then, when
@@ -49,10 +50,10 @@ std::string build_kernel_cmdline(const std::vector<std::string>& boot_options,
 // program's arguments).
 std::string machine_argument(Machine);
 
-// The complete argv for QEMU, argv[0] included. The devices (opts.rng, in.disks) come last;
-// on microvm their virtio_mmio.device announcements follow the console mode on the kernel
-// command line, before the --boot options. Fails only when the devices do not fit the
-// machine (check_virtio_device_count).
+// The complete argv for QEMU, argv[0] included. The devices (opts.rng, in.disks, the NIC of
+// opts.net) come last; on microvm their virtio_mmio.device announcements follow the console
+// mode on the kernel command line, before the --boot options. Fails only when the devices do
+// not fit the machine (check_virtio_device_count).
 Parsed<std::vector<std::string>> build_qemu_argv(const RunOptions&, const QemuInputs&);
 
 // argv rendered for a POSIX shell (single quotes where needed), for --dry-run.
