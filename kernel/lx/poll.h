@@ -1,7 +1,7 @@
 // Readiness: how poll, ppoll and epoll_wait sleep until a file they watch may have changed.
 //
 // One process-wide notifier for now: anything that can make a file readable or writable
-// (pipes, eventfds; later sockets) calls readiness_changed(), which wakes every thread in a
+// (pipes, eventfds, sockets) calls readiness_changed(), which wakes every thread in a
 // poll-style wait; each re-checks its own files. Simple and correct; a per-file waiter list
 // replaces it when the network stack makes the herd large (TODO(#6)).
 #pragma once

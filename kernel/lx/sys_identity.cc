@@ -9,6 +9,7 @@
 // There is one process, pid 1: it leads its own process group and session (pgid = sid = 1),
 // so setsid and setpgid answer EPERM as they do for a session leader.
 #include <lx/process.h>
+#include <lx/socket.h>
 #include <lx/syscall.h>
 #include <lx/uaccess.h>
 #include <sync/mutex.h>
@@ -118,6 +119,21 @@ int64_t set_fs(Ids& ids, uint32_t id) TA_REQ(g_cred_lock)
 bool is_self(int32_t pid) { return pid == 0 || pid == kPid; }
 
 } // namespace
+
+// For sockets (socket.h): SO_PEERCRED and SCM_CREDENTIALS carry the effective ids.
+Credentials current_credentials()
+{
+    ksync::MutexGuard guard(g_cred_lock);
+    return Credentials { kPid, g_uid.effective, g_gid.effective };
+}
+
+bool may_claim_credentials(const Credentials& c)
+{
+    ksync::MutexGuard guard(g_cred_lock);
+    if (privileged())
+        return true;
+    return c.pid == kPid && g_uid.is(c.uid) && g_gid.is(c.gid);
+}
 
 int64_t sys_getuid(const Args&)
 {

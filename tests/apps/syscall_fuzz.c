@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,9 +39,11 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -215,6 +218,10 @@ enum {
     kFdRandom,    // /dev/urandom
     kFdPath,      // O_PATH of /tmp/fuzzfile
     kFdProc,      // /proc/self/maps
+    kFdStream,    // AF_UNIX stream socketpair, non-blocking, both ends
+    kFdStreamPeer,
+    kFdDgram,     // AF_UNIX datagram socket with an abstract name, non-blocking
+    kFdListen,    // AF_UNIX stream socket listening on an abstract name, non-blocking
     kFixtures,
 };
 static int g_fixture_flags[kFixtures];
@@ -714,6 +721,17 @@ int main(int argc, char** argv)
     open_as(kFdRandom, open("/dev/urandom", O_RDWR), "/dev/urandom");
     open_as(kFdPath, open("/tmp/fuzzfile", O_PATH), "O_PATH");
     open_as(kFdProc, open("/proc/self/maps", O_RDONLY | O_NONBLOCK), "/proc/self/maps");
+    int sv[2];
+    must(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0, "socketpair");
+    open_as(kFdStream, sv[0], "socketpair");
+    open_as(kFdStreamPeer, sv[1], "socketpair");
+    struct sockaddr_un name = { .sun_family = AF_UNIX, .sun_path = "\0fuzz-dgram" };
+    open_as(kFdDgram, socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0), "socket");
+    must(bind(kFdDgram, (struct sockaddr*)&name, offsetof(struct sockaddr_un, sun_path) + 11) == 0, "bind");
+    memcpy(name.sun_path, "\0fuzz-listen", 12);
+    open_as(kFdListen, socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0), "socket");
+    must(bind(kFdListen, (struct sockaddr*)&name, offsetof(struct sockaddr_un, sun_path) + 12) == 0, "bind");
+    must(listen(kFdListen, 4) == 0, "listen");
 
     reset_scratch();
     exact_checks();
