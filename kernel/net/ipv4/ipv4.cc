@@ -1,0 +1,283 @@
+// IPv4 input, local delivery and output.
+#include <lib/string.h>
+#include <net/arp/arp.h>
+#include <net/byte_order.h>
+#include <net/checksum.h>
+#include <net/icmp/icmp.h>
+#include <net/interface.h>
+#include <net/ipv4/ipv4.h>
+#include <net/stack.h>
+#include <utility>
+
+namespace net {
+
+void complete_checksum(Packet& packet)
+{
+    PacketMeta& meta = packet.meta();
+    if (!meta.checksum_needed)
+        return;
+    meta.checksum_needed = false;
+    size_t start = meta.checksum_start;
+    size_t end = packet.data_offset() + packet.length();
+    if (start < packet.data_offset() || start + meta.checksum_offset + 2 > end)
+        return; // a bad offset is a caller bug; leave the packet as it is rather than overrun
+    uint16_t checksum = finish_checksum(sum_bytes(packet.buffer_at(start), end - start));
+    // 0 and ffff are the same ones'-complement value; UDP reserves 0 for "no checksum".
+    store_be16(packet.buffer_at(start + meta.checksum_offset), checksum ? checksum : 0xffff);
+}
+
+Ipv4::Ipv4(Stack& stack) : m_stack(stack), m_next_id(static_cast<uint16_t>(stack.random())) {}
+
+Result<void> Ipv4::register_protocol(uint8_t protocol, Ipv4ProtocolHandler& handler)
+{
+    if (m_handlers[protocol])
+        return Errno::EXIST;
+    m_handlers[protocol] = &handler;
+    return {};
+}
+
+void Ipv4::unregister_protocol(uint8_t protocol)
+{
+    m_handlers[protocol] = nullptr;
+}
+
+bool Ipv4::is_local_address(Ipv4Address address) const
+{
+    if (address.is_loopback())
+        return true;
+    for (size_t i = 0; i < m_stack.interface_count(); i++) {
+        Ipv4Address ours = m_stack.interface_at(i)->ipv4_address();
+        if (!ours.is_any() && ours == address)
+            return true;
+    }
+    return false;
+}
+
+Result<RouteDecision> Ipv4::route(Ipv4Address destination) const
+{
+    if (is_local_address(destination))
+        return RouteDecision{&m_stack.loopback(), destination};
+    return m_routes.lookup(destination);
+}
+
+uint32_t Ipv4::path_mtu(Ipv4Address destination) const
+{
+    auto decision = route(destination);
+    if (decision.is_error())
+        return 0;
+    uint32_t mtu = decision.value().interface->mtu();
+    uint32_t learnt = m_pmtu.lookup(destination, m_stack.now());
+    return learnt && learnt < mtu ? learnt : mtu;
+}
+
+void Ipv4::input(Interface& interface, Packet packet)
+{
+    m_stats.rx_packets++;
+    Ipv4Header header;
+    // The loopback's packets were built by this stack: no header checksum to verify.
+    bool verified = interface.kind() == LinkKind::Loopback;
+    switch (parse_ipv4_header(packet.data(), packet.length(), verified, header)) {
+    case Ipv4Parse::Ok:
+        break;
+    case Ipv4Parse::Truncated:
+        m_stats.rx_truncated++;
+        return;
+    case Ipv4Parse::BadVersion:
+        m_stats.rx_bad_version++;
+        return;
+    case Ipv4Parse::BadHeaderLength:
+        m_stats.rx_bad_header_length++;
+        return;
+    case Ipv4Parse::BadTotalLength:
+        m_stats.rx_bad_total_length++;
+        return;
+    case Ipv4Parse::BadChecksum:
+        m_stats.rx_bad_checksum++;
+        return;
+    case Ipv4Parse::ReservedFlag:
+        m_stats.rx_reserved_flag++;
+        return;
+    }
+    packet.trim(header.total_length); // drop link-layer padding
+    packet.meta().interface = &interface;
+    packet.mark_network_header();
+    if (header.ttl == 0) {
+        m_stats.rx_ttl_zero++;
+        return;
+    }
+    bool on_loopback = interface.kind() == LinkKind::Loopback;
+    // RFC 1122 §3.2.1.3: a source that is not a single host is discarded; 127/8 never
+    // arrives from the wire.
+    if (header.source.is_broadcast() || header.source.is_multicast() || interface.is_subnet_broadcast(header.source) ||
+        (!on_loopback && header.source.is_loopback())) {
+        m_stats.rx_martian_source++;
+        return;
+    }
+    bool broadcast = header.destination.is_broadcast() || interface.is_subnet_broadcast(header.destination);
+    bool local = broadcast || (header.destination.is_loopback() ? on_loopback : is_local_address(header.destination));
+    if (!local) {
+        m_stats.rx_not_for_us++;
+        return;
+    }
+    if (header.is_fragment()) {
+        packet = m_reassembler.add(std::move(packet), header, m_stack.now());
+        if (!packet)
+            return;
+        // The rebuilt header is well formed; read it again for the whole datagram's length.
+        if (parse_ipv4_header(packet.data(), packet.length(), true, header) != Ipv4Parse::Ok)
+            return;
+        packet.meta().checksum_verified = false; // the device saw only pieces
+    }
+    deliver(std::move(packet), header, broadcast);
+}
+
+void Ipv4::deliver(Packet packet, const Ipv4Header& header, bool broadcast)
+{
+    Interface* interface = packet.meta().interface;
+    packet.pull(header.header_length);
+    packet.mark_transport_header();
+    Ipv4ProtocolHandler* handler = m_handlers[header.protocol];
+    if (!handler) {
+        m_stats.rx_unknown_protocol++;
+        if (!broadcast)
+            m_stack.icmp().send_error(packet, kIcmpDestinationUnreachable, kIcmpProtocolUnreachable);
+        return;
+    }
+    m_stats.rx_delivered++;
+    Ipv4Info info{interface, header.source, header.destination, header.protocol, header.ttl, header.tos, broadcast};
+    handler->receive(std::move(packet), info);
+}
+
+Result<void> Ipv4::output(Packet packet, const Ipv4OutputParams& params)
+{
+    if (!packet)
+        return Errno::NOBUFS;
+    if (params.destination.is_any())
+        return Errno::INVAL;
+    Interface* interface = params.interface;
+    Ipv4Address next_hop = params.destination;
+    if (!interface) {
+        auto decision = route(params.destination);
+        if (decision.is_error()) {
+            m_stats.tx_no_route++;
+            return decision.error();
+        }
+        interface = decision.value().interface;
+        next_hop = decision.value().next_hop;
+    }
+    Ipv4Address source = params.source;
+    if (source.is_any())
+        source = is_local_address(params.destination) ? params.destination : interface->ipv4_address();
+    if (source.is_any() && !params.interface)
+        return Errno::ADDRNOTAVAIL;
+
+    size_t length = kIpv4HeaderSize + packet.length();
+    if (length > kIpv4MaxDatagram) {
+        m_stats.tx_too_big++;
+        return Errno::MSGSIZE;
+    }
+    uint8_t* out = packet.push(kIpv4HeaderSize);
+    if (!out) {
+        m_stats.tx_errors++;
+        return Errno::NOBUFS;
+    }
+    packet.mark_network_header();
+    bool df = params.dont_fragment == DontFragment::Set ||
+              (params.dont_fragment == DontFragment::ByProtocol && params.protocol == kIpProtocolTcp);
+    Ipv4Header header;
+    header.tos = params.tos;
+    header.total_length = static_cast<uint16_t>(length);
+    header.id = m_next_id++;
+    header.dont_fragment = df;
+    header.ttl = params.ttl;
+    header.protocol = params.protocol;
+    header.source = source;
+    header.destination = params.destination;
+    write_ipv4_header(out, header);
+    m_stats.tx_packets++;
+
+    uint32_t mtu = params.interface ? interface->mtu() : path_mtu(params.destination);
+    if (length > mtu) {
+        if (df) {
+            m_stats.tx_too_big++;
+            return Errno::MSGSIZE;
+        }
+        return fragment(*interface, next_hop, std::move(packet), mtu);
+    }
+    return transmit(*interface, next_hop, std::move(packet));
+}
+
+Result<void> Ipv4::transmit(Interface& interface, Ipv4Address next_hop, Packet packet)
+{
+    if (!interface.is_up()) {
+        m_stats.tx_errors++;
+        return Errno::NETDOWN;
+    }
+    if (packet.meta().checksum_needed && !interface.features().tx_checksum)
+        complete_checksum(packet);
+    Result<void> sent = interface.kind() == LinkKind::Loopback
+                            ? interface.transmit(std::move(packet))
+                            : m_stack.arp().resolve(interface, next_hop, std::move(packet));
+    if (sent.is_error())
+        m_stats.tx_errors++;
+    return sent;
+}
+
+// Splits a datagram (data() at its 20-byte header) into fragments of at most `mtu` bytes
+// [RFC 791 §3.2, "An Example Fragmentation Procedure"]: every fragment but the last carries a
+// multiple of 8 payload bytes and MF.
+Result<void> Ipv4::fragment(Interface& interface, Ipv4Address next_hop, Packet packet, uint32_t mtu)
+{
+    complete_checksum(packet); // the device cannot checksum across fragments
+    if (mtu < kIpv4HeaderSize + 8) {
+        m_stats.tx_errors++;
+        return Errno::MSGSIZE;
+    }
+    size_t chunk = (mtu - kIpv4HeaderSize) & ~size_t(7);
+    const uint8_t* header = packet.data();
+    const uint8_t* payload = header + kIpv4HeaderSize;
+    size_t payload_length = packet.length() - kIpv4HeaderSize;
+    uint16_t flags = load_be16(header + 6) & ~kIpv4OffsetMask;
+    for (size_t offset = 0; offset < payload_length; offset += chunk) {
+        size_t n = payload_length - offset < chunk ? payload_length - offset : chunk;
+        bool last = offset + n == payload_length;
+        Packet piece = Packet::allocate_data(kIpv4HeaderSize + n);
+        if (!piece) {
+            m_stats.tx_errors++;
+            return Errno::NOBUFS;
+        }
+        uint8_t* out = piece.data();
+        lib::mem_copy(out, header, kIpv4HeaderSize);
+        lib::mem_copy(out + kIpv4HeaderSize, payload + offset, n);
+        store_be16(out + 2, static_cast<uint16_t>(kIpv4HeaderSize + n));
+        store_be16(out + 6, static_cast<uint16_t>(flags | (last ? 0 : kIpv4FlagMoreFragments) | (offset / 8)));
+        store_be16(out + 10, 0);
+        store_be16(out + 10, finish_checksum(sum_bytes(out, kIpv4HeaderSize)));
+        piece.mark_network_header();
+        m_stats.tx_fragments++;
+        TRY(transmit(interface, next_hop, std::move(piece)));
+    }
+    return {};
+}
+
+void Ipv4::poll(uint64_t now)
+{
+    PacketQueue expired;
+    m_reassembler.poll(now, expired);
+    // RFC 792: "fragment reassembly time exceeded" (code 1), only when fragment zero came.
+    while (!expired.is_empty()) {
+        Packet first = expired.pop_front();
+        first.mark_network_header();
+        m_stack.icmp().send_error(first, kIcmpTimeExceeded, kIcmpReassemblyTimeExceeded);
+    }
+    m_pmtu.poll(now);
+}
+
+uint64_t Ipv4::next_deadline() const
+{
+    uint64_t a = m_reassembler.next_deadline();
+    uint64_t b = m_pmtu.next_deadline();
+    return a < b ? a : b;
+}
+
+} // namespace net

@@ -1,0 +1,144 @@
+// The IPv4 layer [RFC 791, RFC 1122 §3]: input validation, local delivery by protocol number
+// to registered handlers, reassembly, output with routing, fragmentation and path MTU. A host,
+// not a router: datagrams for other addresses are dropped, never forwarded.
+#pragma once
+
+#include <lib/result.h>
+#include <net/addr.h>
+#include <net/ipv4/header.h>
+#include <net/ipv4/reassembly.h>
+#include <net/ipv4/route.h>
+#include <net/packet.h>
+#include <stddef.h>
+#include <stdint.h>
+
+namespace net {
+
+class Interface;
+class Stack;
+
+// What a protocol handler learns about a received datagram besides its payload.
+struct Ipv4Info {
+    Interface* interface = nullptr;
+    Ipv4Address source;
+    Ipv4Address destination;
+    uint8_t protocol = 0;
+    uint8_t ttl = 0;
+    uint8_t tos = 0;
+    bool broadcast = false; // sent to a broadcast or multicast address
+};
+
+// An ICMP error about a datagram we sent [RFC 792, RFC 1122 §3.2.2], as handed to the
+// protocol that sent it. `source`/`destination` are the original datagram's (so `source` is
+// ours); `transport` points at the original's transport header, `transport_length` >= 8
+// bytes of it. Valid only during the callback.
+struct IcmpErrorInfo {
+    uint8_t type = 0;
+    uint8_t code = 0;
+    uint32_t mtu = 0; // next-hop MTU for "fragmentation needed" (type 3 code 4), else 0
+    Ipv4Address source;
+    Ipv4Address destination;
+    uint8_t protocol = 0;
+    const uint8_t* transport = nullptr;
+    size_t transport_length = 0;
+};
+
+// A transport protocol (ICMP, UDP, TCP later) registered with Ipv4::register_protocol.
+// Called in the stack's network context.
+class Ipv4ProtocolHandler {
+public:
+    virtual ~Ipv4ProtocolHandler() = default;
+    // A datagram for us: data() at the transport header (IPv4 header pulled, its offset in
+    // meta().network_offset), trimmed to the datagram's length. Consumes it.
+    virtual void receive(Packet packet, const Ipv4Info& info) = 0;
+    // An ICMP error about a datagram of this protocol that we sent.
+    virtual void icmp_error(const IcmpErrorInfo&) {}
+};
+
+// Whether output sets DF: by protocol (TCP yes — it does path-MTU discovery [RFC 1191] —
+// others no), or forced either way.
+enum class DontFragment : uint8_t { ByProtocol, Set, Clear };
+
+struct Ipv4OutputParams {
+    Ipv4Address source;      // any: the outgoing interface's address
+    Ipv4Address destination;
+    uint8_t protocol = 0;
+    uint8_t ttl = 64;        // RFC 1700 default
+    uint8_t tos = 0;
+    DontFragment dont_fragment = DontFragment::ByProtocol;
+    Interface* interface = nullptr; // forces the interface (limited broadcast, DHCP); else routed
+};
+
+struct Ipv4Stats {
+    uint64_t rx_packets = 0;
+    uint64_t rx_truncated = 0;
+    uint64_t rx_bad_version = 0;
+    uint64_t rx_bad_header_length = 0;
+    uint64_t rx_bad_total_length = 0;
+    uint64_t rx_bad_checksum = 0;
+    uint64_t rx_reserved_flag = 0;
+    uint64_t rx_ttl_zero = 0;
+    uint64_t rx_martian_source = 0;  // multicast/broadcast/loopback-on-the-wire source
+    uint64_t rx_not_for_us = 0;      // not one of our addresses (we do not forward)
+    uint64_t rx_unknown_protocol = 0;
+    uint64_t rx_delivered = 0;
+    uint64_t tx_packets = 0;
+    uint64_t tx_no_route = 0;
+    uint64_t tx_too_big = 0;         // larger than the path MTU with DF set
+    uint64_t tx_fragments = 0;       // fragments created
+    uint64_t tx_errors = 0;          // no headroom / memory / driver refused
+};
+
+class Ipv4 {
+public:
+    explicit Ipv4(Stack& stack);
+    Ipv4(const Ipv4&) = delete;
+    Ipv4& operator=(const Ipv4&) = delete;
+
+    // Registers the handler for IP protocol `protocol` (1 ICMP, 6 TCP, 17 UDP). EXIST if taken.
+    Result<void> register_protocol(uint8_t protocol, Ipv4ProtocolHandler& handler);
+    void unregister_protocol(uint8_t protocol);
+    Ipv4ProtocolHandler* handler(uint8_t protocol) const { return m_handlers[protocol]; }
+
+    // A received datagram (data() at the IPv4 header). Consumes it.
+    void input(Interface& interface, Packet packet);
+    // Sends `packet` (data() at the transport header) as one datagram, fragmenting it when it
+    // exceeds the path MTU and DF is clear. Consumes the packet. Errors: NETUNREACH (no
+    // route), MSGSIZE (too big with DF), NOBUFS/NOMEM, NETDOWN, ADDRNOTAVAIL (no source).
+    Result<void> output(Packet packet, const Ipv4OutputParams& params);
+
+    // The route for `destination`: to one of our own addresses it is the loopback interface.
+    Result<RouteDecision> route(Ipv4Address destination) const;
+    // The MTU output would use toward `destination` (interface MTU, lowered by path MTU).
+    uint32_t path_mtu(Ipv4Address destination) const;
+    // True for an address of one of our interfaces or 127.0.0.0/8.
+    bool is_local_address(Ipv4Address address) const;
+
+    RouteTable& routes() { return m_routes; }
+    const RouteTable& routes() const { return m_routes; }
+    PmtuCache& pmtu() { return m_pmtu; }
+    const Reassembler& reassembler() const { return m_reassembler; }
+    const Ipv4Stats& stats() const { return m_stats; }
+
+    void poll(uint64_t now);
+    uint64_t next_deadline() const;
+
+private:
+    void deliver(Packet packet, const Ipv4Header& header, bool broadcast);
+    Result<void> transmit(Interface& interface, Ipv4Address next_hop, Packet packet);
+    Result<void> fragment(Interface& interface, Ipv4Address next_hop, Packet packet, uint32_t mtu);
+
+    Stack& m_stack;
+    Ipv4ProtocolHandler* m_handlers[256] = {};
+    RouteTable m_routes;
+    PmtuCache m_pmtu;
+    Reassembler m_reassembler;
+    uint16_t m_next_id;
+    Ipv4Stats m_stats;
+};
+
+// Completes a transport checksum left to the device (PacketMeta::checksum_needed) in software,
+// for a device without the offload or before fragmentation.
+void complete_checksum(Packet& packet);
+
+} // namespace net

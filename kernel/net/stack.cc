@@ -1,0 +1,128 @@
+// The stack object: interfaces, configuration, input dispatch and timers.
+#include <net/stack.h>
+#include <utility>
+
+namespace net {
+
+Stack::Stack(Clock& clock, uint64_t seed)
+    : m_clock(clock), m_random_state(seed ? seed : 0x9e3779b97f4a7c15ull), m_loopback(*this), m_ether(*this),
+      m_arp(*this), m_ipv4(*this), m_icmp(*this), m_udp(*this)
+{
+    // Construction cannot fail: the tables are empty and the limits are not reached.
+    m_interfaces[m_interface_count++] = &m_loopback;
+    m_loopback.m_address = Ipv4Address::from_octets(127, 0, 0, 1);
+    m_loopback.m_prefix_length = 8;
+    (void)m_ipv4.routes().add({Ipv4Address::from_octets(127, 0, 0, 0), 8, {}, &m_loopback});
+    (void)m_ipv4.register_protocol(kIpProtocolIcmp, m_icmp);
+    (void)m_ipv4.register_protocol(kIpProtocolUdp, m_udp);
+}
+
+Stack::~Stack() = default;
+
+uint32_t Stack::random()
+{
+    // xorshift64* [Marsaglia 2003; Vigna 2016].
+    m_random_state ^= m_random_state >> 12;
+    m_random_state ^= m_random_state << 25;
+    m_random_state ^= m_random_state >> 27;
+    return static_cast<uint32_t>((m_random_state * 0x2545f4914f6cdd1dull) >> 32);
+}
+
+Result<void> Stack::add_interface(Interface& interface)
+{
+    for (size_t i = 0; i < m_interface_count; i++)
+        if (m_interfaces[i] == &interface)
+            return Errno::EXIST;
+    if (m_interface_count == kMaxInterfaces)
+        return Errno::NOSPC;
+    m_interfaces[m_interface_count++] = &interface;
+    return {};
+}
+
+void Stack::remove_interface(Interface& interface)
+{
+    if (&interface == &m_loopback)
+        return;
+    m_arp.flush(interface);
+    m_ipv4.routes().remove_interface(interface);
+    interface.m_address = {};
+    interface.m_prefix_length = 0;
+    for (size_t i = 0; i < m_interface_count; i++) {
+        if (m_interfaces[i] == &interface) {
+            for (size_t j = i + 1; j < m_interface_count; j++)
+                m_interfaces[j - 1] = m_interfaces[j];
+            m_interfaces[--m_interface_count] = nullptr;
+            return;
+        }
+    }
+}
+
+Result<void> Stack::set_ipv4_address(Interface& interface, Ipv4Address address, unsigned prefix_length)
+{
+    if (prefix_length > 32 || address.is_broadcast() || address.is_multicast())
+        return Errno::INVAL;
+    bool known = false;
+    for (size_t i = 0; i < m_interface_count; i++)
+        known |= m_interfaces[i] == &interface;
+    if (!known)
+        return Errno::NODEV;
+    if (!interface.m_address.is_any())
+        (void)m_ipv4.routes().remove(interface.m_address, static_cast<uint8_t>(interface.m_prefix_length));
+    m_arp.flush(interface);
+    interface.m_address = address;
+    interface.m_prefix_length = prefix_length;
+    if (address.is_any())
+        return {};
+    TRY(m_ipv4.routes().add({address, static_cast<uint8_t>(prefix_length), {}, &interface}));
+    m_arp.announce(interface);
+    return {};
+}
+
+Result<void> Stack::set_default_gateway(Interface& interface, Ipv4Address gateway)
+{
+    (void)m_ipv4.routes().remove({}, 0);
+    return m_ipv4.routes().add({{}, 0, gateway, &interface});
+}
+
+void Stack::input(Interface& interface, Packet frame)
+{
+    if (!frame)
+        return;
+    frame.meta() = PacketMeta{.interface = &interface, .checksum_verified = frame.meta().checksum_verified};
+    if (interface.kind() == LinkKind::Loopback)
+        m_ipv4.input(interface, std::move(frame));
+    else
+        m_ether.input(interface, std::move(frame));
+    drain_loopback(LoopbackInterface::kBudget);
+}
+
+void Stack::drain_loopback(size_t budget)
+{
+    if (m_draining)
+        return;
+    m_draining = true;
+    for (size_t i = 0; i < budget && m_loopback.has_pending(); i++) {
+        Packet packet = m_loopback.dequeue();
+        packet.meta().interface = &m_loopback;
+        m_ipv4.input(m_loopback, std::move(packet));
+    }
+    m_draining = false;
+}
+
+void Stack::poll_timers(uint64_t now_ns)
+{
+    m_arp.poll(now_ns);
+    m_ipv4.poll(now_ns);
+    drain_loopback(LoopbackInterface::kBudget);
+}
+
+uint64_t Stack::next_deadline() const
+{
+    if (m_loopback.has_pending())
+        return m_clock.now_ns();
+    uint64_t a = m_arp.next_deadline();
+    uint64_t b = m_ipv4.next_deadline();
+    return a < b ? a : b;
+}
+
+} // namespace net
