@@ -1,0 +1,112 @@
+// The bounded byte ring (see byte_ring.h).
+#include <lib/string.h>
+#include <net/tcp/byte_ring.h>
+#include <new>
+
+namespace net::tcp {
+
+ByteRing::~ByteRing()
+{
+    delete[] m_data;
+}
+
+Result<void> ByteRing::set_capacity(size_t capacity)
+{
+    if (m_size != 0)
+        return Errno::BUSY;
+    uint8_t* data = nullptr;
+    if (capacity > 0) {
+        data = new (std::nothrow) uint8_t[capacity];
+        if (data == nullptr)
+            return Errno::NOMEM;
+    }
+    delete[] m_data;
+    m_data = data;
+    m_capacity = capacity;
+    m_head = 0;
+    return {};
+}
+
+void ByteRing::copy_in(size_t position, const uint8_t* data, size_t length)
+{
+    // `position` is an index into the storage (already reduced modulo the capacity).
+    size_t first = m_capacity - position;
+    if (first > length)
+        first = length;
+    lib::mem_copy(m_data + position, data, first);
+    if (length > first)
+        lib::mem_copy(m_data, data + first, length - first);
+}
+
+size_t ByteRing::append(const uint8_t* data, size_t length)
+{
+    if (length > free_space())
+        length = free_space();
+    if (length == 0)
+        return 0;
+    copy_in((m_head + m_size) % m_capacity, data, length);
+    m_size += length;
+    return length;
+}
+
+size_t ByteRing::read(uint8_t* out, size_t length)
+{
+    Payload p = peek(0, length);
+    if (p.length[0] > 0)
+        lib::mem_copy(out, p.data[0], p.length[0]);
+    if (p.length[1] > 0)
+        lib::mem_copy(out + p.length[0], p.data[1], p.length[1]);
+    consume(p.size());
+    return p.size();
+}
+
+void ByteRing::consume(size_t length)
+{
+    if (length > m_size)
+        length = m_size;
+    m_size -= length;
+    // The head is not reset when the ring empties: out-of-order bytes may sit beyond it.
+    m_head = m_capacity == 0 ? 0 : (m_head + length) % m_capacity;
+}
+
+Payload ByteRing::peek(size_t offset, size_t length) const
+{
+    Payload p;
+    if (offset >= m_size)
+        return p;
+    if (length > m_size - offset)
+        length = m_size - offset;
+    if (length == 0)
+        return p;
+    size_t start = (m_head + offset) % m_capacity;
+    size_t first = m_capacity - start;
+    if (first > length)
+        first = length;
+    p.data[0] = m_data + start;
+    p.length[0] = first;
+    if (length > first) {
+        p.data[1] = m_data;
+        p.length[1] = length - first;
+    }
+    return p;
+}
+
+void ByteRing::write_at(size_t offset, const uint8_t* data, size_t length)
+{
+    if (offset >= free_space())
+        return;
+    if (length > free_space() - offset)
+        length = free_space() - offset;
+    if (length == 0)
+        return;
+    copy_in((m_head + m_size + offset) % m_capacity, data, length);
+}
+
+void ByteRing::commit(size_t length)
+{
+    if (length > free_space())
+        length = free_space();
+    m_size += length;
+}
+
+} // namespace net::tcp

@@ -1,0 +1,53 @@
+// A bounded byte ring: the send and receive buffers of a connection. The receive side also
+// writes out-of-order data into the free space beyond the readable bytes (write_at) and
+// makes it readable once the gap before it is filled (commit), so reassembly needs no
+// allocation and is bounded by the buffer itself.
+#pragma once
+
+#include <lib/result.h>
+#include <net/tcp/segment.h>
+#include <stddef.h>
+#include <stdint.h>
+
+namespace net::tcp {
+
+class ByteRing {
+public:
+    ByteRing() = default;
+    ~ByteRing();
+    ByteRing(const ByteRing&) = delete;
+    ByteRing& operator=(const ByteRing&) = delete;
+
+    // Replaces the storage with `capacity` bytes; only while empty. Errno::NOMEM, or
+    // Errno::BUSY when bytes are held.
+    Result<void> set_capacity(size_t capacity);
+
+    size_t capacity() const { return m_capacity; }
+    size_t size() const { return m_size; }
+    size_t free_space() const { return m_capacity - m_size; }
+    bool is_empty() const { return m_size == 0; }
+
+    // Appends up to `length` bytes; returns how many fit.
+    size_t append(const uint8_t* data, size_t length);
+    // Copies up to `length` bytes from the front into `out` and drops them; returns the count.
+    size_t read(uint8_t* out, size_t length);
+    // Drops `length` bytes (at most size()) from the front.
+    void consume(size_t length);
+    // The bytes [offset, offset + length) of the held data as up to two ranges; clamped to size().
+    Payload peek(size_t offset, size_t length) const;
+    // Copies `length` bytes to `offset` bytes past the end of the held data, into free
+    // space (offset + length <= free_space(), else the excess is not written).
+    void write_at(size_t offset, const uint8_t* data, size_t length);
+    // Makes `length` bytes already placed with write_at(0, …) part of the held data.
+    void commit(size_t length);
+
+private:
+    void copy_in(size_t position, const uint8_t* data, size_t length);
+
+    uint8_t* m_data = nullptr;
+    size_t m_capacity = 0;
+    size_t m_head = 0; // index of the first held byte
+    size_t m_size = 0;
+};
+
+} // namespace net::tcp
