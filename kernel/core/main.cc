@@ -23,6 +23,7 @@
 #include <core/memory.h>
 #include <core/panic.h>
 #include <core/rcu.h>
+#include <network/network.h>
 #include <core/smp.h>
 #include <core/test_fault.h>
 #include <core/thread.h>
@@ -133,6 +134,8 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
     boot_stamp("smp");
     drivers::init_devices(g_command_line);
     boot_stamp("devices");
+    network::init_network(options);
+    boot_stamp("network");
     lx::init(options.strace);
     boot_stamp("ready");
 
@@ -161,6 +164,8 @@ extern "C" [[noreturn]] void kernel_main(uint32_t start_info_paddr)
         arch::exit_vm(kbench::run_benchmarks(options.bench.data(), options.bench.size()));
 
     if (!g_command_line.app_args.is_empty()) {
+        if (!network::wait_configured(options.net_dhcp_wait_ms * 1'000'000))
+            log_warn("network: no DHCP lease after %lu ms; the application starts without one", options.net_dhcp_wait_ms);
         if (int status = lx::run_application(g_command_line.app_args, g_boot_info))
             arch::exit_vm(status);
         exit_current_thread(); // the application runs on; its end ends the VM

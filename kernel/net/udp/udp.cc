@@ -130,7 +130,7 @@ void Udp::icmp_error(const IcmpErrorInfo& error)
         receiver->icmp_error(error);
 }
 
-Result<void> Udp::send(UdpEndpoint source, UdpEndpoint destination, Packet payload)
+Result<void> Udp::send(UdpEndpoint source, UdpEndpoint destination, Packet payload, Interface* via)
 {
     if (!payload)
         return Errno::NOBUFS;
@@ -140,8 +140,8 @@ Result<void> Udp::send(UdpEndpoint source, UdpEndpoint destination, Packet paylo
         return Errno::MSGSIZE;
     // The source address is in the checksum, so it must be chosen before the IPv4 layer would.
     Ipv4Address from = source.address;
-    Interface* interface = nullptr;
-    if (from.is_any() || !destination.address.is_broadcast()) {
+    Interface* interface = via;
+    if (!via && (from.is_any() || !destination.address.is_broadcast())) {
         auto decision = m_stack.ipv4().route(destination.address);
         if (decision.is_error()) {
             m_stats.tx_errors++;
@@ -179,6 +179,7 @@ Result<void> Udp::send(UdpEndpoint source, UdpEndpoint destination, Packet paylo
     params.source = from;
     params.destination = destination.address;
     params.protocol = kIpProtocolUdp;
+    params.interface = via;
     Result<void> sent = m_stack.ipv4().output(std::move(payload), params);
     if (sent.is_error())
         m_stats.tx_errors++;

@@ -75,8 +75,9 @@ public:
     // Sends `payload` (data() at the payload, headroom for the headers) from `source` (address
     // any: chosen by the route) to `destination`. The checksum is computed, or left to the
     // device when the outgoing interface offers it. Consumes the packet. Errors: Ipv4::output's,
-    // INVAL for port 0, MSGSIZE beyond 65507 bytes.
-    Result<void> send(UdpEndpoint source, UdpEndpoint destination, Packet payload);
+    // INVAL for port 0, MSGSIZE beyond 65507 bytes. `via` forces the outgoing interface (no
+    // routing; the source may then stay 0.0.0.0 — DHCP before the interface has an address).
+    Result<void> send(UdpEndpoint source, UdpEndpoint destination, Packet payload, Interface* via = nullptr);
 
     void receive(Packet packet, const Ipv4Info& info) override;
     void icmp_error(const IcmpErrorInfo& error) override;

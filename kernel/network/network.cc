@@ -1,0 +1,344 @@
+// The kernel's network service (network.h).
+#include <atomic>
+#include <core/clock.h>
+#include <core/console.h>
+#include <core/entropy.h>
+#include <core/thread.h>
+#include <drivers/net_dev.h>
+#include <lib/string.h>
+#include <net/dhcp/client.h>
+#include <network/network.h>
+#include <new>
+
+namespace network {
+namespace {
+
+constexpr uint16_t kDhcpClientPort = net::dhcp::kClientPort;
+constexpr uint16_t kDhcpServerPort = net::dhcp::kServerPort;
+
+class KernelClock final : public net::Clock {
+public:
+    uint64_t now_ns() const override { return core::monotonic_ns(); }
+};
+
+net::MacAddress mac_of(const drivers::NetDevice& nic)
+{
+    net::MacAddress mac;
+    lib::mem_copy(mac.bytes, nic.mac(), 6);
+    return mac;
+}
+
+// A NIC as the stack's interface: frames out through the driver, offloads as it offers them.
+class NicInterface final : public net::Interface {
+public:
+    explicit NicInterface(drivers::NetDevice& nic)
+        : Interface(lib::StringView(nic.name()), net::LinkKind::Ethernet, mac_of(nic), nic.mtu()), m_nic(nic)
+    {
+        net::InterfaceFeatures features;
+        features.tx_checksum = nic.can_offload_checksum();
+        set_features(features);
+        set_link_up(nic.link_up());
+    }
+
+    Result<void> transmit(net::Packet frame) override
+    {
+        drivers::TransmitOffload offload;
+        if (frame.meta().checksum_needed) {
+            // PacketMeta counts from the buffer's start, the driver from the frame's.
+            if (frame.meta().checksum_start < frame.data_offset())
+                return Errno::INVAL;
+            offload.partial_checksum = true;
+            offload.csum_start = uint16_t(frame.meta().checksum_start - frame.data_offset());
+            offload.csum_offset = frame.meta().checksum_offset;
+        }
+        return m_nic.transmit(frame.data(), frame.length(), offload);
+    }
+
+    drivers::NetDevice& nic() { return m_nic; }
+    uint64_t rx_no_memory = 0;
+
+private:
+    drivers::NetDevice& m_nic;
+};
+
+class DhcpAgent;
+
+KernelClock g_clock;
+alignas(net::Stack) unsigned char g_stack_storage[sizeof(net::Stack)];
+net::Stack* g_stack;
+ksync::Mutex g_lock;
+NicInterface* g_interfaces[drivers::kMaxNetDevices];
+size_t g_interface_count;
+DhcpAgent* g_dhcp;
+core::Thread* g_timer_thread;
+std::atomic<uint64_t> g_timer_wake{ UINT64_MAX }; // when the timer thread will look next
+std::atomic<bool> g_configured{ false };
+std::atomic<core::Thread*> g_config_waiter{ nullptr };
+
+void set_configured()
+{
+    g_configured.store(true, std::memory_order_seq_cst);
+    if (core::Thread* waiter = g_config_waiter.exchange(nullptr, std::memory_order_seq_cst))
+        core::unpark_thread(waiter);
+}
+
+// DHCP on one interface: the client state machine (net/dhcp) bound to UDP port 68.
+class DhcpAgent final : public net::UdpReceiver {
+public:
+    DhcpAgent(NicInterface& interface, uint64_t seed)
+        : m_interface(interface), m_client(interface.mac(), seed, "nimbus")
+    {
+    }
+
+    // Under g_lock.
+    Result<void> start(uint64_t now)
+    {
+        TRY(g_stack->udp().bind(*this, { net::Ipv4Address::any(), kDhcpClientPort }));
+        m_client.start(now);
+        flush();
+        return {};
+    }
+
+    void deliver(net::Packet payload, net::UdpEndpoint source, net::UdpEndpoint) override
+    {
+        if (source.port != kDhcpServerPort)
+            return;
+        uint64_t now = core::monotonic_ns();
+        m_client.on_message(payload.data(), payload.length(), now);
+        flush();
+        apply(now);
+    }
+
+    void on_timer(uint64_t now)
+    {
+        m_client.on_timer(now);
+        flush();
+        apply(now);
+    }
+
+    uint64_t deadline() const { return m_client.next_deadline(); }
+
+private:
+    void flush()
+    {
+        net::dhcp::Outgoing out;
+        while (m_client.take_outgoing(out)) {
+            net::Packet packet = net::Packet::allocate_data(out.length);
+            if (!packet)
+                return; // the client retransmits
+            lib::mem_copy(packet.data(), out.bytes, out.length);
+            (void)g_stack->udp().send({ out.source, kDhcpClientPort }, { out.destination, kDhcpServerPort },
+                                      std::move(packet), &m_interface);
+        }
+    }
+
+    void apply(uint64_t)
+    {
+        if (m_client.lease_generation() == m_generation)
+            return;
+        m_generation = m_client.lease_generation();
+        if (!m_client.has_lease()) {
+            log_warn("%s: DHCP lease lost", m_interface.name());
+            (void)g_stack->set_ipv4_address(m_interface, net::Ipv4Address::any(), 0);
+            return;
+        }
+        const net::dhcp::Lease& lease = m_client.lease();
+        if (auto set = g_stack->set_ipv4_address(m_interface, lease.address, lease.prefix_length); set.is_error()) {
+            log_warn("%s: cannot use the DHCP address: %s", m_interface.name(), lib::errno_name(set.error()));
+            return;
+        }
+        if (!lease.router.is_any())
+            (void)g_stack->set_default_gateway(m_interface, lease.router);
+        if (lease.mtu >= 576 && lease.mtu < m_interface.nic().mtu())
+            m_interface.set_mtu(lease.mtu);
+        char address[16], router[16], server[16];
+        net::format_ipv4(lease.address, address);
+        net::format_ipv4(lease.router, router);
+        net::format_ipv4(lease.server, server);
+        log_info("%s: %s/%u via %s (DHCP from %s, lease %u s)", m_interface.name(), address, lease.prefix_length,
+                 lease.router.is_any() ? "-" : router, server, lease.lease_seconds);
+        set_configured();
+    }
+
+    NicInterface& m_interface;
+    net::dhcp::Client m_client;
+    uint32_t m_generation = 0;
+};
+
+// The NICs' receive threads hand frames in here.
+void on_frame(void* context, const drivers::ReceivedFrame& frame)
+{
+    auto* interface = static_cast<NicInterface*>(context);
+    net::Packet packet = net::Packet::allocate_data(frame.length);
+    if (!packet) {
+        interface->rx_no_memory++;
+        return;
+    }
+    lib::mem_copy(packet.data(), frame.data, frame.length);
+    // A partial checksum comes from a local peer that trusted its own data (tap offload).
+    packet.meta().checksum_verified = frame.checksum_valid || frame.checksum_partial;
+    ksync::MutexGuard guard(g_lock);
+    g_stack->input(*interface, static_cast<net::Packet&&>(packet));
+    timers_changed();
+}
+
+void timer_loop(void*)
+{
+    for (;;) {
+        uint64_t deadline;
+        {
+            ksync::MutexGuard guard(g_lock);
+            uint64_t now = core::monotonic_ns();
+            g_stack->poll_timers(now);
+            if (g_dhcp)
+                g_dhcp->on_timer(now);
+            deadline = g_stack->next_deadline();
+            if (g_dhcp && g_dhcp->deadline() < deadline)
+                deadline = g_dhcp->deadline();
+            g_timer_wake.store(deadline, std::memory_order_seq_cst);
+        }
+        if (deadline == UINT64_MAX)
+            core::park_current_thread();
+        else if (deadline > core::monotonic_ns())
+            core::park_current_thread_until(deadline);
+    }
+}
+
+bool parse_prefix(lib::StringView text, net::Ipv4Address& address, unsigned& prefix)
+{
+    size_t slash = text.find('/');
+    if (slash == lib::StringView::npos)
+        return false;
+    if (!net::parse_ipv4(text.data(), slash, address))
+        return false;
+    lib::StringView digits = text.substr(slash + 1);
+    if (digits.is_empty() || digits.size() > 2)
+        return false;
+    prefix = 0;
+    for (size_t i = 0; i < digits.size(); i++) {
+        if (digits[i] < '0' || digits[i] > '9')
+            return false;
+        prefix = prefix * 10 + unsigned(digits[i] - '0');
+    }
+    return prefix <= 32;
+}
+
+// Applies net.ip / net.gw. The application does not wait for the network afterwards, whether
+// that worked or not.
+void configure_static(NicInterface& interface, const boot::Options& options)
+{
+    set_configured();
+    net::Ipv4Address address, gateway;
+    unsigned prefix = 0;
+    if (!parse_prefix(options.net_ip, address, prefix)) {
+        log_error("net.ip=%.*s: not an address/prefix (e.g. 198.18.0.2/15); %s stays unconfigured",
+                  int(options.net_ip.size()), options.net_ip.data(), interface.name());
+        return;
+    }
+    if (auto set = g_stack->set_ipv4_address(interface, address, prefix); set.is_error()) {
+        log_error("net.ip: %s", lib::errno_name(set.error()));
+        return;
+    }
+    if (!options.net_gw.is_empty()) {
+        if (!net::parse_ipv4(options.net_gw.data(), options.net_gw.size(), gateway) ||
+            !gateway.same_prefix(address, prefix)) {
+            log_error("net.gw=%.*s: not an address on %s's subnet; no default route", int(options.net_gw.size()),
+                      options.net_gw.data(), interface.name());
+        } else {
+            (void)g_stack->set_default_gateway(interface, gateway);
+        }
+    }
+    log_info("%s: %.*s (static)%s%.*s", interface.name(), int(options.net_ip.size()), options.net_ip.data(),
+             options.net_gw.is_empty() ? "" : " via ", int(options.net_gw.size()), options.net_gw.data());
+}
+
+} // namespace
+
+net::Stack& stack() { return *g_stack; }
+
+ksync::Mutex& stack_lock() { return g_lock; }
+
+void timers_changed()
+{
+    if (!g_stack || !g_timer_thread)
+        return;
+    uint64_t next = g_stack->next_deadline();
+    if (g_dhcp && g_dhcp->deadline() < next)
+        next = g_dhcp->deadline();
+    if (next < g_timer_wake.load(std::memory_order_seq_cst)) {
+        g_timer_wake.store(next, std::memory_order_seq_cst);
+        core::unpark_thread(g_timer_thread);
+    }
+}
+
+void init_network(const boot::Options& options)
+{
+    uint64_t seed;
+    core::fill_random(&seed, sizeof seed);
+    g_stack = new (g_stack_storage) net::Stack(g_clock, seed);
+    for (size_t i = 0; i < drivers::net_device_count(); i++) {
+        drivers::NetDevice* nic = drivers::net_device(i);
+        auto* interface = new (std::nothrow) NicInterface(*nic);
+        if (!interface) {
+            log_error("%s: no memory for its interface", nic->name());
+            continue;
+        }
+        ksync::MutexGuard guard(g_lock);
+        if (g_stack->add_interface(*interface).is_error()) {
+            delete interface;
+            continue;
+        }
+        g_interfaces[g_interface_count++] = interface;
+        nic->set_receiver(on_frame, interface);
+    }
+
+    core::ThreadAttr attr;
+    attr.stack_size = 32 * 1024;
+    auto thread = core::Thread::create("net-timers", timer_loop, nullptr, attr);
+    if (thread.is_error()) {
+        log_error("network: cannot start the timer thread; the network stays down");
+        return;
+    }
+    core::Thread::detach(thread.value());
+    g_timer_thread = thread.value();
+
+    if (g_interface_count == 0) {
+        set_configured(); // nothing to wait for
+        return;
+    }
+    NicInterface& eth0 = *g_interfaces[0];
+    ksync::MutexGuard guard(g_lock);
+    if (!options.net_ip.is_empty()) {
+        configure_static(eth0, options);
+    } else if (options.net_dhcp) {
+        uint64_t dhcp_seed;
+        core::fill_random(&dhcp_seed, sizeof dhcp_seed);
+        g_dhcp = new (std::nothrow) DhcpAgent(eth0, dhcp_seed);
+        if (!g_dhcp || g_dhcp->start(core::monotonic_ns()).is_error()) {
+            log_error("%s: cannot start DHCP", eth0.name());
+            g_dhcp = nullptr;
+            set_configured();
+        }
+    } else {
+        set_configured();
+    }
+    timers_changed();
+}
+
+bool wait_configured(uint64_t timeout_ns)
+{
+    uint64_t deadline = core::monotonic_ns() + timeout_ns;
+    while (!g_configured.load(std::memory_order_seq_cst)) {
+        g_config_waiter.store(core::current_thread(), std::memory_order_seq_cst);
+        if (g_configured.load(std::memory_order_seq_cst))
+            break;
+        if (!core::park_current_thread_until(deadline) && core::monotonic_ns() >= deadline) {
+            g_config_waiter.store(nullptr, std::memory_order_seq_cst);
+            return g_configured.load(std::memory_order_seq_cst);
+        }
+    }
+    g_config_waiter.store(nullptr, std::memory_order_seq_cst);
+    return true;
+}
+
+} // namespace network
