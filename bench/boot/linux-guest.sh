@@ -2,7 +2,8 @@
 # Sets up the Linux baseline of the boot benchmark in build/linux-guest/ from Debian packages
 # only: Debian's current 6.1 kernel (decompressed to a PVH-bootable vmlinux) and a one-file
 # initramfs whose /init ends the VM at once. See bench/boot/README.md. Also copies the kernel's
-# virtio modules to modules/ for the disk benchmark (bench/disk/README.md).
+# virtio modules to modules/ for the disk and network benchmarks (bench/disk/README.md,
+# bench/net/README.md).
 #
 # usage: bench/boot/linux-guest.sh [OUTPUT_DIR]     (default <repo>/build/linux-guest)
 # Needs: apt-get (run `apt-get update` first), dpkg-deb, gcc (static glibc: libc6-dev),
@@ -37,12 +38,15 @@ rm -rf extract
 dpkg-deb -x "$deb" extract
 vmlinuz=$(ls extract/boot/vmlinuz-* | head -n 1)
 python3 "$here/extract_vmlinux.py" "$vmlinuz" vmlinux
-# The virtio modules the disk benchmark's guest loads (bench/disk): Debian builds virtio,
-# virtio-mmio, virtio-pci and virtio-blk as modules. Named in load order in modules/order.
+# The virtio modules the disk and network benchmarks' guests load (bench/disk, bench/net):
+# Debian builds virtio, virtio-mmio, virtio-pci, virtio-blk and virtio-net as modules, and
+# virtio_net needs net_failover, which needs failover. Named in load order in modules/order
+# (a guest without a disk or a network card loads them all the same: they find no device).
 rm -rf modules
 mkdir modules
 : > modules/order
-for m in virtio_ring virtio virtio_mmio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk; do
+for m in virtio_ring virtio virtio_mmio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk \
+         failover net_failover virtio_net; do
     ko=$(find extract/lib/modules \( -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" \) -print -quit)
     if [ -z "$ko" ]; then
         echo "linux-guest: note: module $m not in $deb" >&2
