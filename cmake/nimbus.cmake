@@ -46,6 +46,12 @@ function(nimbus_portable_library name)
   target_link_libraries(${name} PUBLIC nimbus_kernel_flags)
   add_library(${name}_host STATIC ${ARG_SOURCES})
   target_link_libraries(${name}_host PUBLIC nimbus_host_flags)
+  # The fuzzers (tests/fuzz) link these: give libFuzzer coverage of the library itself, not
+  # only of the fuzz target. The sanitizer runtime linked into the unit tests supplies the
+  # coverage callbacks there.
+  if(NIMBUS_FUZZ AND NIMBUS_SANITIZE)
+    target_compile_options(${name}_host PRIVATE -fsanitize=fuzzer-no-link)
+  endif()
   foreach(dep ${ARG_DEPS})
     target_link_libraries(${name} PUBLIC ${dep})
     target_link_libraries(${name}_host PUBLIC ${dep}_host)
