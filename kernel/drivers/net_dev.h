@@ -68,6 +68,9 @@ public:
     // NOBUFS when the transmit ring is full (counted; the caller may retry or drop).
     virtual Result<void> transmit(const uint8_t* frame, size_t length, const TransmitOffload& offload) = 0;
 
+    // Whether the device has sent everything handed to transmit() (nothing in flight).
+    virtual bool transmit_idle() = 0;
+
     // Installs the receiver (before or after frames arrive; earlier frames are dropped).
     // Replacing a receiver while frames arrive is for tests (which put the old one back): a
     // frame may reach the old receiver with the new context or the reverse, so both must

@@ -41,6 +41,12 @@ public:
 
     Result<void> start();
     Result<void> transmit(const uint8_t* frame, size_t length, const TransmitOffload& offload) override;
+    bool transmit_idle() override
+    {
+        ksync::MutexGuard guard(m_tx_lock);
+        reclaim_tx();
+        return m_tx_broken || m_tx.outstanding() == 0;
+    }
 
 private:
     static void on_queue(void* self, uint16_t queue);

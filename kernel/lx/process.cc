@@ -7,6 +7,7 @@
 #include <lib/string.h>
 #include <lx/futex.h>
 #include <lx/process.h>
+#include <network/network.h>
 #include <lx/uaccess.h>
 #include <new>
 #include <sync/mutex.h>
@@ -151,6 +152,7 @@ void exit_application(int status)
         hook(status);
         core::exit_current_thread();
     }
+    network::flush_transmit(200'000'000);
     arch::exit_vm(status & 0xff);
 }
 

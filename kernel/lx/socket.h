@@ -198,6 +198,8 @@ Socket* as_socket(fs::OpenFile& file);
 // SOCK_NONBLOCK/SOCK_CLOEXEC; `file_flags` the open-file flags (read-write, maybe
 // non-blocking). ESOCKTNOSUPPORT / EPROTONOSUPPORT for what the family lacks, ENOBUFS.
 Result<fs::Ref<Socket>> create_unix_socket(int type, int protocol, unsigned file_flags);
+// AF_INET (inet_socket.cc): SOCK_DGRAM (UDP) so far.
+Result<fs::Ref<Socket>> create_inet_socket(int type, int protocol, unsigned file_flags);
 Result<void> create_unix_socket_pair(int type, int protocol, unsigned file_flags, fs::Ref<Socket>& a,
                                      fs::Ref<Socket>& b);
 

@@ -153,8 +153,7 @@ Result<void> check_socket_args(int family, int& type, unsigned& type_flags)
     return {};
 }
 
-// The families socket(2) and socketpair(2) know. AF_INET joins with the network stack
-// (TODO(#6)); until then it is EAFNOSUPPORT like every family not listed.
+// The families socket(2) and socketpair(2) know; every other one is EAFNOSUPPORT.
 struct SocketFamily {
     int family;
     Result<fs::Ref<Socket>> (*create)(int type, int protocol, unsigned file_flags);
@@ -164,6 +163,7 @@ struct SocketFamily {
 
 constexpr SocketFamily kFamilies[] = {
     { kAfUnix, create_unix_socket, create_unix_socket_pair },
+    { kAfInet, create_inet_socket, nullptr },
 };
 
 Result<const SocketFamily*> find_family(int family)

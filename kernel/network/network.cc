@@ -4,6 +4,7 @@
 #include <core/console.h>
 #include <core/entropy.h>
 #include <core/thread.h>
+#include <core/timer.h>
 #include <drivers/net_dev.h>
 #include <lib/string.h>
 #include <net/dhcp/client.h>
@@ -323,6 +324,16 @@ void init_network(const boot::Options& options)
         set_configured();
     }
     timers_changed();
+}
+
+void flush_transmit(uint64_t timeout_ns)
+{
+    uint64_t deadline = core::monotonic_ns() + timeout_ns;
+    for (size_t i = 0; i < g_interface_count; i++) {
+        drivers::NetDevice& nic = g_interfaces[i]->nic();
+        while (!nic.transmit_idle() && core::monotonic_ns() < deadline)
+            core::sleep_ns(20'000); // the device works in its own thread; give it the CPU
+    }
 }
 
 bool wait_configured(uint64_t timeout_ns)

@@ -30,6 +30,11 @@ bool wait_configured(uint64_t timeout_ns);
 net::Stack& stack();
 ksync::Mutex& stack_lock();
 
+// Before the VM powers off (the application exited): waits, at most `timeout_ns`, until every
+// NIC has sent what it was given — a datagram sent just before exit() must not die in the
+// ring. (Packets still waiting for ARP resolution are not waited for.)
+void flush_transmit(uint64_t timeout_ns);
+
 // Call with stack_lock() held after anything that may have moved the stack's next deadline
 // earlier (a send that started an ARP resolution, a TCP retransmission timer): wakes the
 // timer thread if it sleeps past the new deadline.

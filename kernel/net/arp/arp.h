@@ -68,7 +68,9 @@ struct ArpStats {
 class Arp {
 public:
     static constexpr size_t kCacheSize = 64;
-    static constexpr size_t kQueuePerEntry = 3;
+    // Enough for a whole 64 KiB datagram in fragments (45 at MTU 1500) while the neighbour is
+    // resolved: with fewer, the first datagram to a new neighbour loses its first fragments.
+    static constexpr size_t kQueuePerEntry = 64;
     static constexpr unsigned kMaxProbes = 3;
     static constexpr uint64_t kRetryIntervalNs = 1'000'000'000;
     static constexpr uint64_t kReachableNs = 30'000'000'000;
