@@ -79,6 +79,17 @@ public:
             return Errno::INVAL;
         ksync::MutexGuard guard(network::stack_lock());
         TRY(bind_if_needed_locked());
+        // The source address a datagram to the peer gets (what getsockname reports after
+        // connect, as on Linux): the peer's if it is ours, else the outgoing interface's.
+        net::Ipv4& ip = network::stack().ipv4();
+        if (ip.is_local_address(peer.address)) {
+            m_source = peer.address;
+        } else {
+            auto route = ip.route(peer.address);
+            if (route.is_error())
+                return route.error();
+            m_source = route.value().interface->ipv4_address();
+        }
         m_peer = peer;
         m_connected = true;
         return {};
@@ -174,7 +185,10 @@ public:
     Result<void> local_address(SocketAddress& out) override
     {
         ksync::MutexGuard guard(network::stack_lock());
-        encode_address(is_bound() ? local() : net::UdpEndpoint{}, out);
+        net::UdpEndpoint name = is_bound() ? local() : net::UdpEndpoint{};
+        if (m_connected && name.address.is_any())
+            name.address = m_source;
+        encode_address(name, out);
         return {};
     }
 
@@ -255,6 +269,7 @@ private:
     size_t m_queued_bytes = 0;
     uint64_t m_dropped = 0;
     net::UdpEndpoint m_peer;
+    net::Ipv4Address m_source; // connected: the address datagrams to m_peer leave from
     bool m_connected = false;
 };
 

@@ -6,7 +6,8 @@ guest, the kernel's stack, virtio-net, QEMU's user network, the host's Linux sta
     `net_echo udp-client` sends COUNT datagrams of SIZE bytes to 127.0.0.1:HOST and checks
     every echo byte for byte;
   * guest client: the host runs `net_echo udp-server` on 127.0.0.1; the guest's client sends
-    to 10.0.2.2 (QEMU's alias for the host's loopback) and checks the echoes.
+    to 10.0.2.2 (QEMU's alias for the host's loopback) and checks the echoes;
+  * the same with Debian's unmodified python3 and its socket module as the guest client.
 Every wait is bounded (the guest's own waits are 60 s; the test gives up after 120 s).
 
 usage: net_udp_test.py --nimbus NIMBUS --kernel KERNEL --app NET_ECHO [--machine M] [--cpus N]
@@ -26,9 +27,9 @@ def free_udp_port():
     return port
 
 
-def guest(args, extra, app_args):
+def guest(args, extra, app_args, program=None):
     cmd = [args.nimbus, "run", "--timeout", "120", "--machine", args.machine, "--cpus", str(args.cpus),
-           "--kernel", args.kernel] + extra + [args.app] + app_args
+           "--kernel", args.kernel] + extra + [program or args.app] + app_args
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -92,6 +93,40 @@ def guest_client(args, count, size):
             server.wait()
 
 
+PYTHON_CLIENT = """
+import socket, sys
+port, count = int(sys.argv[1]), int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+s.connect(("10.0.2.2", port))
+for i in range(count):
+    payload = ("python %d " % i).encode() * 20
+    s.send(payload)
+    if s.recv(4096) != payload:
+        sys.exit("echo differs")
+print("python udp ok", count, s.getsockname()[0])
+"""
+
+
+def python_client(args, count, _size):
+    """Debian's unmodified python3 in the guest, its socket module against a host server."""
+    port = free_udp_port()
+    server = subprocess.Popen([args.app, "udp-server", str(port), str(count)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    try:
+        time.sleep(0.2)
+        proc = guest(args, [], ["-c", PYTHON_CLIENT, str(port), str(count)], program="/usr/bin/python3")
+        out = proc.communicate(timeout=120)[0].decode(errors="replace")
+        print(out[-2000:])
+        if proc.returncode != 0 or f"python udp ok {count} 10.0.2.15" not in out:
+            return f"the guest's python client failed (status {proc.returncode})"
+        return None
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--nimbus", required=True)
@@ -103,7 +138,8 @@ def main():
     failures = []
     for name, fn, count, size in [("guest server, 200 x 1400 B", guest_server, 200, 1400),
                                   ("guest server, 50 x 8000 B (fragmented)", guest_server, 50, 8000),
-                                  ("guest client, 200 x 512 B", guest_client, 200, 512)]:
+                                  ("guest client, 200 x 512 B", guest_client, 200, 512),
+                                  ("python3 in the guest, 50 datagrams", python_client, 50, 0)]:
         problem = fn(args, count, size)
         print(("ok   " if problem is None else "FAIL ") + name + ("" if problem is None else ": " + problem), flush=True)
         if problem:
