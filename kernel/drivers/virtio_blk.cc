@@ -336,13 +336,7 @@ void BlockDevice::on_queue(void* self, uint16_t index)
 
 Result<void> probe_block(Transport& transport)
 {
-    auto* device = new (std::nothrow) BlockDevice(transport);
-    if (!device)
-        return Errno::NOMEM;
-    if (auto started = device->start(); started.is_error()) {
-        transport.fail();
-        return started.error(); // the device object stays: interrupt threads may reference it
-    }
+    BlockDevice* device = TRY(start_driver<BlockDevice>(transport));
     char description[64];
     lib::format_to(description, sizeof description, "%s, %zu queue%s", transport.name(), device->queue_count(),
                    device->queue_count() == 1 ? "" : "s");

@@ -337,13 +337,7 @@ Result<void> NetDeviceImpl::transmit(const uint8_t* frame, size_t length, const 
 
 Result<void> probe_net(Transport& transport)
 {
-    auto* device = new (std::nothrow) NetDeviceImpl(transport);
-    if (!device)
-        return Errno::NOMEM;
-    if (auto started = device->start(); started.is_error()) {
-        transport.fail();
-        return started.error(); // the object stays: an interrupt thread may reference it
-    }
+    TRY(start_driver<NetDeviceImpl>(transport));
     return {};
 }
 

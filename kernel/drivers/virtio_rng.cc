@@ -143,13 +143,7 @@ private:
 
 Result<void> probe_entropy(Transport& transport)
 {
-    auto* device = new (std::nothrow) EntropyDevice(transport);
-    if (!device)
-        return Errno::NOMEM;
-    if (auto started = device->start(); started.is_error()) {
-        transport.fail();
-        return started.error(); // the object stays: an interrupt thread may reference it
-    }
+    TRY(start_driver<EntropyDevice>(transport));
     return {};
 }
 

@@ -31,6 +31,7 @@
 #include <boot/options.h>
 #include <core/irq_thread.h>
 #include <lib/result.h>
+#include <new>
 #include <pci/pci.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -149,5 +150,21 @@ Result<Transport*> create_pci_transport(const pci::Device& device);
 // Creates the transport for a virtio-mmio device announced on the command line. NOENT: nothing
 // there (no magic value, device id 0: an empty slot); NOTSUP: an unknown version; NOMEM.
 Result<Transport*> create_mmio_transport(const boot::VirtioMmioDevice& device);
+
+// Creates a driver object for `transport` and starts it; on failure the device gets FAILED
+// and the error is returned. The object is never freed, even then: the transport's interrupt
+// threads may already reference it.
+template <typename Driver>
+Result<Driver*> start_driver(Transport& transport)
+{
+    auto* driver = new (std::nothrow) Driver(transport);
+    if (!driver)
+        return Errno::NOMEM;
+    if (auto started = driver->start(); started.is_error()) {
+        transport.fail();
+        return started.error();
+    }
+    return driver;
+}
 
 } // namespace drivers::virtio

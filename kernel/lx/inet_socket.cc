@@ -148,11 +148,7 @@ public:
                     size_t n = length < request.data.size() ? length : request.data.size();
                     auto copied = request.data.copy_out(0, packet.data() + kSourceBytes, n);
                     if (peek || copied.is_error()) {
-                        // Back to the front: push_front is not offered, so rebuild the order.
-                        net::PacketQueue rest = std::move(m_queue);
-                        m_queue.push_back(std::move(packet));
-                        while (net::Packet p = rest.pop_front())
-                            m_queue.push_back(std::move(p));
+                        m_queue.push_front(std::move(packet));
                     } else {
                         m_queued_bytes -= length;
                     }
@@ -209,10 +205,7 @@ public:
         if (!head)
             return size_t(0);
         size_t n = head.length() - kSourceBytes;
-        net::PacketQueue rest = std::move(m_queue);
-        m_queue.push_back(std::move(head));
-        while (net::Packet p = rest.pop_front())
-            m_queue.push_back(std::move(p));
+        m_queue.push_front(std::move(head));
         return n;
     }
 

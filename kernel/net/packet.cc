@@ -165,6 +165,20 @@ void PacketQueue::push_back(Packet packet)
     m_count++;
 }
 
+void PacketQueue::push_front(Packet packet)
+{
+    if (!packet)
+        return;
+    m_memory += packet.memory_size();
+    PacketBuffer* buffer = packet.m_buffer;
+    packet.m_buffer = nullptr;
+    buffer->next = m_head;
+    m_head = buffer;
+    if (!m_tail)
+        m_tail = buffer;
+    m_count++;
+}
+
 Packet PacketQueue::pop_front()
 {
     PacketBuffer* buffer = m_head;

@@ -143,6 +143,8 @@ public:
 
     // Appends `packet` (ignored if null).
     void push_back(Packet packet);
+    // Puts `packet` back at the front (ignored if null): a reader that peeked returns it.
+    void push_front(Packet packet);
     // The oldest packet, or a null packet when empty.
     Packet pop_front();
     void clear();

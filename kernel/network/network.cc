@@ -183,6 +183,15 @@ void on_frame(void* context, const drivers::ReceivedFrame& frame)
     timers_changed();
 }
 
+// The earliest timer of the stack and the DHCP client. Under g_lock.
+uint64_t next_deadline_locked()
+{
+    uint64_t deadline = g_stack->next_deadline();
+    if (g_dhcp && g_dhcp->deadline() < deadline)
+        deadline = g_dhcp->deadline();
+    return deadline;
+}
+
 void timer_loop(void*)
 {
     for (;;) {
@@ -193,9 +202,7 @@ void timer_loop(void*)
             g_stack->poll_timers(now);
             if (g_dhcp)
                 g_dhcp->on_timer(now);
-            deadline = g_stack->next_deadline();
-            if (g_dhcp && g_dhcp->deadline() < deadline)
-                deadline = g_dhcp->deadline();
+            deadline = next_deadline_locked();
             g_timer_wake.store(deadline, std::memory_order_seq_cst);
         }
         if (deadline == UINT64_MAX)
@@ -263,9 +270,7 @@ void timers_changed()
 {
     if (!g_stack || !g_timer_thread)
         return;
-    uint64_t next = g_stack->next_deadline();
-    if (g_dhcp && g_dhcp->deadline() < next)
-        next = g_dhcp->deadline();
+    uint64_t next = next_deadline_locked();
     if (next < g_timer_wake.load(std::memory_order_seq_cst)) {
         g_timer_wake.store(next, std::memory_order_seq_cst);
         core::unpark_thread(g_timer_thread);

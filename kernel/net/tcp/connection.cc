@@ -1274,6 +1274,38 @@ void Connection::process_duplicate_ack(Instant now)
     m_rto_deadline = now + backed_off_rto();
 }
 
+namespace {
+
+// Merges [block.left, block.right) into `count` sorted, disjoint ranges, writing the result
+// (at most count + 1 ranges, still sorted and disjoint) to `out`; returns its length. Ranges
+// that touch or overlap the block are absorbed into it (the block's other fields are kept).
+template <typename R>
+size_t merge_range(const R* ranges, size_t count, R block, R* out)
+{
+    size_t n = 0;
+    bool placed = false;
+    for (size_t i = 0; i < count; i++) {
+        const R& r = ranges[i];
+        if (seq_lt(r.right, block.left)) {
+            out[n++] = r;
+        } else if (seq_lt(block.right, r.left)) {
+            if (!placed) {
+                out[n++] = block;
+                placed = true;
+            }
+            out[n++] = r;
+        } else {
+            block.left = seq_min(block.left, r.left);
+            block.right = seq_max(block.right, r.right);
+        }
+    }
+    if (!placed)
+        out[n++] = block;
+    return n;
+}
+
+} // namespace
+
 void Connection::record_sack_blocks(const Segment& segment)
 {
     if (!m_sack_enabled)
@@ -1288,25 +1320,7 @@ void Connection::record_sack_blocks(const Segment& segment)
             block.left = m_snd_una;
         // Merge into the sorted, disjoint scoreboard.
         SackBlock merged[kMaxSackedRanges + 1];
-        size_t count = 0;
-        bool placed = false;
-        for (size_t i = 0; i < m_sacked_count; i++) {
-            SackBlock r = m_sacked[i];
-            if (seq_lt(r.right, block.left)) {
-                merged[count++] = r;
-            } else if (seq_lt(block.right, r.left)) {
-                if (!placed) {
-                    merged[count++] = block;
-                    placed = true;
-                }
-                merged[count++] = r;
-            } else {
-                block.left = seq_min(block.left, r.left);
-                block.right = seq_max(block.right, r.right);
-            }
-        }
-        if (!placed)
-            merged[count++] = block;
+        size_t count = merge_range(m_sacked, m_sacked_count, block, merged);
         if (count > kMaxSackedRanges)
             count = kMaxSackedRanges; // the highest range is forgotten: only less is skipped
         for (size_t i = 0; i < count; i++)
@@ -1318,26 +1332,7 @@ void Connection::record_sack_blocks(const Segment& segment)
 void Connection::insert_out_of_order(uint32_t left, uint32_t right)
 {
     Range merged[kMaxOutOfOrderRanges + 1];
-    size_t count = 0;
-    bool placed = false;
-    Range block{left, right, ++m_ooo_stamp};
-    for (size_t i = 0; i < m_ooo_count; i++) {
-        Range r = m_ooo[i];
-        if (seq_lt(r.right, block.left)) {
-            merged[count++] = r;
-        } else if (seq_lt(block.right, r.left)) {
-            if (!placed) {
-                merged[count++] = block;
-                placed = true;
-            }
-            merged[count++] = r;
-        } else {
-            block.left = seq_min(block.left, r.left);
-            block.right = seq_max(block.right, r.right);
-        }
-    }
-    if (!placed)
-        merged[count++] = block;
+    size_t count = merge_range(m_ooo, m_ooo_count, Range{left, right, ++m_ooo_stamp}, merged);
     if (count > kMaxOutOfOrderRanges) {
         // Too many holes: keep the lowest ranges; the data of the dropped one is resent.
         m_stats.out_of_order_dropped++;

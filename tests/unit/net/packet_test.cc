@@ -151,6 +151,35 @@ TEST(PacketQueue, FifoWithCountAndMemory)
     // The last packet is freed by the queue's destructor (ASan checks).
 }
 
+TEST(PacketQueue, PushFrontPutsAPeekedPacketBack)
+{
+    PacketQueue q;
+    q.push_front(Packet()); // ignored
+    EXPECT_TRUE(q.is_empty());
+    for (int i = 1; i <= 2; i++) {
+        Packet p = Packet::allocate_data(1);
+        p.data()[0] = uint8_t(i);
+        q.push_back(std::move(p));
+    }
+    size_t memory = q.memory_size();
+    Packet first = q.pop_front();
+    q.push_front(std::move(first));
+    EXPECT_EQ(q.count(), 2u);
+    EXPECT_EQ(q.memory_size(), memory);
+    EXPECT_EQ(q.pop_front().data()[0], 1);
+    EXPECT_EQ(q.pop_front().data()[0], 2);
+    // push_front on an empty queue sets the tail too: push_back after it appends.
+    Packet a = Packet::allocate_data(1);
+    a.data()[0] = 7;
+    q.push_front(std::move(a));
+    Packet b = Packet::allocate_data(1);
+    b.data()[0] = 8;
+    q.push_back(std::move(b));
+    EXPECT_EQ(q.pop_front().data()[0], 7);
+    EXPECT_EQ(q.pop_front().data()[0], 8);
+    EXPECT_TRUE(q.is_empty());
+}
+
 TEST(PacketQueue, PopFromEmptyIsNull)
 {
     PacketQueue q;
