@@ -61,6 +61,17 @@ struct Ipv4Address {
     friend constexpr bool operator==(Ipv4Address a, Ipv4Address b) { return a.value == b.value; }
 };
 
+// An address and a port: one end of a UDP or TCP conversation (port in host order).
+struct Ipv4Endpoint {
+    Ipv4Address address;
+    uint16_t port = 0;
+
+    friend bool operator==(const Ipv4Endpoint& a, const Ipv4Endpoint& b)
+    {
+        return a.address == b.address && a.port == b.port;
+    }
+};
+
 // Writes "a.b.c.d" and a terminating NUL into `out` (at least 16 bytes); returns the length.
 size_t format_ipv4(Ipv4Address address, char* out);
 

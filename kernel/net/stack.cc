@@ -6,7 +6,8 @@ namespace net {
 
 Stack::Stack(Clock& clock, uint64_t seed)
     : m_clock(clock), m_random_state(seed ? seed : 0x9e3779b97f4a7c15ull), m_loopback(*this), m_ether(*this),
-      m_arp(*this), m_ipv4(*this), m_icmp(*this), m_udp(*this)
+      m_arp(*this), m_ipv4(*this), m_icmp(*this), m_udp(*this),
+      m_tcp(*this, seed)
 {
     // Construction cannot fail: the tables are empty and the limits are not reached.
     m_interfaces[m_interface_count++] = &m_loopback;
@@ -15,6 +16,7 @@ Stack::Stack(Clock& clock, uint64_t seed)
     (void)m_ipv4.routes().add({Ipv4Address::from_octets(127, 0, 0, 0), 8, {}, &m_loopback});
     (void)m_ipv4.register_protocol(kIpProtocolIcmp, m_icmp);
     (void)m_ipv4.register_protocol(kIpProtocolUdp, m_udp);
+    (void)m_ipv4.register_protocol(tcp::kProtocolNumber, m_tcp);
 }
 
 Stack::~Stack() = default;
@@ -113,6 +115,7 @@ void Stack::poll_timers(uint64_t now_ns)
 {
     m_arp.poll(now_ns);
     m_ipv4.poll(now_ns);
+    m_tcp.poll(now_ns);
     drain_loopback(LoopbackInterface::kBudget);
 }
 
@@ -120,9 +123,12 @@ uint64_t Stack::next_deadline() const
 {
     if (m_loopback.has_pending())
         return m_clock.now_ns();
-    uint64_t a = m_arp.next_deadline();
-    uint64_t b = m_ipv4.next_deadline();
-    return a < b ? a : b;
+    uint64_t deadline = m_arp.next_deadline();
+    uint64_t ip = m_ipv4.next_deadline();
+    uint64_t tcp = m_tcp.next_deadline();
+    if (ip < deadline)
+        deadline = ip;
+    return tcp < deadline ? tcp : deadline;
 }
 
 } // namespace net

@@ -1,5 +1,5 @@
 // The network stack object: the interfaces it serves and the protocol layers (Ethernet, ARP,
-// IPv4, ICMP, UDP; TCP registers itself with ipv4() for protocol 6), tied together.
+// IPv4, ICMP, UDP, TCP), tied together.
 //
 // Concurrency: a Stack is not synchronised. All of its entry points — input, the layers'
 // send calls, poll_timers, configuration — must be called from one network context at a time
@@ -20,6 +20,7 @@
 #include <net/ipv4/ipv4.h>
 #include <net/loopback.h>
 #include <net/packet.h>
+#include <net/tcp/tcp.h>
 #include <net/udp/udp.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,6 +65,7 @@ public:
     const Ipv4& ipv4() const { return m_ipv4; }
     Icmp& icmp() { return m_icmp; }
     Udp& udp() { return m_udp; }
+    tcp::Tcp& tcp() { return m_tcp; }
     LoopbackInterface& loopback() const { return const_cast<LoopbackInterface&>(m_loopback); }
 
     size_t interface_count() const { return m_interface_count; }
@@ -89,6 +91,7 @@ private:
     Ipv4 m_ipv4;
     Icmp m_icmp;
     Udp m_udp;
+    tcp::Tcp m_tcp;
 };
 
 } // namespace net

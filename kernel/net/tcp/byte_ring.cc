@@ -14,17 +14,41 @@ Result<void> ByteRing::set_capacity(size_t capacity)
 {
     if (m_size != 0)
         return Errno::BUSY;
-    uint8_t* data = nullptr;
-    if (capacity > 0) {
-        data = new (std::nothrow) uint8_t[capacity];
-        if (data == nullptr)
-            return Errno::NOMEM;
-    }
     delete[] m_data;
-    m_data = data;
+    m_data = nullptr;
     m_capacity = capacity;
     m_head = 0;
     return {};
+}
+
+bool ByteRing::reserve()
+{
+    if (m_data != nullptr || m_capacity == 0)
+        return true;
+    m_data = new (std::nothrow) uint8_t[m_capacity];
+    return m_data != nullptr;
+}
+
+ByteRing::Space ByteRing::space(size_t length)
+{
+    Space s;
+    if (m_data == nullptr)
+        return s;
+    if (length > free_space())
+        length = free_space();
+    if (length == 0)
+        return s;
+    size_t start = (m_head + m_size) % m_capacity;
+    size_t first = m_capacity - start;
+    if (first > length)
+        first = length;
+    s.data[0] = m_data + start;
+    s.length[0] = first;
+    if (length > first) {
+        s.data[1] = m_data;
+        s.length[1] = length - first;
+    }
+    return s;
 }
 
 void ByteRing::copy_in(size_t position, const uint8_t* data, size_t length)
@@ -42,7 +66,7 @@ size_t ByteRing::append(const uint8_t* data, size_t length)
 {
     if (length > free_space())
         length = free_space();
-    if (length == 0)
+    if (length == 0 || !reserve())
         return 0;
     copy_in((m_head + m_size) % m_capacity, data, length);
     m_size += length;
@@ -97,13 +121,15 @@ void ByteRing::write_at(size_t offset, const uint8_t* data, size_t length)
         return;
     if (length > free_space() - offset)
         length = free_space() - offset;
-    if (length == 0)
+    if (length == 0 || m_data == nullptr)
         return;
     copy_in((m_head + m_size + offset) % m_capacity, data, length);
 }
 
 void ByteRing::commit(size_t length)
 {
+    if (m_data == nullptr)
+        return;
     if (length > free_space())
         length = free_space();
     m_size += length;

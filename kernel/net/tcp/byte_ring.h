@@ -18,9 +18,13 @@ public:
     ByteRing(const ByteRing&) = delete;
     ByteRing& operator=(const ByteRing&) = delete;
 
-    // Replaces the storage with `capacity` bytes; only while empty. Errno::NOMEM, or
-    // Errno::BUSY when bytes are held.
+    // Sets the capacity; only while empty (Errno::BUSY when bytes are held). The storage is
+    // allocated on first use (reserve), so an idle connection costs no buffer memory.
     Result<void> set_capacity(size_t capacity);
+    // Allocates the storage if it is not there yet; false when memory ran out (then nothing
+    // can be held: append returns 0, write_at and commit do nothing).
+    bool reserve();
+    bool has_storage() const { return m_data != nullptr; }
 
     size_t capacity() const { return m_capacity; }
     size_t size() const { return m_size; }
@@ -29,6 +33,14 @@ public:
 
     // Appends up to `length` bytes; returns how many fit.
     size_t append(const uint8_t* data, size_t length);
+    // The first `length` bytes (clamped to free_space()) of free space after the held data, as
+    // up to two ranges to fill and then commit(). Empty without storage.
+    struct Space {
+        uint8_t* data[2] = {nullptr, nullptr};
+        size_t length[2] = {0, 0};
+        size_t size() const { return length[0] + length[1]; }
+    };
+    Space space(size_t length);
     // Copies up to `length` bytes from the front into `out` and drops them; returns the count.
     size_t read(uint8_t* out, size_t length);
     // Drops `length` bytes (at most size()) from the front.

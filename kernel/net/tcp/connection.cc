@@ -1,6 +1,7 @@
 // The TCP control block (see connection.h). Input follows the order of rfc9293 §3.10.7
 // ("SEGMENT ARRIVES") with the checks of rfc7323 (PAWS) and rfc5961 (RST, SYN and ACK
 // acceptance) added where those RFCs place them.
+#include <lib/string.h>
 #include <new>
 #include <net/tcp/connection.h>
 
@@ -472,10 +473,45 @@ Result<void> Connection::open_passive()
     return {};
 }
 
+Result<void> MemoryBuffer::copy_out(size_t at, const uint8_t* from, size_t length)
+{
+    if (m_read_only || at > m_size || length > m_size - at)
+        return Errno::FAULT;
+    lib::mem_copy(m_data + at, from, length);
+    return {};
+}
+
+Result<void> MemoryBuffer::copy_in(size_t at, uint8_t* to, size_t length)
+{
+    if (at > m_size || length > m_size - at)
+        return Errno::FAULT;
+    lib::mem_copy(to, m_data + at, length);
+    return {};
+}
+
+Errno Connection::take_error()
+{
+    if (m_error == Errno(0) || m_error_reported)
+        return Errno(0);
+    m_error_reported = true;
+    notify();
+    return m_error;
+}
+
 Result<size_t> Connection::send(const uint8_t* data, size_t length, Instant now)
 {
-    if (m_error != Errno(0))
+    MemoryBuffer buffer(data, length);
+    return send(buffer, 0, length, now);
+}
+
+Result<size_t> Connection::send(UserBuffer& data, size_t offset, size_t length, Instant now)
+{
+    if (m_error != Errno(0)) {
+        if (m_error_reported)
+            return Errno::PIPE;
+        m_error_reported = true;
         return m_error;
+    }
     switch (m_state) {
     case State::SynSent:
     case State::SynReceived:
@@ -490,9 +526,24 @@ Result<size_t> Connection::send(const uint8_t* data, size_t length, Instant now)
     }
     if (m_fin_queued)
         return Errno::PIPE;
-    size_t n = m_send_buffer.append(data, length);
-    if (n == 0 && length > 0)
+    if (length == 0)
+        return size_t(0);
+    if (!m_send_buffer.reserve())
+        return Errno::NOBUFS;
+    ByteRing::Space space = m_send_buffer.space(length);
+    if (space.size() == 0)
         return Errno::AGAIN;
+    size_t n = 0;
+    for (size_t i = 0; i < 2 && space.length[i] > 0; i++) {
+        Result<void> copied = data.copy_in(offset + n, space.data[i], space.length[i]);
+        if (copied.is_error()) {
+            if (n == 0)
+                return copied.error();
+            break;
+        }
+        n += space.length[i];
+    }
+    m_send_buffer.commit(n);
     output(now);
     update_timers(now);
     notify();
@@ -501,8 +552,27 @@ Result<size_t> Connection::send(const uint8_t* data, size_t length, Instant now)
 
 Result<size_t> Connection::receive(uint8_t* out, size_t length, Instant now)
 {
-    size_t n = m_receive_buffer.read(out, length);
-    if (n > 0) {
+    MemoryBuffer buffer(out, length);
+    return receive(buffer, 0, length, false, now);
+}
+
+Result<size_t> Connection::receive(UserBuffer& out, size_t offset, size_t length, bool peek, Instant now)
+{
+    Payload p = m_receive_buffer.peek(0, length);
+    if (p.size() > 0) {
+        size_t n = 0;
+        for (size_t i = 0; i < 2 && p.length[i] > 0; i++) {
+            Result<void> copied = out.copy_out(offset + n, p.data[i], p.length[i]);
+            if (copied.is_error()) {
+                if (n == 0)
+                    return copied.error();
+                break;
+            }
+            n += p.length[i];
+        }
+        if (peek)
+            return n;
+        m_receive_buffer.consume(n);
         if (is_synchronised() && !m_fin_received) {
             // A window update when the right edge moves far enough [rfc9293 §3.8.6.2.2].
             uint32_t before = m_rcv_adv;
@@ -518,8 +588,13 @@ Result<size_t> Connection::receive(uint8_t* out, size_t length, Instant now)
         return size_t(0);
     if (m_fin_received)
         return size_t(0);
-    if (m_error != Errno(0))
+    if (m_error != Errno(0)) {
+        if (m_error_reported)
+            return size_t(0); // reported once; then end of stream, as Linux after a reset
+        m_error_reported = true;
+        notify();
         return m_error;
+    }
     if (m_state == State::Closed || m_state == State::Listen)
         return Errno::NOTCONN;
     return Errno::AGAIN;
@@ -684,19 +759,22 @@ PollState Connection::poll_state() const
 {
     PollState p;
     p.readable = m_receive_buffer.size();
-    p.error = m_error;
+    // An error is pending until send, receive or take_error reported it (once, as Linux).
+    bool error_pending = m_error != Errno(0) && !m_error_reported;
+    p.error = error_pending ? m_error : Errno(0);
     p.fin_received = m_fin_received;
     p.connected = m_connected;
     p.closed = m_state == State::Closed;
+    bool dead = p.closed && (m_connected || m_error != Errno(0));
     bool can_send = (m_state == State::Established || m_state == State::CloseWait) && !m_fin_queued;
     p.writable = can_send ? m_send_buffer.free_space() : 0;
-    if (p.readable > 0 || p.fin_received || p.error != Errno(0))
+    if (p.readable > 0 || p.fin_received || error_pending || dead)
         p.events |= kEventReadable;
-    if (p.writable > 0 || p.error != Errno(0))
+    if (p.writable > 0 || error_pending || dead)
         p.events |= kEventWritable;
-    if (p.error != Errno(0))
+    if (error_pending)
         p.events |= kEventError;
-    if ((p.closed && (m_connected || p.error != Errno(0))) || (p.fin_received && m_fin_queued))
+    if (dead || (p.fin_received && m_fin_queued))
         p.events |= kEventHangup;
     if (p.connected)
         p.events |= kEventConnected;
@@ -1403,6 +1481,10 @@ void Connection::process_data(const Segment& segment, Instant now)
     if (length == 0 && !fin) {
         if (had_data)
             m_ack_now = true; // a duplicate: tell the peer where we are
+        return;
+    }
+    if (length > 0 && !m_receive_buffer.reserve()) {
+        m_stats.no_buffer_memory++; // dropped like a lost segment: the peer retransmits
         return;
     }
     if (length > 0)

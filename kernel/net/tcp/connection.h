@@ -85,6 +85,34 @@ struct PollState {
 
 class Connection;
 
+// The application's side of send and receive: bytes at offsets of a buffer the connection
+// must not touch directly (the socket layer's user memory). An error (FAULT for a bad user
+// pointer) stops the copy.
+class UserBuffer {
+public:
+    // Connection → buffer (receiving).
+    virtual Result<void> copy_out(size_t at, const uint8_t* from, size_t length) = 0;
+    // Buffer → connection (sending).
+    virtual Result<void> copy_in(size_t at, uint8_t* to, size_t length) = 0;
+
+protected:
+    ~UserBuffer() = default;
+};
+
+// A UserBuffer over kernel (or test) memory.
+class MemoryBuffer final : public UserBuffer {
+public:
+    MemoryBuffer(uint8_t* data, size_t size) : m_data(data), m_size(size) {}
+    MemoryBuffer(const uint8_t* data, size_t size) : m_data(const_cast<uint8_t*>(data)), m_size(size), m_read_only(true) {}
+    Result<void> copy_out(size_t at, const uint8_t* from, size_t length) override;
+    Result<void> copy_in(size_t at, uint8_t* to, size_t length) override;
+
+private:
+    uint8_t* m_data;
+    size_t m_size;
+    bool m_read_only = false;
+};
+
 // Where a connection's segments go, and who hears of changes. Calls happen synchronously
 // from inside the connection's methods; the sink must not call back into the connection.
 class Output {
@@ -125,6 +153,7 @@ struct ConnectionStats {
     uint64_t delayed_acks = 0;         // ACKs that waited for the delayed-ACK timer
     uint64_t sack_skipped_bytes = 0;   // not retransmitted because the peer SACKed them
     uint64_t rtt_samples = 0;
+    uint64_t no_buffer_memory = 0;     // data dropped: no memory for the receive buffer
 };
 
 // What the owner should do after on_segment.
@@ -159,12 +188,19 @@ public:
     Result<void> open_active(Instant now);
     // Waits for a SYN: Closed → Listen (one connection; Listener handles backlogs).
     Result<void> open_passive();
-    // Queues up to `length` bytes; returns how many (Errno::AGAIN when the buffer is full,
-    // Errno::PIPE after shutdown, the pending error after a reset/timeout, NOTCONN if closed).
+    // Queues up to `length` bytes from `data` at `offset`; returns how many (Errno::AGAIN when
+    // the buffer is full, Errno::PIPE after shutdown, the pending error after a reset/timeout,
+    // NOTCONN if closed, the buffer's error when nothing could be copied).
+    Result<size_t> send(UserBuffer& data, size_t offset, size_t length, Instant now);
     Result<size_t> send(const uint8_t* data, size_t length, Instant now);
-    // Takes up to `length` received bytes; 0 means end of stream (FIN received, all read).
-    // Errno::AGAIN when nothing is there yet; the pending error after a reset.
+    // Takes up to `length` received bytes into `out` at `offset` (with `peek`, copies them and
+    // leaves them); 0 means end of stream (FIN received, all read). Errno::AGAIN when nothing
+    // is there yet; the pending error after a reset; the buffer's error.
+    Result<size_t> receive(UserBuffer& out, size_t offset, size_t length, bool peek, Instant now);
     Result<size_t> receive(uint8_t* out, size_t length, Instant now);
+    // The pending error (SO_ERROR), cleared; Errno(0) if none. The connection still reports
+    // end of stream / EPIPE as its state demands.
+    Errno take_error();
     // No more sends: a FIN follows the queued data.
     Result<void> shutdown(Instant now);
     // The user is done: like shutdown, but unread received data aborts with RST
@@ -289,6 +325,7 @@ private:
     FourTuple m_tuple;
     State m_state = State::Closed;
     Errno m_error = Errno(0);
+    bool m_error_reported = false; // by send, receive or take_error: reported once
     bool m_connected = false;
     bool m_user_closed = false;
     bool m_passive = false;

@@ -19,10 +19,7 @@ class Stack;
 
 constexpr size_t kUdpHeaderSize = 8;
 
-struct UdpEndpoint {
-    Ipv4Address address;
-    uint16_t port = 0;
-};
+using UdpEndpoint = Ipv4Endpoint;
 
 class UdpReceiver {
 public:

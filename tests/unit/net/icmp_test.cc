@@ -226,7 +226,8 @@ TEST(Icmp, FragmentationNeededLowersPathMtuAndReachesTheSender)
 
 TEST(Icmp, ErrorCallbackReachesRegisteredProtocol)
 {
-    struct TcpStandIn final : net::Ipv4ProtocolHandler {
+    constexpr uint8_t kSctp = 132; // any protocol the stack does not handle itself
+    struct SctpStandIn final : net::Ipv4ProtocolHandler {
         void receive(net::Packet, const net::Ipv4Info&) override {}
         void icmp_error(const net::IcmpErrorInfo& e) override
         {
@@ -236,24 +237,24 @@ TEST(Icmp, ErrorCallbackReachesRegisteredProtocol)
         }
         std::vector<net::IcmpErrorInfo> errors;
         std::vector<uint16_t> ports;
-    } tcp;
+    } sctp;
     Host host;
-    ASSERT_FALSE(host.stack.ipv4().register_protocol(net::kIpProtocolTcp, tcp).is_error());
+    ASSERT_FALSE(host.stack.ipv4().register_protocol(kSctp, sctp).is_error());
     IpFields sent;
     sent.source = ip(10, 0, 0, 2);
     sent.destination = ip(192, 0, 2, 1);
-    sent.protocol = net::kIpProtocolTcp;
+    sent.protocol = kSctp;
     Bytes quote = ipv4_packet(sent, Bytes{0x12, 0x34, 0x00, 0x50, 1, 2, 3, 4});
     IpFields router;
     router.source = ip(10, 0, 0, 1);
     router.destination = ip(10, 0, 0, 2);
     router.protocol = net::kIpProtocolIcmp;
     host.receive(from_gateway(host, ipv4_packet(router, icmp_message(net::kIcmpTimeExceeded, 0, 0, quote))));
-    ASSERT_EQ(tcp.errors.size(), 1u);
-    EXPECT_EQ(tcp.errors[0].type, net::kIcmpTimeExceeded);
-    EXPECT_EQ(tcp.errors[0].protocol, net::kIpProtocolTcp);
-    ASSERT_EQ(tcp.errors[0].transport_length, 8u);
-    EXPECT_EQ(tcp.ports[0], 0x1234);
+    ASSERT_EQ(sctp.errors.size(), 1u);
+    EXPECT_EQ(sctp.errors[0].type, net::kIcmpTimeExceeded);
+    EXPECT_EQ(sctp.errors[0].protocol, kSctp);
+    ASSERT_EQ(sctp.errors[0].transport_length, 8u);
+    EXPECT_EQ(sctp.ports[0], 0x1234);
 }
 
 TEST(Icmp, PingOverLoopback)

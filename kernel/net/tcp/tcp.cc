@@ -1,0 +1,739 @@
+// TCP's place in a Stack (see tcp.h).
+#include <net/byte_order.h>
+#include <net/stack.h>
+#include <net/tcp/tcp.h>
+#include <new>
+#include <utility>
+
+namespace net::tcp {
+
+namespace {
+
+constexpr size_t kAddressPrefix = 8;          // source and destination, queued with a segment
+constexpr uint16_t kChecksumFieldOffset = 16; // in the TCP header
+constexpr size_t kFlowBuckets = 4096;
+constexpr size_t kMinSynBacklog = 256;
+constexpr uint32_t kMaxMss = 65535 - 40;      // an IPv4 datagram's limit
+
+uint64_t mix(uint64_t& state)
+{
+    // splitmix64: spreads one seed over the several keys.
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+// Key `index` of the several drawn from one seed.
+SipKey derive_key(uint64_t seed, uint64_t index)
+{
+    uint64_t state = seed ^ (index * 0xd1b54a32d192ed03ull);
+    SipKey key;
+    key.k0 = mix(state);
+    key.k1 = mix(state);
+    return key;
+}
+
+bool overlaps(Ipv4Address a, Ipv4Address b)
+{
+    return a.is_any() || b.is_any() || a == b;
+}
+
+uint16_t mss_for_mtu(uint32_t mtu)
+{
+    uint32_t mss = mtu > 40 ? mtu - 40 : 536;
+    return static_cast<uint16_t>(mss > kMaxMss ? kMaxMss : mss);
+}
+
+} // namespace
+
+// Every public entry point holds one: segments queued meanwhile leave when the outermost
+// returns (tcp.h, "Output is deferred").
+class Tcp::Batch {
+public:
+    explicit Batch(Tcp& tcp) : m_tcp(tcp) { m_tcp.m_depth++; }
+    ~Batch()
+    {
+        if (--m_tcp.m_depth == 0)
+            m_tcp.flush();
+    }
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+
+private:
+    Tcp& m_tcp;
+};
+
+// --- endpoints as outputs ---
+
+void Endpoint::transmit(const OutgoingSegment& segment)
+{
+    m_tcp.queue_segment(segment);
+}
+
+void Endpoint::state_changed(Connection&)
+{
+    if (m_observer)
+        m_observer->endpoint_changed();
+}
+
+// --- creation ---
+
+Tcp::Tcp(Stack& stack, uint64_t seed)
+    : m_stack(stack), m_cookie_key(derive_key(seed, 1)), m_flows(derive_key(seed, 2), kFlowBuckets)
+{
+    m_defaults.isn_key = derive_key(seed, 0);
+    m_next_ephemeral = static_cast<uint16_t>(derive_key(seed, 3).k0);
+}
+
+Tcp::~Tcp()
+{
+    while (m_heap_size > 0)
+        destroy(*m_heap[m_heap_size - 1]);
+    while (Packet p = m_pending.pop_front())
+        (void)p;
+    delete[] m_heap;
+}
+
+Instant Tcp::now() const
+{
+    return m_stack.now() / 1000;
+}
+
+Result<Endpoint*> Tcp::create_endpoint(Observer* observer, const Config& config)
+{
+    TRY(heap_reserve(m_heap_size + 1));
+    Endpoint* e = new (std::nothrow) Endpoint(*this, observer, config);
+    if (e == nullptr)
+        return Errno::NOMEM;
+    e->m_flow.owner = e;
+    heap_insert(*e);
+    return e;
+}
+
+Result<Endpoint*> Tcp::open(Observer& observer)
+{
+    return create_endpoint(&observer, m_defaults);
+}
+
+void Tcp::destroy(Endpoint& e)
+{
+    heap_remove(e);
+    unlink_flow(e);
+    unlink_port(e);
+    if (e.m_listener) {
+        Instant t = now();
+        // The connections nobody accepted are reset [rfc9293 §3.10.4 applied to each].
+        while (Connection* c = e.m_listener->accept()) {
+            c->abort(t);
+            delete c;
+        }
+        delete e.m_listener;
+    }
+    delete e.m_connection;
+    delete &e;
+}
+
+void Tcp::release(Endpoint& e, bool abort)
+{
+    Batch batch(*this);
+    e.m_released = true;
+    e.m_observer = nullptr;
+    if (e.m_kind != EndpointKind::Connection) {
+        destroy(e);
+        return;
+    }
+    if (abort)
+        e.m_connection->abort(now());
+    else
+        e.m_connection->close(now());
+    settle(e);
+}
+
+// After every call into an endpoint's connection or listener: frees a released connection
+// that reached CLOSED, takes a closed one out of the connection table, and moves the endpoint
+// to its new place in the timer heap.
+void Tcp::settle(Endpoint& e)
+{
+    Instant deadline = kNever;
+    if (e.m_kind == EndpointKind::Connection) {
+        Connection& c = *e.m_connection;
+        if (c.state() == State::Closed) {
+            unlink_flow(e);
+            if (e.m_released) {
+                m_stats.orphans_reaped++;
+                destroy(e);
+                return;
+            }
+        }
+        deadline = c.next_deadline();
+    } else if (e.m_kind == EndpointKind::Listening) {
+        deadline = e.m_listener->next_deadline();
+    }
+    heap_update(e, deadline);
+}
+
+// --- options ---
+
+void Tcp::set_reuse(Endpoint& e, bool reuse_address, bool reuse_port)
+{
+    e.m_reuse_address = reuse_address;
+    e.m_reuse_port = reuse_port;
+}
+
+void Tcp::set_buffer_sizes(Endpoint& e, size_t send_size, size_t receive_size)
+{
+    e.m_config.send_buffer_size = send_size;
+    e.m_config.receive_buffer_size = receive_size;
+    if (e.m_connection)
+        (void)e.m_connection->set_buffer_sizes(send_size, receive_size); // BUSY once open
+}
+
+void Tcp::set_nodelay(Endpoint& e, bool nodelay)
+{
+    Batch batch(*this);
+    e.m_config.nodelay = nodelay;
+    if (e.m_connection) {
+        e.m_connection->set_nodelay(nodelay, now());
+        settle(e);
+    }
+}
+
+void Tcp::set_keepalive(Endpoint& e, bool enabled, Duration idle, Duration interval, unsigned count)
+{
+    Batch batch(*this);
+    e.m_config.keepalive = enabled;
+    e.m_config.keepalive_idle = idle;
+    e.m_config.keepalive_interval = interval;
+    e.m_config.keepalive_count = count;
+    if (e.m_connection) {
+        e.m_connection->set_keepalive(enabled, idle, interval, count, now());
+        settle(e);
+    }
+}
+
+// --- bind, listen, connect, accept ---
+
+bool Tcp::conflicts(const Endpoint& e, Ipv4Endpoint local, bool listening) const
+{
+    for (const Endpoint* o = m_ports[local.port % kPortBuckets]; o; o = o->m_next_in_port) {
+        if (o == &e || o->m_local.port != local.port || !overlaps(o->m_local.address, local.address))
+            continue;
+        if (e.m_reuse_port && o->m_reuse_port)
+            continue;
+        bool other_listening = o->m_kind == EndpointKind::Listening;
+        if (listening) {
+            // listen(): only another listener on the same address is in the way.
+            if (other_listening)
+                return true;
+            continue;
+        }
+        // bind(): SO_REUSEADDR on both lets them share, unless one of them listens.
+        if (e.m_reuse_address && o->m_reuse_address && !other_listening)
+            continue;
+        return true;
+    }
+    return false;
+}
+
+Result<uint16_t> Tcp::pick_ephemeral_port(const Endpoint& e, Ipv4Address address)
+{
+    constexpr uint32_t range = uint32_t(kEphemeralLast) - kEphemeralFirst + 1;
+    for (uint32_t i = 0; i < range; i++) {
+        uint16_t port = static_cast<uint16_t>(kEphemeralFirst + (uint32_t(m_next_ephemeral) + i) % range);
+        bool used = false;
+        for (const Endpoint* o = m_ports[port % kPortBuckets]; o && !used; o = o->m_next_in_port)
+            used = o->m_local.port == port;
+        if (used || conflicts(e, {address, port}, false))
+            continue;
+        m_next_ephemeral = static_cast<uint16_t>(m_next_ephemeral + i + 1);
+        return port;
+    }
+    return Errno::AGAIN;
+}
+
+void Tcp::link_port(Endpoint& e)
+{
+    if (e.m_bound)
+        return;
+    Endpoint*& head = m_ports[e.m_local.port % kPortBuckets];
+    e.m_next_in_port = head;
+    head = &e;
+    e.m_bound = true;
+}
+
+void Tcp::unlink_port(Endpoint& e)
+{
+    if (!e.m_bound)
+        return;
+    for (Endpoint** link = &m_ports[e.m_local.port % kPortBuckets]; *link; link = &(*link)->m_next_in_port) {
+        if (*link == &e) {
+            *link = e.m_next_in_port;
+            break;
+        }
+    }
+    e.m_next_in_port = nullptr;
+    e.m_bound = false;
+}
+
+Endpoint* Tcp::find_listener(Ipv4Address address, uint16_t port) const
+{
+    Endpoint* wildcard = nullptr;
+    for (Endpoint* o = m_ports[port % kPortBuckets]; o; o = o->m_next_in_port) {
+        if (o->m_kind != EndpointKind::Listening || o->m_local.port != port)
+            continue;
+        if (o->m_local.address == address)
+            return o;
+        if (o->m_local.address.is_any() && !wildcard)
+            wildcard = o;
+    }
+    return wildcard;
+}
+
+Result<void> Tcp::link_flow(Endpoint& e)
+{
+    FlowEntry& f = e.m_flow;
+    f.key = FlowKey{ e.m_local.address, e.m_remote.address, e.m_local.port, e.m_remote.port, kProtocolNumber };
+    return m_flows.insert(f);
+}
+
+void Tcp::unlink_flow(Endpoint& e)
+{
+    // Every reader holds the stack's context for now, so the entry may go at once; a
+    // lock-free classifier (net channels) will need the grace period flow_table.h describes.
+    m_flows.remove(e.m_flow);
+}
+
+Result<void> Tcp::bind(Endpoint& e, Ipv4Endpoint local)
+{
+    if (e.m_kind != EndpointKind::Open)
+        return Errno::INVAL;
+    if (!local.address.is_any() && !m_stack.ipv4().is_local_address(local.address))
+        return Errno::ADDRNOTAVAIL;
+    if (local.port == 0)
+        local.port = TRY(pick_ephemeral_port(e, local.address));
+    else if (conflicts(e, local, false))
+        return Errno::ADDRINUSE;
+    e.m_local = local;
+    e.m_kind = EndpointKind::Bound;
+    link_port(e);
+    return {};
+}
+
+Result<void> Tcp::listen(Endpoint& e, size_t backlog)
+{
+    if (e.m_kind == EndpointKind::Listening)
+        return {};
+    if (e.m_kind == EndpointKind::Connection)
+        return Errno::INVAL;
+    if (e.m_kind == EndpointKind::Open)
+        TRY(bind(e, { Ipv4Address::any(), 0 }));
+    if (conflicts(e, e.m_local, true))
+        return Errno::ADDRINUSE;
+    if (backlog < 1)
+        backlog = 1;
+    if (backlog > kMaxBacklog)
+        backlog = kMaxBacklog;
+    ListenerConfig config;
+    config.connection = e.m_config;
+    if (e.m_local.address.is_loopback())
+        config.connection.mss = mss_for_mtu(m_stack.loopback().mtu());
+    config.backlog = backlog;
+    config.syn_backlog = backlog > kMinSynBacklog ? backlog : kMinSynBacklog;
+    config.cookie_key = m_cookie_key;
+    e.m_listener = TRY(Listener::create(config, e));
+    e.m_kind = EndpointKind::Listening;
+    settle(e);
+    return {};
+}
+
+Result<void> Tcp::connect(Endpoint& e, Ipv4Endpoint remote)
+{
+    Batch batch(*this);
+    if (e.m_kind == EndpointKind::Listening)
+        return Errno::ISCONN;
+    if (e.m_kind == EndpointKind::Connection) {
+        Connection& old = *e.m_connection;
+        if (old.state() == State::SynSent || old.state() == State::SynReceived)
+            return Errno::ALREADY;
+        if (old.state() != State::Closed || old.poll_state().connected)
+            return Errno::ISCONN;
+        // A failed attempt: try again from the bound state.
+        unlink_flow(e);
+        delete e.m_connection;
+        e.m_connection = nullptr;
+        e.m_kind = EndpointKind::Bound;
+    }
+    if (remote.address.is_any())
+        remote.address = Ipv4Address::from_octets(127, 0, 0, 1); // as Linux: 0.0.0.0 is this host
+    if (remote.address.is_broadcast() || remote.address.is_multicast())
+        return Errno::NETUNREACH;
+    Ipv4& ip = m_stack.ipv4();
+    RouteDecision route = TRY(ip.route(remote.address));
+    Ipv4Address source = e.m_local.address;
+    if (source.is_any())
+        source = ip.is_local_address(remote.address) ? remote.address : route.interface->ipv4_address();
+    if (source.is_any())
+        return Errno::ADDRNOTAVAIL; // the interface has no address yet
+    uint16_t port = e.m_local.port;
+    if (e.m_kind == EndpointKind::Open)
+        port = TRY(pick_ephemeral_port(e, source));
+
+    Config config = e.m_config;
+    config.mss = mss_for_mtu(ip.path_mtu(remote.address));
+    FourTuple tuple{ source, port, remote.address, remote.port };
+    Connection* c = TRY(Connection::create(config, e, tuple));
+    Ipv4Endpoint old_local = e.m_local;
+    e.m_local = { source, port };
+    e.m_remote = remote;
+    if (link_flow(e).is_error()) {
+        e.m_local = old_local;
+        delete c;
+        return Errno::ADDRNOTAVAIL; // this 4-tuple is taken
+    }
+    link_port(e); // (a bound endpoint stays linked: its bucket is the port's)
+    e.m_connection = c;
+    e.m_kind = EndpointKind::Connection;
+    m_stats.connections_opened++;
+    Result<void> opened = c->open_active(now());
+    settle(e);
+    return opened;
+}
+
+Result<Endpoint*> Tcp::accept(Endpoint& listener, Observer& observer)
+{
+    if (listener.m_kind != EndpointKind::Listening)
+        return Errno::INVAL;
+    Batch batch(*this);
+    Connection* c = listener.m_listener->accept();
+    if (c == nullptr)
+        return Errno::AGAIN;
+    Result<Endpoint*> created = create_endpoint(&observer, listener.m_config);
+    if (created.is_error()) {
+        c->abort(now());
+        delete c;
+        settle(listener);
+        return created.error();
+    }
+    Endpoint& e = *created.value();
+    const FourTuple& t = c->tuple();
+    e.m_connection = c;
+    e.m_kind = EndpointKind::Connection;
+    e.m_local = { t.local_address, t.local_port };
+    e.m_remote = { t.remote_address, t.remote_port };
+    e.m_reuse_address = listener.m_reuse_address;
+    e.m_reuse_port = listener.m_reuse_port;
+    c->set_output(e);
+    link_port(e);
+    if (c->state() != State::Closed && link_flow(e).is_error()) {
+        // Cannot happen while the table and the listener agree; never hand out a twin.
+        c->abort(now());
+        destroy(e);
+        settle(listener);
+        return Errno::CONNABORTED;
+    }
+    m_stats.connections_accepted++;
+    settle(e);
+    settle(listener);
+    return &e;
+}
+
+// --- data ---
+
+Result<size_t> Tcp::write(Endpoint& e, UserBuffer& data, size_t offset, size_t length)
+{
+    if (e.m_kind != EndpointKind::Connection)
+        return Errno::NOTCONN;
+    Batch batch(*this);
+    Result<size_t> sent = e.m_connection->send(data, offset, length, now());
+    settle(e);
+    return sent;
+}
+
+Result<size_t> Tcp::read(Endpoint& e, UserBuffer& out, size_t offset, size_t length, bool peek)
+{
+    if (e.m_kind != EndpointKind::Connection)
+        return Errno::NOTCONN;
+    if (e.m_read_shutdown && e.m_connection->poll_state().readable == 0)
+        return size_t(0);
+    Batch batch(*this);
+    Result<size_t> received = e.m_connection->receive(out, offset, length, peek, now());
+    settle(e);
+    return received;
+}
+
+Result<void> Tcp::shutdown(Endpoint& e, bool read, bool write)
+{
+    if (e.m_kind != EndpointKind::Connection)
+        return Errno::NOTCONN;
+    Batch batch(*this);
+    Connection& c = *e.m_connection;
+    if (c.state() == State::Closed && !c.poll_state().connected)
+        return Errno::NOTCONN;
+    if (read) {
+        e.m_read_shutdown = true;
+        if (e.m_observer)
+            e.m_observer->endpoint_changed();
+    }
+    Result<void> result;
+    if (write && c.state() != State::Closed)
+        result = c.shutdown(now());
+    settle(e);
+    return result;
+}
+
+EndpointStatus Tcp::status(const Endpoint& e) const
+{
+    EndpointStatus s;
+    switch (e.m_kind) {
+    case EndpointKind::Open:
+    case EndpointKind::Bound:
+        // As Linux's tcp_poll for a socket in CLOSE: nothing to wait for.
+        s.writable = true;
+        s.hangup = true;
+        break;
+    case EndpointKind::Listening:
+        s.readable = e.m_listener->ready() > 0;
+        break;
+    case EndpointKind::Connection: {
+        const Connection& c = *e.m_connection;
+        PollState p = c.poll_state();
+        s.readable = (p.events & kEventReadable) || e.m_read_shutdown;
+        s.writable = (p.events & kEventWritable) != 0;
+        s.error = (p.events & kEventError) != 0;
+        s.hangup = (p.events & kEventHangup) != 0;
+        s.read_hangup = p.fin_received || e.m_read_shutdown;
+        s.connecting = c.state() == State::SynSent || c.state() == State::SynReceived;
+        s.connected = p.connected;
+        s.readable_bytes = p.readable;
+        s.pending_error = p.error;
+        break;
+    }
+    }
+    return s;
+}
+
+Errno Tcp::take_error(Endpoint& e)
+{
+    if (e.m_kind != EndpointKind::Connection)
+        return Errno(0);
+    return e.m_connection->take_error();
+}
+
+// --- segments in and out ---
+
+void Tcp::receive(Packet packet, const Ipv4Info& info)
+{
+    m_stats.rx_segments++;
+    if (info.broadcast) {
+        m_stats.rx_broadcast++;
+        return;
+    }
+    ChecksumMode mode = packet.meta().checksum_verified ? ChecksumMode::Verified : ChecksumMode::Compute;
+    Result<Segment> parsed =
+        parse_segment(packet.data(), packet.length(), info.source, info.destination, mode, m_parse_stats);
+    if (parsed.is_error())
+        return;
+    const Segment& s = parsed.value();
+    Batch batch(*this);
+    Instant t = now();
+
+    FlowKey key{ s.destination, s.source, s.destination_port, s.source_port, kProtocolNumber };
+    if (FlowEntry* f = m_flows.lookup(key)) {
+        Endpoint& e = *static_cast<Endpoint*>(f->owner);
+        Connection& c = *e.m_connection;
+        uint64_t received = c.stats().bytes_received;
+        if (c.on_segment(s, t) != InputResult::Reopen) {
+            // New data is an edge for epoll even when the socket was readable already.
+            if (c.stats().bytes_received != received && e.m_observer)
+                e.m_observer->endpoint_changed();
+            settle(e);
+            return;
+        }
+        // A new SYN for a connection in TIME-WAIT [rfc9293 §3.10.7.4]: the old incarnation
+        // makes way silently; the listener below takes the SYN.
+        m_stats.reopened++;
+        unlink_flow(e);
+        if (e.m_released)
+            destroy(e);
+    }
+    if (Endpoint* l = find_listener(s.destination, s.destination_port)) {
+        size_t ready = l->m_listener->ready();
+        l->m_listener->on_segment(s, t);
+        if (l->m_listener->ready() != ready && l->m_observer)
+            l->m_observer->endpoint_changed();
+        settle(*l);
+        return;
+    }
+    m_stats.rx_no_endpoint++;
+    Connection::send_reset_for(s, *this);
+}
+
+void Tcp::icmp_error(const IcmpErrorInfo&)
+{
+    // Counted only. Path-MTU updates are the IPv4 layer's (new connections use them); soft
+    // errors do not abort connections [rfc1122 §4.2.3.9, rfc5927 — the timers decide].
+    m_stats.icmp_errors++;
+}
+
+void Tcp::transmit(const OutgoingSegment& segment)
+{
+    queue_segment(segment);
+}
+
+void Tcp::queue_segment(const OutgoingSegment& segment)
+{
+    size_t length = header_size(segment.header.options) + segment.payload.size();
+    Packet packet = Packet::allocate_data(length);
+    if (!packet) {
+        m_stats.tx_no_memory++; // like a loss: the retransmission timer covers it
+        return;
+    }
+    Result<size_t> written = write_segment(segment.header, segment.payload, ChecksumMode::Offload, packet.data(), length);
+    if (written.is_error()) {
+        m_stats.tx_errors++;
+        return;
+    }
+    packet.mark_transport_header();
+    PacketMeta& meta = packet.meta();
+    meta.checksum_needed = true;
+    meta.checksum_start = static_cast<uint16_t>(packet.data_offset());
+    meta.checksum_offset = kChecksumFieldOffset;
+    uint8_t* prefix = packet.push(kAddressPrefix);
+    if (!prefix) {
+        m_stats.tx_errors++;
+        return;
+    }
+    store_be32(prefix, segment.header.source.value);
+    store_be32(prefix + 4, segment.header.destination.value);
+    m_pending.push_back(std::move(packet));
+}
+
+void Tcp::flush()
+{
+    while (Packet packet = m_pending.pop_front()) {
+        Ipv4OutputParams params;
+        params.source = Ipv4Address{ load_be32(packet.data()) };
+        params.destination = Ipv4Address{ load_be32(packet.data() + 4) };
+        params.protocol = kProtocolNumber;
+        packet.pull(kAddressPrefix);
+        if (m_stack.ipv4().output(std::move(packet), params).is_error())
+            m_stats.tx_errors++;
+        else
+            m_stats.tx_segments++;
+    }
+}
+
+// --- timers ---
+
+void Tcp::poll(uint64_t now_ns)
+{
+    Batch batch(*this);
+    Instant t = now_ns / 1000;
+    // Each due endpoint runs once per poll; the bound keeps a timer that fails to move from
+    // spinning here.
+    size_t budget = m_heap_size;
+    while (m_heap_size > 0 && m_heap[0]->m_deadline <= t && budget-- > 0) {
+        Endpoint& e = *m_heap[0];
+        if (e.m_kind == EndpointKind::Connection) {
+            e.m_connection->on_timer(t);
+        } else if (e.m_kind == EndpointKind::Listening) {
+            size_t ready = e.m_listener->ready();
+            e.m_listener->on_timer(t);
+            if (e.m_listener->ready() != ready && e.m_observer)
+                e.m_observer->endpoint_changed();
+        }
+        settle(e);
+    }
+}
+
+uint64_t Tcp::next_deadline() const
+{
+    if (m_heap_size == 0 || m_heap[0]->m_deadline == kNever)
+        return UINT64_MAX;
+    return m_heap[0]->m_deadline * 1000;
+}
+
+Result<void> Tcp::heap_reserve(size_t count)
+{
+    if (count <= m_heap_capacity)
+        return {};
+    size_t capacity = m_heap_capacity ? m_heap_capacity * 2 : 64;
+    while (capacity < count)
+        capacity *= 2;
+    Endpoint** heap = new (std::nothrow) Endpoint*[capacity];
+    if (heap == nullptr)
+        return Errno::NOMEM;
+    for (size_t i = 0; i < m_heap_size; i++)
+        heap[i] = m_heap[i];
+    delete[] m_heap;
+    m_heap = heap;
+    m_heap_capacity = capacity;
+    return {};
+}
+
+void Tcp::heap_place(size_t index, Endpoint* e)
+{
+    m_heap[index] = e;
+    e->m_heap_index = index;
+}
+
+void Tcp::heap_sift_up(size_t index)
+{
+    Endpoint* e = m_heap[index];
+    while (index > 0) {
+        size_t parent = (index - 1) / 2;
+        if (m_heap[parent]->m_deadline <= e->m_deadline)
+            break;
+        heap_place(index, m_heap[parent]);
+        index = parent;
+    }
+    heap_place(index, e);
+}
+
+void Tcp::heap_sift_down(size_t index)
+{
+    Endpoint* e = m_heap[index];
+    for (;;) {
+        size_t child = 2 * index + 1;
+        if (child >= m_heap_size)
+            break;
+        if (child + 1 < m_heap_size && m_heap[child + 1]->m_deadline < m_heap[child]->m_deadline)
+            child++;
+        if (e->m_deadline <= m_heap[child]->m_deadline)
+            break;
+        heap_place(index, m_heap[child]);
+        index = child;
+    }
+    heap_place(index, e);
+}
+
+void Tcp::heap_insert(Endpoint& e)
+{
+    // heap_reserve made room.
+    e.m_deadline = kNever;
+    heap_place(m_heap_size++, &e);
+    heap_sift_up(e.m_heap_index);
+}
+
+void Tcp::heap_remove(Endpoint& e)
+{
+    size_t index = e.m_heap_index;
+    Endpoint* last = m_heap[--m_heap_size];
+    if (last == &e)
+        return;
+    heap_place(index, last);
+    heap_sift_up(index);
+    heap_sift_down(last->m_heap_index);
+}
+
+void Tcp::heap_update(Endpoint& e, Instant deadline)
+{
+    if (deadline == e.m_deadline)
+        return;
+    e.m_deadline = deadline;
+    heap_sift_up(e.m_heap_index);
+    heap_sift_down(e.m_heap_index);
+}
+
+} // namespace net::tcp

@@ -1,0 +1,423 @@
+// The TCP layer of a Stack (net/tcp/tcp.h): endpoints bound, listening, connecting and
+// accepting through the whole stack — over the loopback interface inside one stack, and
+// between two stacks on a simulated wire — the port rules, resets for closed ports, orphaned
+// connections finishing on their own, and the timer heap.
+#include "net_test_support.h"
+
+#include <net/tcp/tcp.h>
+
+#include <gtest/gtest.h>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace nettest;
+using net::Ipv4Endpoint;
+using net::tcp::Endpoint;
+using net::tcp::EndpointKind;
+using net::tcp::MemoryBuffer;
+using net::tcp::Tcp;
+
+struct Counter final : net::tcp::Observer {
+    void endpoint_changed() override { changes++; }
+    int changes = 0;
+};
+
+const net::Ipv4Address kLoopback = ip(127, 0, 0, 1);
+
+Endpoint* open(Tcp& tcp, Counter& counter)
+{
+    auto e = tcp.open(counter);
+    EXPECT_FALSE(e.is_error());
+    return e.is_error() ? nullptr : e.value();
+}
+
+Result<size_t> write(Tcp& tcp, Endpoint& e, const std::string& text)
+{
+    MemoryBuffer buffer(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+    return tcp.write(e, buffer, 0, text.size());
+}
+
+std::string read(Tcp& tcp, Endpoint& e, size_t max = 1 << 20, bool peek = false)
+{
+    std::vector<uint8_t> out(max);
+    MemoryBuffer buffer(out.data(), out.size());
+    auto n = tcp.read(e, buffer, 0, out.size(), peek);
+    if (n.is_error())
+        return "<" + std::to_string(int(n.error())) + ">";
+    return std::string(out.begin(), out.begin() + n.value());
+}
+
+// Advances the host's clock in steps, running its timers, for `ns` in total.
+void run_for(Host& h, uint64_t ns, uint64_t step = kSecond / 100)
+{
+    for (uint64_t t = 0; t < ns; t += step) {
+        h.clock.advance(step);
+        h.stack.poll_timers(h.clock.now_ns());
+    }
+}
+
+// The same for two hosts joined by a wire.
+void run_both(Host& a, Host& b, uint64_t ns, uint64_t step = kSecond / 100)
+{
+    for (uint64_t t = 0; t < ns; t += step) {
+        a.clock.advance(step);
+        b.clock.advance(step);
+        a.stack.poll_timers(a.clock.now_ns());
+        b.stack.poll_timers(b.clock.now_ns());
+        pump(a, b);
+    }
+}
+
+TEST(TcpLayer, LoopbackConnectAcceptExchangeAndClose)
+{
+    Host h;
+    Tcp& tcp = h.stack.tcp();
+    Counter server_events, client_events, accepted_events;
+    Endpoint* server = open(tcp, server_events);
+    ASSERT_FALSE(tcp.bind(*server, {kLoopback, 80}).is_error());
+    ASSERT_FALSE(tcp.listen(*server, 8).is_error());
+    EXPECT_EQ(server->kind(), EndpointKind::Listening);
+    EXPECT_FALSE(tcp.status(*server).readable);
+
+    Endpoint* client = open(tcp, client_events);
+    ASSERT_FALSE(tcp.connect(*client, {kLoopback, 80}).is_error());
+    // The loopback runs the handshake at once.
+    EXPECT_TRUE(tcp.status(*client).connected);
+    EXPECT_TRUE(tcp.status(*client).writable);
+    EXPECT_TRUE(tcp.status(*server).readable);
+    EXPECT_GT(server_events.changes, 0);
+    EXPECT_GE(client->local().port, Tcp::kEphemeralFirst);
+    EXPECT_EQ(client->local().address, kLoopback);
+
+    auto accepted = tcp.accept(*server, accepted_events);
+    ASSERT_FALSE(accepted.is_error());
+    Endpoint* conn = accepted.value();
+    EXPECT_EQ(conn->local(), (Ipv4Endpoint{kLoopback, 80}));
+    EXPECT_EQ(conn->remote(), client->local());
+    EXPECT_EQ(tcp.accept(*server, accepted_events).error(), Errno::AGAIN);
+
+    ASSERT_EQ(write(tcp, *client, "hello").value(), 5u);
+    EXPECT_TRUE(tcp.status(*conn).readable);
+    EXPECT_EQ(tcp.status(*conn).readable_bytes, 5u);
+    EXPECT_EQ(read(tcp, *conn, 3, true), "hel"); // peek leaves the bytes
+    EXPECT_EQ(read(tcp, *conn), "hello");
+    EXPECT_EQ(read(tcp, *conn), "<" + std::to_string(int(Errno::AGAIN)) + ">");
+    ASSERT_EQ(write(tcp, *conn, "world").value(), 5u);
+    EXPECT_EQ(read(tcp, *client), "world");
+
+    // The client closes first: the server reads end of stream, then closes too.
+    tcp.release(*client);
+    EXPECT_TRUE(tcp.status(*conn).readable);
+    EXPECT_TRUE(tcp.status(*conn).read_hangup);
+    EXPECT_EQ(read(tcp, *conn), "");
+    tcp.release(*conn);
+    tcp.release(*server);
+    // The client's side sits in TIME-WAIT as an orphan, then goes.
+    EXPECT_EQ(tcp.endpoint_count(), 1u);
+    run_for(h, 61 * kSecond, kSecond);
+    EXPECT_EQ(tcp.endpoint_count(), 0u);
+    EXPECT_EQ(tcp.connection_count(), 0u);
+    EXPECT_GE(tcp.stats().orphans_reaped, 2u);
+}
+
+TEST(TcpLayer, ConnectToAClosedPortIsRefused)
+{
+    Host h;
+    Tcp& tcp = h.stack.tcp();
+    Counter events;
+    Endpoint* client = open(tcp, events);
+    ASSERT_FALSE(tcp.connect(*client, {kLoopback, 9}).is_error());
+    auto status = tcp.status(*client);
+    EXPECT_FALSE(status.connected);
+    EXPECT_TRUE(status.error);
+    EXPECT_EQ(status.pending_error, Errno::CONNREFUSED);
+    EXPECT_EQ(tcp.stats().rx_no_endpoint, 1u);
+    EXPECT_EQ(tcp.take_error(*client), Errno::CONNREFUSED);
+    EXPECT_EQ(tcp.take_error(*client), Errno(0)); // reported once
+    EXPECT_FALSE(tcp.status(*client).error);
+    // A failed connect may be retried (here: still refused).
+    ASSERT_FALSE(tcp.connect(*client, {kLoopback, 9}).is_error());
+    EXPECT_EQ(tcp.status(*client).pending_error, Errno::CONNREFUSED);
+    tcp.release(*client);
+    EXPECT_EQ(tcp.endpoint_count(), 0u);
+}
+
+TEST(TcpLayer, BindRules)
+{
+    Host h;
+    Tcp& tcp = h.stack.tcp();
+    Counter events;
+    Endpoint* a = open(tcp, events);
+    Endpoint* b = open(tcp, events);
+    Endpoint* c = open(tcp, events);
+    EXPECT_EQ(tcp.bind(*a, {ip(192, 0, 2, 1), 80}).error(), Errno::ADDRNOTAVAIL);
+    ASSERT_FALSE(tcp.bind(*a, {{}, 80}).is_error());
+    EXPECT_EQ(tcp.bind(*a, {{}, 81}).error(), Errno::INVAL); // bound already
+    EXPECT_EQ(tcp.bind(*b, {ip(10, 0, 0, 2), 80}).error(), Errno::ADDRINUSE);
+    ASSERT_FALSE(tcp.bind(*b, {ip(10, 0, 0, 2), 81}).is_error());
+
+    // SO_REUSEADDR on both: they may share while neither listens; the second listen fails.
+    tcp.set_reuse(*a, true, false);
+    tcp.set_reuse(*c, true, false);
+    ASSERT_FALSE(tcp.bind(*c, {kLoopback, 80}).is_error());
+    ASSERT_FALSE(tcp.listen(*a, 4).is_error());
+    EXPECT_EQ(tcp.listen(*c, 4).error(), Errno::ADDRINUSE);
+    Endpoint* d = open(tcp, events);
+    tcp.set_reuse(*d, true, false);
+    EXPECT_EQ(tcp.bind(*d, {{}, 80}).error(), Errno::ADDRINUSE); // a listens
+    // SO_REUSEPORT on both: two listeners on one port.
+    Endpoint* e = open(tcp, events);
+    Endpoint* f = open(tcp, events);
+    tcp.set_reuse(*e, false, true);
+    tcp.set_reuse(*f, false, true);
+    ASSERT_FALSE(tcp.bind(*e, {{}, 90}).is_error());
+    ASSERT_FALSE(tcp.bind(*f, {{}, 90}).is_error());
+    ASSERT_FALSE(tcp.listen(*e, 4).is_error());
+    ASSERT_FALSE(tcp.listen(*f, 4).is_error());
+
+    // Ephemeral ports: distinct, in range.
+    std::vector<uint16_t> ports;
+    std::vector<Endpoint*> opened;
+    for (int i = 0; i < 50; i++) {
+        Endpoint* x = open(tcp, events);
+        ASSERT_FALSE(tcp.bind(*x, {{}, 0}).is_error());
+        EXPECT_GE(x->local().port, Tcp::kEphemeralFirst);
+        for (uint16_t p : ports)
+            EXPECT_NE(p, x->local().port);
+        ports.push_back(x->local().port);
+        opened.push_back(x);
+    }
+    for (Endpoint* x : opened)
+        tcp.release(*x);
+    for (Endpoint* x : {a, b, c, d, e, f})
+        tcp.release(*x);
+    EXPECT_EQ(tcp.endpoint_count(), 0u);
+    // Released ports are free again.
+    Endpoint* g = open(tcp, events);
+    EXPECT_FALSE(tcp.bind(*g, {{}, 80}).is_error());
+    tcp.release(*g);
+}
+
+TEST(TcpLayer, OperationsOutOfOrderGiveLinuxErrors)
+{
+    Host h;
+    Tcp& tcp = h.stack.tcp();
+    Counter events;
+    Endpoint* e = open(tcp, events);
+    EXPECT_EQ(write(tcp, *e, "x").error(), Errno::NOTCONN);
+    EXPECT_EQ(read(tcp, *e), "<" + std::to_string(int(Errno::NOTCONN)) + ">");
+    EXPECT_EQ(tcp.shutdown(*e, true, true).error(), Errno::NOTCONN);
+    EXPECT_EQ(tcp.accept(*e, events).error(), Errno::INVAL);
+    EXPECT_TRUE(tcp.status(*e).hangup);
+    ASSERT_FALSE(tcp.listen(*e, 1).is_error()); // binds an ephemeral port
+    EXPECT_GE(e->local().port, Tcp::kEphemeralFirst);
+    EXPECT_EQ(tcp.connect(*e, {kLoopback, 1}).error(), Errno::ISCONN);
+    Endpoint* c = open(tcp, events);
+    EXPECT_EQ(tcp.connect(*c, {ip(255, 255, 255, 255), 1}).error(), Errno::NETUNREACH);
+    ASSERT_FALSE(tcp.connect(*c, e->local()).is_error()); // 0.0.0.0 listener, via 127.0.0.1
+    EXPECT_TRUE(tcp.status(*c).connected);
+    EXPECT_EQ(tcp.connect(*c, e->local()).error(), Errno::ISCONN);
+    EXPECT_EQ(tcp.listen(*c, 1).error(), Errno::INVAL);
+    tcp.release(*c, true);
+    tcp.release(*e);
+    EXPECT_EQ(tcp.endpoint_count(), 0u);
+}
+
+TEST(TcpLayer, ReleasingAListenerResetsWhatNobodyAccepted)
+{
+    Host h;
+    Tcp& tcp = h.stack.tcp();
+    Counter events;
+    Endpoint* server = open(tcp, events);
+    ASSERT_FALSE(tcp.bind(*server, {{}, 7}).is_error());
+    ASSERT_FALSE(tcp.listen(*server, 8).is_error());
+    Endpoint* clients[3];
+    for (Endpoint*& c : clients) {
+        c = open(tcp, events);
+        ASSERT_FALSE(tcp.connect(*c, {ip(10, 0, 0, 2), 7}).is_error());
+        EXPECT_TRUE(tcp.status(*c).connected);
+    }
+    tcp.release(*server);
+    for (Endpoint* c : clients) {
+        EXPECT_EQ(tcp.status(*c).pending_error, Errno::CONNRESET);
+        EXPECT_EQ(write(tcp, *c, "x").error(), Errno::CONNRESET);
+        EXPECT_EQ(write(tcp, *c, "x").error(), Errno::PIPE);
+        EXPECT_EQ(read(tcp, *c), ""); // after the error: end of stream
+        tcp.release(*c);
+    }
+    EXPECT_EQ(tcp.endpoint_count(), 0u);
+}
+
+TEST(TcpLayer, ShutdownWriteSendsFinAndReadShutdownEndsReading)
+{
+    Host h;
+    Tcp& tcp = h.stack.tcp();
+    Counter events;
+    Endpoint* server = open(tcp, events);
+    ASSERT_FALSE(tcp.listen(*server, 1).is_error());
+    Endpoint* client = open(tcp, events);
+    ASSERT_FALSE(tcp.connect(*client, server->local()).is_error());
+    Endpoint* conn = tcp.accept(*server, events).value();
+    ASSERT_FALSE(write(tcp, *client, "last words").is_error());
+    ASSERT_FALSE(tcp.shutdown(*client, false, true).is_error());
+    EXPECT_EQ(write(tcp, *client, "more").error(), Errno::PIPE);
+    EXPECT_EQ(read(tcp, *conn), "last words");
+    EXPECT_EQ(read(tcp, *conn), "");
+    // The other direction still works.
+    ASSERT_FALSE(write(tcp, *conn, "reply").is_error());
+    EXPECT_EQ(read(tcp, *client), "reply");
+    ASSERT_FALSE(tcp.shutdown(*client, true, false).is_error());
+    EXPECT_TRUE(tcp.status(*client).readable);
+    EXPECT_EQ(read(tcp, *client), "");
+    for (Endpoint* e : {client, conn, server})
+        tcp.release(*e);
+    run_for(h, 61 * kSecond, kSecond);
+    EXPECT_EQ(tcp.endpoint_count(), 0u);
+}
+
+TEST(TcpLayer, MegabytesBothWaysBetweenTwoStacks)
+{
+    Host a(2, 11), b(3, 22);
+    Counter events;
+    Endpoint* server = open(b.stack.tcp(), events);
+    ASSERT_FALSE(b.stack.tcp().bind(*server, {{}, 5001}).is_error());
+    ASSERT_FALSE(b.stack.tcp().listen(*server, 4).is_error());
+    Endpoint* client = open(a.stack.tcp(), events);
+    ASSERT_FALSE(a.stack.tcp().connect(*client, {ip(10, 0, 0, 3), 5001}).is_error());
+    EXPECT_TRUE(a.stack.tcp().status(*client).connecting);
+    pump(a, b);
+    ASSERT_TRUE(a.stack.tcp().status(*client).connected);
+    EXPECT_EQ(client->local().address, ip(10, 0, 0, 2));
+    auto accepted = b.stack.tcp().accept(*server, events);
+    ASSERT_FALSE(accepted.is_error());
+    Endpoint* conn = accepted.value();
+    EXPECT_EQ(conn->remote(), client->local());
+
+    constexpr size_t kBytes = 3 << 20;
+    std::vector<uint8_t> up(kBytes), down(kBytes);
+    for (size_t i = 0; i < kBytes; i++) {
+        up[i] = uint8_t(i * 7 + (i >> 11));
+        down[i] = uint8_t(i * 13 + (i >> 9));
+    }
+    std::vector<uint8_t> got_up, got_down;
+    size_t sent_up = 0, sent_down = 0;
+    std::vector<uint8_t> chunk(100000);
+    for (int round = 0; round < 100000 && (got_up.size() < kBytes || got_down.size() < kBytes); round++) {
+        if (sent_up < kBytes) {
+            MemoryBuffer buffer(up.data() + sent_up, kBytes - sent_up);
+            auto n = a.stack.tcp().write(*client, buffer, 0, kBytes - sent_up);
+            if (!n.is_error())
+                sent_up += n.value();
+            else
+                ASSERT_EQ(n.error(), Errno::AGAIN);
+        }
+        if (sent_down < kBytes) {
+            MemoryBuffer buffer(down.data() + sent_down, kBytes - sent_down);
+            auto n = b.stack.tcp().write(*conn, buffer, 0, kBytes - sent_down);
+            if (!n.is_error())
+                sent_down += n.value();
+        }
+        pump(a, b);
+        MemoryBuffer out(chunk.data(), chunk.size());
+        auto n = b.stack.tcp().read(*conn, out, 0, chunk.size(), false);
+        if (!n.is_error())
+            got_up.insert(got_up.end(), chunk.begin(), chunk.begin() + n.value());
+        n = a.stack.tcp().read(*client, out, 0, chunk.size(), false);
+        if (!n.is_error())
+            got_down.insert(got_down.end(), chunk.begin(), chunk.begin() + n.value());
+        run_both(a, b, kSecond / 100, kSecond / 100); // delayed ACKs and timers
+    }
+    ASSERT_EQ(got_up.size(), kBytes);
+    ASSERT_EQ(got_down.size(), kBytes);
+    EXPECT_TRUE(got_up == up);
+    EXPECT_TRUE(got_down == down);
+    const auto& stats = client->connection()->stats();
+    EXPECT_EQ(stats.retransmitted_segments, 0u); // a lossless wire
+    EXPECT_GT(a.stack.tcp().stats().tx_segments, kBytes / 1460);
+
+    a.stack.tcp().release(*client);
+    pump(a, b);
+    EXPECT_EQ(read(b.stack.tcp(), *conn), "");
+    b.stack.tcp().release(*conn);
+    b.stack.tcp().release(*server);
+    run_both(a, b, 61 * kSecond, kSecond);
+    EXPECT_EQ(a.stack.tcp().endpoint_count(), 0u);
+    EXPECT_EQ(b.stack.tcp().endpoint_count(), 0u);
+}
+
+// Frames of IPv4 protocol 6 among those the interface sent.
+size_t tcp_frames(const FakeEthernet& eth)
+{
+    size_t n = 0;
+    for (const Bytes& f : eth.frames)
+        n += f.size() > 23 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 6;
+    return n;
+}
+
+TEST(TcpLayer, SynRetransmissionsComeFromTheTimerHeapThenTimeOut)
+{
+    Host a(2, 11);
+    a.learn(ip(10, 0, 0, 9), mac(9)); // nobody answers from there
+    Tcp& tcp = a.stack.tcp();
+    EXPECT_EQ(tcp.next_deadline(), UINT64_MAX);
+    Counter events;
+    Endpoint* client = open(tcp, events);
+    ASSERT_FALSE(tcp.connect(*client, {ip(10, 0, 0, 9), 80}).is_error());
+    EXPECT_EQ(tcp_frames(a.eth), 1u); // the SYN
+    uint64_t first = tcp.next_deadline();
+    EXPECT_NE(first, UINT64_MAX);
+    EXPECT_EQ(first, a.clock.now_ns() + 1 * kSecond); // the initial RTO
+    EXPECT_EQ(a.stack.next_deadline(), first);
+    a.clock.set(first);
+    a.stack.poll_timers(first);
+    EXPECT_EQ(tcp_frames(a.eth), 2u); // retransmitted
+    EXPECT_GT(tcp.next_deadline(), first);
+    int before = events.changes;
+    run_for(a, 200 * kSecond, kSecond / 10);
+    // max_syn_retransmits (6); some may die in ARP once the neighbour entry expires.
+    EXPECT_EQ(client->connection()->stats().retransmitted_segments, 6u);
+    EXPECT_EQ(tcp.status(*client).pending_error, Errno::TIMEDOUT);
+    EXPECT_GT(events.changes, before);
+    EXPECT_EQ(tcp.next_deadline(), UINT64_MAX);
+    tcp.release(*client);
+}
+
+TEST(TcpLayer, ManyConnectionsAndOrphansAreReaped)
+{
+    Host h;
+    Tcp& tcp = h.stack.tcp();
+    Counter events;
+    Endpoint* server = open(tcp, events);
+    ASSERT_FALSE(tcp.bind(*server, {{}, 6000}).is_error());
+    ASSERT_FALSE(tcp.listen(*server, 512).is_error());
+    std::vector<Endpoint*> clients, accepted;
+    for (int i = 0; i < 300; i++) {
+        Endpoint* c = open(tcp, events);
+        ASSERT_FALSE(tcp.connect(*c, {kLoopback, 6000}).is_error()) << i;
+        clients.push_back(c);
+        auto a = tcp.accept(*server, events);
+        ASSERT_FALSE(a.is_error()) << i;
+        accepted.push_back(a.value());
+    }
+    EXPECT_EQ(tcp.connection_count(), 600u);
+    for (size_t i = 0; i < clients.size(); i++) {
+        ASSERT_EQ(write(tcp, *clients[i], "ping " + std::to_string(i)).is_error(), false);
+        EXPECT_EQ(read(tcp, *accepted[i]), "ping " + std::to_string(i));
+    }
+    // The servers close first this time (their side goes to TIME-WAIT).
+    for (Endpoint* e : accepted)
+        tcp.release(*e);
+    for (Endpoint* e : clients) {
+        EXPECT_EQ(read(tcp, *e), "");
+        tcp.release(*e);
+    }
+    tcp.release(*server);
+    EXPECT_EQ(tcp.endpoint_count(), 300u); // TIME-WAIT
+    run_for(h, 61 * kSecond, kSecond);
+    EXPECT_EQ(tcp.endpoint_count(), 0u);
+    EXPECT_EQ(tcp.connection_count(), 0u);
+}
+
+} // namespace
