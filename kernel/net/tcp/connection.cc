@@ -644,6 +644,13 @@ void Connection::close(Instant now)
         abort(now); // unread data is lost: tell the peer [rfc2525 §2.17]
         return;
     }
+    if (m_state == State::FinWait2 && m_time_wait_deadline == kNever) {
+        // Shut down for writing earlier, now closed: nobody will read what the peer may still
+        // send, and it may never send its FIN — bound the wait as on reaching FIN-WAIT-2.
+        m_time_wait_deadline = now + m_config.time_wait;
+        update_timers(now);
+        return;
+    }
     (void)shutdown(now);
 }
 
@@ -1662,7 +1669,10 @@ void Connection::on_timer(Instant now)
     if (m_persist_deadline <= now) {
         m_persist_deadline = kNever;
         if (persist_mode()) {
-            if (++m_persist_unanswered > m_config.max_retransmits) {
+            // A closed-by-user connection gives up after as many probes, answered or not: a
+            // peer that keeps its window shut must not hold an orphan forever.
+            if (++m_persist_unanswered > m_config.max_retransmits ||
+                (m_user_closed && ++m_orphan_probes > m_config.max_retransmits)) {
                 set_error_and_close(Errno::TIMEDOUT);
                 notify();
                 return;

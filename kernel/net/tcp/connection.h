@@ -407,6 +407,7 @@ private:
     bool m_ack_now = false;
     uint32_t m_rcv_mss = 536; // largest payload seen, for "every second full segment"
     unsigned m_persist_unanswered = 0;
+    unsigned m_orphan_probes = 0; // persist probes since the user closed
 
     // Timers (kNever when disarmed).
     Instant m_rto_deadline = kNever;

@@ -277,6 +277,30 @@ TEST(TcpLayer, ShutdownWriteSendsFinAndReadShutdownEndsReading)
     EXPECT_EQ(tcp.endpoint_count(), 0u);
 }
 
+TEST(TcpLayer, AClosedHalfClosedConnectionDoesNotWaitForeverForTheFin)
+{
+    Host h;
+    Tcp& tcp = h.stack.tcp();
+    Counter events;
+    Endpoint* server = open(tcp, events);
+    ASSERT_FALSE(tcp.listen(*server, 1).is_error());
+    Endpoint* client = open(tcp, events);
+    ASSERT_FALSE(tcp.connect(*client, server->local()).is_error());
+    Endpoint* conn = tcp.accept(*server, events).value();
+    // The client shuts down writing (FIN acknowledged: FIN-WAIT-2), then closes; the server
+    // never closes its side.
+    ASSERT_FALSE(tcp.shutdown(*client, false, true).is_error());
+    EXPECT_EQ(client->connection()->state(), net::tcp::State::FinWait2);
+    tcp.release(*client);
+    EXPECT_EQ(tcp.endpoint_count(), 3u);
+    run_for(h, 61 * kSecond, kSecond);
+    EXPECT_EQ(tcp.endpoint_count(), 2u); // the orphan went
+    tcp.release(*conn);
+    tcp.release(*server);
+    run_for(h, 61 * kSecond, kSecond);
+    EXPECT_EQ(tcp.endpoint_count(), 0u);
+}
+
 TEST(TcpLayer, MegabytesBothWaysBetweenTwoStacks)
 {
     Host a(2, 11), b(3, 22);
