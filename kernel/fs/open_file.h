@@ -36,6 +36,16 @@
 
 namespace fs {
 
+// Someone watching a file's readiness (an epoll interest): `changed` runs whenever the file's
+// poll_events() may have changed — for file types that say notifies_readiness(). The
+// syscall layer links watches into the file and runs them (lx/poll.h); `changed` must only
+// take leaf locks.
+struct ReadinessWatch {
+    ReadinessWatch* next = nullptr;
+    ReadinessWatch* prev = nullptr;
+    void (*changed)(ReadinessWatch*) = nullptr;
+};
+
 class OpenFile : public RefCounted<OpenFile> {
 public:
     virtual ~OpenFile() = default;
@@ -86,6 +96,12 @@ public:
     // epoll files): each returns the address of a static tag of its own.
     virtual const void* type_tag() const { return nullptr; }
 
+    // True for a file type that reports every change of its readiness to its watchers (and
+    // so supports edge-triggered epoll exactly); the others are re-checked on every change
+    // of any file. The watch list is the syscall layer's (lx/poll.cc), under its lock.
+    virtual bool notifies_readiness() const { return false; }
+    ReadinessWatch*& readiness_watches() { return m_watches; }
+
 protected:
     explicit OpenFile(unsigned flags) : m_flags(flags) {}
 
@@ -104,6 +120,7 @@ protected:
 
 private:
     std::atomic<unsigned> m_flags;
+    ReadinessWatch* m_watches = nullptr;
 };
 
 // An open regular file, directory, symlink (O_PATH only) or device node.

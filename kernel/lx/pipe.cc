@@ -33,6 +33,7 @@ struct PipeBuffer : fs::RefCounted<PipeBuffer> {
     size_t used TA_GUARDED(lock) = 0;
     uint32_t readers TA_GUARDED(lock) = 0;
     uint32_t writers TA_GUARDED(lock) = 0;
+    fs::OpenFile* ends[2] TA_GUARDED(lock) = {}; // the read end, the write end (while open)
     uint64_t ino = 0;
     ~PipeBuffer() { delete[] data; }
 };
@@ -56,15 +57,17 @@ public:
     {
         ksync::MutexGuard guard(m_pipe->lock);
         (write_end ? m_pipe->writers : m_pipe->readers)++;
+        m_pipe->ends[write_end] = this;
     }
     ~PipeEnd() override
     {
-        {
-            ksync::MutexGuard guard(m_pipe->lock);
-            (m_write_end ? m_pipe->writers : m_pipe->readers)--;
-        }
-        readiness_changed();
+        ksync::MutexGuard guard(m_pipe->lock);
+        (m_write_end ? m_pipe->writers : m_pipe->readers)--;
+        m_pipe->ends[m_write_end] = nullptr;
+        changed_locked();
     }
+
+    bool notifies_readiness() const override { return true; }
 
 protected:
     lib::Result<size_t> do_read(fs::IoBuffer& buf) override
@@ -83,7 +86,7 @@ protected:
                         TRY(buf.copy_out(first, m_pipe->data, n - first));
                     m_pipe->head = (m_pipe->head + n) % kPipeSize;
                     m_pipe->used -= n;
-                    readiness_changed();
+                    changed_locked();
                     return n;
                 }
                 if (m_pipe->writers == 0)
@@ -121,7 +124,7 @@ protected:
                         TRY(buf.copy_in(done + first, m_pipe->data, n - first));
                     m_pipe->used += n;
                     done += n;
-                    readiness_changed();
+                    changed_locked();
                     continue;
                 }
             }
@@ -154,6 +157,14 @@ protected:
     lib::Result<fs::Attr> do_getattr() override { return stream_attr(m_pipe->ino, 0010000 /* S_IFIFO */); }
 
 private:
+    // Both ends' readiness may have changed (data moved, an end closed).
+    void changed_locked() TA_REQ(m_pipe->lock)
+    {
+        for (fs::OpenFile* end : m_pipe->ends)
+            if (end)
+                readiness_changed(*end);
+    }
+
     fs::Ref<PipeBuffer> m_pipe;
     bool m_write_end;
 };
@@ -164,6 +175,8 @@ public:
         : fs::OpenFile(flags), m_count(initial), m_semaphore(semaphore), m_ino(g_next_pipe_ino.fetch_add(1))
     {
     }
+
+    bool notifies_readiness() const override { return true; }
 
 protected:
     lib::Result<size_t> do_read(fs::IoBuffer& buf) override
@@ -178,7 +191,7 @@ protected:
                     uint64_t value = m_semaphore ? 1 : m_count;
                     TRY(buf.copy_out(0, &value, 8));
                     m_count -= value;
-                    readiness_changed();
+                    readiness_changed(*this);
                     return size_t(8);
                 }
             }
@@ -203,7 +216,7 @@ protected:
                 ksync::MutexGuard guard(m_lock);
                 if (m_count <= ~uint64_t(0) - 1 - value) {
                     m_count += value;
-                    readiness_changed();
+                    readiness_changed(*this);
                     return size_t(8);
                 }
             }

@@ -2,10 +2,10 @@
 //
 // epoll instances are open files holding a table of interests (descriptor, its open file,
 // the events asked for, the user's 64-bit data). epoll_wait checks every interest's current
-// readiness (OpenFile::poll_events) and sleeps on the notifier until something changes.
-// Edge-triggered interests (EPOLLET) are reported like level-triggered ones; EPOLLONESHOT
-// disables an interest after one report. TODO(#6): per-file wait queues and true edge
-// triggering when sockets arrive.
+// readiness (OpenFile::poll_events) and sleeps on the notifier until something changes —
+// only the interests whose files changed, for files that notify (see EpollFile). EPOLLET
+// reports once per change; EPOLLONESHOT disables an interest after one report; EPOLLEXCLUSIVE
+// is accepted (every waiter wakes, which Linux allows).
 //
 // Signals. A wait cut short by a signal is never restarted after a handler ran (EINTR), as
 // on Linux; if no handler runs it starts again (signal.h): poll and epoll with a timeout
@@ -23,6 +23,7 @@
 #include <lib/string.h>
 #include <lx/uaccess.h>
 #include <new>
+#include <stddef.h>
 #include <sync/mutex.h>
 #include <time/linux_time.h>
 
@@ -50,6 +51,45 @@ void readiness_changed()
     ksync::MutexGuard guard(g_sleepers_lock);
     for (Sleeper* s = g_sleepers; s; s = s->next)
         core::unpark_thread(s->thread);
+}
+
+namespace {
+// Guards every file's watch list (fs::OpenFile::readiness_watches). A leaf but for the
+// callbacks, which take only their instance's ready lock.
+constinit ksync::Mutex g_watch_lock;
+} // namespace
+
+void readiness_changed(fs::OpenFile& file)
+{
+    {
+        ksync::MutexGuard guard(g_watch_lock);
+        for (fs::ReadinessWatch* w = file.readiness_watches(); w; w = w->next)
+            w->changed(w);
+    }
+    readiness_changed();
+}
+
+void watch_readiness(fs::OpenFile& file, fs::ReadinessWatch& watch)
+{
+    ksync::MutexGuard guard(g_watch_lock);
+    fs::ReadinessWatch*& head = file.readiness_watches();
+    watch.prev = nullptr;
+    watch.next = head;
+    if (head)
+        head->prev = &watch;
+    head = &watch;
+}
+
+void unwatch_readiness(fs::OpenFile& file, fs::ReadinessWatch& watch)
+{
+    ksync::MutexGuard guard(g_watch_lock);
+    if (watch.prev)
+        watch.prev->next = watch.next;
+    else if (file.readiness_watches() == &watch)
+        file.readiness_watches() = watch.next;
+    if (watch.next)
+        watch.next->prev = watch.prev;
+    watch.next = watch.prev = nullptr;
 }
 
 bool wait_readiness(uint64_t seen, uint64_t deadline_ns)
@@ -173,31 +213,56 @@ struct __attribute__((packed)) EpollEvent {
 };
 static_assert(sizeof(EpollEvent) == 12);
 
+// One interest of an epoll instance. Heap-allocated (the watch must not move while linked).
 struct Interest {
-    int fd;
+    fs::ReadinessWatch watch; // first: the watch callback finds the interest from it
+    class EpollFile* owner = nullptr;
+    int fd = -1;
     fs::Ref<fs::OpenFile> file;
-    uint32_t events;
-    uint64_t data;
-    bool disabled; // EPOLLONESHOT after a report
+    uint32_t events = 0;
+    uint64_t data = 0;
+    bool disabled = false;  // EPOLLONESHOT after a report
+    bool precise = false;   // the file notifies its watches (fs::OpenFile::notifies_readiness)
+    // Precise interests: whether it is on the ready list (under the instance's ready lock).
+    bool queued = false;
+    Interest* ready_next = nullptr;
+    // Imprecise edge-triggered interests: the global epoch at the last report.
+    uint64_t reported_epoch = ~uint64_t(0);
 };
 
+// An epoll instance. Interests on files that notify (sockets, pipes, eventfds) sit on the
+// ready list only after their file changed: epoll_wait checks those, not every interest. A
+// level-triggered interest that was ready goes back on the list after its report (it is
+// checked again next time, as Linux does); an edge-triggered one waits for the next change.
+// Interests on other files (terminals, timerfds, signalfds) are checked on every wait; an
+// edge-triggered one reports again only after something changed somewhere.
+//
+// Locks: m_lock (the interest table, held across collect, which calls poll_events) before
+// the file's locks; m_ready_lock is a leaf, taken by the watch callback from any notifier.
 class EpollFile final : public fs::OpenFile {
 public:
     EpollFile(unsigned flags) : fs::OpenFile(flags) {}
-    ~EpollFile() override { delete[] m_interests; }
+    ~EpollFile() override
+    {
+        ksync::MutexGuard guard(m_lock);
+        for (size_t i = 0; i < m_count; ++i)
+            drop_locked(m_interests[i]);
+        delete[] m_interests;
+    }
     const void* type_tag() const override;
 
     Result<void> control(int op, int fd, fs::Ref<fs::OpenFile> file, uint32_t events, uint64_t data)
     {
         ksync::MutexGuard guard(m_lock);
-        Interest* existing = find_locked(fd, file);
+        size_t index = find_locked(fd, file);
+        Interest* existing = index < m_count ? m_interests[index] : nullptr;
         switch (op) {
-        case kCtlAdd:
+        case kCtlAdd: {
             if (existing)
                 return Errno::EXIST;
             if (m_count == m_capacity) {
                 size_t capacity = m_capacity ? m_capacity * 2 : 8;
-                auto* grown = new (std::nothrow) Interest[capacity];
+                auto* grown = new (std::nothrow) Interest*[capacity];
                 if (!grown)
                     return Errno::NOMEM;
                 for (size_t i = 0; i < m_count; ++i)
@@ -206,20 +271,37 @@ public:
                 m_interests = grown;
                 m_capacity = capacity;
             }
-            m_interests[m_count++] = Interest { fd, file, events, data, false };
+            auto* in = new (std::nothrow) Interest;
+            if (!in)
+                return Errno::NOMEM;
+            in->owner = this;
+            in->fd = fd;
+            in->file = file;
+            in->events = events;
+            in->data = data;
+            in->precise = file->notifies_readiness();
+            m_interests[m_count++] = in;
+            if (in->precise) {
+                in->watch.changed = &EpollFile::watch_changed;
+                watch_readiness(*file, in->watch);
+                enqueue(in); // checked once now, as Linux checks a new interest
+            }
             return {};
+        }
         case kCtlMod:
             if (!existing)
                 return Errno::NOENT;
             existing->events = events;
             existing->data = data;
             existing->disabled = false;
+            existing->reported_epoch = ~uint64_t(0);
+            if (existing->precise)
+                enqueue(existing);
             return {};
         case kCtlDel:
             if (!existing)
                 return Errno::NOENT;
-            *existing = m_interests[--m_count];
-            m_interests[m_count] = Interest {};
+            remove_locked(index);
             return {};
         default:
             return Errno::INVAL;
@@ -231,35 +313,84 @@ public:
     {
         ksync::MutexGuard guard(m_lock);
         size_t n = 0;
-        for (size_t i = 0; i < m_count && n < max; ++i) {
-            Interest& in = m_interests[i];
-            if (in.disabled)
+        // Precise interests: the ones whose files changed since the last look.
+        Interest* list;
+        {
+            ksync::MutexGuard ready(m_ready_lock);
+            list = m_ready_head;
+            m_ready_head = m_ready_tail = nullptr;
+        }
+        Interest* keep_head = nullptr;
+        Interest* keep_tail = nullptr;
+        while (list) {
+            Interest* in = list;
+            list = in->ready_next;
+            in->ready_next = nullptr;
+            if (n == max) {
+                // No room this time: it stays queued for the next call, in order.
+                (keep_tail ? keep_tail->ready_next : keep_head) = in;
+                keep_tail = in;
                 continue;
-            // A descriptor closed since it was added: Linux drops the interest with the
-            // last reference to the open file; ours holds a reference, so drop it here.
-            auto current = fd_table().get(in.fd);
-            if (current.is_error() || current.value().get() != in.file.get()) {
-                m_interests[i] = m_interests[--m_count];
-                m_interests[m_count] = Interest {};
+            }
+            {
+                // Off the list before looking: a change from now on queues it again.
+                ksync::MutexGuard ready(m_ready_lock);
+                in->queued = false;
+            }
+            if (in->disabled || !still_open(in)) {
+                if (!in->disabled)
+                    remove_locked(find_locked(in->fd, in->file));
+                continue;
+            }
+            uint32_t got = ready_events(*in);
+            if (!got)
+                continue;
+            out[n++] = EpollEvent { got, in->data };
+            if (in->events & kEpollOneshot)
+                in->disabled = true;
+            else if (!(in->events & kEpollEt))
+                enqueue(in); // level-triggered: look again next time
+        }
+        if (keep_head) {
+            ksync::MutexGuard ready(m_ready_lock);
+            keep_tail->ready_next = m_ready_head;
+            m_ready_head = keep_head;
+            if (!m_ready_tail)
+                m_ready_tail = keep_tail;
+        }
+        // The others: looked at every time.
+        uint64_t epoch = readiness_epoch();
+        for (size_t i = 0; i < m_count && n < max; ++i) {
+            Interest* in = m_interests[i];
+            if (in->precise || in->disabled)
+                continue;
+            if (!still_open(in)) {
+                remove_locked(i);
                 --i;
                 continue;
             }
-            uint32_t ev = in.file->poll_events();
-            uint32_t wanted = (in.events & (kEpollIn | kEpollPri | kEpollOut | kEpollRdHup)) | kEpollErr | kEpollHup;
-            uint32_t got = ev & wanted;
+            uint32_t got = ready_events(*in);
             if (!got)
                 continue;
-            out[n++] = EpollEvent { got, in.data };
-            if (in.events & kEpollOneshot)
-                in.disabled = true;
+            if (in->events & kEpollEt) {
+                if (in->reported_epoch == epoch)
+                    continue; // nothing changed anywhere since the last report
+                in->reported_epoch = epoch;
+            }
+            out[n++] = EpollEvent { got, in->data };
+            if (in->events & kEpollOneshot)
+                in->disabled = true;
         }
         return n;
     }
 
     uint32_t do_poll_events() override
     {
-        EpollEvent probe;
-        return collect_readonly(&probe) ? (fs::kPollIn | fs::kPollRdNorm) : 0;
+        ksync::MutexGuard guard(m_lock);
+        for (size_t i = 0; i < m_count; ++i)
+            if (!m_interests[i]->disabled && ready_events(*m_interests[i]))
+                return fs::kPollIn | fs::kPollRdNorm;
+        return 0;
     }
 
     Result<fs::Attr> do_getattr() override
@@ -271,27 +402,88 @@ public:
     }
 
 private:
-    bool collect_readonly(EpollEvent*)
+    static void watch_changed(fs::ReadinessWatch* watch)
     {
-        ksync::MutexGuard guard(m_lock);
-        for (size_t i = 0; i < m_count; ++i)
-            if (!m_interests[i].disabled && (m_interests[i].file->poll_events() & m_interests[i].events))
-                return true;
-        return false;
+        auto* in = reinterpret_cast<Interest*>(watch);
+        in->owner->enqueue(in);
     }
 
-    Interest* find_locked(int fd, const fs::Ref<fs::OpenFile>& file) TA_REQ(m_lock)
+    void enqueue(Interest* in)
+    {
+        ksync::MutexGuard ready(m_ready_lock);
+        if (in->queued)
+            return;
+        in->queued = true;
+        in->ready_next = nullptr;
+        if (m_ready_tail)
+            m_ready_tail->ready_next = in;
+        else
+            m_ready_head = in;
+        m_ready_tail = in;
+    }
+
+    static uint32_t ready_events(Interest& in)
+    {
+        uint32_t wanted = (in.events & (kEpollIn | kEpollPri | kEpollOut | kEpollRdHup)) | kEpollErr | kEpollHup;
+        return in.file->poll_events() & wanted;
+    }
+
+    // A descriptor closed since it was added: Linux drops the interest with the last
+    // reference to the open file; ours holds a reference, so it is dropped when seen.
+    static bool still_open(Interest* in)
+    {
+        auto current = fd_table().get(in->fd);
+        return !current.is_error() && current.value().get() == in->file.get();
+    }
+
+    void remove_locked(size_t index) TA_REQ(m_lock)
+    {
+        if (index >= m_count)
+            return;
+        Interest* in = m_interests[index];
+        m_interests[index] = m_interests[--m_count];
+        m_interests[m_count] = nullptr;
+        drop_locked(in);
+    }
+
+    void drop_locked(Interest* in) TA_REQ(m_lock)
+    {
+        if (in->precise)
+            unwatch_readiness(*in->file, in->watch);
+        {
+            // After unwatching no callback can queue it again; take it off the list.
+            ksync::MutexGuard ready(m_ready_lock);
+            if (in->queued) {
+                Interest* prev = nullptr;
+                for (Interest* p = m_ready_head; p; prev = p, p = p->ready_next) {
+                    if (p == in) {
+                        (prev ? prev->ready_next : m_ready_head) = in->ready_next;
+                        if (m_ready_tail == in)
+                            m_ready_tail = prev;
+                        break;
+                    }
+                }
+                in->queued = false;
+            }
+        }
+        delete in;
+    }
+
+    size_t find_locked(int fd, const fs::Ref<fs::OpenFile>& file) TA_REQ(m_lock)
     {
         for (size_t i = 0; i < m_count; ++i)
-            if (m_interests[i].fd == fd && m_interests[i].file.get() == file.get())
-                return &m_interests[i];
-        return nullptr;
+            if (m_interests[i]->fd == fd && m_interests[i]->file.get() == file.get())
+                return i;
+        return m_count;
     }
 
     ksync::Mutex m_lock;
-    Interest* m_interests TA_GUARDED(m_lock) = nullptr;
+    Interest** m_interests TA_GUARDED(m_lock) = nullptr;
     size_t m_count TA_GUARDED(m_lock) = 0;
     size_t m_capacity TA_GUARDED(m_lock) = 0;
+    ksync::Mutex m_ready_lock;
+    Interest* m_ready_head TA_GUARDED(m_ready_lock) = nullptr;
+    Interest* m_ready_tail TA_GUARDED(m_ready_lock) = nullptr;
 };
 
 constexpr char kEpollTag = 0;
@@ -545,7 +737,6 @@ int64_t sys_epoll_ctl(const Args& a)
             return err(Errno::INVAL);
     }
     (void)kEpollWakeup; // accepted, meaningless here (no suspend)
-    (void)kEpollEt;     // treated as level-triggered (see the header)
     return ret(ep.value()->control(op, fd, target.release_value(), ev.events, ev.data));
 }
 

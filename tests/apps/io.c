@@ -97,6 +97,66 @@ int main(void)
     CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, efd, NULL) == 0);
     CHECK(epoll_wait(ep, out, 4, 0) == 0);
 
+    // Level- and edge-triggered interests on one pipe; one-shot; a small maxevents.
+    int q[2];
+    CHECK(pipe(q) == 0);
+    int lt = epoll_create1(0), et = epoll_create1(0);
+    CHECK(lt >= 0 && et >= 0);
+    struct epoll_event e1 = { .events = EPOLLIN, .data.u64 = 1 };
+    struct epoll_event e2 = { .events = EPOLLIN | EPOLLET, .data.u64 = 2 };
+    CHECK(epoll_ctl(lt, EPOLL_CTL_ADD, q[0], &e1) == 0);
+    CHECK(epoll_ctl(et, EPOLL_CTL_ADD, q[0], &e2) == 0);
+    CHECK(epoll_wait(et, out, 4, 0) == 0);
+    CHECK(write(q[1], "ab", 2) == 2);
+    CHECK(epoll_wait(lt, out, 4, 0) == 1 && out[0].data.u64 == 1);
+    CHECK(epoll_wait(lt, out, 4, 0) == 1); // level: still readable, so reported again
+    CHECK(epoll_wait(et, out, 4, 0) == 1 && out[0].data.u64 == 2);
+    CHECK(epoll_wait(et, out, 4, 0) == 0); // edge: once per change
+    CHECK(write(q[1], "c", 1) == 1);       // more data is a new edge
+    CHECK(epoll_wait(et, out, 4, 100) == 1);
+    CHECK(epoll_wait(et, out, 4, 0) == 0);
+    CHECK(read(q[0], buf, sizeof buf) == 3);
+    CHECK(epoll_wait(lt, out, 4, 0) == 0);
+    CHECK(epoll_wait(et, out, 4, 0) == 0);
+    // EPOLLOUT|EPOLLET on a writable end (how nginx registers sockets): once, not every time.
+    struct epoll_event e3 = { .events = EPOLLOUT | EPOLLET, .data.u64 = 3 };
+    CHECK(epoll_ctl(et, EPOLL_CTL_ADD, q[1], &e3) == 0);
+    CHECK(epoll_wait(et, out, 4, 0) == 1 && out[0].data.u64 == 3 && (out[0].events & EPOLLOUT));
+    CHECK(epoll_wait(et, out, 4, 0) == 0);
+    CHECK(epoll_ctl(et, EPOLL_CTL_DEL, q[1], NULL) == 0);
+    // One-shot: one report, then silence until EPOLL_CTL_MOD re-arms it.
+    struct epoll_event e4 = { .events = EPOLLIN | EPOLLONESHOT, .data.u64 = 4 };
+    CHECK(epoll_ctl(lt, EPOLL_CTL_MOD, q[0], &e4) == 0);
+    CHECK(write(q[1], "d", 1) == 1);
+    CHECK(epoll_wait(lt, out, 4, 0) == 1 && out[0].data.u64 == 4);
+    CHECK(epoll_wait(lt, out, 4, 0) == 0);
+    CHECK(epoll_ctl(lt, EPOLL_CTL_MOD, q[0], &e4) == 0);
+    CHECK(epoll_wait(lt, out, 4, 0) == 1);
+    // Three ready eventfds, maxevents 2: two now, the third next time, none lost.
+    CHECK(epoll_ctl(et, EPOLL_CTL_DEL, q[0], NULL) == 0);
+    int ev3[3];
+    for (int i = 0; i < 3; i++) {
+        ev3[i] = eventfd(1, EFD_NONBLOCK);
+        struct epoll_event e = { .events = EPOLLIN | EPOLLET, .data.u64 = 10 + i };
+        CHECK(ev3[i] >= 0 && epoll_ctl(et, EPOLL_CTL_ADD, ev3[i], &e) == 0);
+    }
+    uint64_t seen = 0;
+    n = epoll_wait(et, out, 2, 0);
+    CHECK(n == 2);
+    for (int i = 0; i < n; i++)
+        seen |= 1ull << out[i].data.u64;
+    n = epoll_wait(et, out, 2, 0);
+    CHECK(n == 1);
+    seen |= 1ull << out[0].data.u64;
+    CHECK(seen == (7ull << 10));
+    CHECK(epoll_wait(et, out, 4, 0) == 0);
+    for (int i = 0; i < 3; i++)
+        close(ev3[i]);
+    close(lt);
+    close(et);
+    close(q[0]);
+    close(q[1]);
+
     // End of file once the writer is gone; EPIPE once the reader is.
     CHECK(close(p[1]) == 0);
     CHECK(read(p[0], buf, sizeof buf) == 0);
