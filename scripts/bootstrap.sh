@@ -14,6 +14,9 @@ packages=(
   python3                                      # build helpers (symbol table) and test drivers
   gcc g++ libc6-dev musl-tools                 # test applications, built as users build theirs
   sqlite3 golang-go                            # unmodified Debian programs and a Go program in the tests
+  redis-server redis-tools nginx memcached     # unmodified network servers in the guest, and their clients
+  curl wrk                                     # HTTP clients for the nginx test
+  iproute2 iputils-ping dnsmasq-base           # tap tests: namespaces, ping, a real DHCP server
 )
 
 missing=()
@@ -25,6 +28,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "bootstrap: installing ${missing[*]}"
   $sudo apt-get update -q
+  # The servers are test programs, not services: keep their packages from starting them
+  # (a policy-rc.d that refuses, only for the duration of the install).
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" > /dev/null
+    $sudo chmod +x "$policy"
+    trap '$sudo rm -f "$policy"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 

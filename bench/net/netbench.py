@@ -241,23 +241,18 @@ def free_port():
 
 
 def guest_command(args, run_args, forwards, status_path):
-    """The QEMU command of `nimbus run --dry-run RUN_ARGS` with a virtio-net device on QEMU's
-    user networking, forwarding each (host port, guest port) of `forwards` from 127.0.0.1.
-
-    The runner has no network options yet: the device and back-end are appended to its
-    command here. Once `nimbus run --net user -p HOST:GUEST` exists, this becomes
-    `run_args = ["--net", "user"] + [f"-p{h}:{g}" ...] + run_args` and nothing else changes."""
-    dry = subprocess.run([args.nimbus, "run", "--dry-run"] + run_args, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    """The QEMU command of `nimbus run --dry-run` for RUN_ARGS, with the runner's virtio-net card
+    on QEMU's user networking forwarding each (host port, guest port) of `forwards` from
+    127.0.0.1 (`--net user -p HOST:GUEST`): the same card and back-end for both targets."""
+    publish = [w for h, g in forwards for w in ("-p", f"127.0.0.1:{h}:{g}")]
+    dry = subprocess.run([args.nimbus, "run", "--dry-run", "--net", "user"] + publish + run_args,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if dry.returncode != 0:
         raise RuntimeError(f"nimbus run --dry-run failed: {dry.stderr.strip()[-400:]}")
     argv = shlex.split(dry.stdout.strip().splitlines()[-1])
     argv = [a.replace(boot_bench.STATUS_PLACEHOLDER, status_path) for a in argv]
-    fwd = ",".join(f"hostfwd=tcp:127.0.0.1:{h}-:{g}" for h, g in forwards)
-    device = "virtio-net-device" if args.machine == "microvm" else "virtio-net-pci"
     # debug-threads: QEMU names its threads, so that thread_cpu_ns can tell the vCPUs apart.
-    return argv + ["-name", "netbench,debug-threads=on",
-                   "-netdev", f"user,id=net0,{fwd}", "-device", f"{device},netdev=net0"]
+    return argv + ["-name", "netbench,debug-threads=on"]
 
 
 def run_args(args, target, server):

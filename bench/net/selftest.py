@@ -159,10 +159,12 @@ def test_parsers():
 
 
 def test_guest_command(work):
-    """guest_command on a stand-in for the runner that prints a fixed QEMU command."""
+    """guest_command on a stand-in for the runner that records its arguments and prints a fixed
+    QEMU command."""
     fake = os.path.join(work, "nimbus")
+    seen = os.path.join(work, "args")
     with open(fake, "w") as f:
-        f.write("#!/bin/sh\necho 'nimbus: image: noise' >&2\n"
+        f.write(f"#!/bin/sh\necho \"$@\" > {seen}\necho 'nimbus: image: noise' >&2\n"
                 "echo \"qemu -M q35 -append 'a -- b' -chardev file,id=s,path=/tmp/nimbus-status-XXXXXX\"\n")
     os.chmod(fake, 0o755)
 
@@ -171,11 +173,11 @@ def test_guest_command(work):
     argv = netbench.guest_command(Args, ["--machine", "q35"], [(40001, 6379), (40002, 5201)], "/x/status")
     check(argv[:4] == ["qemu", "-M", "q35", "-append"] and argv[4] == "a -- b"
           and "path=/x/status" in argv[6], "guest_command: the dry-run's command, status path replaced")
-    check(argv[-4:] == ["-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:40001-:6379,hostfwd=tcp:127.0.0.1:40002-:5201",
-                        "-device", "virtio-net-pci,netdev=net0"], "guest_command: user networking, 127.0.0.1 forwards")
-    Args.machine = "microvm"
-    check(netbench.guest_command(Args, [], [(1, 2)], "s")[-1] == "virtio-net-device,netdev=net0",
-          "guest_command: virtio-net-device on microvm")
+    check(argv[-2:] == ["-name", "netbench,debug-threads=on"], "guest_command: named QEMU threads")
+    with open(seen) as f:
+        passed = f.read().split()
+    check(passed == ["run", "--dry-run", "--net", "user", "-p", "127.0.0.1:40001:6379", "-p", "127.0.0.1:40002:5201",
+                     "--machine", "q35"], f"guest_command: the runner's user networking and forwards {passed}")
 
 
 def main():
