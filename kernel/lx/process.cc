@@ -5,6 +5,7 @@
 #include <core/console.h>
 #include <core/memory.h>
 #include <lib/string.h>
+#include <lx/files.h>
 #include <lx/futex.h>
 #include <lx/process.h>
 #include <network/network.h>
@@ -152,7 +153,10 @@ void exit_application(int status)
         hook(status);
         core::exit_current_thread();
     }
-    network::flush_transmit(200'000'000);
+    // The application's files close as a Linux process's do at exit: sockets send what they
+    // hold and their FIN (their connections live on as orphans while the network drains).
+    fd_table().close_all();
+    network::flush_transmit(3'000'000'000, 200'000'000);
     arch::exit_vm(status & 0xff);
 }
 

@@ -1,5 +1,5 @@
 // Sockets: the open file every address family's sockets are, and the operations a family
-// implements (AF_UNIX in unix_socket.cc; AF_INET will plug in beside it).
+// implements (AF_UNIX in unix_socket.cc, AF_INET in inet_socket.cc).
 //
 // Layers. sys_socket.cc owns the Linux ABI: it checks and copies every user pointer and
 // length (sockaddr, msghdr, iovecs, control messages, option values), turns control messages
@@ -198,7 +198,7 @@ Socket* as_socket(fs::OpenFile& file);
 // SOCK_NONBLOCK/SOCK_CLOEXEC; `file_flags` the open-file flags (read-write, maybe
 // non-blocking). ESOCKTNOSUPPORT / EPROTONOSUPPORT for what the family lacks, ENOBUFS.
 Result<fs::Ref<Socket>> create_unix_socket(int type, int protocol, unsigned file_flags);
-// AF_INET (inet_socket.cc): SOCK_DGRAM (UDP) so far.
+// AF_INET (inet_socket.cc): SOCK_STREAM (TCP) and SOCK_DGRAM (UDP).
 Result<fs::Ref<Socket>> create_inet_socket(int type, int protocol, unsigned file_flags);
 Result<void> create_unix_socket_pair(int type, int protocol, unsigned file_flags, fs::Ref<Socket>& a,
                                      fs::Ref<Socket>& b);

@@ -18,7 +18,7 @@ namespace {
 
 constexpr size_t kMaxIoCount = 0x7fffffff;   // INT_MAX: one send/recv moves at most this
 constexpr size_t kMaxControlLength = 20480;  // net.core.optmem_max: larger control data ENOBUFS
-constexpr size_t kMaxOptionLength = 64;      // no option value here is longer
+constexpr size_t kMaxOptionLength = 128;     // no option value here is longer (TCP_INFO: 104)
 constexpr int kScmRights = 1, kScmCredentials = 2;
 
 // struct msghdr, struct mmsghdr and struct cmsghdr of x86-64 Linux.

@@ -331,9 +331,22 @@ void init_network(const boot::Options& options)
     timers_changed();
 }
 
-void flush_transmit(uint64_t timeout_ns)
+void flush_transmit(uint64_t tcp_timeout_ns, uint64_t nic_timeout_ns)
 {
-    uint64_t deadline = core::monotonic_ns() + timeout_ns;
+    if (!g_stack)
+        return;
+    uint64_t tcp_deadline = core::monotonic_ns() + tcp_timeout_ns;
+    for (;;) {
+        size_t sending;
+        {
+            ksync::MutexGuard guard(g_lock);
+            sending = g_stack->tcp().connections_sending();
+        }
+        if (sending == 0 || core::monotonic_ns() >= tcp_deadline)
+            break;
+        core::sleep_ns(5'000'000); // the timer and receive threads move the connections on
+    }
+    uint64_t deadline = core::monotonic_ns() + nic_timeout_ns;
     for (size_t i = 0; i < g_interface_count; i++) {
         drivers::NetDevice& nic = g_interfaces[i]->nic();
         while (!nic.transmit_idle() && core::monotonic_ns() < deadline)

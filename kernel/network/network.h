@@ -30,10 +30,13 @@ bool wait_configured(uint64_t timeout_ns);
 net::Stack& stack();
 ksync::Mutex& stack_lock();
 
-// Before the VM powers off (the application exited): waits, at most `timeout_ns`, until every
-// NIC has sent what it was given — a datagram sent just before exit() must not die in the
-// ring. (Packets still waiting for ARP resolution are not waited for.)
-void flush_transmit(uint64_t timeout_ns);
+// Before the VM powers off (the application exited and its sockets are closed): waits, at most
+// `tcp_timeout_ns`, until no TCP connection has data or a FIN its peer has not acknowledged —
+// the end of a stream written just before exit() must arrive, as it would from a Linux
+// process whose kernel lives on — then, at most `nic_timeout_ns`, until every NIC has sent
+// what it was given (a datagram sent just before exit() must not die in the ring). Packets
+// still waiting for ARP resolution are not waited for.
+void flush_transmit(uint64_t tcp_timeout_ns, uint64_t nic_timeout_ns);
 
 // Call with stack_lock() held after anything that may have moved the stack's next deadline
 // earlier (a send that started an ARP resolution, a TCP retransmission timer): wakes the

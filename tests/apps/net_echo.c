@@ -10,6 +10,9 @@
 //   net_echo tcp-source HOST PORT BYTES   connect, send BYTES of the pattern, print its hash
 //   net_echo hold PORT CONNS              accept CONNS connections and keep them all open
 //                                         until every peer has closed (concurrency test)
+//   net_echo tcp-loopback BYTES           one thread, both ends over 127.0.0.1: non-blocking
+//                                         connect and accept, socket calls' errors and
+//                                         options as Linux gives them, BYTES each way
 //   net_echo udp-server PORT COUNT        echo COUNT datagrams
 //   net_echo udp-client HOST PORT COUNT SIZE
 //                                         COUNT request/response exchanges (1 s timeout, 5
@@ -21,6 +24,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -30,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -342,6 +347,237 @@ static int hold(int port, int conns)
     return 0;
 }
 
+static void expect(int ok, const char* what)
+{
+    if (!ok) {
+        fprintf(stderr, "net_echo: %s (errno %d: %s)\n", what, errno, strerror(errno));
+        exit(1);
+    }
+}
+
+static int int_option(int fd, int level, int name)
+{
+    int v = -1;
+    socklen_t l = sizeof v;
+    if (getsockopt(fd, level, name, &v, &l) < 0)
+        die("getsockopt");
+    return v;
+}
+
+// Moves `bytes` of the pattern from `a` to `b` and back to `a` through non-blocking sockets
+// in one thread; checks every byte.
+static void pump(int a, int b, uint64_t bytes)
+{
+    static uint8_t buf[65536], in[65536];
+    static uint8_t echo[1 << 20];
+    uint64_t sent = 0, relayed = 0, got = 0;
+    size_t echo_len = 0; // bytes read by b and not yet written back
+    while (got < bytes) {
+        struct pollfd p[2] = { { .fd = a, .events = POLLIN | (sent < bytes ? POLLOUT : 0) },
+                               { .fd = b, .events = POLLIN | (echo_len ? POLLOUT : 0) } };
+        int n = poll(p, 2, STALL_MS);
+        if (n < 0)
+            die("poll");
+        if (n == 0)
+            fail("loopback: no progress for 60 s");
+        if ((p[0].revents & POLLOUT) && sent < bytes) {
+            size_t k = bytes - sent < sizeof buf ? (size_t)(bytes - sent) : sizeof buf;
+            for (size_t i = 0; i < k; i++)
+                buf[i] = pattern(sent + i, 7);
+            ssize_t w = send(a, buf, k, MSG_NOSIGNAL);
+            if (w < 0 && errno != EAGAIN)
+                die("loopback send");
+            if (w > 0)
+                sent += (uint64_t)w;
+        }
+        if ((p[1].revents & POLLIN) && echo_len < sizeof echo) {
+            ssize_t r = recv(b, echo + echo_len, sizeof echo - echo_len, 0);
+            if (r < 0 && errno != EAGAIN)
+                die("loopback recv (server)");
+            if (r == 0)
+                fail("loopback: early end of stream at the server");
+            if (r > 0) {
+                echo_len += (size_t)r;
+                relayed += (uint64_t)r;
+            }
+        }
+        if (echo_len) {
+            ssize_t w = send(b, echo, echo_len, MSG_NOSIGNAL);
+            if (w < 0 && errno != EAGAIN)
+                die("loopback send (server)");
+            if (w > 0) {
+                memmove(echo, echo + w, echo_len - (size_t)w);
+                echo_len -= (size_t)w;
+            }
+        }
+        if (p[0].revents & POLLIN) {
+            ssize_t r = recv(a, in, sizeof in, 0);
+            if (r < 0 && errno != EAGAIN)
+                die("loopback recv");
+            if (r == 0)
+                fail("loopback: early end of stream at the client");
+            for (ssize_t i = 0; i < r; i++)
+                if (in[i] != pattern(got + (uint64_t)i, 7))
+                    fail("loopback: echo differs from what was sent");
+            if (r > 0)
+                got += (uint64_t)r;
+        }
+    }
+    (void)relayed;
+}
+
+static volatile sig_atomic_t sigpipes;
+static void on_sigpipe(int sig)
+{
+    (void)sig;
+    sigpipes++;
+}
+
+static int tcp_loopback(uint64_t bytes)
+{
+    signal(SIGPIPE, on_sigpipe);
+    struct sockaddr_in any = { .sin_family = AF_INET, .sin_addr = { htonl(INADDR_LOOPBACK) } };
+    char c = 0;
+
+    // A socket that never connected.
+    int u = socket(AF_INET, SOCK_STREAM, 0);
+    expect(u >= 0, "socket");
+    expect(recv(u, &c, 1, MSG_DONTWAIT) < 0 && errno == ENOTCONN, "recv before connect: ENOTCONN");
+    expect(send(u, &c, 1, MSG_NOSIGNAL) < 0 && errno == EPIPE, "send before connect: EPIPE");
+    struct sockaddr_in peer;
+    socklen_t pl = sizeof peer;
+    expect(getpeername(u, (struct sockaddr*)&peer, &pl) < 0 && errno == ENOTCONN, "getpeername: ENOTCONN");
+    expect(shutdown(u, SHUT_WR) < 0 && errno == ENOTCONN, "shutdown before connect: ENOTCONN");
+    expect(int_option(u, SOL_SOCKET, SO_TYPE) == SOCK_STREAM, "SO_TYPE");
+    expect(int_option(u, SOL_SOCKET, SO_PROTOCOL) == IPPROTO_TCP, "SO_PROTOCOL");
+    expect(int_option(u, IPPROTO_TCP, TCP_MAXSEG) == 536, "TCP_MAXSEG before connect: 536");
+    int v = 1;
+    expect(setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) == 0, "TCP_NODELAY");
+    expect(int_option(u, IPPROTO_TCP, TCP_NODELAY) == 1, "TCP_NODELAY reads back");
+    v = 30;
+    expect(setsockopt(u, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof v) == 0, "TCP_KEEPIDLE");
+    expect(int_option(u, IPPROTO_TCP, TCP_KEEPIDLE) == 30, "TCP_KEEPIDLE reads back");
+    v = 0;
+    expect(setsockopt(u, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof v) < 0 && errno == EINVAL, "TCP_KEEPCNT 0: EINVAL");
+    v = 0x10;
+    expect(setsockopt(u, IPPROTO_IP, IP_TOS, &v, sizeof v) == 0 && int_option(u, IPPROTO_IP, IP_TOS) == 0x10,
+           "IP_TOS");
+    expect(int_option(u, IPPROTO_IP, IP_TTL) == 64, "IP_TTL default 64");
+    char cc[16] = { 0 };
+    socklen_t ccl = sizeof cc;
+    expect(getsockopt(u, IPPROTO_TCP, TCP_CONGESTION, cc, &ccl) == 0 && cc[0], "TCP_CONGESTION");
+    expect(setsockopt(u, IPPROTO_TCP, 9999, &v, sizeof v) < 0 && errno == ENOPROTOOPT, "unknown option: ENOPROTOOPT");
+    struct pollfd up = { .fd = u, .events = POLLIN | POLLOUT };
+    expect(poll(&up, 1, 0) == 1 && (up.revents & (POLLOUT | POLLHUP)) == (POLLOUT | POLLHUP),
+           "poll of a fresh socket: POLLOUT|POLLHUP");
+
+    // A refused connection: a port nobody listens on.
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    expect(l >= 0, "socket");
+    expect(bind(l, (struct sockaddr*)&any, sizeof any) == 0, "bind 127.0.0.1:0");
+    struct sockaddr_in la;
+    socklen_t lal = sizeof la;
+    expect(getsockname(l, (struct sockaddr*)&la, &lal) == 0 && la.sin_port != 0, "getsockname: ephemeral port");
+    expect(connect(u, (struct sockaddr*)&la, sizeof la) < 0 && errno == ECONNREFUSED, "connect to no listener: ECONNREFUSED");
+    expect(listen(l, 16) == 0, "listen");
+    expect(int_option(l, SOL_SOCKET, SO_ACCEPTCONN) == 1, "SO_ACCEPTCONN");
+    int lfl = fcntl(l, F_GETFL);
+    expect(fcntl(l, F_SETFL, lfl | O_NONBLOCK) == 0, "fcntl");
+    expect(accept(l, NULL, NULL) < 0 && errno == EAGAIN, "accept on an empty non-blocking listener: EAGAIN");
+
+    // A non-blocking connect: EINPROGRESS, then EALREADY or done; POLLOUT and SO_ERROR 0.
+    int a = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    expect(a >= 0, "socket");
+    expect(connect(a, (struct sockaddr*)&la, sizeof la) < 0 && errno == EINPROGRESS, "non-blocking connect: EINPROGRESS");
+    struct pollfd lp = { .fd = l, .events = POLLIN };
+    expect(poll(&lp, 1, STALL_MS) == 1 && (lp.revents & POLLIN), "listener: POLLIN");
+    struct sockaddr_in from;
+    socklen_t fl = sizeof from;
+    int b = accept4(l, (struct sockaddr*)&from, &fl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    expect(b >= 0, "accept4");
+    expect(fl == sizeof from && from.sin_addr.s_addr == htonl(INADDR_LOOPBACK), "accept4: the peer's address");
+    expect((fcntl(b, F_GETFL) & O_NONBLOCK) && (fcntl(b, F_GETFD) & FD_CLOEXEC), "accept4: the new socket's flags");
+    struct pollfd ap = { .fd = a, .events = POLLOUT };
+    expect(poll(&ap, 1, STALL_MS) == 1 && (ap.revents & POLLOUT), "connected: POLLOUT");
+    expect(int_option(a, SOL_SOCKET, SO_ERROR) == 0, "SO_ERROR after connecting: 0");
+    int r = connect(a, (struct sockaddr*)&la, sizeof la);
+    expect(r == 0 || errno == EISCONN, "connect again: 0 or EISCONN");
+    expect(connect(a, (struct sockaddr*)&la, sizeof la) < 0 && errno == EISCONN, "connect once more: EISCONN");
+    struct sockaddr_in an, bp;
+    socklen_t anl = sizeof an, bpl = sizeof bp;
+    expect(getsockname(a, (struct sockaddr*)&an, &anl) == 0 && getpeername(b, (struct sockaddr*)&bp, &bpl) == 0,
+           "getsockname/getpeername");
+    expect(an.sin_port == bp.sin_port && an.sin_addr.s_addr == bp.sin_addr.s_addr && bp.sin_port == from.sin_port,
+           "the two ends agree on the client's address");
+    expect(int_option(a, IPPROTO_TCP, TCP_MAXSEG) > 0, "TCP_MAXSEG");
+
+    // Peek, FIONREAD, MSG_WAITALL on a blocking read.
+    expect(send(a, "hello", 5, 0) == 5, "send");
+    struct pollfd bpoll = { .fd = b, .events = POLLIN };
+    expect(poll(&bpoll, 1, STALL_MS) == 1, "data: POLLIN");
+    int avail = 0;
+    for (int i = 0; i < 1000 && avail < 5; i++) {
+        expect(ioctl(b, FIONREAD, &avail) == 0, "FIONREAD");
+        if (avail < 5)
+            usleep(1000);
+    }
+    expect(avail == 5, "FIONREAD: 5");
+    char got[8] = { 0 };
+    expect(recv(b, got, sizeof got, MSG_PEEK) == 5 && !memcmp(got, "hello", 5), "MSG_PEEK");
+    int bfl = fcntl(b, F_GETFL);
+    expect(fcntl(b, F_SETFL, bfl & ~O_NONBLOCK) == 0, "fcntl");
+    expect(recv(b, got, 5, MSG_WAITALL) == 5 && !memcmp(got, "hello", 5), "recv after peek");
+    expect(recv(b, got, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN, "MSG_DONTWAIT: EAGAIN");
+    struct timeval tv = { .tv_sec = 0, .tv_usec = 100000 };
+    expect(setsockopt(b, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0, "SO_RCVTIMEO");
+    expect(recv(b, got, 1, 0) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK), "SO_RCVTIMEO: EAGAIN");
+    expect(fcntl(b, F_SETFL, bfl) == 0, "fcntl");
+
+    pump(a, b, bytes);
+
+    // Half close: the server reads end of stream, still writes; then the client sees it.
+    expect(shutdown(a, SHUT_WR) == 0, "shutdown(SHUT_WR)");
+    bpoll.events = POLLIN | POLLRDHUP;
+    expect(poll(&bpoll, 1, STALL_MS) == 1 && (bpoll.revents & POLLRDHUP), "the peer's FIN: POLLRDHUP");
+    expect(recv(b, got, 1, 0) == 0, "end of stream after the peer's shutdown");
+    expect(send(a, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE && sigpipes == 0, "send after shutdown(SHUT_WR): EPIPE");
+    expect(write(a, "x", 1) < 0 && errno == EPIPE && sigpipes == 1, "write after shutdown(SHUT_WR): EPIPE and SIGPIPE");
+    expect(send(b, "bye", 3, 0) == 3, "send to a half-closed peer");
+    ap.events = POLLIN;
+    expect(poll(&ap, 1, STALL_MS) == 1, "POLLIN for the last bytes");
+    expect(recv(a, got, sizeof got, 0) == 3, "the last bytes");
+    close(b);
+    expect(poll(&ap, 1, STALL_MS) == 1, "POLLIN for the end");
+    expect(recv(a, got, sizeof got, 0) == 0, "end of stream");
+    close(a);
+
+    // SO_LINGER {1, 0}: close resets the connection; the peer reads ECONNRESET.
+    int k = socket(AF_INET, SOCK_STREAM, 0);
+    expect(k >= 0 && connect(k, (struct sockaddr*)&la, sizeof la) == 0, "blocking connect");
+    expect(poll(&lp, 1, STALL_MS) == 1, "listener: POLLIN");
+    int d = accept(l, NULL, NULL);
+    expect(d >= 0, "accept");
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    expect(setsockopt(d, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0, "SO_LINGER");
+    close(d);
+    struct pollfd kp = { .fd = k, .events = POLLIN };
+    expect(poll(&kp, 1, STALL_MS) == 1 && (kp.revents & (POLLHUP | POLLERR)), "reset: POLLHUP|POLLERR");
+    expect(recv(k, got, 1, 0) < 0 && errno == ECONNRESET, "reset: ECONNRESET");
+    close(k);
+
+    // A connection nobody accepted is reset when the listener closes.
+    int e = socket(AF_INET, SOCK_STREAM, 0);
+    expect(e >= 0 && connect(e, (struct sockaddr*)&la, sizeof la) == 0, "blocking connect");
+    close(l);
+    struct pollfd ep = { .fd = e, .events = POLLIN };
+    expect(poll(&ep, 1, STALL_MS) == 1, "closed listener: the client hears");
+    expect(recv(e, got, 1, 0) < 0 && errno == ECONNRESET, "closed listener: ECONNRESET");
+    close(e);
+    close(u);
+    printf("tcp-loopback ok: %llu bytes each way\n", (unsigned long long)bytes);
+    return 0;
+}
+
 static int udp_server(int port, int count)
 {
     int fd = listener(port, SOCK_DGRAM);
@@ -409,6 +645,8 @@ int main(int argc, char** argv)
         return tcp_source(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 0));
     if (argc >= 4 && !strcmp(argv[1], "hold"))
         return hold(atoi(argv[2]), atoi(argv[3]));
+    if (argc >= 3 && !strcmp(argv[1], "tcp-loopback"))
+        return tcp_loopback(strtoull(argv[2], NULL, 0));
     if (argc >= 4 && !strcmp(argv[1], "udp-server"))
         return udp_server(atoi(argv[2]), atoi(argv[3]));
     if (argc >= 6 && !strcmp(argv[1], "udp-client"))

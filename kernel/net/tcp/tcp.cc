@@ -624,6 +624,30 @@ void Tcp::flush()
     }
 }
 
+size_t Tcp::connections_sending() const
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m_heap_size; i++) {
+        const Connection* c = m_heap[i]->m_connection;
+        if (c == nullptr)
+            continue;
+        switch (c->state()) {
+        case State::Established:
+        case State::CloseWait:
+            n += c->send_queued() > 0 || c->snd_una() != c->snd_nxt();
+            break;
+        case State::FinWait1:
+        case State::Closing:
+        case State::LastAck:
+            n++;
+            break;
+        default:
+            break;
+        }
+    }
+    return n;
+}
+
 // --- timers ---
 
 void Tcp::poll(uint64_t now_ns)

@@ -205,6 +205,9 @@ public:
     const TcpStats& stats() const { return m_stats; }
     const ParseStats& parse_stats() const { return m_parse_stats; }
     size_t endpoint_count() const { return m_heap_size; }
+    // Connections that still have data or a FIN the peer has not acknowledged (the VM waits
+    // for them, bounded, before it powers off after the application's exit).
+    size_t connections_sending() const;
     size_t connection_count() const { return m_flows.size(); }
 
 private:
