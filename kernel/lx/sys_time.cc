@@ -6,6 +6,7 @@
 // restart_syscall until the same deadline, and an absolute one simply runs again (signal.h).
 #include <core/clock.h>
 #include <core/thread.h>
+#include <lx/process.h>
 #include <lx/signal.h>
 #include <lx/syscall.h>
 #include <lx/uaccess.h>
@@ -32,6 +33,26 @@ constexpr int kTimerAbstime = 1;
 
 Timespec to_timespec(uint64_t ns) { return Timespec { int64_t(ns / 1000000000), int64_t(ns % 1000000000) }; }
 
+// The application's CPU time: the sum over its live threads. TODO(#4): threads that exited
+// are not counted (their time should be added up when they go).
+uint64_t process_cpu_ns()
+{
+    uint64_t sum = 0;
+    for_each_app_thread(
+        [](AppThread& t, void* ctx) {
+            if (t.thread)
+                *static_cast<uint64_t*>(ctx) += t.thread->runtime_ns();
+            return false;
+        },
+        &sum);
+    return sum;
+}
+
+Timeval to_timeval(uint64_t ns)
+{
+    return Timeval { int64_t(ns / 1000000000), int64_t(ns % 1000000000 / 1000) };
+}
+
 Result<uint64_t> clock_now(int clock)
 {
     switch (clock) {
@@ -49,8 +70,7 @@ Result<uint64_t> clock_now(int clock)
     case kClockThreadCputime:
         return core::current_thread()->runtime_ns();
     case kClockProcessCputime:
-        // TODO(#4): the sum over the application's threads; the caller's is a lower bound.
-        return core::current_thread()->runtime_ns();
+        return process_cpu_ns();
     default:
         return Errno::INVAL;
     }
@@ -119,12 +139,53 @@ int64_t sys_gettimeofday(const Args& a)
 {
     if (a.u(0)) {
         uint64_t ns = core::realtime_ns();
-        if (auto r = write_app(a.u(0), Timeval { int64_t(ns / 1000000000), int64_t(ns % 1000000000 / 1000) }); r.is_error())
+        if (auto r = write_app(a.u(0), to_timeval(ns)); r.is_error())
             return err(r.error());
     }
     if (a.u(1)) // the obsolete timezone: UTC
         return ret(write_app(a.u(1), uint64_t(0)));
     return 0;
+}
+
+// struct rusage: user and system time, then 14 counters (maxrss, page faults, context
+// switches ...) that are 0 here. Everything runs in ring 0 in one address space, so all of
+// a thread's time is reported as user time.
+struct Rusage {
+    Timeval utime;
+    Timeval stime;
+    int64_t counters[14];
+};
+static_assert(sizeof(Rusage) == 144);
+
+int64_t sys_getrusage(const Args& a)
+{
+    constexpr int kRusageSelf = 0, kRusageChildren = -1, kRusageThread = 1;
+    Rusage usage {};
+    switch (a.i(0)) {
+    case kRusageSelf:
+        usage.utime = to_timeval(process_cpu_ns());
+        break;
+    case kRusageThread:
+        usage.utime = to_timeval(core::current_thread()->runtime_ns());
+        break;
+    case kRusageChildren:
+        break; // no child processes in a unikernel
+    default:
+        return err(Errno::INVAL);
+    }
+    return ret(write_app(a.u(1), usage));
+}
+
+// times(2): CPU time in clock ticks (USER_HZ, 100) and the ticks since boot.
+int64_t sys_times(const Args& a)
+{
+    constexpr uint64_t kNsPerTick = 10'000'000;
+    if (a.u(0)) {
+        int64_t tms[4] = { int64_t(process_cpu_ns() / kNsPerTick), 0, 0, 0 };
+        if (auto r = write_app(a.u(0), tms); r.is_error())
+            return err(r.error());
+    }
+    return int64_t(core::monotonic_ns() / kNsPerTick);
 }
 
 int64_t sys_time(const Args& a)

@@ -17,7 +17,9 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/time.h>
+#include <sys/times.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -582,9 +584,38 @@ static void posix_sigev_thread(void)
     CHECK(timer_delete(t) == 0);
 }
 
+// getrusage and times see the CPU time a busy loop used; the process clock agrees.
+static void cpu_usage(void)
+{
+    struct timespec t0, t1;
+    CHECK(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0) == 0);
+    volatile uint64_t x = 0;
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        for (int i = 0; i < 100000; i++)
+            x += i;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) < 50000000L);
+    CHECK(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1) == 0);
+    long used_ns = (t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec);
+    CHECK(used_ns >= 20000000L);
+    struct rusage ru;
+    CHECK(getrusage(RUSAGE_SELF, &ru) == 0);
+    long ru_us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000L + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+    CHECK(ru_us >= 20000L);
+    CHECK(getrusage(RUSAGE_THREAD, &ru) == 0);
+    CHECK(getrusage(RUSAGE_CHILDREN, &ru) == 0);
+    CHECK(getrusage(7, &ru) == -1 && errno == EINVAL);
+    struct tms tm;
+    clock_t ticks = times(&tm);
+    CHECK(ticks != (clock_t)-1 && tm.tms_utime + tm.tms_stime >= 2);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    cpu_usage();
     timerfd_periodic();
     timerfd_nonblocking_gettime_disarm();
     timerfd_epoll_poll();
