@@ -526,6 +526,38 @@ lib::Result<void> open_console(unsigned flags, int expected_fd)
 
 } // namespace
 
+lib::Result<void> set_resolv_conf(lib::StringView text)
+{
+    if (!g_vfs)
+        return Errno::NOENT;
+    fs::PathContext ctx { g_vfs, g_vfs->root(), g_vfs->root(), {} };
+    constexpr const char* kPath = "/etc/resolv.conf";
+    static char current[1024]; // boot-time only: one thread
+    if (auto file = fs::open(ctx, kPath, fs::kOpenReadOnly); !file.is_error()) {
+        fs::KernelBuffer in(current, sizeof current);
+        auto n = file.value()->read(in);
+        if (!n.is_error() && n.value() == text.size() && lib::mem_compare(current, text.data(), text.size()) == 0)
+            return {};
+    }
+    auto out = fs::open(ctx, kPath, fs::kOpenWriteOnly | fs::kOpenCreate | fs::kOpenTruncate, 0644);
+    if (out.is_error() && out.error() == Errno::ROFS) {
+        // The image's /etc is read-only: a ramfs with a copy of it takes its place.
+        fs::ramfs::Config config;
+        config.pages = &g_pages;
+        config.root_mode = 0755;
+        auto etc = TRY(fs::ramfs::RamFs::create(config));
+        auto image_etc = TRY(fs::lookup_directory(ctx, "/etc"));
+        TRY(copy_tree(*image_etc.vnode, *etc->root(), 0));
+        TRY(mount_at("/etc", etc));
+        out = fs::open(ctx, kPath, fs::kOpenWriteOnly | fs::kOpenCreate | fs::kOpenTruncate, 0644);
+    }
+    if (out.is_error())
+        return out.error();
+    fs::KernelBuffer data(static_cast<const void*>(text.data()), text.size());
+    size_t written = TRY(out.value()->write(data));
+    return written == text.size() ? lib::Result<void>() : lib::Result<void>(Errno::IO);
+}
+
 // /dev/<name>, a block device node for a disk (drivers::publish_block_devices).
 lib::Result<void> make_block_node(const char* name, uint64_t rdev)
 {

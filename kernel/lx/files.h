@@ -25,6 +25,11 @@ lib::Result<void> mount_proc_and_sys(fs::Vfs& vfs);
 fs::Vfs& vfs();
 fs::FdTable& fd_table();
 
+// Makes /etc/resolv.conf say `text` (the DNS servers of a DHCP lease), before the application
+// starts. Nothing happens if it says so already (QEMU's user network: the image's default).
+// On a read-only root, /etc becomes a ramfs holding a copy of the image's /etc first.
+lib::Result<void> set_resolv_conf(lib::StringView text);
+
 // The context for a path relative to `dirfd` (kAtFdcwd: the working directory). BADF for a
 // bad descriptor, NOTDIR when it is not a directory (only if `path` is relative).
 lib::Result<fs::PathContext> path_context(int dirfd, bool path_is_absolute = false);

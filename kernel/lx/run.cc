@@ -7,6 +7,7 @@
 #include <lib/string.h>
 #include <lx/exec.h>
 #include <lx/files.h>
+#include <network/network.h>
 #include <lx/lx.h>
 #include <lx/signal.h>
 #include <lx/syscall.h>
@@ -83,6 +84,12 @@ int start(lib::StringView app_args, const boot::BootInfo& info)
     if (auto r = init_files(core::phys_to_virt(image.paddr), image.size, image.paddr, why, sizeof(why)); r.is_error()) {
         core::kprintf("nimbus: cannot mount the root image: %s\n", why);
         return 127;
+    }
+    // The DNS servers of the DHCP lease (the network came up before the application).
+    char resolv[512];
+    if (size_t n = network::resolv_conf(resolv, sizeof resolv)) {
+        if (auto r = set_resolv_conf({ resolv, n }); r.is_error())
+            core::kprintf("nimbus: cannot write /etc/resolv.conf: %s\n", lib::errno_name(r.error()));
     }
     auto ctx = path_context(kAtFdcwd, true);
     if (ctx.is_error()) {

@@ -119,6 +119,14 @@ public:
 
     uint64_t deadline() const { return m_client.next_deadline(); }
 
+    // Under g_lock.
+    size_t resolv_conf(char* out, size_t size) const
+    {
+        if (!m_client.has_lease() || m_client.lease().dns_count == 0)
+            return 0;
+        return net::dhcp::format_resolv_conf(m_client.lease(), out, size);
+    }
+
 private:
     void flush()
     {
@@ -265,6 +273,14 @@ void configure_static(NicInterface& interface, const boot::Options& options)
 net::Stack& stack() { return *g_stack; }
 
 ksync::Mutex& stack_lock() { return g_lock; }
+
+size_t resolv_conf(char* out, size_t size)
+{
+    if (!g_stack)
+        return 0;
+    ksync::MutexGuard guard(g_lock);
+    return g_dhcp ? g_dhcp->resolv_conf(out, size) : 0;
+}
 
 void timers_changed()
 {

@@ -26,6 +26,11 @@ void init_network(const boot::Options& options);
 // configured statically, or there is no NIC to configure). Before the application starts.
 bool wait_configured(uint64_t timeout_ns);
 
+// resolv.conf text for the DNS servers (and search domain) of eth0's DHCP lease, into `out`
+// (NUL-terminated); its length, 0 when there is no lease, it names no server, or `size` is
+// too small.
+size_t resolv_conf(char* out, size_t size);
+
 // The stack and its lock (see above). The stack exists after init_network.
 net::Stack& stack();
 ksync::Mutex& stack_lock();
