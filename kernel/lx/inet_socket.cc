@@ -565,6 +565,7 @@ public:
                     s.m_tcp = m_tcp;
                     s.m_ip_options = m_ip_options;
                     tcp_layer().set_nodelay(*s.m_endpoint, s.m_tcp.nodelay);
+                    tcp_layer().set_cork(*s.m_endpoint, s.m_tcp.cork);
                     s.apply_keepalive_locked(s.flag_option(kSoKeepalive));
                     encode_address(s.m_endpoint->remote(), peer);
                     network::timers_changed();
@@ -915,7 +916,7 @@ private:
     // IPPROTO_TCP option values (Linux's defaults). Guarded by the stack lock.
     struct TcpOptions {
         bool nodelay = false;
-        bool cork = false;    // stored only: data is never held back for it
+        bool cork = false;
         bool quickack = true; // stored only: ACKs follow the delayed-ACK rules
         int32_t user_mss = 0; // stored only: the MSS comes from the interface and the peer
         int32_t keep_idle = 7200; // seconds
@@ -1007,6 +1008,7 @@ private:
         m_shut_write = false;
         tcp.set_buffer_sizes(*m_endpoint, send_buffer(), receive_buffer());
         tcp.set_nodelay(*m_endpoint, m_tcp.nodelay);
+        tcp.set_cork(*m_endpoint, m_tcp.cork);
         apply_keepalive_locked(flag_option(kSoKeepalive));
         tcp.set_reuse(*m_endpoint, reuse_address, reuse_port);
         if (keep_binding && was_bound && local.port != 0)
@@ -1070,6 +1072,8 @@ private:
             return {};
         case kTcpCork:
             m_tcp.cork = v != 0;
+            tcp_layer().set_cork(*m_endpoint, m_tcp.cork);
+            network::timers_changed();
             return {};
         case kTcpMaxseg:
             if (v && (v < kMinMss || v > kMaxUserMss))

@@ -276,7 +276,7 @@ Result<size_t> Socket::do_write(fs::IoBuffer& buf)
 Result<long> Socket::do_ioctl(unsigned cmd, uint64_t arg)
 {
     if (cmd != kFionread)
-        return Errno::NOTTY;
+        return interface_ioctl(*this, cmd, arg); // SIOCGIF*, else NOTTY
     if (is_listening())
         return Errno::INVAL;
     size_t n = TRY(readable_bytes());

@@ -1,5 +1,6 @@
 // Sockets: the open file every address family's sockets are, and the operations a family
-// implements (AF_UNIX in unix_socket.cc, AF_INET in inet_socket.cc).
+// implements (AF_UNIX in unix_socket.cc, AF_INET in inet_socket.cc, AF_NETLINK in
+// netlink_socket.cc).
 //
 // Layers. sys_socket.cc owns the Linux ABI: it checks and copies every user pointer and
 // length (sockaddr, msghdr, iovecs, control messages, option values), turns control messages
@@ -200,6 +201,13 @@ Socket* as_socket(fs::OpenFile& file);
 Result<fs::Ref<Socket>> create_unix_socket(int type, int protocol, unsigned file_flags);
 // AF_INET (inet_socket.cc): SOCK_STREAM (TCP) and SOCK_DGRAM (UDP).
 Result<fs::Ref<Socket>> create_inet_socket(int type, int protocol, unsigned file_flags);
+// AF_NETLINK (netlink_socket.cc): SOCK_RAW and SOCK_DGRAM, protocol NETLINK_ROUTE.
+Result<fs::Ref<Socket>> create_netlink_socket(int type, int protocol, unsigned file_flags);
+// The interface ioctls every socket answers (SIOCGIFNAME, SIOCGIFCONF, SIOCGIFFLAGS,
+// SIOCGIFMTU, SIOCGIFHWADDR, SIOCGIFINDEX, SIOCGIFTXQLEN; on AF_INET sockets also
+// SIOCGIFADDR, SIOCGIFBRDADDR, SIOCGIFNETMASK), netlink_socket.cc: NOTTY for other commands,
+// NODEV for an unknown interface, FAULT. `arg` is the application's struct ifreq or ifconf.
+Result<long> interface_ioctl(const Socket& socket, unsigned cmd, uint64_t arg);
 Result<void> create_unix_socket_pair(int type, int protocol, unsigned file_flags, fs::Ref<Socket>& a,
                                      fs::Ref<Socket>& b);
 

@@ -164,6 +164,7 @@ struct SocketFamily {
 constexpr SocketFamily kFamilies[] = {
     { kAfUnix, create_unix_socket, create_unix_socket_pair },
     { kAfInet, create_inet_socket, nullptr },
+    { kAfNetlink, create_netlink_socket, nullptr },
 };
 
 Result<const SocketFamily*> find_family(int family)

@@ -37,6 +37,8 @@ public:
     // Longest-prefix match; among equal prefixes the earliest added wins. NETUNREACH if none.
     Result<RouteDecision> lookup(Ipv4Address destination) const;
     size_t count() const { return m_count; }
+    // The route at `index` (below count(), in the order added), or nullptr.
+    const Route* at(size_t index) const { return index < m_count ? &m_routes[index] : nullptr; }
 
 private:
     Route m_routes[kMaxRoutes];

@@ -14,6 +14,8 @@ constexpr uint16_t kMinimumPeerMss = 88;  // smaller MSS values are raised (tiny
 constexpr uint16_t kDefaultPeerMss = 536; // without the option [rfc9293 §3.7.1]
 // ts_recent older than this is not used for PAWS [rfc7323 §5.5].
 constexpr Duration kPawsIdle = 24ull * 24 * 3600 * kSecond;
+// The longest TCP_CORK holds a partial segment (Linux's TCP_CORK ceiling).
+constexpr Duration kCorkCeiling = 200 * kMillisecond;
 
 template<typename T>
 T min_of(T a, T b)
@@ -412,6 +414,13 @@ void Connection::output(Instant now)
             fin = false; // a lone FIN waits for window like data (the persist timer probes)
         if (length == 0 && !fin)
             break;
+        if (m_config.cork && length > 0 && length < segment_limit && !fin && !m_cork_flush) {
+            // TCP_CORK: a partial segment waits for more data, the uncork or 200 ms (Linux's
+            // ceiling), whatever is in flight.
+            if (m_cork_deadline == kNever)
+                m_cork_deadline = now + kCorkCeiling;
+            break;
+        }
         if (length > 0 && length < segment_limit && flight > 0 && !fin) {
             // Nagle [rfc9293 §3.7.4] and sender-side SWS avoidance [§3.8.6.2.1]: with data
             // unacknowledged (whose ACK will bring us back here), a short segment waits —
@@ -670,6 +679,17 @@ void Connection::abort(Instant now)
     m_state = State::Closed;
     update_timers(now);
     notify();
+}
+
+void Connection::set_cork(bool cork, Instant now)
+{
+    m_config.cork = cork;
+    if (!cork) {
+        // What waited goes now (Nagle still applies unless NODELAY, as on Linux).
+        m_cork_deadline = kNever;
+        output(now);
+        update_timers(now);
+    }
 }
 
 void Connection::set_nodelay(bool nodelay, Instant now)
@@ -1610,11 +1630,18 @@ Instant Connection::next_deadline() const
     d = min_of(d, m_delack_deadline);
     d = min_of(d, m_keepalive_deadline);
     d = min_of(d, m_time_wait_deadline);
+    d = min_of(d, m_cork_deadline);
     return d;
 }
 
 void Connection::on_timer(Instant now)
 {
+    if (m_cork_deadline <= now) {
+        m_cork_deadline = kNever;
+        m_cork_flush = true; // corked data waited its 200 ms: out it goes
+        output(now);
+        m_cork_flush = false;
+    }
     if (m_time_wait_deadline <= now) {
         m_time_wait_deadline = kNever;
         if (m_state == State::TimeWait || m_state == State::FinWait2) {

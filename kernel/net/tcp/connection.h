@@ -41,6 +41,7 @@ struct Config {
     bool timestamps = true;
     bool sack = true;
     bool nodelay = false; // TCP_NODELAY: no Nagle
+    bool cork = false;    // TCP_CORK: hold partial segments (at most 200 ms)
     CongestionAlgorithm congestion = CongestionAlgorithm::Cubic;
     Duration initial_rto = 1 * kSecond;      // [rfc6298 §2.1]
     Duration min_rto = 200 * kMillisecond;   // Linux's floor, not rfc6298's 1 s (README.md)
@@ -210,6 +211,9 @@ public:
     void abort(Instant now);
 
     void set_nodelay(bool nodelay, Instant now);
+    // TCP_CORK: while set, only full segments leave (a partial one after 200 ms); clearing it
+    // sends what waited.
+    void set_cork(bool cork, Instant now);
     void set_keepalive(bool enabled, Duration idle, Duration interval, unsigned count, Instant now);
     // SO_SNDBUF / SO_RCVBUF: only before the connection opens (Errno::BUSY after).
     Result<void> set_buffer_sizes(size_t send_size, size_t receive_size);
@@ -417,6 +421,8 @@ private:
     Instant m_keepalive_deadline = kNever;
     unsigned m_keepalive_sent = 0;
     Instant m_time_wait_deadline = kNever;
+    Instant m_cork_deadline = kNever;
+    bool m_cork_flush = false; // the cork's 200 ms passed: one output pass ignores it
     Instant m_last_received = 0;
 
     // Challenge ACK rate limit [rfc5961 §7].

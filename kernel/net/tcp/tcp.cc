@@ -199,6 +199,16 @@ void Tcp::set_nodelay(Endpoint& e, bool nodelay)
     }
 }
 
+void Tcp::set_cork(Endpoint& e, bool cork)
+{
+    Batch batch(*this);
+    e.m_config.cork = cork;
+    if (e.m_connection) {
+        e.m_connection->set_cork(cork, now());
+        settle(e);
+    }
+}
+
 void Tcp::set_keepalive(Endpoint& e, bool enabled, Duration idle, Duration interval, unsigned count)
 {
     Batch batch(*this);

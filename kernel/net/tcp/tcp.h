@@ -156,6 +156,7 @@ public:
     void set_reuse(Endpoint& endpoint, bool reuse_address, bool reuse_port);
     void set_buffer_sizes(Endpoint& endpoint, size_t send_size, size_t receive_size);
     void set_nodelay(Endpoint& endpoint, bool nodelay);
+    void set_cork(Endpoint& endpoint, bool cork);
     void set_keepalive(Endpoint& endpoint, bool enabled, Duration idle, Duration interval, unsigned count);
 
     // Binds to `local` (port 0: an ephemeral port). INVAL (not Open), ADDRNOTAVAIL (not one of

@@ -26,6 +26,16 @@ struct Counter final : net::tcp::Observer {
 
 const net::Ipv4Address kLoopback = ip(127, 0, 0, 1);
 
+// Frames of IPv4 protocol 6 among those the interface sent.
+size_t tcp_frames(const FakeEthernet& eth)
+{
+    size_t n = 0;
+    for (const Bytes& f : eth.frames)
+        n += f.size() > 23 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 6;
+    return n;
+}
+
+
 Endpoint* open(Tcp& tcp, Counter& counter)
 {
     auto e = tcp.open(counter);
@@ -301,6 +311,47 @@ TEST(TcpLayer, AClosedHalfClosedConnectionDoesNotWaitForeverForTheFin)
     EXPECT_EQ(tcp.endpoint_count(), 0u);
 }
 
+TEST(TcpLayer, CorkHoldsPartialSegmentsUntilUncorkedOr200Ms)
+{
+    Host a(2, 11), b(3, 22);
+    Counter events;
+    Endpoint* server = open(b.stack.tcp(), events);
+    ASSERT_FALSE(b.stack.tcp().listen(*server, 1).is_error());
+    Endpoint* client = open(a.stack.tcp(), events);
+    ASSERT_FALSE(a.stack.tcp().connect(*client, {ip(10, 0, 0, 3), server->local().port}).is_error());
+    pump(a, b);
+    Endpoint* conn = b.stack.tcp().accept(*server, events).value();
+    Tcp& tcp = a.stack.tcp();
+    // As nginx sends a response with tcp_nopush: cork, header, body, uncork — one segment.
+    tcp.set_cork(*client, true);
+    ASSERT_FALSE(write(tcp, *client, "HTTP/1.1 200 OK\r\n\r\n").is_error());
+    EXPECT_EQ(tcp_frames(a.eth), 0u);
+    ASSERT_FALSE(write(tcp, *client, "<body>").is_error());
+    EXPECT_EQ(tcp_frames(a.eth), 0u);
+    tcp.set_cork(*client, false);
+    EXPECT_EQ(tcp_frames(a.eth), 1u);
+    pump(a, b);
+    EXPECT_EQ(read(b.stack.tcp(), *conn), "HTTP/1.1 200 OK\r\n\r\n<body>");
+    // Corked and forgotten: out after 200 ms.
+    run_both(a, b, kSecond / 10); // the delayed ACK of the first
+    tcp.set_cork(*client, true);
+    ASSERT_FALSE(write(tcp, *client, "late").is_error());
+    EXPECT_EQ(tcp_frames(a.eth), 0u);
+    EXPECT_LE(tcp.next_deadline(), a.clock.now_ns() + kSecond / 5);
+    a.clock.advance(kSecond / 5);
+    a.stack.poll_timers(a.clock.now_ns());
+    EXPECT_EQ(tcp_frames(a.eth), 1u);
+    pump(a, b);
+    EXPECT_EQ(read(b.stack.tcp(), *conn), "late");
+    // A full segment is not held.
+    ASSERT_FALSE(write(tcp, *client, std::string(3000, 'x')).is_error());
+    EXPECT_GE(tcp_frames(a.eth), 2u);
+    for (Endpoint* e : {client})
+        tcp.release(*e, true);
+    b.stack.tcp().release(*conn, true);
+    b.stack.tcp().release(*server);
+}
+
 TEST(TcpLayer, MegabytesBothWaysBetweenTwoStacks)
 {
     Host a(2, 11), b(3, 22);
@@ -369,15 +420,6 @@ TEST(TcpLayer, MegabytesBothWaysBetweenTwoStacks)
     run_both(a, b, 61 * kSecond, kSecond);
     EXPECT_EQ(a.stack.tcp().endpoint_count(), 0u);
     EXPECT_EQ(b.stack.tcp().endpoint_count(), 0u);
-}
-
-// Frames of IPv4 protocol 6 among those the interface sent.
-size_t tcp_frames(const FakeEthernet& eth)
-{
-    size_t n = 0;
-    for (const Bytes& f : eth.frames)
-        n += f.size() > 23 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 6;
-    return n;
 }
 
 TEST(TcpLayer, SynRetransmissionsComeFromTheTimerHeapThenTimeOut)
