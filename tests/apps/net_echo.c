@@ -13,7 +13,8 @@
 //   net_echo tcp-loopback BYTES           one thread, both ends over 127.0.0.1: non-blocking
 //                                         connect and accept, socket calls' errors and
 //                                         options as Linux gives them, BYTES each way
-//   net_echo udp-server PORT COUNT        echo COUNT datagrams
+//   net_echo udp-server PORT COUNT [FILE] echo COUNT datagrams; first print FILE's lines,
+//                                         each after "file: " (the guest's /etc/resolv.conf)
 //   net_echo udp-client HOST PORT COUNT SIZE
 //                                         COUNT request/response exchanges (1 s timeout, 5
 //                                         retries each), payload checked
@@ -647,8 +648,19 @@ int main(int argc, char** argv)
         return hold(atoi(argv[2]), atoi(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "tcp-loopback"))
         return tcp_loopback(strtoull(argv[2], NULL, 0));
-    if (argc >= 4 && !strcmp(argv[1], "udp-server"))
+    if (argc >= 4 && !strcmp(argv[1], "udp-server")) {
+        if (argc >= 5) {
+            FILE* f = fopen(argv[4], "r");
+            if (!f)
+                die(argv[4]);
+            char line[256];
+            while (fgets(line, sizeof line, f))
+                printf("file: %s", line);
+            fclose(f);
+            fflush(stdout);
+        }
         return udp_server(atoi(argv[2]), atoi(argv[3]));
+    }
     if (argc >= 6 && !strcmp(argv[1], "udp-client"))
         return udp_client(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     fprintf(stderr, "usage: see the comment at the top of tests/apps/net_echo.c\n");
