@@ -22,6 +22,12 @@ void NetDevice::deliver(const ReceivedFrame& frame)
     receiver(m_receiver_context, frame);
 }
 
+void NetDevice::end_burst()
+{
+    if (BurstEnd burst_end = m_burst_end.load(std::memory_order_acquire))
+        burst_end(m_burst_end_context);
+}
+
 Result<void> register_net_device(NetDevice& device, const char* description)
 {
     if (g_count == kMaxNetDevices)

@@ -40,6 +40,9 @@ struct ReceivedFrame {
 };
 
 using FrameReceiver = void (*)(void* context, const ReceivedFrame& frame);
+// Called after a burst of frames (every frame the device had completed, or at most 32): the
+// stack may have queued them and processes them together now (one lock, one ACK per burst).
+using BurstEnd = void (*)(void* context);
 
 struct NetStats {
     std::atomic<uint64_t> rx_packets{ 0 };
@@ -86,10 +89,17 @@ public:
         *context = m_receiver_context;
         return m_receiver.load(std::memory_order_acquire);
     }
+    // Installs the burst-end callback (the network service's; once, before frames arrive).
+    void set_burst_end(BurstEnd burst_end, void* context)
+    {
+        m_burst_end_context = context;
+        m_burst_end.store(burst_end, std::memory_order_release);
+    }
 
 protected:
-    // For drivers: hands a frame to the stack.
+    // For drivers: hands a frame to the stack; end_burst() after the last of a burst.
     void deliver(const ReceivedFrame& frame);
+    void end_burst();
 
     char m_name[8] = {};
     uint8_t m_mac[6] = {};
@@ -103,6 +113,8 @@ private:
     friend Result<void> register_net_device(NetDevice& device, const char* description);
     std::atomic<FrameReceiver> m_receiver{ nullptr };
     void* m_receiver_context = nullptr;
+    std::atomic<BurstEnd> m_burst_end{ nullptr };
+    void* m_burst_end_context = nullptr;
 };
 
 // Adds a NIC; it gets the next name (eth0, eth1, …) and is logged with its MAC, MTU, link and

@@ -198,6 +198,7 @@ void NetDeviceImpl::receive()
             return;
         }
         if (!next.value()) {
+            end_burst();
             if (reposted) {
                 if (m_rx.publish())
                     m_transport.notify(kRxQueue);
@@ -268,7 +269,8 @@ void NetDeviceImpl::receive()
             m_stats.rx_bad_header.fetch_add(1, std::memory_order_relaxed);
         post_rx_buffer(index);
         if (++reposted >= 32) {
-            // Keep the device fed during a long burst.
+            // Keep the device fed during a long burst, and the stack's bursts bounded.
+            end_burst();
             if (m_rx.publish())
                 m_transport.notify(kRxQueue);
             reposted = 0;

@@ -57,6 +57,9 @@ public:
 
     drivers::NetDevice& nic() { return m_nic; }
     uint64_t rx_no_memory = 0;
+    // Frames of the burst in progress (on_frame queues, on_burst_end processes). Touched only
+    // by the NIC's receive thread.
+    net::PacketQueue inbox;
 
 private:
     drivers::NetDevice& m_nic;
@@ -174,7 +177,8 @@ private:
     uint32_t m_generation = 0;
 };
 
-// The NICs' receive threads hand frames in here.
+// The NICs' receive threads hand frames in here: each is copied into a packet and queued
+// until the burst ends.
 void on_frame(void* context, const drivers::ReceivedFrame& frame)
 {
     auto* interface = static_cast<NicInterface*>(context);
@@ -186,8 +190,22 @@ void on_frame(void* context, const drivers::ReceivedFrame& frame)
     lib::mem_copy(packet.data(), frame.data, frame.length);
     // A partial checksum comes from a local peer that trusted its own data (tap offload).
     packet.meta().checksum_verified = frame.checksum_valid || frame.checksum_partial;
+    interface->inbox.push_back(static_cast<net::Packet&&>(packet));
+}
+
+// The end of a burst: its frames go through the stack under one acquisition of the lock, as
+// one TCP batch (a pure ACK a later one of the burst supersedes is not sent: one ACK per
+// burst and connection, like a NIC that aggregates).
+void on_burst_end(void* context)
+{
+    auto* interface = static_cast<NicInterface*>(context);
+    if (interface->inbox.is_empty())
+        return;
     ksync::MutexGuard guard(g_lock);
-    g_stack->input(*interface, static_cast<net::Packet&&>(packet));
+    g_stack->tcp().begin_batch();
+    while (net::Packet packet = interface->inbox.pop_front())
+        g_stack->input(*interface, static_cast<net::Packet&&>(packet));
+    g_stack->tcp().end_batch();
     timers_changed();
 }
 
@@ -311,6 +329,7 @@ void init_network(const boot::Options& options)
             continue;
         }
         g_interfaces[g_interface_count++] = interface;
+        nic->set_burst_end(on_burst_end, interface);
         nic->set_receiver(on_frame, interface);
     }
 

@@ -619,9 +619,71 @@ void Tcp::queue_segment(const OutgoingSegment& segment)
     m_pending.push_back(std::move(packet));
 }
 
+namespace {
+
+// A queued segment as flush sees it: the address prefix, then the TCP header we wrote.
+struct QueuedSegment {
+    uint32_t source = 0, destination = 0;
+    uint16_t source_port = 0, destination_port = 0;
+    uint32_t ack = 0;
+    uint8_t flags = 0;
+    size_t payload = 0;
+};
+
+bool read_queued(const Packet& packet, QueuedSegment& out)
+{
+    if (packet.length() < kAddressPrefix + kHeaderSize)
+        return false;
+    const uint8_t* p = packet.data();
+    const uint8_t* h = p + kAddressPrefix;
+    size_t header = size_t(h[12] >> 4) * 4;
+    if (header < kHeaderSize || kAddressPrefix + header > packet.length())
+        return false;
+    out.source = load_be32(p);
+    out.destination = load_be32(p + 4);
+    out.source_port = load_be16(h);
+    out.destination_port = load_be16(h + 2);
+    out.ack = load_be32(h + 8);
+    out.flags = h[13];
+    out.payload = packet.length() - kAddressPrefix - header;
+    return true;
+}
+
+// Whether pure ACK `ack` says nothing that `next` (queued after it) does not: the same
+// connection, and `next` acknowledges more. Duplicate ACKs (the same number) are all kept:
+// the peer counts them for fast retransmit.
+bool superseded(const Packet& ack, const Packet& next)
+{
+    QueuedSegment a, n;
+    if (!read_queued(ack, a) || !read_queued(next, n))
+        return false;
+    if (a.flags != kAck || a.payload != 0)
+        return false;
+    if (!(n.flags & kAck) || (n.flags & (kSyn | kRst)))
+        return false;
+    return a.source == n.source && a.destination == n.destination && a.source_port == n.source_port &&
+           a.destination_port == n.destination_port && seq_gt(n.ack, a.ack);
+}
+
+} // namespace
+
+void Tcp::end_batch()
+{
+    if (--m_depth == 0)
+        flush();
+}
+
 void Tcp::flush()
 {
     while (Packet packet = m_pending.pop_front()) {
+        if (Packet next = m_pending.pop_front()) {
+            bool redundant = superseded(packet, next);
+            m_pending.push_front(std::move(next)); // back in place before anything is sent
+            if (redundant) {
+                m_stats.acks_coalesced++;
+                continue;
+            }
+        }
         Ipv4OutputParams params;
         params.source = Ipv4Address{ load_be32(packet.data()) };
         params.destination = Ipv4Address{ load_be32(packet.data() + 4) };

@@ -125,6 +125,7 @@ struct TcpStats {
     uint64_t orphans_reaped = 0;   // released connections freed after reaching CLOSED
     uint64_t reopened = 0;         // TIME-WAIT connections replaced by a new SYN
     uint64_t icmp_errors = 0;
+    uint64_t acks_coalesced = 0;   // pure ACKs a later segment of the same burst made redundant
 };
 
 class Tcp final : public Ipv4ProtocolHandler, private Output {
@@ -196,6 +197,12 @@ public:
     // A segment for us (data() at the TCP header).
     void receive(Packet packet, const Ipv4Info& info) override;
     void icmp_error(const IcmpErrorInfo& error) override;
+    // A burst of received frames is about to be handed in (begin) / has been (end): segments
+    // wait until the end, and a pure ACK that a later segment of the same connection in the
+    // burst supersedes (it acknowledges more) is not sent — one ACK per burst, as from a host
+    // whose NIC aggregates received segments. Nests with the entry points' own batches.
+    void begin_batch() { m_depth++; }
+    void end_batch();
     // Runs every timer due at `now_ns`.
     void poll(uint64_t now_ns);
     // The earliest timer deadline in ns; UINT64_MAX when none is armed.

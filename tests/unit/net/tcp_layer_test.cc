@@ -352,6 +352,40 @@ TEST(TcpLayer, CorkHoldsPartialSegmentsUntilUncorkedOr200Ms)
     b.stack.tcp().release(*server);
 }
 
+TEST(TcpLayer, ABurstOfSegmentsIsAcknowledgedOnce)
+{
+    Host a(2, 11), b(3, 22);
+    Counter events;
+    Endpoint* server = open(b.stack.tcp(), events);
+    ASSERT_FALSE(b.stack.tcp().listen(*server, 1).is_error());
+    Endpoint* client = open(a.stack.tcp(), events);
+    ASSERT_FALSE(a.stack.tcp().connect(*client, {ip(10, 0, 0, 3), server->local().port}).is_error());
+    pump(a, b);
+    Endpoint* conn = b.stack.tcp().accept(*server, events).value();
+    for (bool burst : {false, true}) {
+        size_t mss = client->connection()->send_mss(); // 1448: timestamps take 12 bytes
+        ASSERT_FALSE(write(a.stack.tcp(), *client, std::string(10 * mss, 'z')).is_error());
+        ASSERT_EQ(tcp_frames(a.eth), 10u); // the initial window
+        uint64_t coalesced = b.stack.tcp().stats().acks_coalesced;
+        if (burst)
+            b.stack.tcp().begin_batch();
+        while (!a.eth.frames.empty())
+            b.receive(a.eth.pop());
+        if (burst)
+            b.stack.tcp().end_batch();
+        // Every second full segment is acknowledged at once — or, in a burst, the last only.
+        EXPECT_EQ(tcp_frames(b.eth), burst ? 1u : 5u) << burst;
+        EXPECT_EQ(b.stack.tcp().stats().acks_coalesced - coalesced, burst ? 4u : 0u);
+        EXPECT_EQ(read(b.stack.tcp(), *conn).size(), 10u * mss);
+        pump(a, b);
+        run_both(a, b, kSecond / 10);
+        EXPECT_EQ(client->connection()->snd_una(), client->connection()->snd_nxt());
+    }
+    a.stack.tcp().release(*client, true);
+    b.stack.tcp().release(*conn, true);
+    b.stack.tcp().release(*server);
+}
+
 TEST(TcpLayer, MegabytesBothWaysBetweenTwoStacks)
 {
     Host a(2, 11), b(3, 22);
