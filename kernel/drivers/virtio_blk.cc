@@ -114,6 +114,10 @@ Result<void> BlockDevice::set_up_queue(Queue& q, uint16_t size)
     cfg.indirect = m_indirect;
     cfg.max_indirect = m_indirect ? kMaxIndirect : 0;
     cfg.clamp_used_len = m_transport.is_legacy();
+    if (Transport::needs_device_fence()) {
+        cfg.device_fence = &Transport::device_fence;
+        cfg.device_fence_context = &m_transport;
+    }
     TRY(q.ring.init(cfg, { ring, core::virt_to_phys(ring), ring_pages * 4096 }, pool));
 
     // One slot per descriptor-chain head the ring can hold.

@@ -58,6 +58,7 @@ private:
     Transport& m_transport;
     uint64_t m_features = 0;
     size_t m_header_bytes = kHeaderBytes;
+    bool m_device_fence = false; // Transport::needs_device_fence()
 
     SplitQueue m_rx;
     uint8_t* m_rx_buffers = nullptr;
@@ -85,6 +86,10 @@ Result<void> NetDeviceImpl::set_up_ring(SplitQueue& ring, uint16_t queue, uint16
     config.size = size;
     config.event_idx = (m_features & kFeatureEventIdx) != 0;
     config.clamp_used_len = m_transport.is_legacy();
+    if (m_device_fence) {
+        config.device_fence = &Transport::device_fence;
+        config.device_fence_context = &m_transport;
+    }
     TRY(ring.init(config, { memory, core::virt_to_phys(memory), pages * 4096 }, {}));
     return m_transport.enable_queue(queue, size, ring.desc_phys(), ring.avail_phys(), ring.used_phys());
 }
@@ -145,6 +150,7 @@ Result<void> NetDeviceImpl::start()
         m_tx_free[i] = uint16_t(tx_size - 1 - i);
     m_tx_free_count = tx_size;
 
+    m_device_fence = Transport::needs_device_fence();
     TRY(m_transport.start_interrupts(2, &NetDeviceImpl::on_queue, this));
     TRY(set_up_ring(m_rx, kRxQueue, rx_size));
     TRY(set_up_ring(m_tx, kTxQueue, tx_size));
@@ -157,8 +163,8 @@ Result<void> NetDeviceImpl::start()
         m_transport.notify(kRxQueue);
 
     char description[160];
-    lib::format_to(description, sizeof description, "%s, queues %u/%u%s%s%s%s", m_transport.name(), rx_size, tx_size,
-                (m_features & kFeatureEventIdx) ? ", event idx" : "",
+    lib::format_to(description, sizeof description, "%s, queues %u/%u%s%s%s%s%s", m_transport.name(), rx_size, tx_size,
+                (m_features & kFeatureEventIdx) ? ", event idx" : "", m_device_fence ? ", device fences" : "",
                 mergeable ? ", mergeable rx" : "", m_tx_checksum ? ", tx csum" : "",
                 (m_features & kNetGuestCsum) ? ", rx csum" : "");
     return register_net_device(*this, description);
@@ -314,9 +320,12 @@ Result<void> NetDeviceImpl::transmit(const uint8_t* frame, size_t length, const 
     if (m_tx_broken)
         return Errno::IO;
     reclaim_tx();
+    // The interrupt thread reclaims when the device catches up; completions that came while
+    // interrupts were being re-armed may bring no interrupt, so take them now.
+    if (m_tx_free_count == 0 && m_tx.enable_interrupts())
+        reclaim_tx();
     if (m_tx_free_count == 0) {
         m_stats.tx_ring_full.fetch_add(1, std::memory_order_relaxed);
-        m_tx.enable_interrupts(); // the interrupt thread reclaims when the device catches up
         return Errno::NOBUFS;
     }
     uint16_t slot = m_tx_free[--m_tx_free_count];

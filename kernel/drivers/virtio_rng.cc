@@ -42,6 +42,10 @@ public:
         ::virtio::SplitQueue::Config config;
         config.size = size;
         config.clamp_used_len = m_transport.is_legacy();
+        if (Transport::needs_device_fence()) {
+            config.device_fence = &Transport::device_fence;
+            config.device_fence_context = &m_transport;
+        }
         TRY(m_ring.init(config, { ring, core::virt_to_phys(ring), pages * 4096 }, {}));
         TRY(m_transport.start_interrupts(1, &EntropyDevice::on_queue, this));
         TRY(m_transport.enable_queue(0, size, m_ring.desc_phys(), m_ring.avail_phys(), m_ring.used_phys()));

@@ -1,8 +1,10 @@
 // The transport-independent half of virtio transports (virtio_transport.h).
+#include <arch/x86_64/cpu.h>
 #include <core/console.h>
 #include <core/cpu.h>
 #include <core/timer.h>
 #include <drivers/virtio_transport.h>
+#include <lib/string.h>
 
 namespace drivers::virtio {
 
@@ -72,6 +74,36 @@ Result<size_t> Transport::read_config_bytes(void* out, size_t size)
     log_warn("%s: configuration keeps changing while read", m_name);
     return Errno::IO;
 }
+
+// The virtqueue protocol has two store -> load points (split_queue.h): the driver stores
+// avail->idx then reads avail_event (kick or not), and stores used_event then re-reads used->idx
+// (sleep or not); the device does the mirror image. Each side's full fence makes sure at least
+// one of them sees the other's store. QEMU's TCG translates the guest's fences (mfence, locked
+// instructions) into host fences only when the machine has more than one vCPU (CF_PARALLEL) —
+// up to QEMU 8.0; commit c914d46d0a "tcg: Do not elide memory barriers for !CF_PARALLEL in
+// system mode" (v8.1.0) emits them always. With one vCPU the host CPU may then keep the
+// guest's index store in its store buffer while the guest's next load reads the device's old
+// event index, and the device thread (QEMU's main loop) reads the old avail/used index: the
+// kick or the interrupt is lost, and with event idx every later one too (the window it waited
+// for has passed) — a queue that stops for good. Seen as a network stall on `-smp 1 -accel tcg`
+// (QEMU 7.2): the transmit ring holding ACKs the device was never told about. An access to a
+// device register is handled by QEMU under its global mutex, a full fence on the host.
+bool Transport::needs_device_fence()
+{
+    if (core::cpu_count() > 1)
+        return false; // the fences are real: QEMU emits them for a multi-vCPU machine
+    if (!(arch::cpuid(1).ecx & (1u << 31))) // hypervisor present [intel-sdm-2a CPUID.1:ECX.31]
+        return false;
+    // QEMU's TCG signature in the hypervisor leaf: "TCGTCGTCGTCG" in EBX, ECX, EDX.
+    arch::CpuidResult sig = arch::cpuid(0x40000000);
+    char name[12];
+    lib::mem_copy(name, &sig.ebx, 4);
+    lib::mem_copy(name + 4, &sig.ecx, 4);
+    lib::mem_copy(name + 8, &sig.edx, 4);
+    return lib::mem_compare(name, "TCGTCGTCGTCG", 12) == 0;
+}
+
+void Transport::device_fence(void* transport) { (void)static_cast<Transport*>(transport)->status(); }
 
 uint16_t Transport::count_queues_by_probing(uint16_t limit)
 {

@@ -96,6 +96,17 @@ public:
     // Tells the device queue `queue` has new buffers.
     virtual void notify(uint16_t queue) = 0;
 
+    // Whether a CPU fence fails to order the driver against the device on this machine, so the
+    // queues need device_fence() (SplitQueue::Config::device_fence): QEMU's TCG before 8.1
+    // drops the guest's fences when the machine has one vCPU, though its device models run in
+    // other host threads — a notification or interrupt is then lost now and then and the queue
+    // stalls for good (virtio_transport.cc). Call once the CPUs are up.
+    static bool needs_device_fence();
+    // A read of the device status register: the hypervisor handles it outside the guest (QEMU
+    // under its global lock), which orders the guest's earlier memory accesses before its later
+    // ones as the device sees them. `transport` is a Transport*. Thread context.
+    static void device_fence(void* transport);
+
     // Reads the first min(size, config size) bytes of device-specific configuration into `out`
     // as one consistent snapshot (same generation before and after; bounded retries, IO) and
     // returns how many bytes that was. Reads are 4 bytes wide where they fit, then bytes.

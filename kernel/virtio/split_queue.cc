@@ -103,6 +103,8 @@ Result<void> SplitQueue::init(const Config& config, DmaMemory ring, DmaMemory in
     m_max_indirect = config.indirect ? config.max_indirect : 0;
     m_event_idx = config.event_idx;
     m_clamp_used_len = config.clamp_used_len;
+    m_device_fence = config.device_fence;
+    m_device_fence_context = config.device_fence_context;
 
     for (uint32_t i = 0; i < m_size; i++)
         new (&m_state[i]) DescState { nullptr, 0, uint16_t(i + 1 < m_size ? i + 1 : 0), 0, 0 };
@@ -215,6 +217,18 @@ bool SplitQueue::publish()
     // avail_event / used->flags. Otherwise the device could go to sleep on the old index while
     // we read a stale "don't notify".
     std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (device_wants_kick(new_idx, old_idx))
+        return true;
+    if (!m_device_fence)
+        return false;
+    // The CPU fence may not have ordered us against the device (split_queue.h): make sure
+    // before deciding against a kick. A kick needs no such care — it reaches the device itself.
+    m_device_fence(m_device_fence_context);
+    return device_wants_kick(new_idx, old_idx);
+}
+
+bool SplitQueue::device_wants_kick(uint16_t new_idx, uint16_t old_idx) const
+{
     if (m_event_idx)
         return need_event(device_load<uint16_t>(m_used + used_avail_event_offset(m_size)), new_idx, old_idx);
     return (device_load<uint16_t>(m_used + kUsedFlagsOffset) & kUsedFNoNotify) == 0;
@@ -319,6 +333,12 @@ bool SplitQueue::enable_interrupts_after(uint16_t count)
     // The re-arm store before re-reading used->idx; pairs with the device's full fence between
     // storing used->idx and reading used_event / avail->flags.
     std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (uint16_t(used_idx() - m_last_used) >= count)
+        return true;
+    if (!m_device_fence)
+        return false;
+    // As in publish(): before deciding to sleep, make sure the device can see the re-arm.
+    m_device_fence(m_device_fence_context);
     return uint16_t(used_idx() - m_last_used) >= count;
 }
 

@@ -18,6 +18,12 @@
 // fence, then re-reads used->idx: either the device sees the re-armed interrupt or the driver
 // sees the completion — never neither.
 //
+// The two full fences are where a CPU fence alone may not be enough: an emulator can run the
+// device in another host thread and still drop the guest's fences (QEMU's TCG before 8.1 with one
+// vCPU). Config::device_fence then names an access that orders the driver against the device
+// (an exit to the hypervisor), made after either of them before the driver decides not to kick
+// or to sleep.
+//
 // Every device-visible field is read and written with single atomic accesses (relaxed plus
 // explicit fences), so the compiler neither tears nor caches them. Entries the device writes
 // (used id, len, idx) are read once into locals and checked before use, so a hostile device can
@@ -90,6 +96,13 @@ public:
         // note]: with this set, a length beyond the chain's writable bytes is clamped to them
         // instead of breaking the queue.
         bool clamp_used_len = false;
+        // Non-null: an access that orders the driver's accesses as the device sees them where
+        // a CPU fence does not (e.g. a read of a device register). publish() and
+        // enable_interrupts*() (the store -> load points of the protocol above) make it before
+        // answering "no kick needed" / "nothing pending", the answers a stale read would make
+        // wrong. Must not block; it is called wherever the queue is used.
+        void (*device_fence)(void* context) = nullptr;
+        void* device_fence_context = nullptr;
     };
 
     // Takes over `ring` (split_queue_layout(size).bytes, 16-byte aligned virt and phys) and,
@@ -163,6 +176,7 @@ public:
 private:
     Errno fail();
     uint16_t published_in_flight() const;
+    bool device_wants_kick(uint16_t new_idx, uint16_t old_idx) const;
     void release_head(uint16_t head);
     uint16_t used_idx() const;
 
@@ -179,6 +193,8 @@ private:
     uint16_t m_max_indirect = 0; // 0 = no indirect tables
     bool m_event_idx = false;
     bool m_clamp_used_len = false;
+    void (*m_device_fence)(void*) = nullptr;
+    void* m_device_fence_context = nullptr;
 
     uint16_t m_free_head = 0;  // valid while m_free_count > 0
     uint16_t m_free_count = 0;

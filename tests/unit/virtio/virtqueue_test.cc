@@ -693,3 +693,65 @@ TEST(Virtqueue, DetachAfterResetReturnsEveryOutstandingCookieOnce)
 }
 
 } // namespace
+
+// The device fence (Config::device_fence): made only before a "no kick" or "nothing pending"
+// answer, and the answer re-read after it — here the "device" publishes its newer event index
+// and completion from inside the fence, as a device whose view was stale until then.
+struct FenceProbe {
+    FakeDevice* dev = nullptr;
+    int calls = 0;
+    uint16_t avail_event_after = 0;
+    bool complete_after = false;
+    uint16_t head = 0;
+};
+
+void probe_fence(void* context)
+{
+    auto* p = static_cast<FenceProbe*>(context);
+    p->calls++;
+    p->dev->set_avail_event(p->avail_event_after);
+    if (p->complete_after) {
+        p->dev->complete(p->head, 0);
+        p->complete_after = false;
+    }
+}
+
+TEST(Virtqueue, DeviceFenceOnlyBeforeANegativeAnswer)
+{
+    FenceProbe probe;
+    SplitQueue::Config c { 16, true, false, 0 };
+    c.device_fence = &probe_fence;
+    c.device_fence_context = &probe;
+    Fixture f(c);
+    probe.dev = &*f.dev;
+    ASSERT_FALSE(f.add_simple(1).is_error());
+    probe.avail_event_after = 0;
+    EXPECT_TRUE(f.q.publish()); // the device asked for entry 0: a kick, no fence needed
+    EXPECT_EQ(probe.calls, 0);
+    ASSERT_FALSE(f.add_simple(2).is_error());
+    f.dev->set_avail_event(0);   // stale: entry 0 is behind us ...
+    probe.avail_event_after = 1; // ... but after the fence the device asks for entry 1
+    EXPECT_TRUE(f.q.publish());
+    EXPECT_EQ(probe.calls, 1);
+    ASSERT_FALSE(f.add_simple(3).is_error());
+    probe.avail_event_after = 1; // still behind after the fence: no kick
+    EXPECT_FALSE(f.q.publish());
+    EXPECT_EQ(probe.calls, 2);
+
+    // Re-arming: a completion the device made but the driver could not see yet shows after
+    // the fence, so the thread does not sleep on it.
+    auto reqs = f.dev->pop_available();
+    ASSERT_EQ(reqs.size(), 3u);
+    probe.avail_event_after = f.dev->last_avail();
+    f.q.disable_interrupts();
+    int before = probe.calls;
+    probe.head = reqs[0].head;
+    probe.complete_after = true;
+    EXPECT_TRUE(f.q.enable_interrupts());
+    EXPECT_EQ(probe.calls, before + 1);
+    ASSERT_EQ(f.drain().size(), 1u);
+    f.dev->complete(reqs[1].head, 0);
+    before = probe.calls;
+    EXPECT_TRUE(f.q.enable_interrupts()); // pending already: no fence
+    EXPECT_EQ(probe.calls, before);
+}
