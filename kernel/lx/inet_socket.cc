@@ -247,12 +247,7 @@ public:
             }
             if (nonblock)
                 return Errno::AGAIN;
-            if (wait_readiness(epoch, deadline))
-                continue;
-            if (signal_pending())
-                return interrupted_error(false);
-            if (core::monotonic_ns() >= deadline)
-                return Errno::AGAIN;
+            TRY(wait_ready(epoch, deadline, false));
         }
     }
 
@@ -576,7 +571,7 @@ public:
             }
             if (nonblock)
                 return Errno::AGAIN;
-            TRY(wait(epoch, deadline, false));
+            TRY(wait_ready(epoch, deadline, false));
         }
     }
 
@@ -691,7 +686,7 @@ public:
             }
             if (nonblock)
                 return done ? Result<size_t>(done) : Result<size_t>(Errno::AGAIN);
-            if (auto w = wait(epoch, deadline, true); w.is_error())
+            if (auto w = wait_ready(epoch, deadline, true); w.is_error())
                 return done ? Result<size_t>(done) : Result<size_t>(w.error());
         }
     }
@@ -745,7 +740,7 @@ public:
             }
             if (nonblock)
                 return copied ? Result<size_t>(copied) : Result<size_t>(Errno::AGAIN);
-            if (auto w = wait(epoch, deadline, false); w.is_error())
+            if (auto w = wait_ready(epoch, deadline, false); w.is_error())
                 return copied ? Result<size_t>(copied) : Result<size_t>(w.error());
         }
     }
@@ -965,17 +960,6 @@ private:
     }
 
     // Waits after a check found nothing to do: {} to check again, or the error to return.
-    Result<void> wait(uint64_t epoch, uint64_t deadline, bool sending)
-    {
-        if (wait_readiness(epoch, deadline))
-            return {};
-        if (signal_pending())
-            return interrupted_error(sending);
-        if (core::monotonic_ns() >= deadline)
-            return Errno::AGAIN;
-        return {};
-    }
-
     void raise_sigpipe(int flags)
     {
         if (!(flags & kMsgNosignal))

@@ -230,12 +230,7 @@ public:
             }
             if (nonblock)
                 return Errno::AGAIN;
-            if (wait_readiness(epoch, deadline))
-                continue;
-            if (signal_pending())
-                return interrupted_error(false);
-            if (core::monotonic_ns() >= deadline)
-                return Errno::AGAIN;
+            TRY(wait_ready(epoch, deadline, false));
         }
     }
 

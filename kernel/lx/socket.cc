@@ -2,6 +2,7 @@
 // FIONREAD, fstat), the SOL_SOCKET options, timeouts and the pending error (socket.h).
 #include <core/clock.h>
 #include <lib/string.h>
+#include <lx/poll.h>
 #include <lx/signal.h>
 #include <lx/socket.h>
 #include <lx/uaccess.h>
@@ -227,6 +228,17 @@ lib::Errno Socket::interrupted_error(bool sending) const
 {
     ksync::MutexGuard guard(m_option_lock);
     return (sending ? m_send_timeout_ns : m_receive_timeout_ns) ? Errno::INTR : kRestartSys;
+}
+
+lib::Result<void> Socket::wait_ready(uint64_t epoch, uint64_t deadline, bool sending) const
+{
+    if (wait_readiness(epoch, deadline))
+        return {};
+    if (signal_pending())
+        return interrupted_error(sending);
+    if (core::monotonic_ns() >= deadline)
+        return lib::Errno::AGAIN;
+    return {};
 }
 
 int Socket::take_error()

@@ -162,6 +162,10 @@ public:
     uint64_t send_deadline() const;
     // What a wait cut short by a signal returns: kRestartSys without a timeout, EINTR with one.
     lib::Errno interrupted_error(bool sending) const;
+    // Sleeps until readiness changed after `epoch` (readiness_epoch(), read before the check
+    // that found nothing to do). Errors end the wait: AGAIN when `deadline` passed, the
+    // interrupted_error when a signal came; success means "look again".
+    lib::Result<void> wait_ready(uint64_t epoch, uint64_t deadline, bool sending) const;
     // SO_ERROR: records an error for the socket / takes it (0 if none).
     void set_error(int error);
     int take_error();

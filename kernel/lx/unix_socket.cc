@@ -278,7 +278,6 @@ private:
     void deliver_extras_locked(Packet& p, ReceiveRequest& request, bool first) TA_REQ(g_unix_lock);
     // Waits after a state check found nothing to do: {} to check again, or the error to
     // return (EAGAIN when the timeout passed, EINTR/kRestartSys for a signal).
-    Result<void> wait(uint64_t epoch, uint64_t deadline, bool sending);
     void raise_sigpipe(int flags)
     {
         if (!(flags & kMsgNosignal))
@@ -475,17 +474,6 @@ Result<void> UnixSocket::listen(int backlog)
     return {};
 }
 
-Result<void> UnixSocket::wait(uint64_t epoch, uint64_t deadline, bool sending)
-{
-    if (wait_readiness(epoch, deadline))
-        return {};
-    if (signal_pending())
-        return interrupted_error(sending);
-    if (core::monotonic_ns() >= deadline)
-        return Errno::AGAIN;
-    return {};
-}
-
 Result<fs::Ref<Socket>> UnixSocket::accept(unsigned file_flags, SocketAddress& peer)
 {
     if (!is_connection())
@@ -516,7 +504,7 @@ Result<fs::Ref<Socket>> UnixSocket::accept(unsigned file_flags, SocketAddress& p
         }
         if (flags() & fs::kOpenNonBlock)
             return Errno::AGAIN;
-        TRY(wait(epoch, deadline, false));
+        TRY(wait_ready(epoch, deadline, false));
     }
 }
 
@@ -608,7 +596,7 @@ Result<void> UnixSocket::connect(const SocketAddress& address)
         }
         if (flags() & fs::kOpenNonBlock)
             return Errno::AGAIN;
-        TRY(wait(epoch, deadline, true));
+        TRY(wait_ready(epoch, deadline, true));
     }
 }
 
@@ -713,7 +701,7 @@ Result<size_t> UnixSocket::send_stream(SendRequest& request)
             }
             Result<void> waited = Errno::AGAIN;
             if (!nonblock)
-                waited = wait(epoch, deadline, true);
+                waited = wait_ready(epoch, deadline, true);
             if (waited.is_error()) {
                 Packet::destroy(p);
                 return done ? Result<size_t>(done) : Result<size_t>(waited.error());
@@ -820,7 +808,7 @@ Result<size_t> UnixSocket::send_datagram(SendRequest& request)
         }
         Result<void> waited = Errno::AGAIN;
         if (!nonblock)
-            waited = wait(epoch, deadline, true);
+            waited = wait_ready(epoch, deadline, true);
         if (waited.is_error()) {
             Packet::destroy(p);
             return waited.error();
@@ -932,7 +920,7 @@ Result<size_t> UnixSocket::receive_stream(ReceiveRequest& request)
         }
         if (nonblock)
             return copied ? Result<size_t>(copied) : Result<size_t>(Errno::AGAIN);
-        if (auto w = wait(epoch, deadline, false); w.is_error())
+        if (auto w = wait_ready(epoch, deadline, false); w.is_error())
             return copied ? Result<size_t>(copied) : Result<size_t>(w.error());
     }
 }
@@ -970,7 +958,7 @@ Result<size_t> UnixSocket::receive_datagram(ReceiveRequest& request)
         }
         if (nonblock)
             return Errno::AGAIN;
-        TRY(wait(epoch, deadline, false));
+        TRY(wait_ready(epoch, deadline, false));
     }
 }
 

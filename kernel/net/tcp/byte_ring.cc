@@ -36,19 +36,24 @@ ByteRing::Space ByteRing::space(size_t length)
         return s;
     if (length > free_space())
         length = free_space();
+    split((m_head + m_size) % m_capacity, length, s.data, s.length);
+    return s;
+}
+
+void ByteRing::split(size_t start, size_t length, uint8_t* data[2], size_t lengths[2]) const
+{
+    // `start` indexes the storage; the range wraps at most once (length <= capacity).
     if (length == 0)
-        return s;
-    size_t start = (m_head + m_size) % m_capacity;
+        return;
     size_t first = m_capacity - start;
     if (first > length)
         first = length;
-    s.data[0] = m_data + start;
-    s.length[0] = first;
+    data[0] = m_data + start;
+    lengths[0] = first;
     if (length > first) {
-        s.data[1] = m_data;
-        s.length[1] = length - first;
+        data[1] = m_data;
+        lengths[1] = length - first;
     }
-    return s;
 }
 
 void ByteRing::copy_in(size_t position, const uint8_t* data, size_t length)
@@ -100,18 +105,10 @@ Payload ByteRing::peek(size_t offset, size_t length) const
         return p;
     if (length > m_size - offset)
         length = m_size - offset;
-    if (length == 0)
-        return p;
-    size_t start = (m_head + offset) % m_capacity;
-    size_t first = m_capacity - start;
-    if (first > length)
-        first = length;
-    p.data[0] = m_data + start;
-    p.length[0] = first;
-    if (length > first) {
-        p.data[1] = m_data;
-        p.length[1] = length - first;
-    }
+    uint8_t* data[2] = {nullptr, nullptr};
+    split((m_head + offset) % m_capacity, length, data, p.length);
+    p.data[0] = data[0];
+    p.data[1] = data[1];
     return p;
 }
 

@@ -55,6 +55,8 @@ public:
 
 private:
     void copy_in(size_t position, const uint8_t* data, size_t length);
+    // [start, start + length) of the storage as up to two ranges (wrapping once).
+    void split(size_t start, size_t length, uint8_t* data[2], size_t lengths[2]) const;
 
     uint8_t* m_data = nullptr;
     size_t m_capacity = 0;
