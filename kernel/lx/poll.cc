@@ -281,6 +281,8 @@ public:
             in->data = data;
             in->precise = file->notifies_readiness();
             m_interests[m_count++] = in;
+            if (!in->precise)
+                m_imprecise++;
             if (in->precise) {
                 in->watch.changed = &EpollFile::watch_changed;
                 watch_readiness(*file, in->watch);
@@ -384,6 +386,55 @@ public:
         return n;
     }
 
+    // Whether every interest is on a file that notifies: epoll_wait then sleeps on this
+    // instance alone (wait_for_ready), not on the process-wide notifier.
+    bool all_precise()
+    {
+        ksync::MutexGuard guard(m_lock);
+        return m_imprecise == 0;
+    }
+
+    uint64_t ready_generation()
+    {
+        ksync::MutexGuard ready(m_ready_lock);
+        return m_generation;
+    }
+
+    // Sleeps until an interest was queued after `seen` was read from ready_generation() (true),
+    // the deadline passed or a signal came (false) — as wait_readiness, for this instance.
+    bool wait_for_ready(uint64_t seen, uint64_t deadline_ns)
+    {
+        Waiter self { core::current_thread(), nullptr };
+        {
+            ksync::MutexGuard ready(m_ready_lock);
+            self.next = m_waiters;
+            m_waiters = &self;
+        }
+        bool changed = false;
+        for (;;) {
+            {
+                ksync::MutexGuard ready(m_ready_lock);
+                changed = m_generation != seen;
+            }
+            if (changed || signal_pending())
+                break;
+            if (deadline_ns == ~uint64_t(0))
+                core::park_current_thread();
+            else if (!core::park_current_thread_until(deadline_ns) || core::monotonic_ns() >= deadline_ns)
+                break;
+        }
+        {
+            ksync::MutexGuard ready(m_ready_lock);
+            for (Waiter** p = &m_waiters; *p; p = &(*p)->next) {
+                if (*p == &self) {
+                    *p = self.next;
+                    break;
+                }
+            }
+        }
+        return changed;
+    }
+
     uint32_t do_poll_events() override
     {
         ksync::MutexGuard guard(m_lock);
@@ -420,6 +471,9 @@ private:
         else
             m_ready_head = in;
         m_ready_tail = in;
+        m_generation++;
+        for (Waiter* w = m_waiters; w; w = w->next)
+            core::unpark_thread(w->thread);
     }
 
     static uint32_t ready_events(Interest& in)
@@ -450,6 +504,8 @@ private:
     {
         if (in->precise)
             unwatch_readiness(*in->file, in->watch);
+        else
+            m_imprecise--;
         {
             // After unwatching no callback can queue it again; take it off the list.
             ksync::MutexGuard ready(m_ready_lock);
@@ -481,9 +537,16 @@ private:
     Interest** m_interests TA_GUARDED(m_lock) = nullptr;
     size_t m_count TA_GUARDED(m_lock) = 0;
     size_t m_capacity TA_GUARDED(m_lock) = 0;
+    size_t m_imprecise TA_GUARDED(m_lock) = 0; // interests on files that do not notify
+    struct Waiter {
+        core::Thread* thread;
+        Waiter* next;
+    };
     ksync::Mutex m_ready_lock;
     Interest* m_ready_head TA_GUARDED(m_ready_lock) = nullptr;
     Interest* m_ready_tail TA_GUARDED(m_ready_lock) = nullptr;
+    uint64_t m_generation TA_GUARDED(m_ready_lock) = 0; // interests queued so far
+    Waiter* m_waiters TA_GUARDED(m_ready_lock) = nullptr; // threads in wait_for_ready
 };
 
 constexpr char kEpollTag = 0;
@@ -510,9 +573,12 @@ int64_t do_epoll_wait(int epfd, uint64_t events_address, int max, uint64_t deadl
         return err(ep.error());
     size_t cap = size_t(max) < 256 ? size_t(max) : 256;
     EpollEvent out[256];
+    EpollFile& instance = *ep.value();
     for (;;) {
+        // Both counters before looking, so that a change meanwhile ends the sleep at once.
         uint64_t epoch = readiness_epoch();
-        size_t n = ep.value()->collect(out, cap);
+        uint64_t generation = instance.ready_generation();
+        size_t n = instance.collect(out, cap);
         if (n) {
             if (auto r = copy_to_app(events_address, out, n * sizeof(EpollEvent)); r.is_error())
                 return err(r.error());
@@ -520,7 +586,12 @@ int64_t do_epoll_wait(int epfd, uint64_t events_address, int max, uint64_t deadl
         }
         if (core::monotonic_ns() >= deadline)
             return 0;
-        if (!wait_readiness(epoch, deadline) && signal_pending())
+        // Interests only on files that notify: only their changes can end the wait, so the
+        // thread is not woken by every other file's (memcached's worker threads each sleep on
+        // their own instance).
+        bool woken = instance.all_precise() ? instance.wait_for_ready(generation, deadline)
+                                            : wait_readiness(epoch, deadline);
+        if (!woken && signal_pending())
             return err(kRestartNoHand);
     }
 }
