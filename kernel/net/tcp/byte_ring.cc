@@ -21,6 +21,15 @@ Result<void> ByteRing::set_capacity(size_t capacity)
     return {};
 }
 
+void ByteRing::release()
+{
+    if (m_size != 0)
+        return;
+    delete[] m_data;
+    m_data = nullptr;
+    m_head = 0;
+}
+
 bool ByteRing::reserve()
 {
     if (m_data != nullptr || m_capacity == 0)

@@ -25,6 +25,9 @@ public:
     // can be held: append returns 0, write_at and commit do nothing).
     bool reserve();
     bool has_storage() const { return m_data != nullptr; }
+    // Frees the storage while nothing is held (reserve() brings it back). Nothing happens when
+    // bytes are held. Out-of-order bytes placed with write_at are the caller's to mind.
+    void release();
 
     size_t capacity() const { return m_capacity; }
     size_t size() const { return m_size; }

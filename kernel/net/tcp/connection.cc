@@ -743,6 +743,18 @@ void Connection::enter_time_wait(Instant now)
     m_persist_deadline = kNever;
     m_keepalive_deadline = kNever;
     m_time_wait_deadline = now + m_config.time_wait;
+    release_idle_buffers();
+}
+
+void Connection::release_idle_buffers()
+{
+    // A connection that will send nothing more (and, once read, receive nothing) keeps no
+    // buffer memory through TIME-WAIT or FIN-WAIT-2 — a server closing thousands of
+    // connections a second would otherwise hold two rings per connection for 60 s.
+    if (m_send_buffer.is_empty() && fin_acked())
+        m_send_buffer.release();
+    if (m_receive_buffer.is_empty() && m_ooo_count == 0 && m_fin_received)
+        m_receive_buffer.release();
 }
 
 void Connection::apply_peer_options(const Options& options, bool)
@@ -1199,6 +1211,7 @@ bool Connection::process_ack(const Segment& segment, Instant now)
             m_state = State::FinWait2;
             if (m_user_closed)
                 m_time_wait_deadline = now + m_config.time_wait; // nobody will read: bound it
+            release_idle_buffers();
             break;
         case State::Closing:
             enter_time_wait(now);

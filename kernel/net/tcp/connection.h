@@ -263,6 +263,8 @@ public:
     // The current retransmission timeout including back-off.
     Duration backed_off_rto() const;
     size_t send_queued() const { return m_send_buffer.size(); }
+    // Whether either ring holds storage (allocated on first use, released when done).
+    bool holds_buffer_memory() const { return m_send_buffer.has_storage() || m_receive_buffer.has_storage(); }
     CongestionAlgorithm congestion_algorithm() const { return m_config.congestion; }
 
     // The window scale this stack asks for with a receive buffer of `size` bytes: the
@@ -320,6 +322,7 @@ private:
     void schedule_ack(Instant now, bool immediately);
     void update_timers(Instant now);
     void enter_time_wait(Instant now);
+    void release_idle_buffers();
     void set_error_and_close(Errno error);
     void become_established(Instant now);
     void notify();

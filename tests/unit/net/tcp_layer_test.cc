@@ -281,6 +281,12 @@ TEST(TcpLayer, ShutdownWriteSendsFinAndReadShutdownEndsReading)
     ASSERT_FALSE(tcp.shutdown(*client, true, false).is_error());
     EXPECT_TRUE(tcp.status(*client).readable);
     EXPECT_EQ(read(tcp, *client), "");
+    // Both directions finished: the side that closed first waits in TIME-WAIT holding no
+    // buffer memory (its rings were released), the other is gone.
+    ASSERT_FALSE(tcp.shutdown(*conn, false, true).is_error());
+    EXPECT_EQ(read(tcp, *client), "");
+    EXPECT_EQ(client->connection()->state(), net::tcp::State::TimeWait);
+    EXPECT_FALSE(client->connection()->holds_buffer_memory());
     for (Endpoint* e : {client, conn, server})
         tcp.release(*e);
     run_for(h, 61 * kSecond, kSecond);
