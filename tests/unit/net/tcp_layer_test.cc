@@ -80,6 +80,30 @@ void run_both(Host& a, Host& b, uint64_t ns, uint64_t step = kSecond / 100)
     }
 }
 
+// A listener on `server_tcp` and a connection to it from `client_tcp` (the same stack over the
+// loopback, or two stacks joined by `pump`), accepted.
+struct Connected {
+    Endpoint* server = nullptr;
+    Endpoint* client = nullptr;
+    Endpoint* conn = nullptr;
+};
+
+Connected connect_pair(Tcp& server_tcp, Tcp& client_tcp, Counter& events, net::Ipv4Address to,
+                       Host* a = nullptr, Host* b = nullptr)
+{
+    Connected c;
+    c.server = open(server_tcp, events);
+    EXPECT_FALSE(server_tcp.listen(*c.server, 1).is_error());
+    c.client = open(client_tcp, events);
+    EXPECT_FALSE(client_tcp.connect(*c.client, {to, c.server->local().port}).is_error());
+    if (a && b)
+        pump(*a, *b);
+    auto accepted = server_tcp.accept(*c.server, events);
+    EXPECT_FALSE(accepted.is_error());
+    c.conn = accepted.is_error() ? nullptr : accepted.value();
+    return c;
+}
+
 TEST(TcpLayer, LoopbackConnectAcceptExchangeAndClose)
 {
     Host h;
@@ -265,11 +289,8 @@ TEST(TcpLayer, ShutdownWriteSendsFinAndReadShutdownEndsReading)
     Host h;
     Tcp& tcp = h.stack.tcp();
     Counter events;
-    Endpoint* server = open(tcp, events);
-    ASSERT_FALSE(tcp.listen(*server, 1).is_error());
-    Endpoint* client = open(tcp, events);
-    ASSERT_FALSE(tcp.connect(*client, server->local()).is_error());
-    Endpoint* conn = tcp.accept(*server, events).value();
+    auto [server, client, conn] = connect_pair(tcp, tcp, events, kLoopback);
+    ASSERT_NE(conn, nullptr);
     ASSERT_FALSE(write(tcp, *client, "last words").is_error());
     ASSERT_FALSE(tcp.shutdown(*client, false, true).is_error());
     EXPECT_EQ(write(tcp, *client, "more").error(), Errno::PIPE);
@@ -298,11 +319,8 @@ TEST(TcpLayer, AClosedHalfClosedConnectionDoesNotWaitForeverForTheFin)
     Host h;
     Tcp& tcp = h.stack.tcp();
     Counter events;
-    Endpoint* server = open(tcp, events);
-    ASSERT_FALSE(tcp.listen(*server, 1).is_error());
-    Endpoint* client = open(tcp, events);
-    ASSERT_FALSE(tcp.connect(*client, server->local()).is_error());
-    Endpoint* conn = tcp.accept(*server, events).value();
+    auto [server, client, conn] = connect_pair(tcp, tcp, events, kLoopback);
+    ASSERT_NE(conn, nullptr);
     // The client shuts down writing (FIN acknowledged: FIN-WAIT-2), then closes; the server
     // never closes its side.
     ASSERT_FALSE(tcp.shutdown(*client, false, true).is_error());
@@ -321,12 +339,8 @@ TEST(TcpLayer, CorkHoldsPartialSegmentsUntilUncorkedOr200Ms)
 {
     Host a(2, 11), b(3, 22);
     Counter events;
-    Endpoint* server = open(b.stack.tcp(), events);
-    ASSERT_FALSE(b.stack.tcp().listen(*server, 1).is_error());
-    Endpoint* client = open(a.stack.tcp(), events);
-    ASSERT_FALSE(a.stack.tcp().connect(*client, {ip(10, 0, 0, 3), server->local().port}).is_error());
-    pump(a, b);
-    Endpoint* conn = b.stack.tcp().accept(*server, events).value();
+    auto [server, client, conn] = connect_pair(b.stack.tcp(), a.stack.tcp(), events, ip(10, 0, 0, 3), &a, &b);
+    ASSERT_NE(conn, nullptr);
     Tcp& tcp = a.stack.tcp();
     // As nginx sends a response with tcp_nopush: cork, header, body, uncork — one segment.
     tcp.set_cork(*client, true);
@@ -362,12 +376,8 @@ TEST(TcpLayer, ABurstOfSegmentsIsAcknowledgedOnce)
 {
     Host a(2, 11), b(3, 22);
     Counter events;
-    Endpoint* server = open(b.stack.tcp(), events);
-    ASSERT_FALSE(b.stack.tcp().listen(*server, 1).is_error());
-    Endpoint* client = open(a.stack.tcp(), events);
-    ASSERT_FALSE(a.stack.tcp().connect(*client, {ip(10, 0, 0, 3), server->local().port}).is_error());
-    pump(a, b);
-    Endpoint* conn = b.stack.tcp().accept(*server, events).value();
+    auto [server, client, conn] = connect_pair(b.stack.tcp(), a.stack.tcp(), events, ip(10, 0, 0, 3), &a, &b);
+    ASSERT_NE(conn, nullptr);
     for (bool burst : {false, true}) {
         size_t mss = client->connection()->send_mss(); // 1448: timestamps take 12 bytes
         ASSERT_FALSE(write(a.stack.tcp(), *client, std::string(10 * mss, 'z')).is_error());
