@@ -219,7 +219,7 @@ public:
         if (request.flags & kMsgOob)
             return Errno::NOTSUP;
         bool peek = request.flags & kMsgPeek;
-        bool nonblock = (request.flags & kMsgDontwait) || (flags() & fs::kOpenNonBlock);
+        bool nonblock = nonblocking(request.flags);
         uint64_t deadline = receive_deadline();
         for (;;) {
             uint64_t epoch = readiness_epoch();
@@ -230,19 +230,14 @@ public:
                     const uint8_t* source = packet.data();
                     net::UdpEndpoint from{ net::Ipv4Address{ net::load_be32(source) }, net::load_be16(source + 4) };
                     size_t length = packet.length() - kSourceBytes;
-                    size_t n = length < request.data.size() ? length : request.data.size();
-                    auto copied = request.data.copy_out(0, packet.data() + kSourceBytes, n);
-                    if (peek || copied.is_error()) {
+                    auto copied = copy_datagram(request, source + kSourceBytes, length);
+                    if (peek || copied.is_error())
                         m_queue.push_front(std::move(packet));
-                    } else {
+                    else
                         m_queued_bytes -= length;
-                    }
-                    if (copied.is_error())
-                        return copied.error();
-                    encode_address(from, request.from);
-                    if (n < length)
-                        request.out_flags |= kMsgTrunc;
-                    return (request.flags & kMsgTrunc) ? length : n;
+                    if (!copied.is_error())
+                        encode_address(from, request.from);
+                    return copied;
                 }
             }
             if (nonblock)
@@ -649,7 +644,7 @@ public:
         if (request.flags & kMsgOob)
             return Errno::NOTSUP;
         size_t total = request.data.size(), done = 0;
-        bool nonblock = (request.flags & kMsgDontwait) || (flags() & fs::kOpenNonBlock);
+        bool nonblock = nonblocking(request.flags);
         uint64_t deadline = send_deadline();
         IoBufferAdapter data(request.data);
         Errno failure = Errno(0);
@@ -697,7 +692,7 @@ public:
             return Errno::INVAL; // no urgent data is ever kept
         size_t total = request.data.size(), copied = 0;
         bool peek = request.flags & kMsgPeek;
-        bool nonblock = (request.flags & kMsgDontwait) || (flags() & fs::kOpenNonBlock);
+        bool nonblock = nonblocking(request.flags);
         // How much to wait for: everything with MSG_WAITALL, else SO_RCVLOWAT (at least 1).
         size_t target = (request.flags & kMsgWaitall) ? total : low_water();
         if (target > total)

@@ -208,7 +208,7 @@ public:
         if (request.flags & kMsgOob)
             return Errno::NOTSUP;
         bool peek = request.flags & kMsgPeek;
-        bool nonblock = (request.flags & kMsgDontwait) || (flags() & fs::kOpenNonBlock);
+        bool nonblock = nonblocking(request.flags);
         uint64_t deadline = receive_deadline();
         for (;;) {
             uint64_t epoch = readiness_epoch();
@@ -217,15 +217,11 @@ public:
                 if (int error = take_error())
                     return Errno(error);
                 if (const nl::Datagram* d = m_queue.front()) {
-                    size_t n = d->length < request.data.size() ? d->length : request.data.size();
-                    TRY(request.data.copy_out(0, d->bytes(), n));
-                    size_t length = d->length;
+                    size_t result = TRY(copy_datagram(request, d->bytes(), d->length));
                     if (!peek)
                         m_queue.pop_front();
                     encode_address(0, 0, request.from); // from the kernel
-                    if (n < length)
-                        request.out_flags |= kMsgTrunc;
-                    return (request.flags & kMsgTrunc) ? length : n;
+                    return result;
                 }
             }
             if (nonblock)

@@ -230,6 +230,16 @@ lib::Errno Socket::interrupted_error(bool sending) const
     return (sending ? m_send_timeout_ns : m_receive_timeout_ns) ? Errno::INTR : kRestartSys;
 }
 
+lib::Result<size_t> copy_datagram(ReceiveRequest& request, const uint8_t* data, size_t length)
+{
+    size_t n = length < request.data.size() ? length : request.data.size();
+    if (n)
+        TRY(request.data.copy_out(0, data, n));
+    if (n < length)
+        request.out_flags |= kMsgTrunc;
+    return (request.flags & kMsgTrunc) ? length : n;
+}
+
 lib::Result<void> Socket::wait_ready(uint64_t epoch, uint64_t deadline, bool sending) const
 {
     if (wait_readiness(epoch, deadline))

@@ -166,6 +166,8 @@ public:
     // that found nothing to do). Errors end the wait: AGAIN when `deadline` passed, the
     // interrupted_error when a signal came; success means "look again".
     lib::Result<void> wait_ready(uint64_t epoch, uint64_t deadline, bool sending) const;
+    // Whether a call with these send/recv flags must not block (MSG_DONTWAIT or O_NONBLOCK).
+    bool nonblocking(int msg_flags) const { return (msg_flags & kMsgDontwait) || (flags() & fs::kOpenNonBlock); }
     // SO_ERROR: records an error for the socket / takes it (0 if none).
     void set_error(int error);
     int take_error();
@@ -195,6 +197,12 @@ private:
     const int m_type;
     const uint64_t m_ino;
 };
+
+// recv of one datagram of `length` bytes at `data`: copies what fits into the request's buffer
+// (MSG_TRUNC in the out-flags when it was cut) and returns what recv returns — the bytes
+// copied, or the datagram's length when the caller asked MSG_TRUNC. The buffer's error (FAULT)
+// otherwise; the caller dequeues only after success.
+lib::Result<size_t> copy_datagram(ReceiveRequest& request, const uint8_t* data, size_t length);
 
 // The socket behind an open file, or nullptr if it is not one.
 Socket* as_socket(fs::OpenFile& file);

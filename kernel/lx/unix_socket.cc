@@ -254,7 +254,6 @@ private:
 
     bool is_stream() const { return type() == kSockStream; }
     bool is_connection() const { return type() == kSockStream || type() == kSockSeqpacket; }
-    bool nonblocking(int flags) const { return (flags & kMsgDontwait) || (this->flags() & fs::kOpenNonBlock); }
     bool is_dying() const { return ref_count() == 0; }
 
     // The live socket bound to `name` (path: its node), or nullptr.
@@ -939,17 +938,13 @@ Result<size_t> UnixSocket::receive_datagram(ReceiveRequest& request)
             if (seqpacket && m_state != State::Connected)
                 return m_state == State::Listening ? Errno::INVAL : Errno::NOTCONN;
             if (Packet* p = m_queue.head) {
-                size_t n = request.data.size() < p->size ? request.data.size() : p->size;
-                if (n)
-                    TRY(request.data.copy_out(0, p->data(), n));
+                size_t result = TRY(copy_datagram(request, p->data(), p->size));
                 deliver_extras_locked(*p, request, true);
-                if (p->size > n)
-                    request.out_flags |= kMsgTrunc;
                 if (!peek) {
                     dead.bury(m_queue.pop());
                     dead.changed = true;
                 }
-                return (request.flags & kMsgTrunc) ? p->size : n;
+                return result;
             }
             if (int e = take_error())
                 return Errno(e);

@@ -17,6 +17,25 @@ constexpr Duration kPawsIdle = 24ull * 24 * 3600 * kSecond;
 // The longest TCP_CORK holds a partial segment (Linux's TCP_CORK ceiling).
 constexpr Duration kCorkCeiling = 200 * kMillisecond;
 
+// Moves the (up to two) ranges of a ring to or from a user buffer through `copy(range, at,
+// length)`, `at` counting from the first range. How many bytes moved before the first error;
+// the error itself only when nothing moved (a partial send or receive is a success).
+template<typename Byte, typename Copy>
+Result<size_t> copy_ranges(Byte* const (&data)[2], const size_t (&length)[2], Copy copy)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < 2 && length[i] > 0; i++) {
+        Result<void> copied = copy(data[i], n, length[i]);
+        if (copied.is_error()) {
+            if (n == 0)
+                return copied.error();
+            break;
+        }
+        n += length[i];
+    }
+    return n;
+}
+
 template<typename T>
 T min_of(T a, T b)
 {
@@ -542,16 +561,8 @@ Result<size_t> Connection::send(UserBuffer& data, size_t offset, size_t length, 
     ByteRing::Space space = m_send_buffer.space(length);
     if (space.size() == 0)
         return Errno::AGAIN;
-    size_t n = 0;
-    for (size_t i = 0; i < 2 && space.length[i] > 0; i++) {
-        Result<void> copied = data.copy_in(offset + n, space.data[i], space.length[i]);
-        if (copied.is_error()) {
-            if (n == 0)
-                return copied.error();
-            break;
-        }
-        n += space.length[i];
-    }
+    size_t n = TRY(copy_ranges(space.data, space.length,
+                               [&](uint8_t* range, size_t at, size_t length) { return data.copy_in(offset + at, range, length); }));
     m_send_buffer.commit(n);
     output(now);
     update_timers(now);
@@ -569,16 +580,8 @@ Result<size_t> Connection::receive(UserBuffer& out, size_t offset, size_t length
 {
     Payload p = m_receive_buffer.peek(0, length);
     if (p.size() > 0) {
-        size_t n = 0;
-        for (size_t i = 0; i < 2 && p.length[i] > 0; i++) {
-            Result<void> copied = out.copy_out(offset + n, p.data[i], p.length[i]);
-            if (copied.is_error()) {
-                if (n == 0)
-                    return copied.error();
-                break;
-            }
-            n += p.length[i];
-        }
+        size_t n = TRY(copy_ranges(p.data, p.length,
+                                   [&](const uint8_t* range, size_t at, size_t length) { return out.copy_out(offset + at, range, length); }));
         if (peek)
             return n;
         m_receive_buffer.consume(n);

@@ -652,12 +652,17 @@ bool read_queued(const Packet& packet, QueuedSegment& out)
 // Whether pure ACK `ack` says nothing that `next` (queued after it) does not: the same
 // connection, and `next` acknowledges more. Duplicate ACKs (the same number) are all kept:
 // the peer counts them for fast retransmit.
+bool pure_ack(const Packet& packet)
+{
+    QueuedSegment q;
+    return read_queued(packet, q) && q.flags == kAck && q.payload == 0;
+}
+
+// (`ack` is a pure ACK.)
 bool superseded(const Packet& ack, const Packet& next)
 {
     QueuedSegment a, n;
     if (!read_queued(ack, a) || !read_queued(next, n))
-        return false;
-    if (a.flags != kAck || a.payload != 0)
         return false;
     if (!(n.flags & kAck) || (n.flags & (kSyn | kRst)))
         return false;
@@ -676,7 +681,8 @@ void Tcp::end_batch()
 void Tcp::flush()
 {
     while (Packet packet = m_pending.pop_front()) {
-        if (Packet next = m_pending.pop_front()) {
+        if (!m_pending.is_empty() && pure_ack(packet)) {
+            Packet next = m_pending.pop_front();
             bool redundant = superseded(packet, next);
             m_pending.push_front(std::move(next)); // back in place before anything is sent
             if (redundant) {
