@@ -16,9 +16,14 @@
 // holds the connection or listener, its buffers and timers; the socket adds Linux's socket
 // semantics on top (connect's EINPROGRESS/EALREADY/EISCONN sequence, blocking with
 // timeouts and signals, SIGPIPE, option storage) and is the endpoint's Observer: the layer
-// calls endpoint_changed() under the stack lock, and the socket announces readiness. All of
-// a TCP socket's own state is guarded by the stack lock as well. Lock order: the stack lock,
-// then a socket's option lock, then the readiness notifier.
+// calls endpoint_changed() under the stack lock, and the socket announces readiness. It also
+// hears from the NIC's receive thread (packets_queued, without the stack lock) when segments
+// were queued on the connection's net channel: it announces readiness the same way, and
+// whoever then polls, reads or writes processes them (every Tcp entry point does, first).
+// All of a TCP socket's own state is guarded by the stack lock as well; every stack call is
+// made under network::StackGuard, which also tells the timer thread about timers the call
+// armed. Lock order: the stack lock, then a socket's option lock, then the readiness
+// notifier.
 #include <core/clock.h>
 #include <lib/string.h>
 #include <lx/poll.h>
@@ -130,13 +135,19 @@ struct IpOptions {
     }
 };
 
-class UdpSocket final : public Socket, public net::UdpReceiver {
+class UdpSocket final : public Socket, public net::UdpReceiver, public net::ChannelListener {
 public:
     explicit UdpSocket(unsigned file_flags) : Socket(kAfInet, kSockDgram, file_flags) {}
-    bool notifies_readiness() const override { return true; } // deliver() and icmp_error()
+    bool notifies_readiness() const override { return true; } // deliver(), icmp_error(), packets_queued()
+
+    // The socket's net channel (net/udp/udp.h): the NIC's receive thread queues datagrams
+    // there and says so here, without the stack lock; recv, poll and FIONREAD deliver them
+    // to the queue first (drain_locked).
+    net::ChannelListener* channel_listener() override { return this; }
+    void packets_queued() override { readiness_changed(*this); }
     ~UdpSocket() override
     {
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         if (is_bound())
             network::stack().udp().unbind(*this);
         m_queue.clear();
@@ -145,7 +156,7 @@ public:
     Result<void> bind(const SocketAddress& address) override
     {
         net::UdpEndpoint local = TRY(decode_address(address));
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         if (is_bound())
             return Errno::INVAL;
         TRY(network::stack().udp().bind(*this, local));
@@ -155,14 +166,14 @@ public:
     Result<void> connect(const SocketAddress& address) override
     {
         if (address.length >= 2 && address.family() == kAfUnspec) {
-            ksync::MutexGuard guard(network::stack_lock());
+            network::StackGuard guard;
             m_connected = false;
             return {};
         }
         net::UdpEndpoint peer = TRY(decode_address(address));
         if (peer.port == 0)
             return Errno::INVAL;
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         TRY(bind_if_needed_locked());
         // The source address a datagram to the peer gets (what getsockname reports after
         // connect, as on Linux): the peer's if it is ours, else the outgoing interface's.
@@ -197,7 +208,7 @@ public:
         if (!packet)
             return Errno::NOBUFS;
         TRY(request.data.copy_in(0, packet.data(), length));
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         if (!request.to) {
             if (!m_connected)
                 return Errno::DESTADDRREQ;
@@ -206,7 +217,6 @@ public:
         TRY(bind_if_needed_locked());
         net::UdpEndpoint from = local();
         auto sent = network::stack().udp().send(from, to, std::move(packet));
-        network::timers_changed(); // an ARP resolution may have started
         if (sent.is_error()) {
             // A queued ARP resolution counts as sent; the rest are the caller's errors.
             return sent.error();
@@ -224,7 +234,8 @@ public:
         for (;;) {
             uint64_t epoch = readiness_epoch();
             {
-                ksync::MutexGuard guard(network::stack_lock());
+                network::StackGuard guard;
+                drain_locked();
                 net::Packet packet = m_queue.pop_front();
                 if (packet) {
                     const uint8_t* source = packet.data();
@@ -255,7 +266,7 @@ public:
 
     Result<void> local_address(SocketAddress& out) override
     {
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         net::UdpEndpoint name = is_bound() ? local() : net::UdpEndpoint{};
         if (m_connected && name.address.is_any())
             name.address = m_source;
@@ -265,7 +276,7 @@ public:
 
     Result<void> peer_address(SocketAddress& out) override
     {
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         if (!m_connected)
             return Errno::NOTCONN;
         encode_address(m_peer, out);
@@ -274,7 +285,8 @@ public:
 
     Result<size_t> readable_bytes() override
     {
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
+        drain_locked();
         // Linux's FIONREAD on UDP: the size of the next datagram.
         net::Packet head = m_queue.pop_front();
         if (!head)
@@ -303,13 +315,14 @@ public:
         net::store_be16(front + 4, source.port);
         m_queued_bytes += length;
         m_queue.push_back(std::move(payload));
-        readiness_changed(*this);
+        if (!m_draining) // (from the channel: packets_queued announced it)
+            readiness_changed(*this);
     }
 
     Result<void> set_option(int level, int name, const void* value, size_t length) override
     {
         if (level == kSolIp) {
-            ksync::MutexGuard guard(network::stack_lock());
+            network::StackGuard guard;
             return m_ip_options.set(name, value, length, false);
         }
         return Socket::set_option(level, name, value, length);
@@ -318,7 +331,7 @@ public:
     Result<size_t> get_option(int level, int name, void* value, size_t length) override
     {
         if (level == kSolIp) {
-            ksync::MutexGuard guard(network::stack_lock());
+            network::StackGuard guard;
             return m_ip_options.get(name, value, length);
         }
         if (level == kSolSocket && name == kSoProtocol)
@@ -338,13 +351,21 @@ protected:
     uint32_t do_poll_events() override
     {
         uint32_t ev = fs::kPollOut | fs::kPollWrNorm;
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
+        drain_locked();
         if (!m_queue.is_empty())
             ev |= fs::kPollIn | fs::kPollRdNorm;
         return ev;
     }
 
 private:
+    void drain_locked()
+    {
+        m_draining = true;
+        network::stack().udp().drain(*this);
+        m_draining = false;
+    }
+
     Result<void> bind_if_needed_locked()
     {
         if (is_bound())
@@ -355,6 +376,7 @@ private:
 
     net::PacketQueue m_queue;
     size_t m_queued_bytes = 0;
+    bool m_draining = false;
     uint64_t m_dropped = 0;
     net::UdpEndpoint m_peer;
     net::Ipv4Address m_source; // connected: the address datagrams to m_peer leave from
@@ -473,7 +495,7 @@ public:
             return Errno::NOBUFS;
         fs::Ref<TcpSocket> s = made.release_value();
         {
-            ksync::MutexGuard guard(network::stack_lock());
+            network::StackGuard guard;
             auto opened = tcp_layer().open(*s);
             if (opened.is_error())
                 return Errno::NOBUFS;
@@ -491,11 +513,10 @@ public:
             ksync::MutexGuard guard(m_option_lock);
             abort = m_linger[0] != 0 && m_linger[1] == 0;
         }
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         if (m_endpoint) {
             tcp_layer().release(*m_endpoint, abort);
             m_endpoint = nullptr;
-            network::timers_changed();
         }
     }
 
@@ -509,7 +530,7 @@ public:
     {
         net::Ipv4Endpoint local = TRY(decode_address(address));
         bool reuse_address = flag_option(kSoReuseaddr), reuse_port = flag_option(kSoReuseport);
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         if (m_endpoint->kind() != net::tcp::EndpointKind::Open)
             return Errno::INVAL;
         tcp_layer().set_reuse(*m_endpoint, reuse_address, reuse_port);
@@ -521,7 +542,7 @@ public:
         // Linux: a negative or too large backlog is somaxconn.
         size_t queue = unsigned(backlog) > net::tcp::Tcp::kMaxBacklog ? net::tcp::Tcp::kMaxBacklog : size_t(backlog);
         bool reuse_address = flag_option(kSoReuseaddr), reuse_port = flag_option(kSoReuseport);
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         if (m_state != State::Unconnected)
             return Errno::INVAL;
         TRY(renew_if_finished_locked());
@@ -544,7 +565,7 @@ public:
         for (;;) {
             uint64_t epoch = readiness_epoch();
             {
-                ksync::MutexGuard guard(network::stack_lock());
+                network::StackGuard guard;
                 if (m_endpoint->kind() != net::tcp::EndpointKind::Listening)
                     return Errno::INVAL;
                 auto taken = tcp_layer().accept(*m_endpoint, *accepted);
@@ -558,7 +579,6 @@ public:
                     tcp_layer().set_cork(*s.m_endpoint, s.m_tcp.cork);
                     s.apply_keepalive_locked(s.flag_option(kSoKeepalive));
                     encode_address(s.m_endpoint->remote(), peer);
-                    network::timers_changed();
                     return fs::Ref<Socket>(std::move(accepted));
                 }
                 if (taken.error() != Errno::AGAIN)
@@ -578,7 +598,7 @@ public:
             return disconnect();
         Errno progress = Errno(0); // what a connect that has not finished returns
         {
-            ksync::MutexGuard guard(network::stack_lock());
+            network::StackGuard guard;
             switch (m_state) {
             case State::Connected:
                 return Errno::ISCONN;
@@ -595,7 +615,6 @@ public:
                 if (m_endpoint->kind() == net::tcp::EndpointKind::Open)
                     tcp_layer().set_reuse(*m_endpoint, flag_option(kSoReuseaddr), flag_option(kSoReuseport));
                 auto started = tcp_layer().connect(*m_endpoint, remote);
-                network::timers_changed();
                 TRY(started);
                 m_state = State::Connecting;
                 progress = Errno::INPROGRESS;
@@ -613,7 +632,7 @@ public:
         for (;;) {
             uint64_t epoch = readiness_epoch();
             {
-                ksync::MutexGuard guard(network::stack_lock());
+                network::StackGuard guard;
                 if (m_state != State::Connecting)
                     return m_state == State::Connected ? Errno::ISCONN : Errno::CONNABORTED; // another thread's connect decided
                 net::tcp::EndpointStatus st = tcp_layer().status(*m_endpoint);
@@ -651,7 +670,7 @@ public:
         for (;;) {
             uint64_t epoch = readiness_epoch();
             {
-                ksync::MutexGuard guard(network::stack_lock());
+                network::StackGuard guard;
                 net::tcp::EndpointStatus st = tcp_layer().status(*m_endpoint);
                 if (m_endpoint->kind() != net::tcp::EndpointKind::Connection) {
                     // Never connected, or listening: Linux's sk_stream_wait_connect says EPIPE.
@@ -660,7 +679,6 @@ public:
                     if (total == 0 && !st.error)
                         return size_t(0);
                     auto wrote = tcp_layer().write(*m_endpoint, data, done, total - done);
-                    network::timers_changed();
                     if (!wrote.is_error()) {
                         done += wrote.value();
                         if (done == total)
@@ -702,7 +720,7 @@ public:
         for (;;) {
             uint64_t epoch = readiness_epoch();
             {
-                ksync::MutexGuard guard(network::stack_lock());
+                network::StackGuard guard;
                 if (m_endpoint->kind() != net::tcp::EndpointKind::Connection)
                     return Errno::NOTCONN; // never connected, or listening
                 net::tcp::EndpointStatus st = tcp_layer().status(*m_endpoint);
@@ -712,7 +730,6 @@ public:
                     // Peeking copies from the head of the stream each time.
                     size_t at = peek ? 0 : copied;
                     auto got = tcp_layer().read(*m_endpoint, data, at, total - at, peek);
-                    network::timers_changed(); // a window update may have been queued
                     if (!got.is_error()) {
                         size_t n = got.value();
                         copied = peek ? n : copied + n;
@@ -745,7 +762,7 @@ public:
         if (how < 0 || how > 2)
             return Errno::INVAL;
         bool read = how != 1, write = how != 0; // SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         switch (m_endpoint->kind()) {
         case net::tcp::EndpointKind::Listening:
             // Linux stops listening on SHUT_RD (threads blocked in accept get EINVAL); the
@@ -766,7 +783,6 @@ public:
             TRY(tcp_layer().shutdown(*m_endpoint, read, write));
             if (write)
                 m_shut_write = true;
-            network::timers_changed();
             readiness_changed(*this);
             return {};
         }
@@ -777,14 +793,14 @@ public:
 
     Result<void> local_address(SocketAddress& out) override
     {
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         encode_address(m_endpoint->local(), out);
         return {};
     }
 
     Result<void> peer_address(SocketAddress& out) override
     {
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         const net::tcp::Connection* c = m_endpoint->connection();
         // Linux: ENOTCONN while SYN-SENT and once CLOSED (reset, refused).
         if (!c || c->state() == net::tcp::State::Closed || c->state() == net::tcp::State::SynSent)
@@ -795,20 +811,20 @@ public:
 
     Result<size_t> readable_bytes() override
     {
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         return tcp_layer().status(*m_endpoint).readable_bytes;
     }
 
     bool is_listening() const override
     {
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         return m_endpoint->kind() == net::tcp::EndpointKind::Listening;
     }
 
     Result<void> set_option(int level, int name, const void* value, size_t length) override
     {
         if (level == kSolIp) {
-            ksync::MutexGuard guard(network::stack_lock());
+            network::StackGuard guard;
             return m_ip_options.set(name, value, length, true);
         }
         if (level == kSolTcp)
@@ -822,14 +838,14 @@ public:
         case kSoSndbufforce:
         case kSoRcvbufforce: {
             size_t send_size = send_buffer(), receive_size = receive_buffer();
-            ksync::MutexGuard guard(network::stack_lock());
+            network::StackGuard guard;
             tcp_layer().set_buffer_sizes(*m_endpoint, send_size, receive_size);
             readiness_changed(*this);
             return {};
         }
         case kSoKeepalive: {
             bool enabled = flag_option(kSoKeepalive);
-            ksync::MutexGuard guard(network::stack_lock());
+            network::StackGuard guard;
             apply_keepalive_locked(enabled);
             return {};
         }
@@ -841,7 +857,7 @@ public:
     Result<size_t> get_option(int level, int name, void* value, size_t length) override
     {
         if (level == kSolIp) {
-            ksync::MutexGuard guard(network::stack_lock());
+            network::StackGuard guard;
             return m_ip_options.get(name, value, length);
         }
         if (level == kSolTcp)
@@ -853,7 +869,7 @@ public:
             // connection's.
             int e = take_error();
             if (!e) {
-                ksync::MutexGuard guard(network::stack_lock());
+                network::StackGuard guard;
                 e = int(tcp_layer().take_error(*m_endpoint));
             }
             return put_int_option(value, length, e);
@@ -867,7 +883,7 @@ protected:
     {
         uint32_t ev = 0;
         {
-            ksync::MutexGuard guard(network::stack_lock());
+            network::StackGuard guard;
             net::tcp::EndpointStatus st = tcp_layer().status(*m_endpoint);
             switch (m_endpoint->kind()) {
             case net::tcp::EndpointKind::Listening:
@@ -992,7 +1008,6 @@ private:
         tcp.set_reuse(*m_endpoint, reuse_address, reuse_port);
         if (keep_binding && was_bound && local.port != 0)
             (void)tcp.bind(*m_endpoint, local);
-        network::timers_changed();
         return {};
     }
 
@@ -1008,7 +1023,7 @@ private:
     // listening; the socket may connect again.
     Result<void> disconnect()
     {
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         if (m_endpoint->kind() == net::tcp::EndpointKind::Connection
             || m_endpoint->kind() == net::tcp::EndpointKind::Listening)
             TRY(renew_locked(false));
@@ -1022,7 +1037,6 @@ private:
         tcp_layer().set_keepalive(*m_endpoint, enabled, net::tcp::Duration(m_tcp.keep_idle) * net::tcp::kSecond,
                                   net::tcp::Duration(m_tcp.keep_interval) * net::tcp::kSecond,
                                   unsigned(m_tcp.keep_count));
-        network::timers_changed();
     }
 
     Result<void> set_tcp_option(int name, const void* value, size_t length)
@@ -1042,17 +1056,15 @@ private:
         if (name == kTcpInfo)
             return Errno::NOPROTOOPT;
         int32_t v = TRY(int_option(value, length));
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         switch (name) {
         case kTcpNodelay:
             m_tcp.nodelay = v != 0;
             tcp_layer().set_nodelay(*m_endpoint, m_tcp.nodelay);
-            network::timers_changed();
             return {};
         case kTcpCork:
             m_tcp.cork = v != 0;
             tcp_layer().set_cork(*m_endpoint, m_tcp.cork);
-            network::timers_changed();
             return {};
         case kTcpMaxseg:
             if (v && (v < kMinMss || v > kMaxUserMss))
@@ -1086,7 +1098,7 @@ private:
 
     Result<size_t> get_tcp_option(int name, void* value, size_t length)
     {
-        ksync::MutexGuard guard(network::stack_lock());
+        network::StackGuard guard;
         const net::tcp::Connection* c = m_endpoint->connection();
         switch (name) {
         case kTcpNodelay:

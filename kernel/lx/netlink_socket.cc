@@ -64,7 +64,7 @@ Result<void> take_snapshot(SnapshotHolder& holder)
 {
     if (!holder.snapshot)
         return Errno::NOBUFS;
-    ksync::MutexGuard guard(network::stack_lock());
+    network::StackGuard guard;
     nl::take_snapshot(network::stack(), *holder.snapshot);
     return {};
 }

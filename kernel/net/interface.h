@@ -4,6 +4,8 @@
 // Stack::add_interface and the interface's destruction.
 #pragma once
 
+#include <atomic>
+
 #include <lib/result.h>
 #include <lib/string.h>
 #include <net/addr.h>
@@ -51,6 +53,11 @@ public:
 
     // Set through Stack::set_ipv4_address (which also updates routes and announces it).
     Ipv4Address ipv4_address() const { return m_address; }
+    // The same, for the net-channel classifier outside the stack's context.
+    Ipv4Address classifier_address() const
+    {
+        return Ipv4Address{ m_classifier_address.load(std::memory_order_relaxed) };
+    }
     unsigned prefix_length() const { return m_prefix_length; }
     // The subnet-directed broadcast address (all host bits set); none for /31 and /32.
     bool is_subnet_broadcast(Ipv4Address address) const;
@@ -64,6 +71,7 @@ private:
     bool m_up = true;
     InterfaceFeatures m_features;
     Ipv4Address m_address;
+    std::atomic<uint32_t> m_classifier_address{ 0 };
     unsigned m_prefix_length = 0;
 };
 

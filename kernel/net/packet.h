@@ -126,6 +126,7 @@ public:
 
 private:
     friend class PacketQueue;
+    friend class Channel; // holds buffers in its ring
     explicit Packet(PacketBuffer* buffer) : m_buffer(buffer) {}
     PacketBuffer* m_buffer = nullptr;
 };

@@ -1,4 +1,6 @@
 // The stack object: interfaces, configuration, input dispatch and timers.
+#include <net/byte_order.h>
+#include <lib/string.h>
 #include <net/stack.h>
 #include <utility>
 
@@ -6,7 +8,7 @@ namespace net {
 
 Stack::Stack(Clock& clock, uint64_t seed)
     : m_clock(clock), m_random_state(seed ? seed : 0x9e3779b97f4a7c15ull), m_loopback(*this), m_ether(*this),
-      m_arp(*this), m_ipv4(*this), m_icmp(*this), m_udp(*this),
+      m_arp(*this), m_ipv4(*this), m_icmp(*this), m_udp(*this, seed),
       m_tcp(*this, seed)
 {
     // Construction cannot fail: the tables are empty and the limits are not reached.
@@ -48,6 +50,7 @@ void Stack::remove_interface(Interface& interface)
     m_arp.flush(interface);
     m_ipv4.routes().remove_interface(interface);
     interface.m_address = {};
+    interface.m_classifier_address.store(0, std::memory_order_relaxed);
     interface.m_prefix_length = 0;
     for (size_t i = 0; i < m_interface_count; i++) {
         if (m_interfaces[i] == &interface) {
@@ -72,6 +75,7 @@ Result<void> Stack::set_ipv4_address(Interface& interface, Ipv4Address address, 
         (void)m_ipv4.routes().remove(interface.m_address, static_cast<uint8_t>(interface.m_prefix_length));
     m_arp.flush(interface);
     interface.m_address = address;
+    interface.m_classifier_address.store(address.value, std::memory_order_relaxed);
     interface.m_prefix_length = prefix_length;
     if (address.is_any())
         return {};
@@ -96,6 +100,30 @@ void Stack::input(Interface& interface, Packet frame)
     else
         m_ether.input(interface, std::move(frame));
     drain_loopback(LoopbackInterface::kBudget);
+}
+
+Channel* Stack::classify(Interface& interface, Packet& frame, const ReceiveBurst& burst, bool& was_empty)
+{
+    if (interface.kind() != LinkKind::Ethernet || !frame)
+        return nullptr;
+    size_t length = frame.length();
+    if (length < kEtherHeaderSize + kIpv4HeaderSize + kUdpHeaderSize)
+        return nullptr;
+    const uint8_t* d = frame.data();
+    // Unicast to us, IPv4 without a VLAN tag: the only frames a connection receives.
+    if (lib::mem_compare(d, interface.mac().bytes, 6) != 0 || load_be16(d + 12) != kEtherTypeIpv4)
+        return nullptr;
+    Ipv4Header ip;
+    if (parse_ipv4_header(d + kEtherHeaderSize, length - kEtherHeaderSize, false, ip) !=
+            Ipv4Parse::Ok ||
+        ip.is_fragment() || ip.ttl == 0)
+        return nullptr;
+    size_t transport = kEtherHeaderSize + ip.header_length;
+    if (ip.protocol == kIpProtocolTcp && ip.total_length >= ip.header_length + tcp::kHeaderSize)
+        return m_tcp.classify(frame, ip, transport, interface, burst, was_empty);
+    if (ip.protocol == kIpProtocolUdp && ip.total_length >= ip.header_length + kUdpHeaderSize)
+        return m_udp.classify(frame, ip, transport, interface, burst, was_empty);
+    return nullptr;
 }
 
 void Stack::drain_loopback(size_t budget)

@@ -3,10 +3,10 @@
 //
 // Concurrency: a Stack is not synchronised. All of its entry points — input, the layers'
 // send calls, poll_timers, configuration — must be called from one network context at a time
-// (for now one "network thread", or under one mutex held by the caller). Nothing is global:
+// (for now one "network thread", or under one mutex held by the caller) — except classify(),
+// the net channels' receive-side step, which runs concurrently with it. Nothing is global:
 // every table hangs off the Stack, so several stacks coexist (the tests connect two over a
-// fake wire) and net channels can later move established flows' input out of this context
-// without touching a shared lock.
+// fake wire).
 //
 // Time: the stack never sleeps and starts no thread. It reads the Clock for timestamps; its
 // owner calls poll_timers(now) when next_deadline() has passed.
@@ -53,6 +53,17 @@ public:
     // A frame received on `interface` (an Ethernet frame; an IPv4 packet on a loopback).
     // Consumes it. Packets looped back meanwhile are processed before it returns.
     void input(Interface& interface, Packet frame);
+    // The net-channel classifier (osv-design.md §6), for a receive thread: may be called
+    // outside the stack's context, concurrently with it, inside a read-side section (RCU).
+    // A frame for one of our established TCP connections (Tcp::classify) or for a UDP socket
+    // (Udp::classify) whose channel is open is queued there and the channel returned,
+    // referenced: the caller notifies it and drops the reference once its burst is over.
+    // Anything else — another protocol, a fragment, a frame not addressed to the
+    // interface's MAC, a malformed header, a SYN or RST, a full channel — returns null with
+    // the frame untouched, for input(). `burst`
+    // names the caller's receive queue and numbers its bursts (see Channel::divert);
+    // `was_empty` tells whether the channel held nothing before.
+    Channel* classify(Interface& interface, Packet& frame, const ReceiveBurst& burst, bool& was_empty);
     // Runs every timer due at `now_ns` and any looped-back packets still queued.
     void poll_timers(uint64_t now_ns);
     // The earliest time poll_timers has work (now, if loopback packets wait); UINT64_MAX when

@@ -3,6 +3,7 @@
 #include <core/clock.h>
 #include <core/console.h>
 #include <core/entropy.h>
+#include <core/rcu.h>
 #include <core/thread.h>
 #include <core/timer.h>
 #include <drivers/net_dev.h>
@@ -57,9 +58,15 @@ public:
 
     drivers::NetDevice& nic() { return m_nic; }
     uint64_t rx_no_memory = 0;
-    // Frames of the burst in progress (on_frame queues, on_burst_end processes). Touched only
-    // by the NIC's receive thread.
+    // The burst in progress, touched only by the NIC's receive thread: frames for the
+    // ordinary path (on_frame queues, on_burst_end processes), the channels frames were
+    // queued on (each holds a reference; told at the burst's end), and the burst's number.
+    static constexpr size_t kMaxTouched = 64;
     net::PacketQueue inbox;
+    net::Channel* touched[kMaxTouched];
+    size_t touched_count = 0;
+    bool sweep_wanted = false; // a channel went from empty to not empty
+    uint64_t burst = 1;
 
 private:
     drivers::NetDevice& m_nic;
@@ -77,6 +84,11 @@ DhcpAgent* g_dhcp;
 core::Thread* g_timer_thread;
 std::atomic<uint64_t> g_timer_wake{ UINT64_MAX }; // when the timer thread will look next
 std::atomic<bool> g_configured{ false };
+// The sweep of channels nobody called in for (network.h): armed by a receive thread when a
+// channel stops being empty, run by the timer thread at g_sweep_at.
+constexpr uint64_t kSweepDelay = 10'000'000;
+std::atomic<bool> g_sweep_armed{ false };
+std::atomic<uint64_t> g_sweep_at{ 0 };
 std::atomic<core::Thread*> g_config_waiter{ nullptr };
 
 void set_configured()
@@ -177,8 +189,37 @@ private:
     uint32_t m_generation = 0;
 };
 
-// The NICs' receive threads hand frames in here: each is copied into a packet and queued
-// until the burst ends.
+// Freed channels wait for a grace period: a receive thread may still stand on one.
+void retire_channel(net::Channel* channel, void*)
+{
+    core::rcu_call(&channel->rcu_head(), [](ksync::RcuHead* head) { delete net::Channel::from_rcu_head(head); });
+}
+
+// Tells the channels of the burst (each once) and lets go of them.
+void notify_channels(NicInterface& interface)
+{
+    for (size_t i = 0; i < interface.touched_count; i++) {
+        net::Channel* channel = interface.touched[i];
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = interface.touched[j] == channel;
+        if (!seen)
+            channel->notify();
+    }
+    for (size_t i = 0; i < interface.touched_count; i++)
+        interface.touched[i]->unref();
+    interface.touched_count = 0;
+    if (interface.sweep_wanted && !g_sweep_armed.load(std::memory_order_relaxed) &&
+        !g_sweep_armed.exchange(true, std::memory_order_seq_cst)) {
+        g_sweep_at.store(core::monotonic_ns() + kSweepDelay, std::memory_order_seq_cst);
+        if (g_timer_thread)
+            core::unpark_thread(g_timer_thread); // it looks at the new deadline
+    }
+    interface.sweep_wanted = false;
+}
+
+// The NICs' receive threads hand frames in here: each is copied into a packet and offered to
+// the classifier; what it does not take waits until the burst ends.
 void on_frame(void* context, const drivers::ReceivedFrame& frame)
 {
     auto* interface = static_cast<NicInterface*>(context);
@@ -190,15 +231,31 @@ void on_frame(void* context, const drivers::ReceivedFrame& frame)
     lib::mem_copy(packet.data(), frame.data, frame.length);
     // A partial checksum comes from a local peer that trusted its own data (tap offload).
     packet.meta().checksum_verified = frame.checksum_valid || frame.checksum_partial;
-    interface->inbox.push_back(static_cast<net::Packet&&>(packet));
+    net::Channel* channel;
+    bool was_empty = false;
+    {
+        core::RcuReadGuard rcu;
+        // (One receive queue per NIC: the interface names the producer.)
+        channel = g_stack->classify(*interface, packet, { interface, interface->burst }, was_empty);
+    }
+    if (channel == nullptr) {
+        interface->inbox.push_back(static_cast<net::Packet&&>(packet));
+        return;
+    }
+    interface->sweep_wanted |= was_empty;
+    if (interface->touched_count == NicInterface::kMaxTouched)
+        notify_channels(*interface);
+    interface->touched[interface->touched_count++] = channel;
 }
 
-// The end of a burst: its frames go through the stack under one acquisition of the lock, as
-// one TCP batch (a pure ACK a later one of the burst supersedes is not sent: one ACK per
-// burst and connection, like a NIC that aggregates).
+// The end of a burst: the channels are told, then the other frames go through the stack
+// under one acquisition of the lock, as one TCP batch (a pure ACK a later one of the burst
+// supersedes is not sent: one ACK per burst and connection, like a NIC that aggregates).
 void on_burst_end(void* context)
 {
     auto* interface = static_cast<NicInterface*>(context);
+    interface->burst++;
+    notify_channels(*interface);
     if (interface->inbox.is_empty())
         return;
     ksync::MutexGuard guard(g_lock);
@@ -209,12 +266,17 @@ void on_burst_end(void* context)
     timers_changed();
 }
 
-// The earliest timer of the stack and the DHCP client. Under g_lock.
+// The earliest timer of the stack, the DHCP client and the sweep. Under g_lock.
 uint64_t next_deadline_locked()
 {
     uint64_t deadline = g_stack->next_deadline();
     if (g_dhcp && g_dhcp->deadline() < deadline)
         deadline = g_dhcp->deadline();
+    if (g_sweep_armed.load(std::memory_order_seq_cst)) {
+        uint64_t sweep = g_sweep_at.load(std::memory_order_seq_cst);
+        if (sweep < deadline)
+            deadline = sweep;
+    }
     return deadline;
 }
 
@@ -225,6 +287,12 @@ void timer_loop(void*)
         {
             ksync::MutexGuard guard(g_lock);
             uint64_t now = core::monotonic_ns();
+            // Disarmed before the sweep: a channel that becomes non-empty after its turn
+            // arms the next one.
+            if (g_sweep_armed.load(std::memory_order_seq_cst) && now >= g_sweep_at.load(std::memory_order_seq_cst)) {
+                g_sweep_armed.store(false, std::memory_order_seq_cst);
+                g_stack->tcp().drain_channels();
+            }
             g_stack->poll_timers(now);
             if (g_dhcp)
                 g_dhcp->on_timer(now);
@@ -316,6 +384,8 @@ void init_network(const boot::Options& options)
     uint64_t seed;
     core::fill_random(&seed, sizeof seed);
     g_stack = new (g_stack_storage) net::Stack(g_clock, seed);
+    g_stack->tcp().set_channel_retire(retire_channel, nullptr);
+    g_stack->udp().set_channel_retire(retire_channel, nullptr);
     for (size_t i = 0; i < drivers::net_device_count(); i++) {
         drivers::NetDevice* nic = drivers::net_device(i);
         auto* interface = new (std::nothrow) NicInterface(*nic);

@@ -3,10 +3,19 @@
 // thread that runs the stack's timers.
 //
 // Locking. The portable stack is not synchronised (net/stack.h): every call into it holds
-// stack_lock(). The NIC receive threads take it to hand a frame in, the timer thread to run
-// timers, the socket layer for every operation. Net channels (kernel/net/channel) are how
-// established flows will leave this lock (issue 6); until then it is the one serialisation
-// point of the network, held only for the duration of a protocol step, never while sleeping.
+// stack_lock(), held only for the duration of a protocol step, never while sleeping: the
+// timer thread to run timers, the socket layer for every operation, a NIC's receive thread
+// for the frames that take the ordinary input path.
+//
+// Net channels (net/channel/channel.h). A NIC's receive thread first offers each frame to
+// the stack's classifier without the lock (inside an RCU read-side section): a segment of an
+// established TCP connection is queued on the connection's channel, and at the end of the
+// burst the socket is told (its waiters wake, its epoll watches fire). The TCP input for
+// those segments then runs in whichever thread next calls in for the connection, under the
+// lock — the application thread in recv/send/poll/epoll_wait/close — on the CPU that uses
+// the data. Segments nobody calls in for within kSweepDelay are processed by the timer
+// thread (the sweep), so ACKs for a socket nobody reads still open its send window. Freed
+// channels wait for an RCU grace period (a receive thread may still stand on them).
 #pragma once
 
 #include <boot/options.h>
@@ -47,5 +56,19 @@ void flush_transmit(uint64_t tcp_timeout_ns, uint64_t nic_timeout_ns);
 // earlier (a send that started an ARP resolution, a TCP retransmission timer): wakes the
 // timer thread if it sleeps past the new deadline.
 void timers_changed();
+
+// Holds stack_lock() for a scope and calls timers_changed() as it ends: anything done under
+// it (a read that processed a channel's segments and armed the delayed ACK, a send that
+// armed the retransmission timer) may have moved a deadline earlier.
+class TA_SCOPED_CAPABILITY StackGuard {
+public:
+    StackGuard() TA_ACQUIRE(stack_lock()) TA_NO_ANALYSIS : m_guard(stack_lock()) {}
+    ~StackGuard() TA_RELEASE() TA_NO_ANALYSIS { timers_changed(); }
+    StackGuard(const StackGuard&) = delete;
+    StackGuard& operator=(const StackGuard&) = delete;
+
+private:
+    ksync::MutexGuard m_guard;
+};
 
 } // namespace network

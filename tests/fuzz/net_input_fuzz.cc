@@ -51,13 +51,16 @@ public:
     size_t bytes = 0;
 };
 
-class Echo final : public net::UdpReceiver {
+// Echoes datagrams; with a net channel, so unicast ones wait there until drained.
+class Echo final : public net::UdpReceiver, public net::ChannelListener {
 public:
     explicit Echo(net::Stack& stack) : m_stack(stack) {}
     void deliver(net::Packet payload, net::UdpEndpoint source, net::UdpEndpoint destination) override
     {
         (void)m_stack.udp().send(destination, source, payload.copy());
     }
+    net::ChannelListener* channel_listener() override { return this; }
+    void packets_queued() override {}
 
 private:
     net::Stack& m_stack;
@@ -232,6 +235,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     stack.icmp().set_rate_limit(1000, 1000);
     TcpApp app(stack);
 
+    // Frames from the "wire" go as the kernel's receive thread sends them: offered to the
+    // net-channel classifier first (each its own burst), the rest to input(); what waits on a
+    // channel is processed by the app's calls, the timers and the sweep below.
+    uint64_t burst = 0;
+    auto receive = [&](net::Packet p) {
+        bool was_empty = false;
+        if (p) {
+            if (net::Channel* c = stack.classify(eth, p, { &eth, ++burst }, was_empty)) {
+                c->notify();
+                c->unref();
+                return;
+            }
+        }
+        stack.input(eth, std::move(p));
+    };
+
     size_t pos = 0;
     while (pos + 3 <= size) {
         uint8_t op = data[pos];
@@ -243,13 +262,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         pos += length;
         switch (op % 9) {
         case 0: // a raw Ethernet frame
-            stack.input(eth, packet_of(body, length));
+            receive(packet_of(body, length));
             break;
         case 1: { // a raw frame marked checksum-verified by the "device"
             net::Packet p = packet_of(body, length);
             if (p)
                 p.meta().checksum_verified = true;
-            stack.input(eth, std::move(p));
+            receive(std::move(p));
             break;
         }
         case 2: // a raw packet on the loopback
@@ -258,6 +277,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         case 3: { // time passes: up to ~65 s in ms steps
             uint16_t ms = length >= 2 ? net::load_be16(body) : uint16_t(length);
             clock.now += uint64_t(ms) * 1'000'000;
+            if (ms & 1) {
+                stack.tcp().drain_channels(); // the sweep
+                stack.udp().drain(echo);      // the echo socket's recv
+            }
             if (stack.next_deadline() <= clock.now)
                 stack.poll_timers(clock.now);
             break;
@@ -293,7 +316,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             // A TCP checksum neither: the "device" verified it.
             if (ip[9] == 6 && (body[0] & 0x20))
                 p.meta().checksum_verified = true;
-            stack.input(eth, std::move(p));
+            receive(std::move(p));
             break;
         }
         case 5: { // we send a UDP datagram somewhere
@@ -306,7 +329,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         }
         case 6: // replay what we last sent (our own ARP requests, datagrams, fragments)
             if (eth.last)
-                stack.input(eth, std::move(eth.last));
+                receive(std::move(eth.last));
             break;
         case 7:
             app.step(body, length);
@@ -314,7 +337,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         case 8: { // answer our last TCP segment
             net::Packet answer = answer_last_segment(eth.last, body, length);
             if (answer)
-                stack.input(eth, std::move(answer));
+                receive(std::move(answer));
             break;
         }
         }

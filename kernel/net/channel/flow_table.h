@@ -4,7 +4,7 @@
 // Keys are hashed with SipHash-2-4 under a key drawn at boot (siphash.h), so a remote peer
 // that picks addresses and ports cannot aim many flows at one bucket. The table has a fixed
 // power-of-two number of buckets, each a singly linked list of intrusive FlowEntry nodes
-// embedded in their owners (a TCP connection, a connected UDP socket).
+// embedded in their owners (a TCP connection's Channel, channel.h).
 //
 // ## Concurrency and memory ordering
 //
@@ -24,6 +24,7 @@
 //   reuse:  after remove(), e's memory (and its next) must stay intact until an RCU grace
 //           period has passed — every reader that could stand on e has left its section.
 //           The owner defers freeing or re-inserting e (call_rcu) — the table cannot tell.
+//           (Channel does: its last reference retires it through RCU.)
 //
 // Entries never move between buckets and the table never resizes, so those three steps are
 // the whole protocol. Sized at construction (e.g. 4096 buckets); with a keyed hash the

@@ -106,7 +106,6 @@ Result<Endpoint*> Tcp::create_endpoint(Observer* observer, const Config& config)
     Endpoint* e = new (std::nothrow) Endpoint(*this, observer, config);
     if (e == nullptr)
         return Errno::NOMEM;
-    e->m_flow.owner = e;
     heap_insert(*e);
     return e;
 }
@@ -137,8 +136,11 @@ void Tcp::destroy(Endpoint& e)
 void Tcp::release(Endpoint& e, bool abort)
 {
     Batch batch(*this);
+    drain(e); // close() decides on what arrived (unread data means RST)
     e.m_released = true;
     e.m_observer = nullptr;
+    if (e.m_channel)
+        e.m_channel->set_listener(nullptr); // the socket may go once this returns
     if (e.m_kind != EndpointKind::Connection) {
         destroy(e);
         return;
@@ -150,9 +152,30 @@ void Tcp::release(Endpoint& e, bool abort)
     settle(e);
 }
 
+namespace {
+
+// The states in which a receive thread may queue a connection's segments on its channel:
+// synchronized, and not yet in TIME-WAIT (whose only business is a new SYN or a late FIN).
+bool takes_channel_input(State state)
+{
+    switch (state) {
+    case State::Established:
+    case State::FinWait1:
+    case State::FinWait2:
+    case State::CloseWait:
+    case State::Closing:
+    case State::LastAck:
+        return true;
+    default:
+        return false;
+    }
+}
+
+} // namespace
+
 // After every call into an endpoint's connection or listener: frees a released connection
-// that reached CLOSED, takes a closed one out of the connection table, and moves the endpoint
-// to its new place in the timer heap.
+// that reached CLOSED, takes a closed one out of the connection table, opens or closes its
+// channel, and moves the endpoint to its new place in the timer heap.
 void Tcp::settle(Endpoint& e)
 {
     Instant deadline = kNever;
@@ -166,6 +189,10 @@ void Tcp::settle(Endpoint& e)
                 return;
             }
         }
+        // Only an owner calls in to process a channel: an orphan's segments take the
+        // ordinary path.
+        if (e.m_channel)
+            e.m_channel->set_accepting(e.m_observer != nullptr && takes_channel_input(c.state()));
         deadline = c.next_deadline();
     } else if (e.m_kind == EndpointKind::Listening) {
         deadline = e.m_listener->next_deadline();
@@ -302,16 +329,26 @@ Endpoint* Tcp::find_listener(Ipv4Address address, uint16_t port) const
 
 Result<void> Tcp::link_flow(Endpoint& e)
 {
-    FlowEntry& f = e.m_flow;
-    f.key = FlowKey{ e.m_local.address, e.m_remote.address, e.m_local.port, e.m_remote.port, kProtocolNumber };
-    return m_flows.insert(f);
+    if (e.m_channel)
+        return Errno::BUSY;
+    FlowKey key{ e.m_local.address, e.m_remote.address, e.m_local.port, e.m_remote.port, kProtocolNumber };
+    e.m_channel = TRY(Channel::open(m_flows, key, &e, e.m_observer, m_channel_retire, m_channel_retire_context));
+    return {};
 }
 
+// Takes the connection out of the table (and its channel away: Channel::close).
 void Tcp::unlink_flow(Endpoint& e)
 {
-    // Every reader holds the stack's context for now, so the entry may go at once; a
-    // lock-free classifier (net channels) will need the grace period flow_table.h describes.
-    m_flows.remove(e.m_flow);
+    if (e.m_channel == nullptr)
+        return;
+    e.m_channel->close(m_flows);
+    e.m_channel = nullptr;
+}
+
+Endpoint* Tcp::find_connection(const FlowKey& key) const
+{
+    FlowEntry* f = m_flows.lookup(key);
+    return f ? static_cast<Endpoint*>(static_cast<Channel*>(f->owner)->owner()) : nullptr;
 }
 
 Result<void> Tcp::bind(Endpoint& e, Ipv4Endpoint local)
@@ -455,6 +492,7 @@ Result<size_t> Tcp::write(Endpoint& e, UserBuffer& data, size_t offset, size_t l
     if (e.m_kind != EndpointKind::Connection)
         return Errno::NOTCONN;
     Batch batch(*this);
+    drain(e);
     Result<size_t> sent = e.m_connection->send(data, offset, length, now());
     settle(e);
     return sent;
@@ -464,9 +502,10 @@ Result<size_t> Tcp::read(Endpoint& e, UserBuffer& out, size_t offset, size_t len
 {
     if (e.m_kind != EndpointKind::Connection)
         return Errno::NOTCONN;
+    Batch batch(*this);
+    drain(e);
     if (e.m_read_shutdown && e.m_connection->poll_state().readable == 0)
         return size_t(0);
-    Batch batch(*this);
     Result<size_t> received = e.m_connection->receive(out, offset, length, peek, now());
     settle(e);
     return received;
@@ -477,6 +516,7 @@ Result<void> Tcp::shutdown(Endpoint& e, bool read, bool write)
     if (e.m_kind != EndpointKind::Connection)
         return Errno::NOTCONN;
     Batch batch(*this);
+    drain(e);
     Connection& c = *e.m_connection;
     if (c.state() == State::Closed && !c.poll_state().connected)
         return Errno::NOTCONN;
@@ -492,8 +532,9 @@ Result<void> Tcp::shutdown(Endpoint& e, bool read, bool write)
     return result;
 }
 
-EndpointStatus Tcp::status(const Endpoint& e) const
+EndpointStatus Tcp::status(Endpoint& e)
 {
+    drain(e);
     EndpointStatus s;
     switch (e.m_kind) {
     case EndpointKind::Open:
@@ -527,6 +568,7 @@ Errno Tcp::take_error(Endpoint& e)
 {
     if (e.m_kind != EndpointKind::Connection)
         return Errno(0);
+    drain(e);
     return e.m_connection->take_error();
 }
 
@@ -549,24 +591,13 @@ void Tcp::receive(Packet packet, const Ipv4Info& info)
     Instant t = now();
 
     FlowKey key{ s.destination, s.source, s.destination_port, s.source_port, kProtocolNumber };
-    if (FlowEntry* f = m_flows.lookup(key)) {
-        Endpoint& e = *static_cast<Endpoint*>(f->owner);
-        Connection& c = *e.m_connection;
-        uint64_t received = c.stats().bytes_received;
-        if (c.on_segment(s, t) != InputResult::Reopen) {
-            // New data is an edge for epoll even when the socket was readable already.
-            if (c.stats().bytes_received != received && e.m_observer)
-                e.m_observer->endpoint_changed();
-            settle(e);
-            return;
-        }
-        // A new SYN for a connection in TIME-WAIT [rfc9293 §3.10.7.4]: the old incarnation
-        // makes way silently; the listener below takes the SYN.
-        m_stats.reopened++;
-        unlink_flow(e);
-        if (e.m_released)
-            destroy(e);
+    Endpoint* e = find_connection(key);
+    if (e && e->m_channel && !e->m_channel->is_empty()) {
+        drain(*e); // what the channel holds arrived first
+        e = find_connection(key);
     }
+    if (e && deliver(*e, s, t))
+        return;
     if (Endpoint* l = find_listener(s.destination, s.destination_port)) {
         size_t ready = l->m_listener->ready();
         l->m_listener->on_segment(s, t);
@@ -577,6 +608,90 @@ void Tcp::receive(Packet packet, const Ipv4Info& info)
     }
     m_stats.rx_no_endpoint++;
     Connection::send_reset_for(s, *this);
+}
+
+// False when the segment is a new SYN for a connection in TIME-WAIT: the old incarnation made
+// way [rfc9293 §3.10.7.4] and the caller offers the SYN to a listener.
+bool Tcp::deliver(Endpoint& e, const Segment& s, Instant t)
+{
+    Connection& c = *e.m_connection;
+    uint64_t received = c.stats().bytes_received;
+    if (c.on_segment(s, t) != InputResult::Reopen) {
+        // New data is an edge for epoll even when the socket was readable already.
+        if (c.stats().bytes_received != received && e.m_observer)
+            e.m_observer->endpoint_changed();
+        settle(e);
+        return true;
+    }
+    m_stats.reopened++;
+    unlink_flow(e);
+    if (e.m_released)
+        destroy(e);
+    return false;
+}
+
+// --- net channels ---
+
+Channel* Tcp::classify(Packet& packet, const Ipv4Header& ip, size_t tcp_offset, Interface& from,
+                       const ReceiveBurst& burst, bool& was_empty)
+{
+    const uint8_t* h = packet.data() + tcp_offset;
+    FlowKey key{ ip.destination, ip.source, load_be16(h + 2), load_be16(h), kProtocolNumber };
+    FlowEntry* f = m_flows.lookup(key);
+    if (f == nullptr)
+        return nullptr;
+    // Handshakes and resets change which endpoint owns the 4-tuple: the ordinary path.
+    bool ordinary = (h[13] & (kSyn | kRst)) != 0;
+    return offer_to_channel(*static_cast<Channel*>(f->owner), packet, ip, tcp_offset, from, burst, ordinary,
+                            was_empty, m_channel_stats);
+}
+
+// Runs the segments queued on the endpoint's channel through its connection, in order.
+void Tcp::drain(Endpoint& e)
+{
+    Channel* channel = e.m_channel;
+    if (channel == nullptr || channel->is_empty())
+        return;
+    Batch batch(*this);
+    Instant t = now();
+    Ipv4Address source = e.m_remote.address, destination = e.m_local.address;
+    // A segment may end the connection (it is unlinked, and a released endpoint freed):
+    // hold the channel to see that.
+    (void)channel->try_ref();
+    while (channel->owner() == &e) {
+        Packet packet = channel->pop();
+        if (!packet)
+            break;
+        m_stats.rx_segments++;
+        m_stats.rx_channel++;
+        m_channel_stats.consumed.fetch_add(1, std::memory_order_relaxed);
+        ChecksumMode mode = packet.meta().checksum_verified ? ChecksumMode::Verified : ChecksumMode::Compute;
+        Result<Segment> parsed =
+            parse_segment(packet.data(), packet.length(), source, destination, mode, m_parse_stats);
+        if (parsed.is_error())
+            continue;
+        (void)deliver(e, parsed.value(), t); // (never a SYN: the classifier keeps those)
+    }
+    channel->unref();
+}
+
+void Tcp::drain_channels()
+{
+    Batch batch(*this);
+    // Draining reorders the heap (and may free endpoints): passes until one finds nothing,
+    // bounded (a receive thread keeps queueing meanwhile).
+    for (int pass = 0; pass < 4; pass++) {
+        bool drained = false;
+        for (size_t i = 0; i < m_heap_size; i++) {
+            Endpoint& e = *m_heap[i];
+            if (e.m_channel && !e.m_channel->is_empty()) {
+                drain(e);
+                drained = true;
+            }
+        }
+        if (!drained)
+            return;
+    }
 }
 
 void Tcp::icmp_error(const IcmpErrorInfo&)
@@ -734,9 +849,13 @@ void Tcp::poll(uint64_t now_ns)
     Instant t = now_ns / 1000;
     // Each due endpoint runs once per poll; the bound keeps a timer that fails to move from
     // spinning here.
-    size_t budget = m_heap_size;
+    size_t budget = 2 * m_heap_size; // (a drain and a timer each)
     while (m_heap_size > 0 && m_heap[0]->m_deadline <= t && budget-- > 0) {
         Endpoint& e = *m_heap[0];
+        if (e.m_channel && !e.m_channel->is_empty()) {
+            drain(e); // the timer may be moot (an ACK is waiting); look again
+            continue;
+        }
         if (e.m_kind == EndpointKind::Connection) {
             e.m_connection->on_timer(t);
         } else if (e.m_kind == EndpointKind::Listening) {

@@ -9,7 +9,11 @@
 // CLOSED; a listener resets the connections nobody accepted.
 //
 // Concurrency: like the rest of the Stack, not synchronised — every call (the socket layer's,
-// the receive path's, poll) in the stack's context. Observers are called in that context.
+// the receive path's, poll) in the stack's context — except classify(), which a receive
+// thread calls beside it (net channels, channel.h): it queues an established connection's
+// segments on the connection's channel, and every entry point that takes the endpoint
+// processes them first, in the stack's context. Observers are called in that context, but
+// for packets_queued (from the receive thread).
 //
 // Output is deferred. A connection emits segments synchronously from inside its methods and
 // must not be re-entered (connection.h); a segment sent over the loopback interface is
@@ -24,6 +28,7 @@
 
 #include <lib/result.h>
 #include <net/addr.h>
+#include <net/channel/channel.h>
 #include <net/channel/flow_table.h>
 #include <net/ipv4/ipv4.h>
 #include <net/packet.h>
@@ -44,9 +49,15 @@ class Tcp;
 // The owner of an endpoint (a socket) hears here that something it may wait for changed:
 // data or end of stream to read, room to write, connected, an error, a connection to
 // accept. Called in the stack's context; must not call into the Tcp.
-class Observer {
+//
+// It also hears, as the listener of the connection's net channel, that segments were queued
+// for it by a receive thread (packets_queued: outside the stack's context; by default the
+// same notification). Whatever it may wait for is decided once those are processed — in the
+// owner's next call (status, read, write ...), which processes them first.
+class Observer : public ChannelListener {
 public:
     virtual void endpoint_changed() = 0;
+    void packets_queued() override { endpoint_changed(); }
 
 protected:
     ~Observer() = default;
@@ -108,7 +119,9 @@ private:
     Connection* m_connection = nullptr;
     Listener* m_listener = nullptr;
     Endpoint* m_next_in_port = nullptr; // port table chain
-    FlowEntry m_flow;                   // connection table entry (owner: this)
+    // The connection's net channel, which holds its entry in the connection table (owner:
+    // the channel; the channel's endpoint is this). Linked while the connection is.
+    Channel* m_channel = nullptr;
     Instant m_deadline = kNever;
     size_t m_heap_index = 0;
 };
@@ -126,6 +139,7 @@ struct TcpStats {
     uint64_t reopened = 0;         // TIME-WAIT connections replaced by a new SYN
     uint64_t icmp_errors = 0;
     uint64_t acks_coalesced = 0;   // pure ACKs a later segment of the same burst made redundant
+    uint64_t rx_channel = 0;       // segments taken off net channels
 };
 
 class Tcp final : public Ipv4ProtocolHandler, private Output {
@@ -188,9 +202,34 @@ public:
     // `write` sends FIN after the queued data. NOTCONN unless a connection.
     Result<void> shutdown(Endpoint& endpoint, bool read, bool write);
 
-    EndpointStatus status(const Endpoint& endpoint) const;
+    // (Processes the segments queued on the endpoint's channel first, as every entry point
+    // that takes an endpoint does.)
+    EndpointStatus status(Endpoint& endpoint);
     // SO_ERROR: the connection's pending error, once (0 if none).
     Errno take_error(Endpoint& endpoint);
+
+    // --- net channels (channel.h) ---
+
+    // The receive thread's step, outside the stack's context, inside a read-side section:
+    // `segment` (data() at the Ethernet header, `ip` its parsed IPv4 header, the TCP header
+    // at `tcp_offset` from data()) belongs to an established connection with an open
+    // channel: it is queued there and the channel returned with a reference the caller
+    // drops (Channel::unref) after it notified (Channel::notify). Otherwise null and the
+    // packet is left as it was for the ordinary path: no such connection, a SYN or RST, a
+    // full channel, a flow diverted in this burst.
+    Channel* classify(Packet& segment, const Ipv4Header& ip, size_t tcp_offset, Interface& from,
+                      const ReceiveBurst& burst, bool& was_empty);
+    // Processes what waits on every channel (the sweep: segments queued while nobody called
+    // in for the connection, e.g. ACKs for a socket only written to now and then).
+    void drain_channels();
+    // How channels are freed (default: at once — only right without concurrent receive
+    // threads). The kernel defers them past an RCU grace period.
+    void set_channel_retire(Channel::RetireFn retire, void* context)
+    {
+        m_channel_retire = retire;
+        m_channel_retire_context = context;
+    }
+    ChannelStats& channel_stats() { return m_channel_stats; }
 
     // --- the stack's side ---
 
@@ -237,9 +276,13 @@ private:
     void unlink_port(Endpoint& endpoint);
     Endpoint* find_listener(Ipv4Address address, uint16_t port) const;
 
-    // Connection table.
+    // Connection table and channels.
     Result<void> link_flow(Endpoint& endpoint);
     void unlink_flow(Endpoint& endpoint);
+    Endpoint* find_connection(const FlowKey& key) const;
+    void drain(Endpoint& endpoint);
+    // A segment for endpoint's connection, from either path.
+    bool deliver(Endpoint& endpoint, const Segment& segment, Instant now);
 
     // Timer heap.
     Result<void> heap_reserve(size_t count);
@@ -254,6 +297,9 @@ private:
     Config m_defaults;
     HashKey m_cookie_key;
     FlowTable m_flows;
+    Channel::RetireFn m_channel_retire = retire_channel_now;
+    void* m_channel_retire_context = nullptr;
+    ChannelStats m_channel_stats;
     Endpoint* m_ports[kPortBuckets] = {};
     uint16_t m_next_ephemeral;
     Endpoint** m_heap = nullptr;

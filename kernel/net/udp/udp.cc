@@ -9,10 +9,46 @@
 
 namespace net {
 
-Udp::Udp(Stack& stack)
+namespace {
+constexpr size_t kChannelBuckets = 256;
+}
+
+Udp::Udp(Stack& stack, uint64_t seed)
     : m_stack(stack),
-      m_next_ephemeral(static_cast<uint16_t>(kEphemeralFirst + stack.random() % (kEphemeralLast - kEphemeralFirst + 1)))
+      m_next_ephemeral(
+          static_cast<uint16_t>(kEphemeralFirst + stack.random() % (kEphemeralLast - kEphemeralFirst + 1))),
+      m_flows(SipKey{ seed ^ 0x7564702d6b657931ull, seed * 0x9e3779b97f4a7c15ull + 17 }, kChannelBuckets)
 {
+}
+
+Udp::~Udp()
+{
+    for (UdpReceiver* bucket : m_buckets)
+        for (UdpReceiver* r = bucket; r; r = r->m_next_in_bucket)
+            unlink_channel(*r);
+}
+
+void Udp::link_channel(UdpReceiver& receiver)
+{
+    ChannelListener* listener = receiver.channel_listener();
+    if (listener == nullptr)
+        return;
+    const UdpEndpoint& local = receiver.m_local;
+    FlowKey key{ local.address, Ipv4Address::any(), local.port, 0, kIpProtocolUdp };
+    auto opened = Channel::open(m_flows, key, &receiver, listener, m_channel_retire, m_channel_retire_context);
+    if (opened.is_error())
+        return; // the ordinary path serves it
+    receiver.m_channel = opened.value();
+    receiver.m_channel->set_accepting(true);
+}
+
+// Datagrams still on the channel are dropped (the socket is closing or rebinding).
+void Udp::unlink_channel(UdpReceiver& receiver)
+{
+    if (receiver.m_channel == nullptr)
+        return;
+    receiver.m_channel->close(m_flows);
+    receiver.m_channel = nullptr;
 }
 
 bool Udp::port_conflicts(UdpEndpoint local) const
@@ -52,6 +88,7 @@ Result<uint16_t> Udp::bind(UdpReceiver& receiver, UdpEndpoint local)
     UdpReceiver*& head = m_buckets[bucket_of(local.port)];
     receiver.m_next_in_bucket = head;
     head = &receiver;
+    link_channel(receiver);
     return local.port;
 }
 
@@ -67,6 +104,7 @@ void Udp::unbind(UdpReceiver& receiver)
     }
     receiver.m_next_in_bucket = nullptr;
     receiver.m_bound = false;
+    unlink_channel(receiver);
 }
 
 UdpReceiver* Udp::lookup(UdpEndpoint local) const
@@ -85,6 +123,12 @@ UdpReceiver* Udp::lookup(UdpEndpoint local) const
 
 void Udp::receive(Packet packet, const Ipv4Info& info)
 {
+    input(std::move(packet), info.source, info.destination, info.broadcast, nullptr);
+}
+
+void Udp::input(Packet packet, Ipv4Address source_address, Ipv4Address destination_address, bool broadcast,
+                UdpReceiver* target)
+{
     m_stats.rx_datagrams++;
     if (packet.length() < kUdpHeaderSize) {
         m_stats.rx_truncated++;
@@ -100,24 +144,58 @@ void Udp::receive(Packet packet, const Ipv4Info& info)
     uint16_t checksum = load_be16(header + 6);
     // Checksum 0: the sender computed none, allowed over IPv4 [RFC 768].
     if (checksum != 0 && !packet.meta().checksum_verified) {
-        uint32_t sum = pseudo_header_sum(info.source, info.destination, kIpProtocolUdp, length);
+        uint32_t sum = pseudo_header_sum(source_address, destination_address, kIpProtocolUdp, length);
         if (fold_sum(sum_bytes(header, length, sum)) != 0xffff) {
             m_stats.rx_bad_checksum++;
             return;
         }
     }
-    UdpEndpoint source{info.source, load_be16(header)};
-    UdpEndpoint destination{info.destination, load_be16(header + 2)};
-    UdpReceiver* receiver = lookup(destination);
+    UdpEndpoint source{source_address, load_be16(header)};
+    UdpEndpoint destination{destination_address, load_be16(header + 2)};
+    UdpReceiver* receiver = target ? target : lookup(destination);
     if (!receiver) {
         m_stats.rx_no_port++;
-        if (!info.broadcast)
+        if (!broadcast)
             m_stack.icmp().send_error(packet, kIcmpDestinationUnreachable, kIcmpPortUnreachable);
         return;
     }
     packet.pull(kUdpHeaderSize);
     m_stats.rx_delivered++;
     receiver->deliver(std::move(packet), source, destination);
+}
+
+Channel* Udp::classify(Packet& frame, const Ipv4Header& ip, size_t udp_offset, Interface& from,
+                       const ReceiveBurst& burst, bool& was_empty)
+{
+    uint16_t port = load_be16(frame.data() + udp_offset + 2);
+    // Bindings do not overlap: a wildcard one, else one to this address.
+    FlowEntry* f = m_flows.lookup({ Ipv4Address::any(), Ipv4Address::any(), port, 0, kIpProtocolUdp });
+    if (f) {
+        // The IPv4 layer would accept only our own address (or a broadcast: left to it).
+        if (ip.destination != from.classifier_address())
+            return nullptr;
+    } else {
+        f = m_flows.lookup({ ip.destination, Ipv4Address::any(), port, 0, kIpProtocolUdp });
+        if (f == nullptr)
+            return nullptr;
+    }
+    return offer_to_channel(*static_cast<Channel*>(f->owner), frame, ip, udp_offset, from, burst, false, was_empty,
+                            m_channel_stats);
+}
+
+void Udp::drain(UdpReceiver& receiver)
+{
+    Channel* channel = receiver.m_channel;
+    if (channel == nullptr)
+        return;
+    // A delivery does not unbind (the owner is the caller), so the channel stays.
+    while (Packet packet = channel->pop()) {
+        m_stats.rx_channel++;
+        m_channel_stats.consumed.fetch_add(1, std::memory_order_relaxed);
+        const uint8_t* ip = packet.network_header();
+        Ipv4Address source{ load_be32(ip + 12) }, destination{ load_be32(ip + 16) };
+        input(std::move(packet), source, destination, false, &receiver);
+    }
 }
 
 void Udp::icmp_error(const IcmpErrorInfo& error)

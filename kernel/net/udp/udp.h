@@ -4,10 +4,18 @@
 // A receiver (what a datagram socket will be) derives from UdpReceiver; Udp links it into a
 // bucket of its table while bound (intrusive: binding never allocates). Lookup prefers an exact
 // local-address match over a wildcard (0.0.0.0) binding.
+//
+// Net channels (channel.h): a receiver that names a ChannelListener gets a channel while
+// bound. A receive thread queues unicast datagrams to its binding there (classify, outside
+// the stack's context); they are checked and delivered when the owner calls drain (a
+// socket's recv and poll), in the stack's context. Bindings never overlap, so a channel's
+// table key is the binding itself.
 #pragma once
 
 #include <lib/result.h>
 #include <net/addr.h>
+#include <net/channel/channel.h>
+#include <net/channel/flow_table.h>
 #include <net/ipv4/ipv4.h>
 #include <net/packet.h>
 #include <stddef.h>
@@ -29,6 +37,9 @@ public:
     virtual void deliver(Packet payload, UdpEndpoint source, UdpEndpoint destination) = 0;
     // An ICMP error about a datagram this receiver sent (port unreachable → ECONNREFUSED).
     virtual void icmp_error(const IcmpErrorInfo&) {}
+    // Who hears that datagrams were queued on the receiver's channel; none: no channel
+    // (everything is delivered in the stack's context, at once).
+    virtual ChannelListener* channel_listener() { return nullptr; }
 
     bool is_bound() const { return m_bound; }
     UdpEndpoint local() const { return m_local; }
@@ -38,6 +49,7 @@ private:
     UdpReceiver* m_next_in_bucket = nullptr;
     UdpEndpoint m_local;
     bool m_bound = false;
+    Channel* m_channel = nullptr; // while bound, for receivers that want one
 };
 
 struct UdpStats {
@@ -47,6 +59,7 @@ struct UdpStats {
     uint64_t rx_bad_checksum = 0;
     uint64_t rx_no_port = 0;        // nobody bound: port unreachable sent (unless broadcast)
     uint64_t rx_delivered = 0;
+    uint64_t rx_channel = 0;        // datagrams taken off net channels
     uint64_t tx_datagrams = 0;
     uint64_t tx_errors = 0;
 };
@@ -57,7 +70,9 @@ public:
     static constexpr uint16_t kEphemeralFirst = 49152; // RFC 6335 §6 dynamic ports
     static constexpr uint16_t kEphemeralLast = 65535;
 
-    explicit Udp(Stack& stack);
+    // `seed` keys the channel table's hash.
+    Udp(Stack& stack, uint64_t seed);
+    ~Udp();
     Udp(const Udp&) = delete;
     Udp& operator=(const Udp&) = delete;
 
@@ -77,6 +92,20 @@ public:
     Result<void> send(UdpEndpoint source, UdpEndpoint destination, Packet payload, Interface* via = nullptr);
 
     void receive(Packet packet, const Ipv4Info& info) override;
+
+    // --- net channels ---
+    // The receive thread's step (Stack::classify; see Tcp::classify): a unicast datagram to
+    // a binding with a channel is queued there.
+    Channel* classify(Packet& frame, const Ipv4Header& ip, size_t udp_offset, Interface& from,
+                      const ReceiveBurst& burst, bool& was_empty);
+    // Delivers what waits on `receiver`'s channel (the owner, before it looks at its queue).
+    void drain(UdpReceiver& receiver);
+    void set_channel_retire(Channel::RetireFn retire, void* context)
+    {
+        m_channel_retire = retire;
+        m_channel_retire_context = context;
+    }
+    ChannelStats& channel_stats() { return m_channel_stats; }
     void icmp_error(const IcmpErrorInfo& error) override;
 
     const UdpStats& stats() const { return m_stats; }
@@ -84,11 +113,19 @@ public:
 private:
     static size_t bucket_of(uint16_t port) { return (port ^ (port >> 8)) % kBuckets; }
     bool port_conflicts(UdpEndpoint local) const;
+    // After the IPv4 layer: length, checksum, then the receiver (`target`, or looked up).
+    void input(Packet packet, Ipv4Address source, Ipv4Address destination, bool broadcast, UdpReceiver* target);
+    void link_channel(UdpReceiver& receiver);
+    void unlink_channel(UdpReceiver& receiver);
 
     Stack& m_stack;
     UdpReceiver* m_buckets[kBuckets] = {};
     uint16_t m_next_ephemeral;
     UdpStats m_stats;
+    FlowTable m_flows; // bindings with channels
+    Channel::RetireFn m_channel_retire = retire_channel_now;
+    void* m_channel_retire_context = nullptr;
+    ChannelStats m_channel_stats;
 };
 
 } // namespace net

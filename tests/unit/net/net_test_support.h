@@ -14,6 +14,7 @@
 #include <string.h>
 #include <deque>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -246,6 +247,31 @@ inline size_t pump(Host& a, Host& b, size_t limit = 10'000)
         }
     }
     return moved;
+}
+
+// TCP endpoints through a stack's layer, for the TCP tests.
+inline net::tcp::Endpoint* open(net::tcp::Tcp& tcp, net::tcp::Observer& observer)
+{
+    auto e = tcp.open(observer);
+    EXPECT_FALSE(e.is_error());
+    return e.is_error() ? nullptr : e.value();
+}
+
+inline Result<size_t> write(net::tcp::Tcp& tcp, net::tcp::Endpoint& e, const std::string& text)
+{
+    net::tcp::MemoryBuffer buffer(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+    return tcp.write(e, buffer, 0, text.size());
+}
+
+// What read() gave, or "<errno>".
+inline std::string read(net::tcp::Tcp& tcp, net::tcp::Endpoint& e, size_t max = 1 << 22, bool peek = false)
+{
+    std::vector<uint8_t> out(max);
+    net::tcp::MemoryBuffer buffer(out.data(), out.size());
+    auto n = tcp.read(e, buffer, 0, out.size(), peek);
+    if (n.is_error())
+        return "<" + std::to_string(int(n.error())) + ">";
+    return std::string(out.begin(), out.begin() + n.value());
 }
 
 } // namespace nettest

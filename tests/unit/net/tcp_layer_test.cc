@@ -36,28 +36,6 @@ size_t tcp_frames(const FakeEthernet& eth)
 }
 
 
-Endpoint* open(Tcp& tcp, Counter& counter)
-{
-    auto e = tcp.open(counter);
-    EXPECT_FALSE(e.is_error());
-    return e.is_error() ? nullptr : e.value();
-}
-
-Result<size_t> write(Tcp& tcp, Endpoint& e, const std::string& text)
-{
-    MemoryBuffer buffer(reinterpret_cast<const uint8_t*>(text.data()), text.size());
-    return tcp.write(e, buffer, 0, text.size());
-}
-
-std::string read(Tcp& tcp, Endpoint& e, size_t max = 1 << 20, bool peek = false)
-{
-    std::vector<uint8_t> out(max);
-    MemoryBuffer buffer(out.data(), out.size());
-    auto n = tcp.read(e, buffer, 0, out.size(), peek);
-    if (n.is_error())
-        return "<" + std::to_string(int(n.error())) + ">";
-    return std::string(out.begin(), out.begin() + n.value());
-}
 
 // Advances the host's clock in steps, running its timers, for `ns` in total.
 void run_for(Host& h, uint64_t ns, uint64_t step = kSecond / 100)
