@@ -59,13 +59,16 @@ namespace {
 constinit ksync::Mutex g_watch_lock;
 } // namespace
 
+void run_readiness_watches(fs::OpenFile& file)
+{
+    ksync::MutexGuard guard(g_watch_lock);
+    for (fs::ReadinessWatch* w = file.readiness_watches(); w; w = w->next)
+        w->changed(w);
+}
+
 void readiness_changed(fs::OpenFile& file)
 {
-    {
-        ksync::MutexGuard guard(g_watch_lock);
-        for (fs::ReadinessWatch* w = file.readiness_watches(); w; w = w->next)
-            w->changed(w);
-    }
+    run_readiness_watches(file);
     readiness_changed();
 }
 
@@ -230,12 +233,13 @@ struct Interest {
     uint64_t reported_epoch = ~uint64_t(0);
 };
 
-// An epoll instance. Interests on files that notify (sockets, pipes, eventfds) sit on the
-// ready list only after their file changed: epoll_wait checks those, not every interest. A
-// level-triggered interest that was ready goes back on the list after its report (it is
-// checked again next time, as Linux does); an edge-triggered one waits for the next change.
-// Interests on other files (terminals, timerfds, signalfds) are checked on every wait; an
-// edge-triggered one reports again only after something changed somewhere.
+// An epoll instance. Interests on files that notify (sockets, pipes, eventfds, timerfds,
+// signalfds: poll.h) sit on the ready list only after their file changed: epoll_wait checks
+// those, not every interest. A level-triggered interest that was ready goes back on the list
+// after its report (it is checked again next time, as Linux does); an edge-triggered one waits
+// for the next change. Interests on other files (the terminal, other devices, regular files,
+// nested epoll instances) are checked on every wait; an edge-triggered one reports again only
+// after something changed somewhere.
 //
 // Locks: m_lock (the interest table, held across collect, which calls poll_events) before
 // the file's locks; m_ready_lock is a leaf, taken by the watch callback from any notifier.

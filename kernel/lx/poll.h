@@ -7,7 +7,14 @@
 // interests on it, which queue themselves on their instance's ready list — so epoll_wait
 // looks only at files that changed, and edge-triggered interests fire once per change), then
 // wakes the waiters as above. Such a type says notifies_readiness() (fs/open_file.h) and must
-// notify on every change, including more data arriving on an already readable file.
+// notify on every change that can make it readier (more data arriving on an already readable
+// file counts; a change that only takes readiness away need not be told).
+//
+// Which files notify: pipes and eventfds (pipe.cc), AF_UNIX, AF_INET and AF_NETLINK sockets,
+// timerfds (at each expiry the timer thread counts) and signalfds (when a signal in the mask is
+// sent to any thread). Which do not: the console and other device nodes, regular files and
+// directories, standard input relayed in pipe mode, and epoll instances themselves — an epoll
+// instance with an interest on one of those falls back to re-checking on every change (poll.cc).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +29,11 @@ namespace lx {
 void readiness_changed();
 // `file` may have changed: its watches run, then every waiter wakes.
 void readiness_changed(fs::OpenFile& file);
+// Only runs `file`'s watches: for a notifier that changes several files at once, under its own
+// lock (where it knows they are alive), and then wakes the waiters once with
+// readiness_changed(). Takes the watch lock and, inside it, the instances' ready locks: the
+// caller may hold any lock that an epoll instance never holds while it links a watch.
+void run_readiness_watches(fs::OpenFile& file);
 // Links / unlinks a watch (fs::ReadinessWatch::changed set) on `file`.
 void watch_readiness(fs::OpenFile& file, fs::ReadinessWatch& watch);
 void unwatch_readiness(fs::OpenFile& file, fs::ReadinessWatch& watch);

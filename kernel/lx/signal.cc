@@ -26,6 +26,7 @@ constexpr int kSigIll = 4, kSigTrap = 5, kSigBus = 7, kSigFpe = 8, kSigKill = 9,
               kSigCont = 18, kSigStop = 19, kSigTstp = 20, kSigTtin = 21, kSigTtou = 22, kSigUrg = 23,
               kSigWinch = 28;
 constexpr int kMaxSignal = 64;
+constexpr int kSigRtMin = 32; // the first real-time signal (the kernel's SIGRTMIN)
 
 constexpr uint64_t kSigDfl = 0, kSigIgn = 1;
 constexpr uint64_t kSaSiginfo = 4, kSaRestorer = 0x04000000, kSaOnstack = 0x08000000, kSaRestart = 0x10000000,
@@ -658,11 +659,13 @@ void send_signal(AppThread& thread, int signo, const AppThread::PendingInfo& inf
     if (signo != kSigKill && !((thread.blocked | thread.sigwait_set) & bit(signo)) && ignored(signo, action_of(signo)))
         return;
     thread.pending_info[signo - 1] = info;
-    thread.pending.fetch_or(bit(signo), std::memory_order_release);
+    bool was_pending = thread.pending.fetch_or(bit(signo), std::memory_order_release) & bit(signo);
     if (core::Thread* target = thread.thread)
         core::kick_thread(target);
-    if (any_signalfd_open())
-        readiness_changed(); // a signalfd (polled, or read by a blocked thread) may be ready now
+    // A signalfd (polled, watched, or read by a blocked thread) may be ready now — unless a
+    // standard signal was already pending, which Linux drops without a wake-up.
+    if (!was_pending || signo >= kSigRtMin)
+        notify_signalfds(signo);
 }
 
 void send_signal(AppThread& thread, int signo, int32_t code, uint64_t address, int32_t sender_pid)

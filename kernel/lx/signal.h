@@ -86,8 +86,9 @@ int take_signal_in(uint64_t mask, AppThread::PendingInfo& info);
 // Whether take_signal_in would find one. Any thread context (without an application thread,
 // only process-directed signals count).
 bool has_signal_in(uint64_t mask);
-// Whether a signalfd is open (signalfd.cc): a signal made pending must then wake pollers.
-bool any_signalfd_open();
+// Signal `signo` was made pending (signalfd.cc): the signalfds whose mask holds it notify
+// their watches and the readiness waiters wake. Cheap while no signalfd is open.
+void notify_signalfds(int signo);
 
 // Not a system call number: a return that must not restart (rt_sigreturn's).
 inline constexpr uint64_t kNotRestartable = ~uint64_t(0);

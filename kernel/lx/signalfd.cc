@@ -4,8 +4,16 @@
 // readable (poll, select, epoll) while such a signal is pending for the thread that asks.
 //
 // The signals are normally blocked by the program, so no handler races the file for them.
-// Waiting uses the readiness notifier (poll.h): while any signalfd is open, send_signal calls
-// readiness_changed() after making a signal pending, which wakes blocked readers and pollers.
+// Waiting uses the readiness notifier (poll.h). A signalfd notifies: after making a signal
+// pending, send_signal calls notify_signalfds, which runs the epoll watches of every open
+// signalfd whose mask holds the signal (any thread's signal: readiness is decided by the
+// thread that polls, as on Linux, whose signalfd_wqh is the process's) and then wakes blocked
+// readers and pollers.
+//
+// Locking. g_signalfds_lock covers the list of open signalfds; it is taken inside whatever
+// send_signal's callers hold (a pipe's lock, the timer lock) and before the watch lock. A
+// signalfd's destructor unlinks it under the lock, so the list holds only live files (or ones
+// whose destructor waits for the lock, whose watch lists are empty).
 #include <atomic>
 #include <fs/open_file.h>
 #include <lx/files.h>
@@ -14,6 +22,7 @@
 #include <lx/signal.h>
 #include <lx/syscall.h>
 #include <lx/uaccess.h>
+#include <sync/mutex.h>
 
 namespace lx {
 namespace {
@@ -52,7 +61,10 @@ constexpr uint64_t kUnreadable = bit(kSigKill) | bit(kSigStop);
 constexpr uint64_t kSynchronous = bit(kSigIll) | bit(kSigTrap) | bit(kSigBus) | bit(kSigFpe) | bit(kSigSegv);
 constexpr int32_t kSiTimer = -2;
 
-std::atomic<int> g_open_signalfds { 0 };
+class SignalFile;
+std::atomic<int> g_open_signalfds { 0 }; // a lock-free first look for send_signal
+constinit ksync::Mutex g_signalfds_lock;
+SignalFile* g_signalfds TA_GUARDED(g_signalfds_lock) = nullptr;
 
 SignalfdSiginfo to_signalfd_siginfo(int signo, const AppThread::PendingInfo& info)
 {
@@ -79,14 +91,31 @@ class SignalFile final : public fs::OpenFile {
 public:
     SignalFile(uint64_t mask, unsigned flags) : fs::OpenFile(flags), m_mask(mask)
     {
+        ksync::MutexGuard guard(g_signalfds_lock);
+        m_next = g_signalfds;
+        if (g_signalfds)
+            g_signalfds->m_prev = this;
+        g_signalfds = this;
         g_open_signalfds.fetch_add(1, std::memory_order_relaxed);
     }
-    ~SignalFile() override { g_open_signalfds.fetch_sub(1, std::memory_order_relaxed); }
+    ~SignalFile() override
+    {
+        ksync::MutexGuard guard(g_signalfds_lock);
+        (m_prev ? m_prev->m_next : g_signalfds) = m_next;
+        if (m_next)
+            m_next->m_prev = m_prev;
+        g_open_signalfds.fetch_sub(1, std::memory_order_relaxed);
+    }
 
     const void* type_tag() const override;
+    bool notifies_readiness() const override { return true; }
 
+    uint64_t mask() const { return m_mask.load(std::memory_order_relaxed); }
     // signalfd on an existing descriptor: the mask changes for every reader at once.
     void set_mask(uint64_t mask) { m_mask.store(mask, std::memory_order_relaxed); }
+
+    SignalFile* m_next TA_GUARDED(g_signalfds_lock) = nullptr; // g_signalfds
+    SignalFile* m_prev TA_GUARDED(g_signalfds_lock) = nullptr;
 
 protected:
     // As many signals as whole records fit; blocks for the first unless non-blocking.
@@ -140,7 +169,25 @@ constexpr unsigned kCloexec = 02000000, kNonblock = 04000; // SFD_CLOEXEC, SFD_N
 
 } // namespace
 
-bool any_signalfd_open() { return g_open_signalfds.load(std::memory_order_relaxed) != 0; }
+void notify_signalfds(int signo)
+{
+    // Relaxed: a signalfd opened concurrently checks the pending set itself when it is
+    // read, polled or added to an epoll instance.
+    if (g_open_signalfds.load(std::memory_order_relaxed) == 0)
+        return;
+    bool any = false;
+    {
+        ksync::MutexGuard guard(g_signalfds_lock);
+        for (SignalFile* f = g_signalfds; f; f = f->m_next) {
+            if (f->mask() & bit(signo)) {
+                run_readiness_watches(*f);
+                any = true;
+            }
+        }
+    }
+    if (any)
+        readiness_changed(); // blocked readers and pollers
+}
 
 // signalfd4(fd, mask, sizemask, flags): fd -1 makes a new signalfd; an existing signalfd's
 // descriptor gets the new mask (flags then do nothing). SIGKILL and SIGSTOP are left out
@@ -164,7 +211,7 @@ int64_t sys_signalfd4(const Args& a)
         if (file.value()->type_tag() != &kSignalfdTag)
             return err(Errno::INVAL);
         static_cast<SignalFile*>(file.value().get())->set_mask(set);
-        readiness_changed(); // pollers re-check against the new mask
+        readiness_changed(*file.value()); // pollers and watches re-check against the new mask
         return fd;
     }
     auto file = fs::make_ref<SignalFile>(set, fs::kOpenReadWrite | (flags & kNonblock)); // writes: EINVAL

@@ -18,8 +18,9 @@
 // it is freed, so closing a timerfd or deleting a POSIX timer while it fires on another CPU
 // either waits for that expiry to finish or takes the timer out first: nothing touches a
 // freed timer, and no signal is sent after timer_delete returns. Order: g_lock, then what
-// send_signal, send_process_signal and readiness_changed take inside (the thread registry,
-// the signal actions, the readiness sleepers); epoll's lock, then g_lock (poll_events).
+// send_signal, send_process_signal, readiness_changed and run_readiness_watches take inside
+// (the thread registry, the signal actions, the signalfd list, the readiness sleepers, the
+// watch lock and epoll's ready locks); epoll's lock, then g_lock (poll_events).
 // Nothing calls into this file holding the former.
 //
 // Clocks. CLOCK_REALTIME is monotonic time plus an offset fixed at boot (there is no
@@ -30,9 +31,17 @@
 //
 // timerfd. The expiration count comes from the clock whenever the file is read, polled or
 // queried: the periods that have passed since the last count. The thread only has to wake
-// pollers and blocked readers (readiness_changed) when the count becomes non-zero, so a
-// timerfd is scheduled only while it is armed with a zero count; an unread periodic timerfd
-// costs nothing, as on Linux.
+// pollers and blocked readers when the count becomes non-zero, so a timerfd is scheduled only
+// while it is armed with a zero count; an unread periodic timerfd costs nothing, as on Linux
+// (whose timerfd re-arms a periodic timer only when it is read). A timerfd notifies (poll.h):
+// at that expiry the thread runs the file's epoll watches under g_lock (the file is alive
+// while it is in the tree) and wakes every waiter once the round is over, so an
+// edge-triggered interest fires once per expiry-to-read cycle. A poll that counts an expiry
+// before the thread reaches it does not notify — the thread still does — so an
+// edge-triggered interest that epoll checks in that gap for another reason (just after
+// EPOLL_CTL_ADD or MOD, or an earlier expiry's notice not yet collected after a read) may
+// report that expiry twice. The poll's early count is kept: without it, whether a timerfd
+// looks expired would depend on how soon the timer thread runs.
 //
 // Signals. ITIMER_REAL sends SIGALRM with SI_KERNEL, process-directed. A POSIX timer sends
 // SI_TIMER with its id, sigev_value and overrun count, process-directed or (SIGEV_THREAD_ID)
@@ -337,11 +346,15 @@ public:
     void expire_locked(uint64_t now) override TA_REQ(g_lock)
     {
         count_locked(now);
-        if (m_ticks)
+        if (m_ticks) {
+            run_readiness_watches(*this); // g_lock → the watch lock: see the header
             g_wake_pollers = true;
-        else
+        } else {
             rearm_locked();
+        }
     }
+
+    bool notifies_readiness() const override { return true; }
 
 protected:
     // The count since the last read, as 8 bytes. INVAL for a smaller buffer; AGAIN when

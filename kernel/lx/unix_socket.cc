@@ -29,6 +29,15 @@
 // receiver under it (as pipes do). Lock order: g_unix_lock → a socket's option lock → the
 // readiness notifier.
 //
+// Readiness. An AF_UNIX socket notifies (poll.h): every change that can make a socket readier
+// runs that socket's epoll watches under g_unix_lock (Graveyard::notify, where the socket is
+// known to be alive), and the blocked readers, writers and pollers wake once the lock is
+// dropped. Who is told: the receiver of a packet; the writer whose peer read (room again);
+// for datagrams, the sockets connected to one whose full queue drained; a listener when a
+// connection arrives, and the connecting socket; both ends of a shutdown; the peer of a
+// closed socket (EPOLLHUP, EPOLLRDHUP, EPOLLERR for a reset), and datagram sockets connected
+// to it; the sockets whose buffer sizes changed.
+//
 // Known limits: descriptor cycles (a socket sent over itself, unread) are never collected —
 // Linux has a garbage collector for them; the name table is a list (linear lookups);
 // MSG_OOB is EOPNOTSUPP; SO_PEEK_OFF is not supported.
@@ -150,6 +159,9 @@ struct Graveyard {
     fs::Location node;
     bool changed = false; // call readiness_changed
 
+    // `socket` may have become readier: its epoll watches run now, the waiters wake when the
+    // graveyard goes (after the lock).
+    void notify(UnixSocket& socket) TA_REQ(g_unix_lock);
     void bury(Packet* p)
     {
         while (p) {
@@ -242,6 +254,7 @@ public:
         ksync::MutexGuard guard(g_unix_lock);
         return m_state == State::Listening;
     }
+    bool notifies_readiness() const override { return true; }
 
     // socketpair: connects two new sockets to each other.
     static void pair(UnixSocket& a, UnixSocket& b);
@@ -263,6 +276,9 @@ private:
     // Whether a datagram fits into `target`'s queue now.
     static bool datagram_fits_locked(UnixSocket& target) TA_REQ(g_unix_lock);
     bool stream_room_locked() const TA_REQ(g_unix_lock);
+    // Notifies the datagram sockets connected to this one (their writability follows our
+    // queue; not our own peer if it is connected back, whose is unconditional).
+    void notify_senders_locked(Graveyard& dead) TA_REQ(g_unix_lock);
 
     Result<size_t> send_stream(SendRequest& request);
     Result<size_t> send_datagram(SendRequest& request);
@@ -308,6 +324,19 @@ private:
     friend struct Graveyard;
 };
 
+void Graveyard::notify(UnixSocket& socket)
+{
+    run_readiness_watches(socket);
+    changed = true;
+}
+
+void UnixSocket::notify_senders_locked(Graveyard& dead)
+{
+    for (UnixSocket* s = g_sockets; s; s = s->m_next)
+        if (s->m_peer == this && s != m_peer)
+            dead.notify(*s);
+}
+
 Graveyard::~Graveyard()
 {
     if (changed)
@@ -332,12 +361,14 @@ UnixSocket::~UnixSocket()
             if (!m_queue.is_empty() || m_embryo)
                 m_peer->set_error(kEconnreset);
             m_peer->m_peer = nullptr;
+            dead.notify(*m_peer); // EPOLLHUP | EPOLLRDHUP | EPOLLIN, maybe EPOLLERR
         }
         if (!is_connection()) {
             for (UnixSocket* s = g_sockets; s; s = s->m_next) {
                 if (s->m_peer == this) {
                     s->m_peer = nullptr;
                     s->m_peer_gone = true;
+                    dead.notify(*s); // writable: the next send says ECONNREFUSED
                 }
             }
         }
@@ -512,10 +543,14 @@ Result<void> UnixSocket::connect(const SocketAddress& address)
     if (!is_connection()) {
         // Datagrams: sets (or with AF_UNSPEC clears) the default destination.
         if (address.length >= sizeof(uint16_t) && address.family() == kAfUnspec) {
+            Graveyard dead;
             ksync::MutexGuard guard(g_unix_lock);
+            if (m_peer)
+                dead.notify(*m_peer); // if it is connected to us, its writability now follows our queue
             m_peer = nullptr;
             m_peer_gone = false;
             m_peer_name = SocketAddress {};
+            dead.notify(*this);
             return {};
         }
         UnixName name;
@@ -535,9 +570,16 @@ Result<void> UnixSocket::connect(const SocketAddress& address)
             return Errno::PERM; // it only takes datagrams from its own peer
         if (passcred)
             TRY(autobind_locked());
+        UnixSocket* old = m_peer;
         m_peer = target;
         m_peer_gone = false;
         m_peer_name = target->m_name;
+        // Our writability now follows the target's queue; the target's, if it is connected to
+        // us, no longer depends on its peer's queue (and a former peer's may again).
+        dead.notify(*this);
+        dead.notify(*target);
+        if (old && old != target)
+            dead.notify(*old);
         return {};
     }
 
@@ -589,7 +631,8 @@ Result<void> UnixSocket::connect(const SocketAddress& address)
                 (listener->m_accept_tail ? listener->m_accept_tail->m_accept_next : listener->m_accept_head) = queued;
                 listener->m_accept_tail = queued;
                 ++listener->m_accept_count;
-                dead.changed = true;
+                dead.notify(*listener); // a connection to accept
+                dead.notify(*this);     // connected: writable, no longer EPOLLHUP
                 return {};
             }
         }
@@ -694,7 +737,7 @@ Result<size_t> UnixSocket::send_stream(SendRequest& request)
                     p->from = m_name;
                     m_peer->m_queue.push(p);
                     done += n;
-                    dead.changed = true;
+                    dead.notify(*m_peer);
                     break;
                 }
             }
@@ -801,7 +844,7 @@ Result<size_t> UnixSocket::send_datagram(SendRequest& request)
             if (room) {
                 p->from = m_name;
                 target->m_queue.push(p);
-                dead.changed = true;
+                dead.notify(*target);
                 return size;
             }
         }
@@ -902,7 +945,10 @@ Result<size_t> UnixSocket::receive_stream(ReceiveRequest& request)
                 }
                 p->consumed += n;
                 m_queue.unread -= n;
-                dead.changed = true; // room for the writer
+                if (m_peer)
+                    dead.notify(*m_peer); // room for the writer
+                else
+                    dead.changed = true;
                 Packet* next = p->next;
                 if (p->consumed == p->size)
                     dead.bury(m_queue.pop());
@@ -941,8 +987,13 @@ Result<size_t> UnixSocket::receive_datagram(ReceiveRequest& request)
                 size_t result = TRY(copy_datagram(request, p->data(), p->size));
                 deliver_extras_locked(*p, request, true);
                 if (!peek) {
+                    bool was_full = !datagram_fits_locked(*this);
                     dead.bury(m_queue.pop());
-                    dead.changed = true;
+                    dead.changed = true; // room for a blocked sendto
+                    if (seqpacket && m_peer)
+                        dead.notify(*m_peer);
+                    else if (!seqpacket && was_full)
+                        notify_senders_locked(dead);
                 }
                 return result;
             }
@@ -972,8 +1023,9 @@ Result<void> UnixSocket::shutdown(int how)
         if (mode & kShutWrite)
             peer_mode |= kShutRead;
         m_peer->m_shutdown |= peer_mode;
+        dead.notify(*m_peer);
     }
-    dead.changed = true;
+    dead.notify(*this);
     return {};
 }
 
@@ -1001,8 +1053,16 @@ Result<void> UnixSocket::set_option(int level, int name, const void* value, size
     if (name == kSoPeercred)
         return Errno::NOPROTOOPT;
     TRY(Socket::set_option(level, name, value, length));
-    if (name == kSoSndbuf || name == kSoRcvbuf || name == kSoSndbufforce || name == kSoRcvbufforce)
-        readiness_changed();
+    if (name == kSoSndbuf || name == kSoRcvbuf || name == kSoSndbufforce || name == kSoRcvbufforce) {
+        // Our writability (send buffer) and our senders' (receive buffer) may have changed.
+        Graveyard dead;
+        ksync::MutexGuard guard(g_unix_lock);
+        dead.notify(*this);
+        if (is_connection() && m_peer)
+            dead.notify(*m_peer);
+        if (!is_connection())
+            notify_senders_locked(dead);
+    }
     return {};
 }
 

@@ -1,18 +1,29 @@
 // Pipes, eventfd, poll and epoll: data through a pipe, non-blocking EAGAIN, end of file,
 // EPIPE, poll timeouts and readiness, an eventfd counter, and epoll_wait woken by another
-// thread's write. Prints "io: ok" and exits 0.
+// thread's write. Then epoll over AF_UNIX sockets (stream and datagram pairs, a datagram
+// sender whose receiver's queue drains, a listener, peer close, reset and shutdown), timerfds
+// and signalfds: level-triggered, edge-triggered and one-shot interests, waits that only the
+// file's own change can end (another thread's write, connect or close, a timer's expiry, a
+// signal), and edge-triggered interests that fire once per change of their own file and not
+// when some other file changes (what a file that does not notify its watchers would do).
+// Runs unchanged on Linux (host_app_io). Prints "io: ok" and exits 0.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/select.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +43,394 @@ static void* write_later(void* arg)
     usleep(20 * 1000);
     CHECK(write(late_fd, "late", 4) == 4);
     return NULL;
+}
+
+// ---- epoll over files that notify their watchers ------------------------------------------
+
+static socklen_t abstract_address_of(struct sockaddr_un* a, const char* name)
+{
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    size_t n = strlen(name);
+    memcpy(a->sun_path + 1, name, n);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+// A change somewhere else: a pipe nobody watches is written and drained. An edge-triggered
+// interest must not report again for it (a kernel that re-checks every interest on any change
+// would).
+static int unrelated[2];
+static void change_elsewhere(void)
+{
+    char c;
+    CHECK(write(unrelated[1], "u", 1) == 1);
+    CHECK(read(unrelated[0], &c, 1) == 1);
+}
+
+// epoll_wait for at most `ms` with room for 4 events; the first event into *first.
+static int wait_ep(int ep, int ms, struct epoll_event* first)
+{
+    struct epoll_event out[4];
+    memset(out, 0, sizeof out);
+    int n = epoll_wait(ep, out, 4, ms);
+    if (first)
+        *first = out[0];
+    return n;
+}
+
+static int add(int ep, int fd, uint32_t events, uint64_t data)
+{
+    struct epoll_event e = { .events = events, .data.u64 = data };
+    return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+}
+
+static int mod(int ep, int fd, uint32_t events, uint64_t data)
+{
+    struct epoll_event e = { .events = events, .data.u64 = data };
+    return epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e);
+}
+
+// What another thread does after 30 ms.
+enum { kDelayMs = 30 };
+enum Action { kWrite, kClose, kConnect, kRecv, kDrain, kKill };
+struct Later {
+    enum Action action;
+    int fd;
+    const struct sockaddr_un* address;
+    socklen_t length;
+    int result;
+};
+static void* act_later(void* arg)
+{
+    struct Later* l = arg;
+    usleep(kDelayMs * 1000);
+    char buf[64];
+    switch (l->action) {
+    case kWrite: l->result = (int)write(l->fd, "late", 4); break;
+    case kClose: l->result = close(l->fd); break;
+    case kConnect: l->result = connect(l->fd, (const struct sockaddr*)l->address, l->length); break;
+    case kRecv: l->result = (int)recv(l->fd, buf, sizeof buf, 0); break;
+    case kDrain: // a non-blocking socket, to the last byte
+        l->result = 0;
+        for (ssize_t n; (n = read(l->fd, buf, sizeof buf)) > 0;)
+            l->result += (int)n;
+        break;
+    case kKill: l->result = kill(getpid(), l->fd); break;
+    }
+    return NULL;
+}
+
+// Starts `l` on a thread, then waits on `ep` (up to 5 s): the wait must end with one event
+// (into *ev) after the delay — only the other thread's action can end it.
+static void wait_for_later(int ep, struct Later* l, struct epoll_event* ev, int line)
+{
+    pthread_t t;
+    uint64_t start = now_ms();
+    if (pthread_create(&t, NULL, act_later, l) != 0) {
+        printf("io: FAIL line %d: pthread_create\n", line);
+        ++failures;
+        return;
+    }
+    int n = wait_ep(ep, 5000, ev);
+    uint64_t elapsed = now_ms() - start;
+    pthread_join(t, NULL);
+    if (n != 1 || elapsed < kDelayMs - 5 || elapsed >= 4000 || l->result < 0) {
+        printf("io: FAIL line %d: woken wait: %d events after %llu ms, action %d\n", line, n,
+               (unsigned long long)elapsed, l->result);
+        ++failures;
+    }
+}
+
+// A connected pair (stream or datagram), watched by three instances: level-triggered,
+// edge-triggered and one-shot.
+static void unix_pair_epoll(int type)
+{
+    int s[2];
+    char buf[256];
+    struct epoll_event ev;
+    CHECK(socketpair(AF_UNIX, type | SOCK_NONBLOCK, 0, s) == 0);
+    int lt = epoll_create1(0), et = epoll_create1(0), os = epoll_create1(0);
+    CHECK(lt >= 0 && et >= 0 && os >= 0);
+    CHECK(add(lt, s[0], EPOLLIN, 1) == 0);
+    CHECK(add(et, s[0], EPOLLIN | EPOLLET, 2) == 0);
+    CHECK(add(os, s[0], EPOLLIN | EPOLLONESHOT, 3) == 0);
+    CHECK(wait_ep(lt, 0, NULL) == 0 && wait_ep(et, 0, NULL) == 0 && wait_ep(os, 0, NULL) == 0);
+
+    // Only the other thread's write can end this wait.
+    struct Later l = { .action = kWrite, .fd = s[1] };
+    wait_for_later(et, &l, &ev, __LINE__);
+    CHECK(ev.data.u64 == 2 && ev.events == EPOLLIN);
+    CHECK(wait_ep(et, 0, NULL) == 0); // once per change
+    change_elsewhere();
+    CHECK(wait_ep(et, 0, NULL) == 0); // another file's change is not this one's
+    CHECK(wait_ep(lt, 0, &ev) == 1 && ev.data.u64 == 1);
+    CHECK(wait_ep(lt, 0, NULL) == 1); // level: reported while readable
+    CHECK(wait_ep(os, 0, &ev) == 1 && ev.data.u64 == 3);
+    CHECK(wait_ep(os, 0, NULL) == 0); // one-shot: silent until re-armed
+    CHECK(write(s[1], "more", 4) == 4);
+    CHECK(wait_ep(et, 0, &ev) == 1 && ev.data.u64 == 2); // more data: a new edge
+    CHECK(wait_ep(et, 0, NULL) == 0);
+    CHECK(wait_ep(os, 0, NULL) == 0);
+    CHECK(mod(os, s[0], EPOLLIN | EPOLLONESHOT, 4) == 0);
+    CHECK(wait_ep(os, 0, &ev) == 1 && ev.data.u64 == 4);
+    CHECK(wait_ep(os, 0, NULL) == 0);
+    if (type == SOCK_STREAM) {
+        CHECK(read(s[0], buf, sizeof buf) == 8);
+    } else {
+        CHECK(read(s[0], buf, sizeof buf) == 4 && read(s[0], buf, sizeof buf) == 4);
+    }
+    CHECK(wait_ep(lt, 0, NULL) == 0 && wait_ep(et, 0, NULL) == 0);
+
+    // Writability, edge-triggered (how nginx watches sockets): reported once when added; for
+    // a stream, again when the reader makes room after the writer filled the buffer.
+    int wet = epoll_create1(0);
+    CHECK(wet >= 0 && add(wet, s[1], EPOLLOUT | EPOLLET, 5) == 0);
+    CHECK(wait_ep(wet, 0, &ev) == 1 && ev.events == EPOLLOUT);
+    CHECK(wait_ep(wet, 0, NULL) == 0);
+    if (type == SOCK_STREAM) {
+        static char chunk[4096];
+        size_t queued = 0;
+        while (write(s[1], chunk, sizeof chunk) > 0)
+            queued += sizeof chunk;
+        CHECK(errno == EAGAIN && queued > 0);
+        CHECK(wait_ep(wet, 0, NULL) == 0);
+        CHECK(wait_ep(et, 0, &ev) == 1 && ev.data.u64 == 2);
+        // Only the other thread's reads can end this wait.
+        struct Later drain = { .action = kDrain, .fd = s[0] };
+        wait_for_later(wet, &drain, &ev, __LINE__);
+        CHECK(ev.data.u64 == 5 && ev.events == EPOLLOUT && drain.result == (int)queued);
+        CHECK(read(s[0], chunk, sizeof chunk) == -1 && errno == EAGAIN);
+    }
+    CHECK(close(wet) == 0);
+
+    // The peer shuts down its writing side: EPOLLRDHUP and EPOLLIN (end of file), no EPOLLHUP;
+    // then this side's own shutdown of writing makes it EPOLLHUP too (a stream; a datagram
+    // socket's shutdown is its own).
+    int hup = epoll_create1(0);
+    CHECK(hup >= 0 && add(hup, s[0], EPOLLIN | EPOLLRDHUP | EPOLLET, 6) == 0);
+    CHECK(wait_ep(hup, 0, NULL) == 0);
+    if (type == SOCK_STREAM) {
+        CHECK(shutdown(s[1], SHUT_WR) == 0);
+        CHECK(wait_ep(hup, 0, &ev) == 1 && ev.events == (EPOLLIN | EPOLLRDHUP));
+        CHECK(wait_ep(hup, 0, NULL) == 0);
+        CHECK(shutdown(s[0], SHUT_WR) == 0);
+        CHECK(wait_ep(hup, 0, &ev) == 1 && ev.events == (EPOLLIN | EPOLLRDHUP | EPOLLHUP));
+        CHECK(wait_ep(hup, 0, NULL) == 0);
+        CHECK(read(s[0], buf, sizeof buf) == 0);
+    } else {
+        CHECK(shutdown(s[0], SHUT_RD) == 0);
+        CHECK(wait_ep(hup, 0, &ev) == 1 && ev.events == (EPOLLIN | EPOLLRDHUP));
+        CHECK(wait_ep(hup, 0, NULL) == 0);
+    }
+    CHECK(close(hup) == 0);
+    CHECK(close(lt) == 0 && close(et) == 0 && close(os) == 0);
+    CHECK(close(s[0]) == 0 && close(s[1]) == 0);
+
+    if (type != SOCK_STREAM)
+        return;
+    // The peer closes (from another thread, during the wait): EPOLLIN | EPOLLRDHUP | EPOLLHUP.
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s) == 0);
+    int ep = epoll_create1(0);
+    CHECK(ep >= 0 && add(ep, s[0], EPOLLIN | EPOLLRDHUP | EPOLLET, 7) == 0);
+    CHECK(wait_ep(ep, 0, NULL) == 0);
+    struct Later c = { .action = kClose, .fd = s[1] };
+    wait_for_later(ep, &c, &ev, __LINE__);
+    CHECK(ev.data.u64 == 7 && ev.events == (EPOLLIN | EPOLLRDHUP | EPOLLHUP));
+    CHECK(wait_ep(ep, 0, NULL) == 0);
+    CHECK(close(ep) == 0 && close(s[0]) == 0);
+    // Closed with data unread: the peer's connection is reset (EPOLLERR, then ECONNRESET).
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s) == 0);
+    ep = epoll_create1(0);
+    CHECK(ep >= 0 && add(ep, s[0], EPOLLIN | EPOLLET, 8) == 0);
+    CHECK(wait_ep(ep, 0, NULL) == 0);
+    CHECK(write(s[0], "unread", 6) == 6);
+    CHECK(wait_ep(ep, 0, NULL) == 0); // writing is not a change of readability
+    CHECK(close(s[1]) == 0);
+    CHECK(wait_ep(ep, 0, &ev) == 1 && ev.events == (EPOLLIN | EPOLLERR | EPOLLHUP));
+    CHECK(read(s[0], buf, sizeof buf) == -1 && errno == ECONNRESET);
+    CHECK(close(ep) == 0 && close(s[0]) == 0);
+}
+
+// A datagram sender connected to a receiver that is not connected back: its writability
+// follows the receiver's queue, and a receive from a full queue makes it writable again.
+static void unix_dgram_sender_epoll(void)
+{
+    struct sockaddr_un a;
+    char name[64];
+    snprintf(name, sizeof name, "nimbus-io-%d", (int)getpid());
+    socklen_t len = abstract_address_of(&a, name);
+    int r = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    CHECK(r >= 0 && s >= 0);
+    CHECK(bind(r, (struct sockaddr*)&a, len) == 0);
+    CHECK(connect(s, (struct sockaddr*)&a, len) == 0);
+    int ep = epoll_create1(0), rep = epoll_create1(0);
+    struct epoll_event ev;
+    CHECK(ep >= 0 && add(ep, s, EPOLLOUT | EPOLLET, 1) == 0);
+    CHECK(rep >= 0 && add(rep, r, EPOLLIN | EPOLLET, 2) == 0);
+    CHECK(wait_ep(ep, 0, &ev) == 1 && ev.events == EPOLLOUT);
+    CHECK(wait_ep(rep, 0, NULL) == 0);
+    int sent = 0;
+    while (send(s, "d", 1, 0) == 1)
+        ++sent;
+    CHECK(errno == EAGAIN && sent > 0);
+    CHECK(wait_ep(rep, 0, &ev) == 1 && ev.data.u64 == 2);
+    CHECK(wait_ep(rep, 0, NULL) == 0);
+    CHECK(wait_ep(ep, 0, NULL) == 0);
+    struct pollfd p = { .fd = s, .events = POLLOUT };
+    CHECK(poll(&p, 1, 0) == 0); // the receiver's queue is full
+    // Only the other thread's receive can end this wait.
+    struct Later l = { .action = kRecv, .fd = r };
+    wait_for_later(ep, &l, &ev, __LINE__);
+    CHECK(ev.data.u64 == 1 && ev.events == EPOLLOUT);
+    CHECK(send(s, "d", 1, 0) == 1);
+    CHECK(close(ep) == 0 && close(rep) == 0 && close(s) == 0 && close(r) == 0);
+}
+
+// A listener: readable while a connection waits to be accepted.
+static void unix_listener_epoll(void)
+{
+    struct sockaddr_un a;
+    char name[64];
+    snprintf(name, sizeof name, "nimbus-io-listen-%d", (int)getpid());
+    socklen_t len = abstract_address_of(&a, name);
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    CHECK(l >= 0 && bind(l, (struct sockaddr*)&a, len) == 0 && listen(l, 8) == 0);
+    int lt = epoll_create1(0), et = epoll_create1(0), os = epoll_create1(0);
+    struct epoll_event ev;
+    CHECK(lt >= 0 && et >= 0 && os >= 0);
+    CHECK(add(lt, l, EPOLLIN | EPOLLOUT, 1) == 0);
+    CHECK(add(et, l, EPOLLIN | EPOLLET, 2) == 0);
+    CHECK(add(os, l, EPOLLIN | EPOLLONESHOT, 3) == 0);
+    CHECK(wait_ep(lt, 0, NULL) == 0 && wait_ep(et, 0, NULL) == 0 && wait_ep(os, 0, NULL) == 0);
+    int c1 = socket(AF_UNIX, SOCK_STREAM, 0), c2 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    CHECK(c1 >= 0 && c2 >= 0);
+    // The client: EPOLLHUP while it is not connected (as Linux says for an unconnected stream).
+    int cep = epoll_create1(0);
+    CHECK(cep >= 0 && add(cep, c1, EPOLLIN | EPOLLET, 4) == 0);
+    CHECK(wait_ep(cep, 0, &ev) == 1 && ev.events == EPOLLHUP);
+    struct Later later = { .action = kConnect, .fd = c1, .address = &a, .length = len };
+    wait_for_later(et, &later, &ev, __LINE__);
+    CHECK(ev.data.u64 == 2 && ev.events == EPOLLIN);
+    CHECK(wait_ep(et, 0, NULL) == 0);
+    change_elsewhere();
+    CHECK(wait_ep(et, 0, NULL) == 0);
+    CHECK(wait_ep(lt, 0, &ev) == 1 && ev.events == EPOLLIN && wait_ep(lt, 0, NULL) == 1);
+    CHECK(wait_ep(os, 0, NULL) == 1 && wait_ep(os, 0, NULL) == 0);
+    CHECK(connect(c2, (struct sockaddr*)&a, len) == 0);
+    CHECK(wait_ep(et, 0, &ev) == 1 && ev.data.u64 == 2); // a second connection: a new edge
+    CHECK(wait_ep(os, 0, NULL) == 0);
+    int a1 = accept4(l, NULL, NULL, SOCK_NONBLOCK), a2 = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+    CHECK(a1 >= 0 && a2 >= 0);
+    CHECK(accept(l, NULL, NULL) == -1 && errno == EAGAIN);
+    CHECK(wait_ep(lt, 0, NULL) == 0 && wait_ep(et, 0, NULL) == 0);
+    // The accepted socket tells the client: data, then its close.
+    CHECK(wait_ep(cep, 0, NULL) == 0);
+    CHECK(write(a1, "hi", 2) == 2);
+    CHECK(wait_ep(cep, 1000, &ev) == 1 && ev.data.u64 == 4 && ev.events == EPOLLIN);
+    CHECK(close(a1) == 0);
+    CHECK(wait_ep(cep, 1000, &ev) == 1 && (ev.events & EPOLLHUP));
+    CHECK(close(cep) == 0 && close(a2) == 0 && close(c1) == 0 && close(c2) == 0);
+    CHECK(close(lt) == 0 && close(et) == 0 && close(os) == 0 && close(l) == 0);
+}
+
+// A timerfd: its expiry ends the wait; edge-triggered once per expiry that was read.
+static void timerfd_epoll(void)
+{
+    int t = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+    int lt = epoll_create1(0), et = epoll_create1(0), os = epoll_create1(0);
+    struct epoll_event ev;
+    uint64_t n;
+    CHECK(t >= 0 && lt >= 0 && et >= 0 && os >= 0);
+    CHECK(add(lt, t, EPOLLIN, 1) == 0 && add(et, t, EPOLLIN | EPOLLET, 2) == 0 &&
+          add(os, t, EPOLLIN | EPOLLONESHOT, 3) == 0);
+    CHECK(wait_ep(lt, 0, NULL) == 0 && wait_ep(et, 0, NULL) == 0 && wait_ep(os, 0, NULL) == 0);
+    struct itimerspec its = { .it_value = { 0, kDelayMs * 1000000L } };
+    uint64_t start = now_ms();
+    CHECK(timerfd_settime(t, 0, &its, NULL) == 0);
+    // Only the expiry can end this wait.
+    CHECK(wait_ep(et, 5000, &ev) == 1 && ev.data.u64 == 2 && ev.events == EPOLLIN);
+    uint64_t elapsed = now_ms() - start;
+    CHECK(elapsed >= kDelayMs - 1 && elapsed < 4000);
+    CHECK(wait_ep(et, 0, NULL) == 0);
+    change_elsewhere();
+    CHECK(wait_ep(et, 0, NULL) == 0);
+    CHECK(wait_ep(lt, 0, &ev) == 1 && ev.data.u64 == 1 && wait_ep(lt, 0, NULL) == 1);
+    CHECK(wait_ep(os, 0, &ev) == 1 && ev.data.u64 == 3 && wait_ep(os, 0, NULL) == 0);
+    CHECK(read(t, &n, sizeof n) == 8 && n == 1);
+    CHECK(wait_ep(lt, 0, NULL) == 0 && wait_ep(et, 0, NULL) == 0);
+
+    // Periodic, 20 ms: each expiry after a read is a new edge (the one-shot interest stays
+    // silent until re-armed).
+    its.it_value.tv_nsec = its.it_interval.tv_nsec = 20 * 1000000L;
+    CHECK(timerfd_settime(t, 0, &its, NULL) == 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK(wait_ep(et, 5000, &ev) == 1 && ev.data.u64 == 2);
+        CHECK(wait_ep(et, 0, NULL) == 0);
+        CHECK(read(t, &n, sizeof n) == 8 && n >= 1);
+    }
+    CHECK(wait_ep(os, 0, NULL) == 0);
+    CHECK(mod(os, t, EPOLLIN | EPOLLONESHOT, 4) == 0);
+    CHECK(wait_ep(os, 5000, &ev) == 1 && ev.data.u64 == 4);
+    CHECK(wait_ep(os, 100, NULL) == 0);
+    struct itimerspec off = { { 0, 0 }, { 0, 0 } };
+    CHECK(timerfd_settime(t, 0, &off, NULL) == 0);
+    CHECK(wait_ep(lt, 0, NULL) == 0); // settime reset the count
+    CHECK(close(lt) == 0 && close(et) == 0 && close(os) == 0 && close(t) == 0);
+}
+
+// A signalfd: a signal in its mask, sent by another thread to the process, ends the wait.
+static void signalfd_epoll(void)
+{
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    CHECK(sigprocmask(SIG_BLOCK, &set, &old) == 0); // before the thread starts: it blocks them too
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    int sfd = signalfd(-1, &usr1, SFD_NONBLOCK);
+    int lt = epoll_create1(0), et = epoll_create1(0), os = epoll_create1(0);
+    struct epoll_event ev;
+    struct signalfd_siginfo si;
+    CHECK(sfd >= 0 && lt >= 0 && et >= 0 && os >= 0);
+    CHECK(add(lt, sfd, EPOLLIN, 1) == 0 && add(et, sfd, EPOLLIN | EPOLLET, 2) == 0 &&
+          add(os, sfd, EPOLLIN | EPOLLONESHOT, 3) == 0);
+    CHECK(wait_ep(lt, 0, NULL) == 0 && wait_ep(et, 0, NULL) == 0 && wait_ep(os, 0, NULL) == 0);
+    struct Later l = { .action = kKill, .fd = SIGUSR1 };
+    wait_for_later(et, &l, &ev, __LINE__);
+    CHECK(ev.data.u64 == 2 && ev.events == EPOLLIN);
+    CHECK(wait_ep(et, 0, NULL) == 0);
+    change_elsewhere();
+    CHECK(wait_ep(et, 0, NULL) == 0);
+    CHECK(wait_ep(lt, 0, &ev) == 1 && ev.data.u64 == 1 && wait_ep(lt, 0, NULL) == 1);
+    CHECK(wait_ep(os, 0, &ev) == 1 && ev.data.u64 == 3 && wait_ep(os, 0, NULL) == 0);
+    CHECK(read(sfd, &si, sizeof si) == sizeof si && si.ssi_signo == SIGUSR1);
+    CHECK(wait_ep(lt, 0, NULL) == 0 && wait_ep(et, 0, NULL) == 0);
+    // Each signal sent is a new edge; the one-shot interest waits for EPOLL_CTL_MOD.
+    CHECK(raise(SIGUSR1) == 0);
+    CHECK(wait_ep(et, 0, &ev) == 1 && ev.data.u64 == 2 && wait_ep(et, 0, NULL) == 0);
+    CHECK(wait_ep(os, 0, NULL) == 0);
+    CHECK(mod(os, sfd, EPOLLIN | EPOLLONESHOT, 4) == 0);
+    CHECK(wait_ep(os, 0, &ev) == 1 && ev.data.u64 == 4);
+    CHECK(read(sfd, &si, sizeof si) == sizeof si && si.ssi_signo == SIGUSR1);
+    // A new mask on the same descriptor: a signal already pending in it makes it readable.
+    CHECK(raise(SIGUSR2) == 0);
+    CHECK(wait_ep(lt, 0, NULL) == 0);
+    CHECK(signalfd(sfd, &set, 0) == sfd);
+    CHECK(wait_ep(et, 0, &ev) == 1 && ev.data.u64 == 2);
+    CHECK(read(sfd, &si, sizeof si) == sizeof si && si.ssi_signo == SIGUSR2);
+    CHECK(wait_ep(lt, 0, NULL) == 0);
+    CHECK(close(lt) == 0 && close(et) == 0 && close(os) == 0 && close(sfd) == 0);
+    CHECK(sigprocmask(SIG_SETMASK, &old, NULL) == 0);
 }
 
 int main(void)
@@ -156,6 +555,14 @@ int main(void)
     close(et);
     close(q[0]);
     close(q[1]);
+
+    CHECK(pipe(unrelated) == 0);
+    unix_pair_epoll(SOCK_STREAM);
+    unix_pair_epoll(SOCK_DGRAM);
+    unix_dgram_sender_epoll();
+    unix_listener_epoll();
+    timerfd_epoll();
+    signalfd_epoll();
 
     // End of file once the writer is gone; EPIPE once the reader is.
     CHECK(close(p[1]) == 0);
