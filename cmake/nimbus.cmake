@@ -1,9 +1,10 @@
 # Build helpers shared by every part of the tree.
 #
 # Kernel code is C++20, freestanding, no exceptions/RTTI, kernel code model, no red zone, frame
-# pointers kept (the panic backtrace walks them). Portable libraries are compiled twice: once
-# with these kernel flags (target NAME) and once for the host (target NAME_host, sanitized) so
-# that their unit tests run on the build machine.
+# pointers kept (the panic backtrace walks them), no SSE and no floating point.
+# Portable libraries are compiled twice: once with these kernel flags (target NAME) and once
+# for the host (target NAME_host, sanitized) so that their unit tests run on the build
+# machine.
 
 set(NIMBUS_KERNEL_INCLUDE ${PROJECT_SOURCE_DIR}/kernel)
 
@@ -14,6 +15,11 @@ target_compile_options(nimbus_kernel_flags INTERFACE
   -fno-stack-protector -fno-pic -fno-pie
   -mcmodel=kernel -mno-red-zone -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
   -march=x86-64-v2 -mno-avx
+  # No SSE or MMX code anywhere in the kernel (and no float or double, which would then become
+  # x87 code): the application's extended state survives a system call untouched, and only a
+  # thread switch saves it (syscall.S). Not -mgeneral-regs-only: that also removes x87's
+  # `long double`, which the standard headers (<atomic>) mention.
+  -mno-sse -mno-sse2 -mno-mmx
   -Wall -Wextra -Werror -Wthread-safety -Wno-unused-parameter
   -g -O2)
 target_compile_definitions(nimbus_kernel_flags INTERFACE NIMBUS_KERNEL=1)

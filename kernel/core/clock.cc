@@ -52,9 +52,9 @@ constinit clk::ClockPage g_page;
 // TODO(#3): an arch::rdtsc_ordered() would be the natural home for this.
 uint64_t rdtsc_ordered()
 {
-    __builtin_ia32_lfence();
+    arch::lfence();
     uint64_t tsc = arch::rdtsc();
-    __builtin_ia32_lfence();
+    arch::lfence();
     return tsc;
 }
 

@@ -767,9 +767,9 @@ uint64_t Thread::runtime_ns() const
     return done;
 }
 
-Result<void> set_current_thread_priority(double priority)
+Result<void> set_current_thread_priority(uint32_t priority)
 {
-    if (!(priority > 0) || priority > 1e6)
+    if (priority == 0 || priority > sched::kPriorityMax)
         return Errno::INVAL;
     IrqGuard irq;
     this_cpu().run_queue->fair().set_priority(*current_thread(), priority, now());

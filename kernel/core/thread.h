@@ -106,7 +106,7 @@ private:
     friend void unpin_current_thread();
     friend void set_current_fs_base(uint64_t);
     friend uint64_t current_fs_base();
-    friend Result<void> set_current_thread_priority(double);
+    friend Result<void> set_current_thread_priority(uint32_t);
     friend void dump_threads();
     friend struct ThreadInternals;
 
@@ -204,10 +204,11 @@ void unpin_current_thread();
 void set_current_fs_base(uint64_t base);
 uint64_t current_fs_base();
 
-// The calling thread's fair-class priority from now on: > 0, 1 is the default; a thread at
-// priority p accrues run time p times as fast, so at 2 it gets half the CPU a priority-1
-// thread gets. INVAL otherwise.
-Result<void> set_current_thread_priority(double priority);
+// The calling thread's fair-class priority from now on, fixed point: sched::kPriorityOne (the
+// default) is 1; a thread at priority p accrues run time p times as fast, so at
+// 2·kPriorityOne it gets half the CPU a kPriorityOne thread gets. INVAL outside
+// [1, sched::kPriorityMax].
+Result<void> set_current_thread_priority(uint32_t priority);
 
 // Ends the calling thread (entry functions may also just return).
 [[noreturn]] void exit_current_thread();

@@ -10,9 +10,17 @@
 // The kernel's memcpy/memset call these functions, so they must not be compiled back into
 // calls to memcpy/memset: the kernel build is -ffreestanding, which stops clang from turning
 // the loops below into library calls (check with objdump after touching them).
+//
+// In the kernel build, which has no SSE (cmake/nimbus.cmake), the words of a large copy or
+// fill go through one string instruction (arch/x86_64/string.S) instead of the loop.
 #include <lib/string.h>
 
 #include <stdint.h>
+
+#if NIMBUS_KERNEL
+extern "C" void arch_copy_qwords(void* dst, const void* src, size_t count);
+extern "C" void arch_fill_qwords(void* dst, uint64_t pattern, size_t count);
+#endif
 
 namespace lib {
 
@@ -30,6 +38,9 @@ void store(void* p, size_t index, uint64_t value) { static_cast<Word*>(p)[index]
 __attribute__((no_sanitize("address"))) uint64_t load_unchecked(const void* p) { return static_cast<const Word*>(p)->value; }
 // Below this size the alignment prologue costs more than the word loop saves.
 constexpr size_t kWordThreshold = 2 * kWordSize;
+// From this size on, the kernel build copies and fills words with a string instruction (its
+// start-up cost is amortised).
+[[maybe_unused]] constexpr size_t kStringThreshold = 128;
 
 constexpr uint64_t kOnes = 0x0101010101010101ull;
 constexpr uint64_t kHighs = 0x8080808080808080ull;
@@ -49,6 +60,15 @@ void* mem_copy(void* dst, const void* src, size_t size)
     if (size >= kWordThreshold) {
         for (size_t head = (kWordSize - misalignment(d)) & (kWordSize - 1); head; head--, size--)
             *d++ = *s++;
+#if NIMBUS_KERNEL
+        if (size >= kStringThreshold && (s + size <= d || d + size <= s)) {
+            size_t words = size / kWordSize;
+            arch_copy_qwords(d, s, words);
+            d += words * kWordSize;
+            s += words * kWordSize;
+            size -= words * kWordSize;
+        }
+#endif
         for (; size >= 4 * kWordSize; size -= 4 * kWordSize, d += 4 * kWordSize, s += 4 * kWordSize) {
             uint64_t w0 = load(s, 0);
             uint64_t w1 = load(s, 1);
@@ -105,6 +125,14 @@ void* mem_set(void* dst, int byte, size_t size)
         for (size_t head = (kWordSize - misalignment(d)) & (kWordSize - 1); head; head--, size--)
             *d++ = b;
         uint64_t pattern = kOnes * b;
+#if NIMBUS_KERNEL
+        if (size >= kStringThreshold) {
+            size_t words = size / kWordSize;
+            arch_fill_qwords(d, pattern, words);
+            d += words * kWordSize;
+            size -= words * kWordSize;
+        }
+#endif
         for (; size >= 4 * kWordSize; size -= 4 * kWordSize, d += 4 * kWordSize) {
             store(d, 0, pattern);
             store(d, 1, pattern);

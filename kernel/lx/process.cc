@@ -119,9 +119,8 @@ lib::Result<int32_t> spawn_cloned_thread(const arch::SyscallFrame& parent, uint6
     app->clear_child_tid = clear_child_tid;
     app->blocked = self.blocked; // the signal mask is inherited
     lib::mem_copy(app->comm, self.comm, sizeof(app->comm));
-    // The parent's SSE area lies just below its frame (syscall.S).
-    lib::mem_copy(&app->initial.sse, reinterpret_cast<const uint8_t*>(&parent) - sizeof(arch::SyscallSseArea),
-                  sizeof(arch::SyscallSseArea));
+    // The parent's xmm0-15 and MXCSR are still in the registers: the kernel does not use them.
+    arch_save_sse(&app->initial.sse);
     app->initial.frame = parent;
     app->initial.frame.rax = 0;
     if (stack)

@@ -65,7 +65,8 @@ struct AppThread {
     uint64_t exact_rcx = 0, exact_r11 = 0;
     AppThread* registry_next = nullptr; // the registry (for_each_app_thread)
     // A cloned thread's first return to the application: its registers (the parent's
-    // SyscallFrame with rax = 0 and the new stack) and the parent's SSE state below them.
+    // SyscallFrame with rax = 0 and the new stack) and the parent's xmm0-15 and MXCSR below
+    // them, where arch_syscall_return_to expects them.
     struct alignas(16) InitialFrame {
         arch::SyscallSseArea sse;
         arch::SyscallFrame frame;

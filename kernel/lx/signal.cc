@@ -158,7 +158,7 @@ struct RtSigframe {
 constexpr uint64_t kUcFpXstate = 1, kUcSigcontextSs = 2, kUcStrictRestoreSs = 4;
 constexpr uint32_t kFpXstateMagic1 = 0x46505853, kFpXstateMagic2 = 0x46505845;
 // Offsets in an FXSAVE/XSAVE image [intel-sdm-1 §10.5.1, §13.4].
-constexpr size_t kFxMxcsr = 24, kFxXmm0 = 160, kFxSwReserved = 464, kXsaveHeader = 512;
+constexpr size_t kFxMxcsr = 24, kFxSwReserved = 464, kXsaveHeader = 512;
 constexpr uint32_t kMxcsrDefault = 0x1f80;
 
 // The XSAVE image as it goes on the signal stack: the standard-format bytes plus Linux's
@@ -425,11 +425,6 @@ bool has_deliverable(const AppThread& t)
 
 // ---- the syscall path ---------------------------------------------------------------------
 
-arch::SyscallSseArea& sse_of(arch::SyscallFrame& f)
-{
-    return *reinterpret_cast<arch::SyscallSseArea*>(reinterpret_cast<uint8_t*>(&f) - sizeof(arch::SyscallSseArea));
-}
-
 Regs regs_of(const arch::SyscallFrame& f)
 {
     // After a syscall Linux leaves rcx = rip and r11 = rflags; a frame records that.
@@ -446,28 +441,14 @@ void apply(const Regs& r, arch::SyscallFrame& f)
     // contract); rt_sigreturn's exact return loads the context's own (exact_return).
 }
 
-// The extended state as the application sees it: the live registers, with xmm0-15 and MXCSR
-// from the syscall entry's save area (kernel code has used those since).
-void capture_xstate(arch::SyscallFrame& f, uint8_t* image)
-{
-    arch::save_extended_state(image);
-    arch::SyscallSseArea& sse = sse_of(f);
-    lib::mem_copy(image + kFxXmm0, sse.xmm, sizeof(sse.xmm));
-    put32(image + kFxMxcsr, sse.mxcsr);
-}
+// The extended state as the application sees it: the live registers. The kernel never
+// touches them (it is built without SSE and floating point), and a switch away and back
+// restores them (thread.cc).
+void capture_xstate(arch::SyscallFrame&, uint8_t* image) { arch::save_extended_state(image); }
 
-// Makes `image` the state the syscall return leaves the application in.
-void install_xstate(arch::SyscallFrame& f, const uint8_t* image)
-{
-    arch::restore_extended_state(image);
-    // The kernel runs with the default MXCSR (syscall.S relies on it); the application's
-    // goes back through the SSE area on the way out.
-    uint32_t kernel_mxcsr = kMxcsrDefault;
-    asm volatile("ldmxcsr %0" ::"m"(kernel_mxcsr));
-    arch::SyscallSseArea& sse = sse_of(f);
-    lib::mem_copy(sse.xmm, image + kFxXmm0, sizeof(sse.xmm));
-    sse.mxcsr = get32(image + kFxMxcsr);
-}
+// Makes `image` the state the syscall return leaves the application in: the live registers,
+// which the return does not touch.
+void install_xstate(arch::SyscallFrame&, const uint8_t* image) { arch::restore_extended_state(image); }
 
 // ---- the trap path --------------------------------------------------------------------------
 

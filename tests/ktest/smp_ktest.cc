@@ -270,10 +270,10 @@ KTEST(smp, load_balancer_spreads_busy_threads)
 }
 
 // Two CPU-bound threads on one CPU at priorities p0 and p1; returns their run times.
-void run_two_hogs(double p0, double p1, uint64_t out_ns[2])
+void run_two_hogs(uint32_t p0, uint32_t p1, uint64_t out_ns[2])
 {
     static std::atomic<bool> stop;
-    static double prio[2];
+    static uint32_t prio[2];
     static uint64_t runtime[2];
     stop = false;
     prio[0] = p0;
@@ -303,7 +303,7 @@ void run_two_hogs(double p0, double p1, uint64_t out_ns[2])
 KTEST(sched, equal_priorities_share_equally)
 {
     uint64_t ns[2];
-    run_two_hogs(1.0, 1.0, ns);
+    run_two_hogs(sched::kPriorityOne, sched::kPriorityOne, ns);
     core::kprintf("    run time at equal priority: %lu ms / %lu ms\n", ns[0] / 1'000'000, ns[1] / 1'000'000);
     KT_EXPECT(ns[0] > 0 && ns[1] > 0);
     // Within 25%: the accounting is exact; the slack is for start-up and timer latency.
@@ -313,13 +313,13 @@ KTEST(sched, equal_priorities_share_equally)
 KTEST(sched, priority_two_gets_half)
 {
     uint64_t ns[2];
-    run_two_hogs(1.0, 2.0, ns);
+    run_two_hogs(sched::kPriorityOne, 2 * sched::kPriorityOne, ns);
     core::kprintf("    run time at priorities 1 and 2: %lu ms / %lu ms\n", ns[0] / 1'000'000, ns[1] / 1'000'000);
     KT_EXPECT(ns[1] > 0);
     // Twice as much for priority 1, within a tolerance: ratio in [1.5, 2.7].
     KT_EXPECT(ns[0] * 2 >= ns[1] * 3 && ns[0] * 10 <= ns[1] * 27);
     KT_EXPECT(core::set_current_thread_priority(0).is_error());
-    KT_EXPECT(core::set_current_thread_priority(-1).is_error());
+    KT_EXPECT(core::set_current_thread_priority(sched::kPriorityMax + 1).is_error());
 }
 
 KTEST(sched, woken_thread_preempts_a_hog)

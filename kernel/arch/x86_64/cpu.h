@@ -43,6 +43,11 @@ inline bool rdrand(uint64_t& value)
     return ok;
 }
 
+// Orders rdtsc with the loads around it [intel-sdm-2a RDTSC]. An instruction, not the
+// __builtin_ia32_lfence() intrinsic: the kernel is built without SSE2, which the intrinsic
+// requires.
+inline void lfence() { asm volatile("lfence" ::: "memory"); }
+
 inline uint64_t rdtsc()
 {
     uint32_t lo, hi;

@@ -11,32 +11,18 @@
 //
 // Linux's convention: number in rax, arguments in rdi, rsi, rdx, r10, r8, r9; result in rax;
 // rcx and r11 are clobbered (they hold RIP and RFLAGS afterwards); every other register,
-// including the SSE/AVX state, survives. Kernel C++ code uses SSE, so xmm0-15 and MXCSR are
-// saved here; the rest of the extended state (AVX upper halves, AVX-512, x87) is never
-// touched by the kernel and is saved only when the thread is switched out (thread.cc).
+// including the SSE/AVX/x87 state, survives. The kernel is built without SSE and floating
+// point (cmake/nimbus.cmake), so it never touches that state and nothing of it is saved
+// here: it stays in the registers through the call, and is saved only when the thread is
+// switched out (thread.cc) or interrupted (traps.S).
 #include "layout.h"
 
 #define PERCPU_KERNEL_STACK_TOP 8
 #define PERCPU_SYSCALL_SCRATCH 16
-// SyscallFrame (syscall_entry.h) is 16 words; the SSE save area below it is 16 xmm + MXCSR.
+// SyscallFrame (syscall_entry.h) is 16 words.
 #define FRAME_SIZE (16 * 8)
+// A cloned thread's SyscallSseArea (syscall_entry.h) lies below its first frame: 16 xmm + MXCSR.
 #define SSE_SIZE (16 * 16 + 16)
-
-// Loads MXCSR (unless the live one already is the saved value: ldmxcsr is slow) and xmm0-15
-// from the SSE area at rsp. The live MXCSR is read, not assumed to be the default: kernel
-// floating-point code sets sticky exception flags (precision, mostly) that must not reach the
-// application. Interrupts are off; clobbers eax and the word below rsp.
-.macro restore_sse
-        stmxcsr -4(%rsp)
-        movl -4(%rsp), %eax
-        cmpl %eax, 0x100(%rsp)
-        je 9f
-        ldmxcsr 0x100(%rsp)
-9:
-        .irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
-        movaps (\n * 16)(%rsp), %xmm\n
-        .endr
-.endm
 
         .text
         .p2align 4
@@ -61,28 +47,7 @@ arch_syscall_entry:
         pushq %r14
         pushq %r15
         movq %rsp, %rbx                    // rbx: SyscallFrame*, callee-saved
-        subq $SSE_SIZE, %rsp
-        movaps %xmm0, 0x00(%rsp)
-        movaps %xmm1, 0x10(%rsp)
-        movaps %xmm2, 0x20(%rsp)
-        movaps %xmm3, 0x30(%rsp)
-        movaps %xmm4, 0x40(%rsp)
-        movaps %xmm5, 0x50(%rsp)
-        movaps %xmm6, 0x60(%rsp)
-        movaps %xmm7, 0x70(%rsp)
-        movaps %xmm8, 0x80(%rsp)
-        movaps %xmm9, 0x90(%rsp)
-        movaps %xmm10, 0xa0(%rsp)
-        movaps %xmm11, 0xb0(%rsp)
-        movaps %xmm12, 0xc0(%rsp)
-        movaps %xmm13, 0xd0(%rsp)
-        movaps %xmm14, 0xe0(%rsp)
-        movaps %xmm15, 0xf0(%rsp)
-        stmxcsr 0x100(%rsp)
-        cmpl $0x1f80, 0x100(%rsp)          // the application's MXCSR may unmask exceptions:
-        je 1f                              // the kernel runs with the default (and skips
-        ldmxcsr g_kernel_mxcsr(%rip)       // the reload when it already is: ldmxcsr is slow)
-1:      sti                                // (DF is clear: IA32_FMASK clears it)
+        sti                                // (DF is clear: IA32_FMASK clears it)
         movq %rbx, %rdi
         pushq 8*14(%rbx)                   // a frame record, so backtraces reach the caller:
         pushq 8*4(%rbx)                    // its rip and rbp
@@ -91,13 +56,11 @@ arch_syscall_entry:
         addq $16, %rsp
         // fall through
 
-// Returns to the application described by the SyscallFrame at rbx with the SSE area just
-// below it (rsp). Also the first code of a cloned thread and the way back from a signal
-// handler (rt_sigreturn rewrites the frame).
+// Returns to the application described by the SyscallFrame at rbx. Also the way back from a
+// signal handler (rt_sigreturn rewrites the frame, and the extended state in the registers).
         .global arch_syscall_return
 arch_syscall_return:
         cli
-        restore_sse
         movq %rbx, %rsp
         popq %r15
         popq %r14
@@ -174,24 +137,41 @@ g_kernel_mxcsr:
         .long 0x1f80
 
         .text
-// [[noreturn]] void arch_syscall_return_to(SyscallFrame* frame)
+// [[noreturn]] void arch_syscall_return_to(SyscallFrame* frame): a cloned thread's first
+// return, with xmm0-15 and MXCSR from the SyscallSseArea below the frame (the parent's, as
+// they were at clone). Interrupts are off from here on: the stack pointer is set to the
+// frame's area first.
         .global arch_syscall_return_to
 arch_syscall_return_to:
+        cli
         movq %rdi, %rbx
         leaq -SSE_SIZE(%rdi), %rsp
+        ldmxcsr 0x100(%rsp)
+        .irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+        movaps (\n * 16)(%rsp), %xmm\n
+        .endr
         jmp arch_syscall_return
+
+// void arch_save_sse(SyscallSseArea* area): xmm0-15 and MXCSR as they are (the calling
+// application's: the kernel does not touch them), for clone's child.
+        .global arch_save_sse
+arch_save_sse:
+        .irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+        movaps %xmm\n, (\n * 16)(%rdi)
+        .endr
+        stmxcsr 0x100(%rdi)
+        ret
 
 // [[noreturn]] void arch_syscall_return_exact(SyscallFrame* frame, uint64_t rcx, uint64_t r11)
 // Like arch_syscall_return, but every register comes back, rcx and r11 included (given
 // separately: the frame's slots for them hold rip and rflags), through IRETQ: rt_sigreturn
 // resumes code that was interrupted anywhere, whose rcx and r11 are live. The IRET frame is
-// built in the SSE area once xmm0-15 and MXCSR are restored from it.
+// built just below the SyscallFrame.
         .global arch_syscall_return_exact
 arch_syscall_return_exact:
         cli
         movq %rdi, %rbx
-        leaq -SSE_SIZE(%rdi), %rsp
-        restore_sse
+        leaq -64(%rdi), %rsp
         movq 8*14(%rbx), %rax              // IRET frame below the SyscallFrame: rip,
         movq %rax, -40(%rbx)
         movq $NIMBUS_SEL_KCODE, -32(%rbx)  // cs,

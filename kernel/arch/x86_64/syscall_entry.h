@@ -18,7 +18,9 @@ struct SyscallFrame {
 };
 static_assert(sizeof(SyscallFrame) == 16 * 8);
 
-// Just below the frame: xmm0-15 and MXCSR, as the application left them.
+// xmm0-15 and MXCSR: what a cloned thread inherits from its parent (the rest of the extended
+// state starts from its initial value). The system call entry saves none of it: the kernel
+// leaves the extended state alone (syscall.S).
 struct SyscallSseArea {
     uint8_t xmm[16][16];
     uint32_t mxcsr;
@@ -34,9 +36,11 @@ void init_syscall();
 
 extern "C" {
 void arch_syscall_entry();
-// Resumes the application from `frame`, whose SSE area lies just below it; the stack pointer
-// is set to the SSE area first. For clone's child and signal returns.
+// Resumes the application from `frame`, with xmm0-15 and MXCSR from the SyscallSseArea just
+// below it (16-byte aligned); the stack pointer is set to that area first. For clone's child.
 [[noreturn]] void arch_syscall_return_to(arch::SyscallFrame* frame);
+// Stores the live xmm0-15 and MXCSR (16-byte aligned area).
+void arch_save_sse(arch::SyscallSseArea* area);
 [[noreturn]] void arch_enter_app(uint64_t rip, uint64_t rsp);
 // Resumes from `frame` with every register exact, rcx and r11 from the arguments (IRETQ).
 [[noreturn]] void arch_syscall_return_exact(arch::SyscallFrame* frame, uint64_t rcx, uint64_t r11);

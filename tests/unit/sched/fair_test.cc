@@ -20,6 +20,16 @@ using sched::Nanos;
 constexpr double kTau = 200e6;
 constexpr Nanos kMs = 1'000'000;
 
+// Fixed-point priority of p, and R in ns (the queue reports ns · 2^−16).
+uint32_t prio(double p) { return uint32_t(p * sched::kPriorityOne); }
+double as_ns(uint64_t r) { return std::ldexp(double(r), -sched::kRuntimeFraction); }
+double runtime(const FairRunQueue& rq, const FairEntity& e) { return as_ns(rq.runtime(e)); }
+double detached_runtime(const FairRunQueue& rq, const FairEntity& e, Nanos now)
+{
+    return as_ns(rq.detached_runtime_at(e, now));
+}
+double priority_of(const FairEntity& e) { return double(e.priority) / sched::kPriorityOne; }
+
 // The reference: every run interval [b, e) at priority p contributes
 // p·∫_b^e e^−(T−s)/τ ds = p·τ·(e^−(T−e)/τ − e^−(T−b)/τ) to R(T). No normalisation, no state.
 struct RefThread {
@@ -54,7 +64,7 @@ TEST(Fair, AccountingMatchesReference)
         std::mt19937_64 rng(seed);
         FairParams params;
         params.renormalize_exponent = 4;
-        params.wake_credit_ns = 1e30; // no wake placement: pure decay, comparable to the model
+        params.wake_credit_ns = sched::kNever; // no wake placement: pure decay, comparable to the model
         const int n = 6;
         FairRunQueue rq(params, 0);
         std::vector<FairEntity> es(n);
@@ -62,7 +72,7 @@ TEST(Fair, AccountingMatchesReference)
         std::vector<bool> sleeping(n, false);
         for (int i = 0; i < n; i++) {
             es[i].id = i + 1;
-            es[i].priority = i % 3 == 0 ? 1.0 : (i % 3 == 1 ? 2.0 : 0.5);
+            es[i].priority = prio(i % 3 == 0 ? 1.0 : (i % 3 == 1 ? 2.0 : 0.5));
             rq.attach(es[i], 0);
         }
         Nanos now = 0;
@@ -79,21 +89,21 @@ TEST(Fair, AccountingMatchesReference)
                 sleeping[i] = false;
             } else if (action == 2 && !sleeping[i]) {
                 double p = 0.25 + double(rng() % 16) / 4;
-                rq.set_priority(es[i], p, now);
+                rq.set_priority(es[i], prio(p), now);
             } else if (!sleeping[i]) {
                 rq.switch_to(es[i], now);
                 running = i;
             }
             Nanos d = rng() % 8 == 0 ? Nanos(rng() % (2000 * kMs)) : Nanos(rng() % (30 * kMs));
             if (running >= 0)
-                ref[running].runs.push_back({double(now), double(now + d), es[running].priority});
+                ref[running].runs.push_back({double(now), double(now + d), priority_of(es[running])});
             now += d;
             rq.update(now);
             ASSERT_TRUE(rq.tree().check_invariants());
-            ASSERT_LT(rq.clock().c(), std::ldexp(1.0, 4));
+            ASSERT_LT(rq.clock().c(), uint64_t(1) << (sched::FairClock::kFraction + 4));
             for (int k = 0; k < n; k++) {
                 double want = ref[k].runtime(double(now));
-                double got = sleeping[k] ? rq.detached_runtime_at(es[k], now) : rq.runtime(es[k]);
+                double got = sleeping[k] ? detached_runtime(rq, es[k], now) : runtime(rq, es[k]);
                 expect_close(got, want, "runtime");
             }
         }
@@ -106,39 +116,54 @@ TEST(Fair, ClosedForms)
     FairRunQueue rq({}, 0);
     FairEntity a;
     a.id = 1;
-    a.priority = 2.0;
+    a.priority = prio(2.0);
     rq.attach(a, 0);
     ASSERT_EQ(rq.schedule(0), &a);
     rq.update(100 * kMs);
-    expect_close(rq.runtime(a), 2.0 * kTau * (1 - std::exp(-0.5)), "after 100 ms");
+    expect_close(runtime(rq, a), 2.0 * kTau * (1 - std::exp(-0.5)), "after 100 ms");
     rq.update(100'000 * kMs); // 100 s: several renormalisations' worth of growth in one step
-    expect_close(rq.runtime(a), 2.0 * kTau, "steady state");
-    EXPECT_TRUE(std::isfinite(rq.clock().c()));
+    expect_close(runtime(rq, a), 2.0 * kTau, "steady state");
+    EXPECT_LT(rq.clock().c(), uint64_t(1) << (sched::FairClock::kFraction + 16));
 }
 
-// Renormalisation rescales v and c by the same power of two: every R is bit-for-bit unchanged
-// and so is the order of the tree.
-TEST(Fair, RenormalisationIsExact)
+// Renormalisation shifts V and C by the same power of two: every R is unchanged to a unit of
+// its report (2^−16 ns), and the order of the tree is unchanged, ties of shifted keys included.
+TEST(Fair, RenormalisationKeepsRuntimesAndOrder)
 {
     std::mt19937_64 rng(7);
     FairParams params;
-    params.renormalize_exponent = 900; // only explicit renormalisations in this test
     FairRunQueue rq(params, 0);
     const int n = 50;
     std::vector<FairEntity> es(n);
     Nanos now = 0;
     for (int i = 0; i < n; i++) {
         es[i].id = i + 1;
-        es[i].priority = 0.5 + double(rng() % 8) / 2;
+        es[i].priority = prio(0.5 + double(rng() % 8) / 2);
         rq.attach(es[i], now);
     }
-    for (int round = 0; round < 200; round++) {
+    for (int round = 0; round < 40; round++) {
         rq.switch_to(es[rng() % n], now);
         now += Nanos(rng() % (40 * kMs));
         rq.update(now);
     }
-    ASSERT_GT(rq.clock().c(), 1e6);
-    std::vector<double> before(n);
+    ASSERT_GT(rq.clock().c(), uint64_t(1) << (sched::FairClock::kFraction + 3));
+    // Two keys that the shift makes equal, with ids in the opposite order: the id tie-break
+    // must not flip their order.
+    FairEntity lo, hi;
+    lo.id = 1000;
+    hi.id = 999;
+    rq.attach(lo, now);
+    rq.attach(hi, now);
+    rq.detach(lo, now);
+    rq.detach(hi, now);
+    lo.stored = (sched::math::u128(1) << 100) + 2; // above everything; shifted right by ≥ 1,
+    hi.stored = (sched::math::u128(1) << 100) + 3; // equal to hi's
+    lo.epoch = hi.epoch = rq.clock().shift();
+    lo.is_new = hi.is_new = true; // no credit; both lie above the floor
+    rq.attach(lo, now);
+    rq.attach(hi, now);
+    ASSERT_EQ(lo.stored + 1, hi.stored);
+    std::vector<uint64_t> before(n);
     for (int i = 0; i < n; i++)
         before[i] = rq.runtime(es[i]);
     std::vector<uint64_t> order;
@@ -147,15 +172,16 @@ TEST(Fair, RenormalisationIsExact)
 
     rq.renormalize_now(now);
 
-    EXPECT_GE(rq.clock().c(), 0.5);
-    EXPECT_LT(rq.clock().c(), 1.0);
+    EXPECT_GE(rq.clock().c(), uint64_t(1) << sched::FairClock::kFraction);
+    EXPECT_LT(rq.clock().c(), uint64_t(1) << (sched::FairClock::kFraction + 1));
     EXPECT_TRUE(rq.tree().check_invariants());
     for (int i = 0; i < n; i++)
-        EXPECT_EQ(rq.runtime(es[i]), before[i]) << i; // exact
+        EXPECT_NEAR(double(rq.runtime(es[i])), double(before[i]), 1.0) << i;
     std::vector<uint64_t> after;
     for (const FairEntity& e : rq.tree())
         after.push_back(e.id);
     EXPECT_EQ(after, order);
+    EXPECT_EQ(lo.stored + 1, hi.stored); // the tie was broken by raising hi
 }
 
 // A very long gap (a day without an update) folds into one renormalisation: nothing overflows,
@@ -175,10 +201,9 @@ TEST(Fair, LongGapNeverOverflows)
     rq.switch_to(a, 100 * kMs);
     Nanos day = 86'400'000 * kMs;
     rq.update(day);
-    EXPECT_TRUE(std::isfinite(rq.clock().c()));
-    EXPECT_LT(rq.clock().c(), std::ldexp(1.0, 64));
-    expect_close(rq.runtime(a), kTau, "running");
-    EXPECT_EQ(rq.runtime(b), 0.0);
+    EXPECT_LT(rq.clock().c(), uint64_t(1) << (sched::FairClock::kFraction + 16));
+    expect_close(runtime(rq, a), kTau, "running");
+    EXPECT_EQ(rq.runtime(b), 0u);
     EXPECT_TRUE(rq.tree().check_invariants());
 }
 
@@ -191,13 +216,13 @@ TEST(Fair, PreemptDeadlineMatchesReference)
         std::mt19937_64 rng(seed);
         FairParams params;
         params.renormalize_exponent = 6;
-        params.hysteresis_ns = double(1 + rng() % 10) * 1e6;
+        params.hysteresis_ns = Nanos(1 + rng() % 10) * kMs;
         FairRunQueue rq(params, 0);
         FairEntity t, u;
         t.id = 1;
         u.id = 2;
-        t.priority = 0.25 + double(rng() % 12) / 4;
-        u.priority = 0.25 + double(rng() % 12) / 4;
+        t.priority = prio(0.25 + double(rng() % 12) / 4);
+        u.priority = prio(0.25 + double(rng() % 12) / 4);
         rq.attach(t, 0);
         rq.attach(u, 0);
         RefThread rt, ru;
@@ -207,15 +232,15 @@ TEST(Fair, PreemptDeadlineMatchesReference)
             bool run_t = rng() % 2;
             Nanos d = Nanos(rng() % (60 * kMs));
             rq.switch_to(run_t ? t : u, now);
-            (run_t ? rt : ru).runs.push_back({double(now), double(now + d), (run_t ? t : u).priority});
+            (run_t ? rt : ru).runs.push_back({double(now), double(now + d), priority_of(run_t ? t : u)});
             now += d;
         }
         rq.switch_to(t, now);
         if (rq.should_preempt(now))
             continue; // already due; covered by the flip check below on other seeds
         Nanos deadline = rq.preempt_deadline(now);
-        double p_tau = t.priority * kTau;
-        if (p_tau <= params.hysteresis_ns) {
+        double p_tau = priority_of(t) * kTau;
+        if (p_tau <= double(params.hysteresis_ns)) {
             EXPECT_EQ(deadline, kNever);
             continue;
         }
@@ -224,8 +249,8 @@ TEST(Fair, PreemptDeadlineMatchesReference)
         // Bisection on the reference: lead(s) = R_T − R_U − H with t running from now.
         auto lead = [&](double s) {
             RefThread tt = rt;
-            tt.runs.push_back({double(now), double(now) + s, t.priority});
-            return tt.runtime(double(now) + s) - ru.runtime(double(now) + s) - params.hysteresis_ns;
+            tt.runs.push_back({double(now), double(now) + s, priority_of(t)});
+            return tt.runtime(double(now) + s) - ru.runtime(double(now) + s) - double(params.hysteresis_ns);
         };
         double lo = 0, hi = 1e12;
         for (int it = 0; it < 200; it++) {
@@ -324,7 +349,7 @@ TEST(Fair, PriorityTwoGetsHalf)
     FairEntity a, b;
     a.id = 1;
     b.id = 2;
-    b.priority = 2.0;
+    b.priority = prio(2.0);
     sim.rq.attach(a, 0);
     sim.rq.attach(b, 0);
     sim.resched();
@@ -337,10 +362,10 @@ TEST(Fair, ThreeWayWeightedShares)
 {
     Sim sim({});
     FairEntity es[3];
-    double prio[3] = {1.0, 2.0, 4.0};
+    uint32_t prio[3] = {1, 2, 4};
     for (int i = 0; i < 3; i++) {
         es[i].id = i + 1;
-        es[i].priority = prio[i];
+        es[i].priority = sched::kPriorityOne * prio[i];
         sim.rq.attach(es[i], 0);
     }
     sim.resched();
@@ -424,7 +449,7 @@ TEST(Fair, LongSleeperDoesNotStarveOthers)
         sim.run_until(sim.rq.preempt_deadline(sim.now));
     Nanos burst = sim.now - start;
     // τ·ln((τ + credit)/(τ − H)) ≈ 14.8 ms at the defaults.
-    double expect = kTau * std::log((kTau + params.wake_credit_ns) / (kTau - params.hysteresis_ns));
+    double expect = kTau * std::log((kTau + double(params.wake_credit_ns)) / (kTau - double(params.hysteresis_ns)));
     EXPECT_NEAR(double(burst), expect, 0.05 * expect);
     Nanos cpu_before = sim.cpu[2];
     Nanos t0 = sim.now;
@@ -454,28 +479,28 @@ TEST(Fair, WakePlacement)
     FairEntity* napper = rq.current();
     FairEntity* other = napper == &a ? &b : &a;
     rq.detach_current(now);
-    double r_nap = napper->detached_runtime;
+    double r_nap = detached_runtime(rq, *napper, now);
     EXPECT_GT(r_nap, 90e6);
     rq.schedule(now);
     now += kMs;
     rq.attach(*napper, now);
-    EXPECT_NEAR(rq.runtime(*napper), r_nap * std::exp(-1e6 / kTau), 1e-6 * r_nap);
+    EXPECT_NEAR(runtime(rq, *napper), r_nap * std::exp(-1e6 / kTau), 1e-6 * r_nap);
     // c is new: lands at the placement floor itself (no credit: it has not slept). The floor
     // is the highest "lowest R" seen at a placement: when the napper was placed the only other
     // entity was `other` (running), and the napper's own lower R does not pull the floor down.
     rq.attach(c, now);
-    double floor = std::max(std::min(rq.runtime(*napper), rq.runtime(*other)), rq.runtime(*other));
-    EXPECT_NEAR(rq.runtime(c), floor, 1e-3);
+    double floor = std::max(std::min(runtime(rq, *napper), runtime(rq, *other)), runtime(rq, *other));
+    EXPECT_NEAR(runtime(rq, c), floor, 1e-3);
     double lowest;
     // A long sleeper (decayed to ~0) also lands at the floor.
     rq.detach(c, now);
     now += 5000 * kMs;
-    double decayed = rq.detached_runtime_at(c, now);
+    double decayed = detached_runtime(rq, c, now);
     EXPECT_LT(decayed, 1e-6 * r_nap);
     rq.update(now);
-    lowest = std::min(rq.runtime(*napper), rq.runtime(*other));
+    lowest = std::min(runtime(rq, *napper), runtime(rq, *other));
     rq.attach(c, now);
-    EXPECT_NEAR(rq.runtime(c), std::max(decayed, lowest - params.wake_credit_ns), 1e-3);
+    EXPECT_NEAR(runtime(rq, c), std::max(decayed, lowest - double(params.wake_credit_ns)), 1e-3);
     EXPECT_TRUE(rq.tree().check_invariants());
 }
 
@@ -516,7 +541,7 @@ TEST(Fair, NoPreemptionWithoutCompetition)
     EXPECT_EQ(rq.preempt_deadline(1000 * kMs), kNever);
     // p·τ ≤ H: the lead can never run out.
     FairParams tiny;
-    tiny.hysteresis_ns = 300e6;
+    tiny.hysteresis_ns = 300 * kMs;
     FairRunQueue rq2(tiny, 0);
     FairEntity x, y;
     x.id = 1;
@@ -553,10 +578,10 @@ TEST(FairRunQueue, PlacementCreditsDoNotStack)
     rq.attach(a, 100'000'000);
     rq.attach(b, 100'000'000);
     rq.attach(c, 100'000'000);
-    double ra = rq.runtime(a), rb = rq.runtime(b), rc = rq.runtime(c);
+    double ra = runtime(rq, a), rb = runtime(rq, b), rc = runtime(rq, c);
     EXPECT_NEAR(ra, rb, 1e-6 * ra);
     EXPECT_NEAR(rb, rc, 1e-6 * rb);
-    EXPECT_NEAR(rq.runtime(main_thread) - ra, double(params.wake_credit_ns), 1e-3 * ra);
+    EXPECT_NEAR(runtime(rq, main_thread) - ra, double(params.wake_credit_ns), 1e-3 * ra);
 }
 
 TEST(FairRunQueue, NewThreadDoesNotPreemptItsCreator)
@@ -578,14 +603,14 @@ TEST(FairRunQueue, NewThreadDoesNotPreemptItsCreator)
     EXPECT_TRUE(fresh.is_new);
     rq.attach(fresh, 100'000'000);
     EXPECT_FALSE(fresh.is_new);
-    EXPECT_NEAR(rq.runtime(fresh), rq.runtime(creator), 1e-9 * rq.runtime(creator));
+    EXPECT_NEAR(runtime(rq, fresh), runtime(rq, creator), 1e-9 * runtime(rq, creator));
     EXPECT_FALSE(rq.should_preempt(100'000'000));
     // The lead the creator needs to lose before the new thread runs is H.
     sched::Nanos d = rq.preempt_deadline(100'000'000);
     EXPECT_GT(d, 100'000'000 + sched::Nanos(params.hysteresis_ns) * 9 / 10);
     rq.attach(sleeper, 100'000'000);
-    EXPECT_NEAR(rq.runtime(creator) - rq.runtime(sleeper), double(params.wake_credit_ns),
-                1e-6 * rq.runtime(creator));
+    EXPECT_NEAR(runtime(rq, creator) - runtime(rq, sleeper), double(params.wake_credit_ns),
+                1e-6 * runtime(rq, creator));
     EXPECT_TRUE(rq.should_preempt(100'000'000));
     EXPECT_EQ(rq.schedule(100'000'000), &sleeper);
     EXPECT_TRUE(rq.tree().check_invariants());

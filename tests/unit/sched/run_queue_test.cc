@@ -132,9 +132,9 @@ TEST(RunQueue, FairClockRunsUnderRt)
     EXPECT_EQ(rq.schedule(0), &f);
     rq.wake(r, 100 * kMs);
     EXPECT_EQ(rq.schedule(100 * kMs), &r);
-    double before = rq.fair().runtime(f);
+    double before = double(rq.fair().runtime(f));
     rq.update(300 * kMs); // f is runnable, not running: its R decays
-    EXPECT_NEAR(rq.fair().runtime(f), before * std::exp(-1.0), 1e-6 * before);
+    EXPECT_NEAR(double(rq.fair().runtime(f)), before * std::exp(-1.0), 1e-6 * before);
     rq.block_current(300 * kMs);
     EXPECT_EQ(rq.schedule(300 * kMs), &f);
 }
