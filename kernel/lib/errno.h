@@ -45,6 +45,8 @@ enum class Errno : int {
     NOSYS = 38,
     NOTEMPTY = 39,
     LOOP = 40,
+    NONET = 64,
+    PROTO = 71,
     OVERFLOW = 75,
     // The network's.
     NOTSOCK = 88,

@@ -1650,6 +1650,94 @@ Instant Connection::next_deadline() const
     return d;
 }
 
+// What a connection that gives up reports: the last ICMP error if one came (the peer is
+// unreachable, say), else ETIMEDOUT — as Linux.
+Errno Connection::timeout_error() const
+{
+    return m_soft_error != Errno(0) ? m_soft_error : Errno::TIMEDOUT;
+}
+
+bool Connection::plausible_icmp_sequence(uint32_t seq) const
+{
+    return seq_ge(seq, m_snd_una) && seq_lt(seq, m_snd_max);
+}
+
+namespace {
+
+// What an ICMP destination-unreachable code means to a socket (Linux's mapping, so that
+// programs see the errors they know).
+Errno unreachable_error(uint8_t code)
+{
+    switch (code) {
+    case 0:  // network unreachable
+    case 6:  // destination network unknown
+    case 9:  // network administratively prohibited
+    case 11: // network unreachable for the type of service
+        return Errno::NETUNREACH;
+    case 2: // protocol unreachable
+        return Errno::NOPROTOOPT;
+    case 3: // port unreachable
+        return Errno::CONNREFUSED;
+    case 4: // fragmentation needed
+        return Errno::MSGSIZE;
+    case 5: // source route failed
+        return Errno::NOTSUP;
+    case 7: // destination host unknown
+        return Errno::HOSTDOWN;
+    case 8: // source host isolated
+        return Errno::NONET;
+    default: // host unreachable, prohibited, filtered, precedence
+        return Errno::HOSTUNREACH;
+    }
+}
+
+} // namespace
+
+void Connection::on_icmp_error(uint8_t type, uint8_t code, uint32_t mtu, Instant now)
+{
+    constexpr uint8_t kUnreachable = 3, kTimeExceeded = 11, kParameterProblem = 12;
+    if (type == kUnreachable && code == 4) {
+        m_stats.icmp_errors++;
+        // Fragmentation needed: the path is narrower than our segments [rfc1191 §6.1]. The
+        // next hop's MTU, floored (as the IPv4 layer's cache) so a forged tiny MTU cannot
+        // make us send crumbs; 0 from an old router: the IPv4 layer's estimate is in the
+        // path-MTU cache for new connections, and this one drops to the RFC 1191 floor.
+        uint32_t path = mtu >= 576 ? mtu : 576;
+        uint32_t fits = path - 40 - (m_ts_enabled ? kTimestampOptionBytes : 0);
+        if (fits >= m_send_mss || !is_synchronised())
+            return;
+        m_send_mss = fits;
+        m_stats.path_mtu_updates++;
+        // The segments in flight were dropped: send them again now, smaller, without the
+        // congestion response of a loss (Linux's "simple retransmit").
+        if (m_snd_una != m_snd_max) {
+            m_snd_nxt = m_snd_una;
+            m_high_rxt = m_snd_una;
+            m_sacked_count = 0;
+            m_stats.retransmitted_segments++;
+            send_range(m_snd_una, m_send_mss, now);
+            output(now);
+        }
+        return;
+    }
+    Errno error;
+    if (type == kUnreachable)
+        error = unreachable_error(code);
+    else if (type == kTimeExceeded)
+        error = Errno::HOSTUNREACH;
+    else if (type == kParameterProblem)
+        error = Errno::PROTO;
+    else
+        return;
+    m_stats.icmp_errors++;
+    if (m_state == State::SynSent) {
+        set_error_and_close(error);
+        notify();
+        return;
+    }
+    m_soft_error = error;
+}
+
 void Connection::on_timer(Instant now)
 {
     if (m_cork_deadline <= now) {
@@ -1677,7 +1765,7 @@ void Connection::on_timer(Instant now)
         m_rto_deadline = kNever;
         if (m_state == State::SynSent || m_state == State::SynReceived) {
             if (++m_retransmits > m_config.max_syn_retransmits) {
-                set_error_and_close(Errno::TIMEDOUT);
+                set_error_and_close(timeout_error());
                 notify();
                 return;
             }
@@ -1688,7 +1776,7 @@ void Connection::on_timer(Instant now)
             m_rto_deadline = now + backed_off_rto();
         } else if (m_snd_una != m_snd_max) {
             if (++m_retransmits > m_config.max_retransmits) {
-                set_error_and_close(Errno::TIMEDOUT);
+                set_error_and_close(timeout_error());
                 notify();
                 return;
             }
@@ -1716,7 +1804,7 @@ void Connection::on_timer(Instant now)
             // peer that keeps its window shut must not hold an orphan forever.
             if (++m_persist_unanswered > m_config.max_retransmits ||
                 (m_user_closed && ++m_orphan_probes > m_config.max_retransmits)) {
-                set_error_and_close(Errno::TIMEDOUT);
+                set_error_and_close(timeout_error());
                 notify();
                 return;
             }
@@ -1748,7 +1836,7 @@ void Connection::on_timer(Instant now)
             if (m_snd_una != m_snd_max) {
                 m_keepalive_deadline = now + m_config.keepalive_idle; // busy: the RTO watches
             } else if (m_keepalive_sent >= m_config.keepalive_count) {
-                set_error_and_close(Errno::TIMEDOUT);
+                set_error_and_close(timeout_error());
                 notify();
                 return;
             } else {

@@ -138,6 +138,8 @@ struct ConnectionStats {
     uint64_t duplicate_acks = 0;
     uint64_t out_of_order_segments = 0;
     uint64_t out_of_order_dropped = 0; // too many holes to track
+    uint64_t icmp_errors = 0;          // ICMP errors about our segments that passed the checks
+    uint64_t path_mtu_updates = 0;     // fragmentation needed: the segment size lowered
     uint64_t duplicate_segments = 0;   // entirely old data
     uint64_t out_of_window = 0;        // unacceptable sequence numbers
     uint64_t paws_rejected = 0;
@@ -227,6 +229,16 @@ public:
     InputResult on_segment(const Segment& segment, Instant now);
     // Runs every timer whose deadline is <= now.
     void on_timer(Instant now);
+    // Whether `seq`, the sequence number in the TCP header an ICMP error quotes, is one this
+    // connection sent and the peer has not acknowledged: anything else is stale or forged and
+    // is ignored [rfc5927 §4.1].
+    bool plausible_icmp_sequence(uint32_t seq) const;
+    // An ICMP error about one of our segments [rfc1122 §4.2.3.9, rfc5927] (`mtu`: the next
+    // hop's, for fragmentation needed). Fragmentation needed lowers the segment size to fit
+    // and resends what is outstanding at once [rfc1191 §6.1]; in SYN-SENT an unreachable
+    // destination ends the attempt with its error (as Linux); otherwise the error is soft:
+    // kept, and reported instead of ETIMEDOUT if the connection later times out.
+    void on_icmp_error(uint8_t type, uint8_t code, uint32_t mtu, Instant now);
     // The earliest timer deadline, kNever if none is armed.
     Instant next_deadline() const;
 
@@ -324,6 +336,7 @@ private:
     void enter_time_wait(Instant now);
     void release_idle_buffers();
     void set_error_and_close(Errno error);
+    Errno timeout_error() const;
     void become_established(Instant now);
     void notify();
 
@@ -332,6 +345,7 @@ private:
     FourTuple m_tuple;
     State m_state = State::Closed;
     Errno m_error = Errno(0);
+    Errno m_soft_error = Errno(0); // the last ICMP error, reported if we time out
     bool m_error_reported = false; // by send, receive or take_error: reported once
     bool m_connected = false;
     bool m_user_closed = false;

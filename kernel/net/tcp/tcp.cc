@@ -694,11 +694,32 @@ void Tcp::drain_channels()
     }
 }
 
-void Tcp::icmp_error(const IcmpErrorInfo&)
+// An ICMP error quoting one of our segments (the IPv4 layer checked that the quoted header is
+// ours and carries 8 bytes of TCP: ports and sequence number). The connection reacts
+// (Connection::on_icmp_error) if the quoted sequence number is one it has outstanding — a
+// blind attacker must guess it [rfc5927 §4.1]; the path-MTU cache for new connections is the
+// IPv4 layer's.
+void Tcp::icmp_error(const IcmpErrorInfo& error)
 {
-    // Counted only. Path-MTU updates are the IPv4 layer's (new connections use them); soft
-    // errors do not abort connections [rfc1122 §4.2.3.9, rfc5927 — the timers decide].
     m_stats.icmp_errors++;
+    if (error.transport == nullptr || error.transport_length < 8)
+        return;
+    const uint8_t* h = error.transport;
+    FlowKey key{ error.source, error.destination, load_be16(h), load_be16(h + 2), kProtocolNumber };
+    Endpoint* e = find_connection(key);
+    if (e == nullptr || e->m_connection == nullptr)
+        return;
+    Batch batch(*this);
+    drain(*e); // an ACK waiting there may have acknowledged the quoted segment
+    e = find_connection(key);
+    if (e == nullptr || !e->m_connection->plausible_icmp_sequence(load_be32(h + 4))) {
+        m_stats.icmp_ignored++;
+        return;
+    }
+    e->m_connection->on_icmp_error(error.type, error.code, error.mtu, now());
+    if (e->m_observer)
+        e->m_observer->endpoint_changed();
+    settle(*e);
 }
 
 void Tcp::transmit(const OutgoingSegment& segment)

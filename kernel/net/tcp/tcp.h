@@ -138,6 +138,7 @@ struct TcpStats {
     uint64_t orphans_reaped = 0;   // released connections freed after reaching CLOSED
     uint64_t reopened = 0;         // TIME-WAIT connections replaced by a new SYN
     uint64_t icmp_errors = 0;
+    uint64_t icmp_ignored = 0;     // quoting no connection's outstanding sequence numbers
     uint64_t acks_coalesced = 0;   // pure ACKs a later segment of the same burst made redundant
     uint64_t rx_channel = 0;       // segments taken off net channels
 };

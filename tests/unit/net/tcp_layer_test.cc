@@ -514,4 +514,101 @@ TEST(TcpLayer, ManyConnectionsAndOrphansAreReaped)
     EXPECT_EQ(tcp.connection_count(), 0u);
 }
 
+// An ICMP error from the router 10.0.0.1 to `to`, quoting the IPv4 header and first 8 TCP
+// bytes of `frame` (an Ethernet frame we sent).
+Bytes icmp_about(const Bytes& frame, uint8_t type, uint8_t code, uint32_t rest, net::MacAddress to)
+{
+    Bytes quoted(frame.begin() + 14, frame.begin() + 14 + 20 + 8);
+    IpFields f;
+    f.source = ip(10, 0, 0, 1);
+    f.destination = net::Ipv4Address{ net::load_be32(frame.data() + 14 + 12) };
+    f.protocol = net::kIpProtocolIcmp;
+    return concat(ether_header(to, mac(1), net::kEtherTypeIpv4), ipv4_packet(f, icmp_message(type, code, rest, quoted)));
+}
+
+TEST(TcpLayer, FragmentationNeededShrinksSegmentsAndResendsAtOnce)
+{
+    Host a(2, 11), b(3, 22);
+    Counter events;
+    auto [server, client, conn] = connect_pair(b.stack.tcp(), a.stack.tcp(), events, ip(10, 0, 0, 3), &a, &b);
+    ASSERT_NE(conn, nullptr);
+    Tcp& tcp = a.stack.tcp();
+    size_t mss = client->connection()->send_mss(); // 1448
+    std::string data(8 * mss, 'p');
+    for (size_t i = 0; i < data.size(); i++)
+        data[i] = char('a' + i % 26);
+    ASSERT_FALSE(write(tcp, *client, data).is_error());
+    std::vector<Bytes> sent(a.eth.frames.begin(), a.eth.frames.end());
+    a.eth.frames.clear(); // a narrower link dropped them all
+    ASSERT_EQ(sent.size(), 8u);
+
+    // A forged error (a sequence number we never sent) changes nothing.
+    Bytes forged = sent[0];
+    net::store_be32(forged.data() + 14 + 20 + 4, client->connection()->snd_nxt() + 100000);
+    a.receive(icmp_about(forged, 3, 4, 1200, mac(2))); // (the IPv4 layer's cache for new connections takes it)
+    EXPECT_EQ(client->connection()->send_mss(), mss);
+    EXPECT_EQ(tcp.stats().icmp_ignored, 1u);
+    EXPECT_TRUE(a.eth.frames.empty());
+
+    a.receive(icmp_about(sent[0], 3, 4, 1000, mac(2)));
+    EXPECT_EQ(client->connection()->send_mss(), 1000u - 40 - 12); // timestamps on
+    EXPECT_EQ(client->connection()->stats().path_mtu_updates, 1u);
+    ASSERT_FALSE(a.eth.frames.empty()); // resent at once, not after the RTO
+    for (const Bytes& f : a.eth.frames)
+        EXPECT_LE(f.size(), 14u + 1000);
+    EXPECT_EQ(client->connection()->stats().timeouts, 0u);
+    run_both(a, b, 2 * kSecond);
+    EXPECT_EQ(read(b.stack.tcp(), *conn), data);
+    // Errors about other codes do not end an established connection.
+    ASSERT_FALSE(write(tcp, *client, "more").is_error());
+    Bytes more = a.eth.pop();
+    a.receive(icmp_about(more, 3, 1, 0, mac(2)));
+    EXPECT_TRUE(tcp.status(*client).connected);
+    EXPECT_FALSE(tcp.status(*client).error);
+    tcp.release(*client, true);
+    b.stack.tcp().release(*conn, true);
+    b.stack.tcp().release(*server);
+}
+
+TEST(TcpLayer, UnreachableEndsAConnectAttemptAndNamesTheTimeout)
+{
+    Host a(2, 11);
+    a.learn(ip(10, 0, 0, 3), mac(3));
+    Counter events;
+    Tcp& tcp = a.stack.tcp();
+    // In SYN-SENT: the attempt ends with the error (Linux: EHOSTUNREACH for host unreachable).
+    Endpoint* e = open(tcp, events);
+    ASSERT_FALSE(tcp.connect(*e, { ip(10, 0, 0, 3), 80 }).is_error());
+    Bytes syn = a.eth.pop();
+    ASSERT_FALSE(syn.empty());
+    a.receive(icmp_about(syn, 3, 1, 0, mac(2)));
+    net::tcp::EndpointStatus st = tcp.status(*e);
+    EXPECT_FALSE(st.connecting);
+    EXPECT_FALSE(st.connected);
+    EXPECT_EQ(tcp.take_error(*e), Errno::HOSTUNREACH);
+    tcp.release(*e);
+
+    // Port unreachable: ECONNREFUSED.
+    e = open(tcp, events);
+    ASSERT_FALSE(tcp.connect(*e, { ip(10, 0, 0, 3), 81 }).is_error());
+    a.receive(icmp_about(a.eth.pop(), 3, 3, 0, mac(2)));
+    EXPECT_EQ(tcp.take_error(*e), Errno::CONNREFUSED);
+    tcp.release(*e);
+
+    // Established, then the peer vanishes: the soft error is what the timeout reports.
+    Host b(3, 22);
+    tcp.defaults().max_retransmits = 2;
+    auto [server, client, conn] = connect_pair(b.stack.tcp(), tcp, events, ip(10, 0, 0, 3), &a, &b);
+    ASSERT_NE(conn, nullptr);
+    ASSERT_FALSE(write(tcp, *client, "hello?").is_error());
+    Bytes lost = a.eth.pop();
+    a.receive(icmp_about(lost, 11, 0, 0, mac(2))); // time exceeded in transit
+    EXPECT_TRUE(tcp.status(*client).connected);
+    run_for(a, 120 * kSecond, kSecond / 10);
+    EXPECT_EQ(tcp.take_error(*client), Errno::HOSTUNREACH);
+    tcp.release(*client, true);
+    b.stack.tcp().release(*conn, true);
+    b.stack.tcp().release(*server);
+}
+
 } // namespace
