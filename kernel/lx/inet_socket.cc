@@ -507,16 +507,51 @@ public:
     ~TcpSocket() override
     {
         // SO_LINGER with a zero timeout resets the connection instead of closing it; with a
-        // non-zero timeout close does not wait (the connection still finishes gracefully).
+        // timeout, the last close of a blocking socket waits (as Linux) until the peer has
+        // acknowledged everything and the FIN, the timeout passes or a signal comes — then
+        // the connection finishes on its own either way.
         bool abort;
+        int32_t linger_seconds;
         {
             ksync::MutexGuard guard(m_option_lock);
             abort = m_linger[0] != 0 && m_linger[1] == 0;
+            linger_seconds = m_linger[0] != 0 ? m_linger[1] : 0;
         }
+        if (linger_seconds > 0 && !(flags() & fs::kOpenNonBlock))
+            linger(core::monotonic_ns() + uint64_t(linger_seconds) * 1'000'000'000);
         network::StackGuard guard;
         if (m_endpoint) {
             tcp_layer().release(*m_endpoint, abort);
             m_endpoint = nullptr;
+        }
+    }
+
+    // SO_LINGER's wait (above): FIN after the queued data, then until the peer acknowledged
+    // it all. Unread data means close() resets instead (Linux too), so nothing to wait for.
+    void linger(uint64_t deadline)
+    {
+        {
+            network::StackGuard guard;
+            if (m_endpoint == nullptr || m_endpoint->kind() != net::tcp::EndpointKind::Connection)
+                return;
+            net::tcp::EndpointStatus st = tcp_layer().status(*m_endpoint);
+            if (st.readable_bytes > 0 || !st.connected || st.error)
+                return;
+            (void)tcp_layer().shutdown(*m_endpoint, false, true);
+        }
+        for (;;) {
+            uint64_t epoch = readiness_epoch();
+            {
+                network::StackGuard guard;
+                net::tcp::EndpointStatus st = tcp_layer().status(*m_endpoint);
+                if (!st.sending || st.error || st.hangup)
+                    return;
+            }
+            // (Re-checked every 20 ms: not every acknowledgement is announced as a change.)
+            uint64_t now = core::monotonic_ns();
+            if (now >= deadline || signal_pending())
+                return;
+            (void)wait_readiness(epoch, deadline - now > 20'000'000 ? now + 20'000'000 : deadline);
         }
     }
 

@@ -37,6 +37,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STALL_MS 60000
@@ -565,6 +566,49 @@ static int tcp_loopback(uint64_t bytes)
     expect(poll(&kp, 1, STALL_MS) == 1 && (kp.revents & (POLLHUP | POLLERR)), "reset: POLLHUP|POLLERR");
     expect(recv(k, got, 1, 0) < 0 && errno == ECONNRESET, "reset: ECONNRESET");
     close(k);
+
+    // SO_LINGER {1, 1} on a blocking socket whose peer does not read (a small receive
+    // buffer, full): the last close waits the second out for acknowledgements that cannot
+    // come — then the connection finishes on its own and the peer still gets every byte.
+    int m = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    expect(m >= 0 && setsockopt(m, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0, "SO_RCVBUF");
+    expect(connect(m, (struct sockaddr*)&la, sizeof la) == 0, "blocking connect");
+    expect(poll(&lp, 1, STALL_MS) == 1, "listener: POLLIN");
+    int n = accept(l, NULL, NULL);
+    expect(n >= 0, "accept");
+    expect(fcntl(n, F_SETFL, fcntl(n, F_GETFL) | O_NONBLOCK) == 0, "O_NONBLOCK");
+    static char fill[4096];
+    memset(fill, 'L', sizeof fill);
+    size_t queued = 0;
+    for (int i = 0; i < 4096; i++) {
+        ssize_t w = send(n, fill, sizeof fill, MSG_NOSIGNAL);
+        if (w < 0) {
+            expect(errno == EAGAIN, "filling: EAGAIN");
+            break;
+        }
+        queued += (size_t)w;
+    }
+    expect(fcntl(n, F_SETFL, fcntl(n, F_GETFL) & ~O_NONBLOCK) == 0, "blocking again");
+    struct linger lw = { .l_onoff = 1, .l_linger = 1 };
+    expect(setsockopt(n, SOL_SOCKET, SO_LINGER, &lw, sizeof lw) == 0, "SO_LINGER {1, 1}");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    close(n);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    expect(waited >= 0.9 && waited < 5.0, "SO_LINGER with a timeout: close waits it out");
+    size_t got_back = 0;
+    for (;;) {
+        static char sink[65536];
+        ssize_t r = recv(m, sink, sizeof sink, 0);
+        expect(r >= 0, "reading what the lingering socket sent");
+        if (r == 0)
+            break;
+        got_back += (size_t)r;
+    }
+    expect(got_back == queued, "every byte after the lingering close, then end of stream");
+    close(m);
 
     // A connection nobody accepted is reset when the listener closes.
     int e = socket(AF_INET, SOCK_STREAM, 0);

@@ -73,7 +73,7 @@ void Endpoint::transmit(const OutgoingSegment& segment)
 
 void Endpoint::state_changed(Connection&)
 {
-    if (m_observer)
+    if (m_observer && m_tcp.m_quiet != this)
         m_observer->endpoint_changed();
 }
 
@@ -163,6 +163,22 @@ bool takes_channel_input(State state)
     case State::FinWait1:
     case State::FinWait2:
     case State::CloseWait:
+    case State::Closing:
+    case State::LastAck:
+        return true;
+    default:
+        return false;
+    }
+}
+
+// Whether the connection still has data or a FIN its peer has not acknowledged.
+bool still_sending(const Connection& c)
+{
+    switch (c.state()) {
+    case State::Established:
+    case State::CloseWait:
+        return c.send_queued() > 0 || c.snd_una() != c.snd_nxt();
+    case State::FinWait1:
     case State::Closing:
     case State::LastAck:
         return true;
@@ -558,6 +574,7 @@ EndpointStatus Tcp::status(Endpoint& e)
         s.connected = p.connected;
         s.readable_bytes = p.readable;
         s.pending_error = p.error;
+        s.sending = still_sending(c);
         break;
     }
     }
@@ -618,7 +635,7 @@ bool Tcp::deliver(Endpoint& e, const Segment& s, Instant t)
     uint64_t received = c.stats().bytes_received;
     if (c.on_segment(s, t) != InputResult::Reopen) {
         // New data is an edge for epoll even when the socket was readable already.
-        if (c.stats().bytes_received != received && e.m_observer)
+        if (c.stats().bytes_received != received && e.m_observer && m_quiet != &e)
             e.m_observer->endpoint_changed();
         settle(e);
         return true;
@@ -656,8 +673,12 @@ void Tcp::drain(Endpoint& e)
     Instant t = now();
     Ipv4Address source = e.m_remote.address, destination = e.m_local.address;
     // A segment may end the connection (it is unlinked, and a released endpoint freed):
-    // hold the channel to see that.
+    // hold the channel to see that. The owner is not told of what the segments change: it
+    // heard of every one of them when it was queued (packets_queued), and whoever it woke
+    // looks now — a second notice would only make epoll report the socket again for nothing.
     (void)channel->try_ref();
+    Endpoint* outer_quiet = m_quiet;
+    m_quiet = &e;
     while (channel->owner() == &e) {
         Packet packet = channel->pop();
         if (!packet)
@@ -672,6 +693,7 @@ void Tcp::drain(Endpoint& e)
             continue;
         (void)deliver(e, parsed.value(), t); // (never a SYN: the classifier keeps those)
     }
+    m_quiet = outer_quiet;
     channel->unref();
 }
 
@@ -841,24 +863,8 @@ void Tcp::flush()
 size_t Tcp::connections_sending() const
 {
     size_t n = 0;
-    for (size_t i = 0; i < m_heap_size; i++) {
-        const Connection* c = m_heap[i]->m_connection;
-        if (c == nullptr)
-            continue;
-        switch (c->state()) {
-        case State::Established:
-        case State::CloseWait:
-            n += c->send_queued() > 0 || c->snd_una() != c->snd_nxt();
-            break;
-        case State::FinWait1:
-        case State::Closing:
-        case State::LastAck:
-            n++;
-            break;
-        default:
-            break;
-        }
-    }
+    for (size_t i = 0; i < m_heap_size; i++)
+        n += m_heap[i]->m_connection && still_sending(*m_heap[i]->m_connection);
     return n;
 }
 

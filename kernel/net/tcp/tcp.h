@@ -81,6 +81,7 @@ struct EndpointStatus {
     bool connected = false;   // the handshake completed at some point
     size_t readable_bytes = 0;
     Errno pending_error = Errno(0); // taken by take_error
+    bool sending = false;     // data or a FIN the peer has not acknowledged yet
 };
 
 class Endpoint final : private Output {
@@ -308,6 +309,7 @@ private:
     size_t m_heap_capacity = 0;
     PacketQueue m_pending;
     unsigned m_depth = 0; // nested entry points: the outermost flushes
+    Endpoint* m_quiet = nullptr; // whose channel is being drained: its observer is not told
     TcpStats m_stats;
     ParseStats m_parse_stats;
 };
