@@ -84,6 +84,8 @@ DhcpAgent* g_dhcp;
 core::Thread* g_timer_thread;
 std::atomic<uint64_t> g_timer_wake{ UINT64_MAX }; // when the timer thread will look next
 std::atomic<bool> g_configured{ false };
+// net.dns: written once at boot, before the application reads resolv_conf().
+net::dhcp::Lease g_static_dns; // only its servers
 // The sweep of channels nobody called in for (network.h): armed by a receive thread when a
 // channel stops being empty, run by the timer thread at g_sweep_at.
 constexpr uint64_t kSweepDelay = 10'000'000;
@@ -354,6 +356,30 @@ void configure_static(NicInterface& interface, const boot::Options& options)
              options.net_gw.is_empty() ? "" : " via ", int(options.net_gw.size()), options.net_gw.data());
 }
 
+// net.dns=A.B.C.D[,...]: up to three servers (glibc's MAXNS), or none if any is malformed.
+void parse_static_dns(lib::StringView text)
+{
+    size_t count = 0;
+    net::Ipv4Address servers[net::dhcp::kMaxDnsServers];
+    const lib::StringView all = text;
+    while (!text.is_empty()) {
+        size_t comma = text.find(',');
+        lib::StringView item = comma == lib::StringView::npos ? text : text.substr(0, comma);
+        net::Ipv4Address address;
+        if (count == net::dhcp::kMaxDnsServers || !net::parse_ipv4(item.data(), item.size(), address) ||
+            address.is_any() || address.is_broadcast() || address.is_multicast()) {
+            log_error("net.dns=%.*s: not 1 to %zu unicast IPv4 addresses separated by commas; ignored",
+                      int(all.size()), all.data(), net::dhcp::kMaxDnsServers);
+            return;
+        }
+        servers[count++] = address;
+        text = comma == lib::StringView::npos ? lib::StringView() : text.substr(comma + 1);
+    }
+    for (size_t i = 0; i < count; i++)
+        g_static_dns.dns[i] = servers[i];
+    g_static_dns.dns_count = uint8_t(count);
+}
+
 } // namespace
 
 net::Stack& stack() { return *g_stack; }
@@ -364,6 +390,8 @@ size_t resolv_conf(char* out, size_t size)
 {
     if (!g_stack)
         return 0;
+    if (g_static_dns.dns_count > 0)
+        return net::dhcp::format_resolv_conf(g_static_dns, out, size); // (the same text as a lease's)
     ksync::MutexGuard guard(g_lock);
     return g_dhcp ? g_dhcp->resolv_conf(out, size) : 0;
 }
@@ -384,6 +412,8 @@ void init_network(const boot::Options& options)
     uint64_t seed;
     core::fill_random(&seed, sizeof seed);
     g_stack = new (g_stack_storage) net::Stack(g_clock, seed);
+    if (!options.net_dns.is_empty())
+        parse_static_dns(options.net_dns);
     g_stack->tcp().set_channel_retire(retire_channel, nullptr);
     g_stack->udp().set_channel_retire(retire_channel, nullptr);
     for (size_t i = 0; i < drivers::net_device_count(); i++) {
