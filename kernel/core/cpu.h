@@ -37,6 +37,10 @@ struct PerCpu {
     // What the thread that just left this CPU still needs done once it is off its stack
     // (finish_switch in thread.cc): the exit to publish, the migration to post.
     Thread* switched_out = nullptr;
+    // A wake-up held back for a direct hand-off (unpark_thread_for_handoff in thread.cc): a
+    // thread of this CPU in state Waking, in no run queue, that the current thread woke and is
+    // expected to switch to when it blocks. Interrupts off to touch it.
+    Thread* handoff = nullptr;
     // Runnable threads here, current included; read by other CPUs' load balancing.
     std::atomic<uint32_t> load{0};
     // Context switches, for RCU-style "has every CPU passed a switch" checks and statistics.

@@ -11,9 +11,10 @@
 #include <sync/mutex.h>
 
 namespace core {
-namespace {
 
-ksync::RcuDomain* g_rcu = nullptr;
+ksync::RcuDomain* g_rcu_domain = nullptr;
+
+namespace {
 // Callbacks queued before the housekeeping thread started, a lock-free stack (push by CAS,
 // taken whole by exchange). A pusher pushes and then checks g_housekeeper_started; the
 // starter sets it and then takes the stack — both seq_cst, so at least one of them sees the
@@ -27,7 +28,7 @@ void hand_over_early()
     ksync::RcuHead* head = g_early.exchange(nullptr, std::memory_order_seq_cst);
     while (head) {
         ksync::RcuHead* next = head->next;
-        g_rcu->call_rcu(head, head->func);
+        g_rcu_domain->call_rcu(head, head->func);
         head = next;
     }
 }
@@ -48,7 +49,7 @@ void kick_cpus()
 
 [[noreturn]] void housekeeper(void*)
 {
-    ksync::RcuDomain& rcu = *g_rcu;
+    ksync::RcuDomain& rcu = *g_rcu_domain;
     uint64_t gp_seen_since = 0;
     for (;;) {
         rcu.poll();
@@ -79,7 +80,7 @@ Result<void> init_rcu()
         return Errno::NOMEM;
     ksync::RcuDomain* rcu = TRY(ksync::RcuDomain::create(n, storage, size));
     IrqGuard irq;
-    g_rcu = rcu;
+    g_rcu_domain = rcu;
     // Halted CPUs count as busy until they next go idle: wake them once so they do.
     kick_cpus();
     return {};
@@ -113,7 +114,7 @@ bool in_thread_context() { return threads_started() && can_block() && (arch::rea
 
 void rcu_synchronize()
 {
-    if (!g_rcu)
+    if (!g_rcu_domain)
         return; // boot, one thread on one CPU: no reader can be running
     start_housekeeper();
     // Through a callback, so that the housekeeper (which kicks tickless CPUs) is involved.
@@ -122,7 +123,7 @@ void rcu_synchronize()
         std::atomic<bool> done{false};
     } waiter;
     waiter.thread = current_thread();
-    g_rcu->call_rcu(&waiter, [](ksync::RcuHead* head) {
+    g_rcu_domain->call_rcu(&waiter, [](ksync::RcuHead* head) {
         auto* w = static_cast<Waiter*>(head);
         Thread* t = w->thread;
         w->done.store(true, std::memory_order_release); // w may be gone after this
@@ -134,10 +135,10 @@ void rcu_synchronize()
 
 void rcu_call(ksync::RcuHead* head, void (*func)(ksync::RcuHead*))
 {
-    if (g_rcu && !g_housekeeper_started.load(std::memory_order_acquire) && in_thread_context())
+    if (g_rcu_domain && !g_housekeeper_started.load(std::memory_order_acquire) && in_thread_context())
         start_housekeeper();
     if (g_housekeeper_started.load(std::memory_order_acquire)) {
-        g_rcu->call_rcu(head, func);
+        g_rcu_domain->call_rcu(head, func);
         return;
     }
     // Not running yet (boot, or a first use from interrupt context): park it on g_early.
@@ -150,18 +151,12 @@ void rcu_call(ksync::RcuHead* head, void (*func)(ksync::RcuHead*))
         hand_over_early(); // the starter may have taken the stack just before our push
 }
 
-uint64_t rcu_grace_periods() { return g_rcu ? g_rcu->completed() : 0; }
-
-void rcu_quiescent(PerCpu& cpu)
-{
-    if (g_rcu && cpu.id < g_rcu->cpu_count())
-        g_rcu->quiescent(cpu.id);
-}
+uint64_t rcu_grace_periods() { return g_rcu_domain ? g_rcu_domain->completed() : 0; }
 
 void rcu_idle(PerCpu& cpu, bool idle)
 {
-    if (g_rcu && cpu.id < g_rcu->cpu_count())
-        g_rcu->set_idle(cpu.id, idle);
+    if (g_rcu_domain && cpu.id < g_rcu_domain->cpu_count())
+        g_rcu_domain->set_idle(cpu.id, idle);
 }
 
 } // namespace core

@@ -42,8 +42,16 @@ void rcu_call(ksync::RcuHead* head, void (*func)(ksync::RcuHead*));
 // Grace periods completed so far.
 uint64_t rcu_grace_periods();
 
+// The domain, once init_rcu() made it (for the inline rcu_quiescent below).
+extern ksync::RcuDomain* g_rcu_domain;
+
 // Scheduler hooks (thread.cc, irq.cc), on the CPU concerned, interrupts disabled.
-void rcu_quiescent(PerCpu& cpu);
+inline void rcu_quiescent(PerCpu& cpu)
+{
+    // Inline: every context switch reports one.
+    if (g_rcu_domain && cpu.id < g_rcu_domain->cpu_count())
+        g_rcu_domain->quiescent(cpu.id);
+}
 void rcu_idle(PerCpu& cpu, bool idle);
 
 } // namespace core

@@ -24,6 +24,31 @@
 // so its home CPU is stable while it can be woken; the waker reads m_cpu after its CAS read
 // the Blocked store (release) that followed the last change of m_cpu.
 //
+// Hand-off (unpark_thread_for_handoff). A futex wake is usually followed by the waker's own
+// futex wait (glibc's condvar signal, then its wait). Such a wake-up, when the woken thread's
+// home is the waker's CPU, may stop after its Blocked -> Waking CAS: the thread goes into
+// PerCpu::handoff instead of the run queue. When the waker then blocks and nothing else is
+// runnable, switch_at() makes the held-back thread current directly (RunQueue::hand_off: the
+// same placement and the same pick as wake + block + schedule, without the tree round trip,
+// the wake-up preemption check and the wake's clock read). No wake-up is lost or doubled:
+// - The CAS was won as for any wake-up, so the thread is Waking, in no run queue, and no other
+//   waker can enqueue it (their CAS from Blocked fails; the token is set) — exactly the state
+//   between a won CAS and enqueue(), which the slot merely prolongs.
+// - Its home is this CPU and stays so: a Waking thread outside a run queue is invisible to the
+//   load balancer, and only its home CPU's code touches the slot (interrupts off).
+// - The slot is emptied — handed off, or committed with make_runnable_here(), i.e. the deferred
+//   rest of the ordinary wake-up — by every switch_at() on this CPU (block, yield, preemption,
+//   exit, migration: the waker cannot leave the CPU with the slot set), by every interrupt
+//   return (preempt_if_needed(), before it decides anything), and at the end of every system
+//   call but a futex one (commit_handoff()). A waker that returns to application code and
+//   runs on without a system call or an interrupt is bounded by the preemption timer, which
+//   the hold arms for 1 ms after the run queue's last update — the recheck an ordinary wake-up
+//   that does not preempt arms too — and whose interrupt commits the slot.
+// - The slot holds one thread; a second hand-off wake while it is full is an ordinary one.
+// What it changes: a held-back thread that would have preempted its waker at once (it slept
+// long and gets the sleeper's credit) does so only at the waker's next switch, system call,
+// interrupt, or 1 ms — the waker has said it is about to block.
+//
 // Preemption: the timer interrupt sets need_resched when the running thread's fair lead has
 // run out, and a wake-up sets it when the woken thread deserves the CPU; dispatch_irq() calls
 // preempt_if_needed() as the interrupt returns — on the interrupted thread's own stack
@@ -59,6 +84,7 @@ struct ThreadInternals {
     static void make_runnable_here(PerCpu& cpu, Thread* t, sched::Nanos now);
     static void enqueue(Thread* t);
     static void finish_switch();
+    static void finish_switch_slow(PerCpu& cpu);
     static void balance(PerCpu& cpu, sched::Nanos now, Thread* still_running);
     static void balance_slow(PerCpu& cpu, sched::Nanos now, Thread* still_running);
     static void free_thread(Thread* t);
@@ -66,6 +92,9 @@ struct ThreadInternals {
     static void reap_zombies();
     static bool block_unless_token(Thread* self);
     static void wake_if_blocked(Thread* thread);
+    static void commit_handoff_here(PerCpu& cpu, sched::Nanos t);
+    static bool hold_for_handoff(PerCpu& cpu, Thread* t);
+    static void unpark(Thread* thread, bool handoff);
     static void switch_at(Thread::Switch why, sched::Nanos t, bool drain);
     static void switch_from_idle(sched::Nanos t) { switch_at(Thread::Switch::Preempt, t, false); }
 };
@@ -234,15 +263,48 @@ void ThreadInternals::enqueue(Thread* t)
         arch::apic_send_ipi(home.apic_id, arch::kVectorReschedule);
 }
 
+// Holds a thread whose Blocked -> Waking CAS the caller (the current thread, in thread context,
+// interrupts off) just won back for a hand-off, if the slot is free and its home is this CPU.
+// False: the caller enqueues it as usual.
+bool ThreadInternals::hold_for_handoff(PerCpu& cpu, Thread* t)
+{
+    if (t->m_cpu != &cpu || cpu.handoff || cpu.current == cpu.idle || cpu.preempt_count != 0)
+        return false;
+    cpu.handoff = t;
+    // The bound (see the file comment): the timer looks again 1 ms after the run queue's last
+    // update, no clock read. If the waker has already run longer than that, the interrupt comes
+    // at once and commits the slot; normally the waker blocks well before.
+    uint64_t recheck = uint64_t(cpu.run_queue->last_update()) + kWakeRecheckNs;
+    uint64_t armed = cpu.timers.preempt_deadline;
+    if (armed == 0 || armed > recheck)
+        set_preempt_deadline_here(cpu.timers, recheck);
+    return true;
+}
+
+// The held-back wake-up of this CPU (interrupts off), if any, becomes an ordinary one at `t`.
+void ThreadInternals::commit_handoff_here(PerCpu& cpu, sched::Nanos t)
+{
+    Thread* h = cpu.handoff;
+    if (!h)
+        return;
+    cpu.handoff = nullptr;
+    make_runnable_here(cpu, h, t);
+}
+
 // Runs in the thread a CPU just switched to (interrupts off): completes what the thread that
 // left must not do itself while still on its stack.
-void ThreadInternals::finish_switch()
+inline void ThreadInternals::finish_switch()
 {
     PerCpu& cpu = this_cpu();
     rcu_quiescent(cpu); // between two threads: outside every reader section
+    if (cpu.switched_out) [[unlikely]] // usually nothing else to do: that test is inline
+        finish_switch_slow(cpu);
+}
+
+// finish_switch() for a thread that exited or migrates.
+void ThreadInternals::finish_switch_slow(PerCpu& cpu)
+{
     Thread* t = cpu.switched_out;
-    if (!t)
-        return;
     cpu.switched_out = nullptr;
     Thread::Pending what = t->m_pending;
     t->m_pending = Thread::Pending::None;
@@ -420,12 +482,29 @@ void ThreadInternals::switch_at(Thread::Switch why, sched::Nanos t, bool drain)
     Thread* prev = cpu.current;
     sched::RunQueue& rq = *cpu.run_queue;
     bool requeue_yield = false;
+    // A held-back wake-up (see "Hand-off" above): straight to that thread if the current one
+    // blocks and nothing else is, or is about to be, runnable here (RunQueue::hand_off checks
+    // the run queue, and the wake-up queues must be empty); otherwise an ordinary wake-up now,
+    // before anything below looks at the run queue.
+    Thread* handoff = cpu.handoff;
+    if (handoff) {
+        cpu.handoff = nullptr;
+        if (handoff->m_state.load(std::memory_order_relaxed) != State::Waking || handoff->m_cpu != &cpu)
+            panic("hand-off to thread %lu '%s' in state %u", handoff->id, handoff->m_name,
+                  unsigned(handoff->m_state.load(std::memory_order_relaxed)));
+        bool direct = why == Switch::Block && prev != cpu.idle &&
+                      !(drain && g_wakeups && g_wakeups->may_have_pending(cpu.id)) && rq.hand_off(*handoff, t);
+        if (!direct) {
+            make_runnable_here(cpu, handoff, t);
+            handoff = nullptr;
+        }
+    }
     // Leaving the idle thread (perhaps from an interrupt that arrived in its halt): the CPU is
     // no longer in RCU's extended quiescent state, before any thread can enter a reader
     // section.
     if (prev == cpu.idle)
         rcu_idle(cpu, false);
-    if (prev != cpu.idle) {
+    if (prev != cpu.idle && !handoff) {
         switch (why) {
         case Switch::Yield:
             requeue_yield = true;
@@ -449,10 +528,13 @@ void ThreadInternals::switch_at(Thread::Switch why, sched::Nanos t, bool drain)
             break;
         }
     }
-    if (drain)
-        drain_wakeups(cpu);
-    sched::Entity* next_entity = requeue_yield && rq.current() == prev ? rq.yield(t) : rq.schedule(t);
-    ThreadInternals::balance(cpu, t, prev);
+    sched::Entity* next_entity = handoff; // hand_off() blocked prev and made it current
+    if (!handoff) {
+        if (drain)
+            drain_wakeups(cpu);
+        next_entity = requeue_yield && rq.current() == prev ? rq.yield(t) : rq.schedule(t);
+        ThreadInternals::balance(cpu, t, prev);
+    }
     Thread* next = next_entity ? as_thread(next_entity) : cpu.idle;
     if (!next)
         panic("deadlock: every thread is blocked and there is no idle thread (thread '%s')", prev->name());
@@ -497,6 +579,11 @@ void ThreadInternals::switch_at(Thread::Switch why, sched::Nanos t, bool drain)
 void preempt_if_needed(bool from_idle)
 {
     PerCpu& cpu = this_cpu();
+    // An interrupt return commits a held-back wake-up (it may be the preemption timer the hold
+    // armed), whatever else happens here.
+    if (cpu.handoff) [[unlikely]] {
+        ThreadInternals::commit_handoff_here(cpu, now());
+    }
     if (!cpu.current || cpu.preempt_count != 0)
         return;
     if (!from_idle) {
@@ -805,7 +892,8 @@ void park_current_thread()
     IrqGuard irq;
     if (!ThreadInternals::block_unless_token(self))
         return;
-    Thread::switch_away(Thread::Switch::Block);
+    // switch_away() without its own IrqGuard: interrupts are off already.
+    ThreadInternals::switch_at(Thread::Switch::Block, now(), true);
     // Consume the token of the wake-up (or of any later unpark: we return and the caller
     // re-checks its condition either way).
     self->m_wake_token.exchange(false, std::memory_order_acquire);
@@ -827,7 +915,7 @@ bool park_current_thread_until(uint64_t deadline_ns)
     timer_arm(timer, deadline_ns);
     bool consumed = !ThreadInternals::block_unless_token(self);
     if (!consumed) {
-        Thread::switch_away(Thread::Switch::Block);
+        ThreadInternals::switch_at(Thread::Switch::Block, now(), true); // interrupts are off
         consumed = self->m_wake_token.exchange(false, std::memory_order_acquire);
     }
     timer_cancel(timer);
@@ -846,7 +934,9 @@ void ThreadInternals::wake_if_blocked(Thread* thread)
         enqueue(thread);
 }
 
-void unpark_thread(Thread* thread)
+// unpark_thread() and unpark_thread_for_handoff(); `handoff`: the caller is in thread context
+// with interrupts on and expects to block soon.
+[[gnu::always_inline]] inline void ThreadInternals::unpark(Thread* thread, bool handoff)
 {
     // pairs with block_unless_token()'s acquire exchange / seq_cst load. A token that was
     // already set has a waker (or the thread itself) responsible for it.
@@ -857,12 +947,37 @@ void unpark_thread(Thread* thread)
         return; // running or about to run: it will see the token
     {
         IrqGuard irq;
+        if (handoff && ThreadInternals::hold_for_handoff(this_cpu(), thread))
+            return;
         ThreadInternals::enqueue(thread);
     }
     // In thread context with interrupts on (not inside a handler or a guard): if the woken
     // thread should run now, switch here rather than at the next interrupt. need_resched is
     // read first, with interrupts on: if an interrupt sets it after the read, that
     // interrupt's own return acts on it.
+    if (this_cpu().need_resched && (arch::read_rflags() & (1u << 9))) {
+        IrqGuard irq;
+        preempt_if_needed(false);
+    }
+}
+
+void unpark_thread(Thread* thread) { ThreadInternals::unpark(thread, false); }
+
+void unpark_thread_for_handoff(Thread* thread)
+{
+    ThreadInternals::unpark(thread, (arch::read_rflags() & (1u << 9)) != 0);
+}
+
+void commit_handoff()
+{
+    {
+        IrqGuard irq;
+        PerCpu& cpu = this_cpu();
+        if (!cpu.handoff)
+            return;
+        ThreadInternals::commit_handoff_here(cpu, now());
+    }
+    // As unpark_thread(): the committed thread may deserve the CPU now.
     if (this_cpu().need_resched && (arch::read_rflags() & (1u << 9))) {
         IrqGuard irq;
         preempt_if_needed(false);

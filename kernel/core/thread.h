@@ -30,6 +30,8 @@ void yield();
 void park_current_thread();
 bool park_current_thread_until(uint64_t deadline_ns);
 void unpark_thread(Thread* thread);
+void unpark_thread_for_handoff(Thread* thread);
+void commit_handoff();
 [[noreturn]] void exit_current_thread();
 // Switches to another thread if the timer or a wake-up asked for it (need_resched) and the
 // current one is preemptible. Called as an interrupt returns to thread context, with
@@ -189,6 +191,26 @@ void park_current_thread();
 // stays on its CPU meanwhile (its timer is there).
 bool park_current_thread_until(uint64_t deadline_ns);
 void unpark_thread(Thread* thread);
+// unpark_thread() by a waker that expects to block soon (a futex wake, usually followed by the
+// waker's own futex wait: glibc's condvar and mutex). A thread whose home is the caller's CPU
+// may be held back (PerCpu::handoff) instead of joining the run queue: when the caller blocks
+// with nothing else runnable, the CPU switches straight to it — no run-queue insert, no
+// wake-up preemption check, no pick, no clock read. The held-back wake-up is committed (made
+// an ordinary one) by any other switch on this CPU, any interrupt return
+// (preempt_if_needed), the end of any system call but a futex one (commit_handoff), and at the
+// latest by the preemption timer, armed for 1 ms after the run queue's last update (see
+// thread.cc). Thread context, interrupts on (otherwise it is unpark_thread()).
+void unpark_thread_for_handoff(Thread* thread);
+// Commits this CPU's held-back wake-up (unpark_thread_for_handoff), if any, and switches if the
+// woken thread should run now. Thread context, interrupts on.
+void commit_handoff();
+// Whether this CPU holds a wake-up back (one %gs-relative load: it runs after every system call).
+inline bool handoff_pending()
+{
+    Thread* t;
+    asm volatile("movq %%gs:%c1, %0" : "=r"(t) : "i"(offsetof(PerCpu, handoff)));
+    return t != nullptr;
+}
 // Gets `thread`'s attention: unparks it if it is blocked (a spurious wake-up for its wait
 // loop), and interrupts its CPU if it is running on another one. For signals.
 void kick_thread(Thread* thread);

@@ -110,10 +110,16 @@ void dequeue(Bucket& b, Waiter& w) TA_REQ(b.lock)
 // its stack, is gone), so the thread pointers are copied out; threads are type-stable, and a
 // thread that has already returned only sees a spurious wake-up later, which every park
 // caller tolerates. Beyond kDeferred threads, the rest are unparked under the lock.
+//
+// `handoff` (FUTEX_WAKE from the application): the waker usually waits on a futex next (glibc's
+// condvar signal, then its wait), so the first thread is woken for a direct hand-off
+// (core::unpark_thread_for_handoff: if it lives on this CPU, the waker's next block switches
+// straight to it).
 struct Wakeups {
     static constexpr int kDeferred = 16;
     core::Thread* threads[kDeferred];
     int count = 0;
+    bool handoff = false;
 
     void add(core::Thread* t)
     {
@@ -124,7 +130,10 @@ struct Wakeups {
     }
     ~Wakeups()
     {
-        for (int i = 0; i < count; ++i)
+        int i = 0;
+        if (handoff && count > 0)
+            core::unpark_thread_for_handoff(threads[i++]);
+        for (; i < count; ++i)
             core::unpark_thread(threads[i]);
     }
 };
@@ -152,9 +161,10 @@ int wake_locked(Bucket& b, uint64_t address, int count, uint32_t bitset, Wakeups
 
 // futex_wake with waiters in the bucket. Out of line: the test before it is the whole cost of a
 // wake without waiters.
-[[gnu::noinline]] int wake_bucket(Bucket& b, uint64_t address, int count, uint32_t bitset)
+[[gnu::noinline]] int wake_bucket(Bucket& b, uint64_t address, int count, uint32_t bitset, bool handoff)
 {
     Wakeups wakeups; // declared before the lock: unparks after it is released
+    wakeups.handoff = handoff;
     ksync::MutexGuard guard(b.lock);
     return wake_locked(b, address, count, bitset, wakeups);
 }
@@ -428,7 +438,10 @@ void exit_robust_list(uint64_t head_address, int32_t tid)
         (void)handle_owner_death(pending + offset, tid, pending_pi, true);
 }
 
-int futex_wake(uint64_t address, int count, uint32_t bitset)
+namespace {
+
+// futex_wake; `handoff`: for the application's FUTEX_WAKE (see Wakeups).
+inline int wake(uint64_t address, int count, uint32_t bitset, bool handoff)
 {
     if (count <= 0 || bitset == 0)
         return 0;
@@ -438,8 +451,12 @@ int futex_wake(uint64_t address, int count, uint32_t bitset)
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (b.waiters.load(std::memory_order_relaxed) == 0)
         return 0;
-    return wake_bucket(b, address, count, bitset);
+    return wake_bucket(b, address, count, bitset, handoff);
 }
+
+} // namespace
+
+int futex_wake(uint64_t address, int count, uint32_t bitset) { return wake(address, count, bitset, false); }
 
 int64_t sys_futex(const Args& a)
 {
@@ -465,7 +482,7 @@ int64_t sys_futex(const Args& a)
         uint32_t bitset = cmd == kFutexWake ? ~uint32_t(0) : uint32_t(a.u(5));
         if (bitset == 0)
             return err(Errno::INVAL);
-        return futex_wake(address, int(val > 0x7fffffff ? 0x7fffffff : val), bitset);
+        return wake(address, int(val > 0x7fffffff ? 0x7fffffff : val), bitset, true);
     }
     case kFutexRequeue:
     case kFutexCmpRequeue:

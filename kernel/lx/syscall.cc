@@ -141,7 +141,7 @@ void trace(uint64_t nr, const Args& a, int64_t result, bool returns = true)
     for (int i = 0; kinds[i] && i < 6; ++i) {
         if (i)
             append(", ");
-        format_arg(piece, sizeof(piece), kinds[i], a.raw[i]);
+        format_arg(piece, sizeof(piece), kinds[i], a.u(i));
         append(piece);
     }
     if (!returns)
@@ -191,11 +191,19 @@ extern "C" void lx_syscall_dispatch(arch::SyscallFrame* frame)
 {
     using namespace lx;
     uint64_t nr = frame->rax;
-    Args a { { frame->rdi, frame->rsi, frame->rdx, frame->r10, frame->r8, frame->r9 }, frame };
+    Args a(frame);
     // One test for the common case: a number in the table, with a handler, and no strace.
     Handler h = nr < kTableSize ? g_table.e[nr].handler : nullptr;
     int64_t result = h && !g_strace ? h(a) : dispatch_unusual(nr, a);
     frame->rax = uint64_t(result);
+    // A wake-up held back for a hand-off (core::unpark_thread_for_handoff, from FUTEX_WAKE) is
+    // committed by any other system call: only a futex call (the wait it expects) keeps it,
+    // unless a preemption is due.
+    constexpr uint64_t kNrFutex = 202;
+    if (core::handoff_pending()) [[unlikely]] {
+        if (nr != kNrFutex || core::this_cpu().need_resched)
+            core::commit_handoff();
+    }
     if (deliver_signals_needed(*frame)) [[unlikely]] {
         // rt_sigreturn's result is the restored context's rax: never a restart code, whatever
         // it is.

@@ -19,14 +19,34 @@ using lib::Errno;
 template<typename T>
 using Result = lib::Result<T>;
 
-struct Args {
-    uint64_t raw[6];
+// A call's six arguments and its frame. The dispatcher's Args reads the arguments in place, in
+// the frame's rdi..r9 (consecutive, in argument order: syscall_entry.h), rather than copying
+// them (a dozen instructions of every system call); a handler that calls another with other
+// arguments builds one with its own copy: `sys_pipe2({ { a.u(0), 0, 0, 0, 0, 0 }, a.frame })`.
+// Not copyable (the pointer may point into the object itself).
+class Args {
+public:
+    explicit Args(arch::SyscallFrame* f) : frame(f), m_values(&f->rdi) {}
+    Args(const uint64_t (&values)[6], arch::SyscallFrame* f) : frame(f), m_values(m_own)
+    {
+        for (int n = 0; n < 6; ++n)
+            m_own[n] = values[n];
+    }
+    Args(const Args&) = delete;
+    Args& operator=(const Args&) = delete;
+
+    uint64_t u(int i) const { return m_values[i]; }
+    int32_t i(int n) const { return int32_t(m_values[n]); }
+    int64_t l(int n) const { return int64_t(m_values[n]); }
+
     arch::SyscallFrame* frame;
 
-    uint64_t u(int i) const { return raw[i]; }
-    int32_t i(int n) const { return int32_t(raw[n]); }
-    int64_t l(int n) const { return int64_t(raw[n]); }
+private:
+    const uint64_t* m_values;
+    uint64_t m_own[6];
 };
+static_assert(__builtin_offsetof(arch::SyscallFrame, r9) - __builtin_offsetof(arch::SyscallFrame, rdi) == 5 * 8,
+              "Args reads rdi, rsi, rdx, r10, r8, r9 as one array");
 
 inline int64_t err(Errno e) { return -int64_t(e); }
 

@@ -158,10 +158,8 @@ uint64_t FairRunQueue::detached_runtime_at(const FairEntity& e, Nanos now) const
     return math::div_u128(rebase(e.stored, e.epoch, shift) << (kRuntimeFraction - 10), c);
 }
 
-void FairRunQueue::attach(FairEntity& e, Nanos now)
+[[gnu::always_inline]] inline u128 FairRunQueue::place(FairEntity& e)
 {
-    NIMBUS_ASSERT(!e.attached && e.priority > 0 && e.priority <= kPriorityMax);
-    update(now);
     // Its R has decayed while it was away: V is unchanged in C's units; only a renormalisation
     // since (here or on the CPU it left) is a shift.
     u128 v = rebase(e.stored, e.epoch, m_clock.shift());
@@ -188,11 +186,33 @@ void FairRunQueue::attach(FairEntity& e, Nanos now)
         if (v < floor_v)
             v = floor_v;
     }
-    e.stored = v;
+    return v;
+}
+
+void FairRunQueue::attach(FairEntity& e, Nanos now)
+{
+    NIMBUS_ASSERT(!e.attached && e.priority > 0 && e.priority <= kPriorityMax);
+    update(now);
+    e.stored = place(e);
     e.attached = true;
     e.is_new = false;
     bool inserted = m_tree.insert(e);
     NIMBUS_ASSERT(inserted); // ids are unique
+}
+
+void FairRunQueue::hand_off(FairEntity& e, Nanos now)
+{
+    NIMBUS_ASSERT(m_current && m_tree.size() == 0);
+    NIMBUS_ASSERT(!e.attached && e.priority > 0 && e.priority <= kPriorityMax);
+    update(now);
+    u128 v = place(e); // with the blocking entity still current, as attach() before it blocks
+    FairEntity& prev = *m_current;
+    prev.epoch = m_clock.shift();
+    prev.attached = false;
+    e.stored = v;
+    e.attached = true;
+    e.is_new = false;
+    m_current = &e;
 }
 
 void FairRunQueue::detach(FairEntity& e, Nanos now)

@@ -279,6 +279,12 @@ public:
     // it current (requeueing the previous current). nullptr when nothing is attached.
     FairEntity* schedule(Nanos now);
 
+    // The current entity blocks and `e`, detached, takes its place: attach(e), detach_current()
+    // and schedule() in one step, without the tree insert and erase. Precondition: a current
+    // entity and no runnable one, so schedule() would pick `e` — the result is the same
+    // (placement included: `e` is placed while the blocking entity is still current).
+    void hand_off(FairEntity& e, Nanos now);
+
     // Makes a specific runnable entity current (requeueing the previous one). For callers whose
     // choice overrides the policy (directed hand-off, tests replaying a given schedule).
     void switch_to(FairEntity& e, Nanos now);
@@ -322,6 +328,8 @@ private:
     void charge(Nanos now); // update() for a `now` past the clock's last update
     void charge_general(Nanos now);
     void apply_shift(int64_t shift);
+    // attach()'s wake placement of `e` (clock already updated): its V in this CPU's epoch.
+    math::u128 place(FairEntity& e);
     void make_current(FairEntity& e);
     // priority·τ: the growth of V per unit of C while running (fits 64 bits: ≤ 2^56).
     uint64_t growth(const FairEntity& e) const { return uint64_t(e.priority) * uint64_t(m_clock.params().tau_ns); }

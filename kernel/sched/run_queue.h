@@ -40,8 +40,12 @@ public:
     // clock is never behind m_last, and only an RR slice needs a look at equal times).
     void update(Nanos now)
     {
-        if (now > m_last || (m_current && m_current->policy == Policy::RoundRobin))
+        if (m_current && m_current->policy == Policy::RoundRobin) {
             update_general(now);
+        } else if (now > m_last) { // update_general() without a slice to charge
+            m_last = now;
+            m_fair.update(now);
+        }
     }
 
     // Makes a detached entity runnable here (new, woken, migrated in). Does not switch; ask
@@ -65,6 +69,22 @@ public:
         if (m_current->policy == Policy::Fair)
             m_fair.detach_current(now);
         m_current = nullptr;
+    }
+
+    // A directed hand-off: the current entity blocks and `next`, detached (a thread being
+    // woken here), becomes current — block_current(), wake(next) and schedule() in one step,
+    // with no run-queue insert, pick or erase. Only when that is what they would do: both are
+    // fair and nothing else is runnable (so schedule() would pick `next`); otherwise false,
+    // and nothing changed. Inline: the futex ping-pong's every switch.
+    bool hand_off(Entity& next, Nanos now)
+    {
+        if (!m_current || m_current->policy != Policy::Fair || next.policy != Policy::Fair || !m_rt.empty() ||
+            m_fair.runnable_count() != 0)
+            return false;
+        update(now);
+        m_fair.hand_off(next, now);
+        m_current = &next;
+        return true;
     }
 
     // Removes a runnable, not running, entity (migration). A fair entity keeps its R.
@@ -103,6 +123,8 @@ public:
     }
 
     Entity* current() const { return m_current; }
+    // The latest time the queue was updated to (no later than now).
+    Nanos last_update() const { return m_last; }
     size_t runnable_count() const { return m_rt.size() + m_fair.runnable_count(); }
     FairRunQueue& fair() { return m_fair; }
     const RtRunQueue& rt() const { return m_rt; }

@@ -1,7 +1,10 @@
 // Threads under Nimbus: std::thread, mutexes and condition variables (futexes underneath),
 // exceptions thrown in one thread and rethrown in another, thread_local, iostream, and a
 // pthread stress of mutexes, barriers and rwlocks. Prints "threads: ok" and exits 0.
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -50,6 +53,43 @@ void* stress_worker(void* arg)
         pthread_rwlock_unlock(&s->rwlock);
     }
     return nullptr;
+}
+
+long futex(std::atomic<int>& word, int op, int value)
+{
+    return syscall(SYS_futex, reinterpret_cast<int*>(&word), op, value, nullptr, nullptr, 0);
+}
+
+// A FUTEX_WAKE whose waker does not wait afterwards. Nimbus may hold such a wake-up back for a
+// direct hand-off to the waker's next wait (core::unpark_thread_for_handoff); it must still
+// reach the woken thread while the waker spins in application code without a system call
+// (`other_syscall` false: the preemption timer's bound) or makes another system call (true).
+// On one CPU a held-back wake-up that was never committed would spin here forever.
+bool wake_without_waiting(bool other_syscall)
+{
+    constexpr int kRounds = 100;
+    std::atomic<int> word { 0 };
+    std::atomic<int> ack { 0 };
+    std::thread sleeper([&] {
+        for (int i = 1; i <= kRounds; ++i) {
+            while (word.load() != i)
+                futex(word, FUTEX_WAIT_PRIVATE, i - 1);
+            ack.store(i);
+        }
+    });
+    for (int i = 1; i <= kRounds; ++i) {
+        // Let the sleeper block first (a wake without a waiter holds nothing back).
+        for (int k = 0; k < 3; ++k)
+            sched_yield();
+        word.store(i);
+        futex(word, FUTEX_WAKE_PRIVATE, 1);
+        if (other_syscall)
+            syscall(SYS_getppid);
+        while (ack.load() != i) {
+        }
+    }
+    sleeper.join();
+    return ack.load() == kRounds;
 }
 
 } // namespace
@@ -136,6 +176,12 @@ int main()
         pthread_join(w, nullptr);
     if (s.counter != kThreads * 20 * 200 || s.shared != kThreads * 20)
         return fail("stress counts");
+
+    // Futex wakes whose waker runs on (see wake_without_waiting).
+    if (!wake_without_waiting(false))
+        return fail("futex wake, waker spinning");
+    if (!wake_without_waiting(true))
+        return fail("futex wake, waker in another system call");
 
     std::cout << "threads: ok (" << std::thread::hardware_concurrency() << " cpus)" << std::endl;
     return 0;

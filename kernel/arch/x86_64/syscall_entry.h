@@ -10,7 +10,7 @@ namespace arch {
 // rt_sigreturn restores one from a signal frame, signal delivery redirects rip/rsp.
 struct SyscallFrame {
     uint64_t r15, r14, r13, r12, rbp, rbx;
-    uint64_t rdi, rsi, rdx, r10, r8, r9; // the arguments in order (the dispatcher copies them)
+    uint64_t rdi, rsi, rdx, r10, r8, r9; // the arguments in order (lx::Args reads them as an array)
     uint64_t rax;    // the syscall number on entry, the result on return
     uint64_t rflags; // from r11
     uint64_t rip;    // from rcx

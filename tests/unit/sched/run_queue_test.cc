@@ -189,3 +189,61 @@ TEST(RunQueue, FairYieldHandsTheCpuToAnother)
 }
 
 } // namespace
+
+namespace {
+
+// RunQueue::hand_off (the futex hand-off of core/thread.cc) must leave the queue exactly as
+// wake(next) + block_current() + schedule() would: the same values, epochs and current, over a
+// long ping-pong with sleeps of every length (short steps, long ones, renormalisations) —
+// and it must refuse when another entity is runnable or a class other than fair is involved.
+TEST(RunQueue, HandOffMatchesWakeBlockSchedule)
+{
+    RunQueueParams params;
+    params.fair.renormalize_exponent = 2; // renormalise often
+    RunQueue fast(params, 0), slow(params, 0);
+    Entity fa = make(1, Policy::Fair), fb = make(2, Policy::Fair);
+    Entity sa = make(1, Policy::Fair), sb = make(2, Policy::Fair);
+    fast.wake(fa, 0);
+    slow.wake(sa, 0);
+    EXPECT_EQ(fast.schedule(0), &fa);
+    EXPECT_EQ(slow.schedule(0), &sa);
+    // The first hand-off is to a new entity (no sleeper's credit), later ones to sleepers.
+    Entity* fcur = &fa;
+    Entity* fother = &fb;
+    Entity* scur = &sa;
+    Entity* sother = &sb;
+    Nanos t = 0;
+    uint64_t seed = 12345;
+    for (int i = 0; i < 5000; ++i) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        Nanos step = Nanos((seed >> 33) % (i % 7 == 0 ? 400 * kMs : 200'000)) + 1;
+        t += step;
+        ASSERT_TRUE(fast.hand_off(*fother, t));
+        slow.wake(*sother, t);
+        slow.block_current(t);
+        ASSERT_EQ(slow.schedule(t), sother);
+        ASSERT_EQ(fast.current(), fother);
+        std::swap(fcur, fother);
+        std::swap(scur, sother);
+        ASSERT_EQ(fcur->stored, scur->stored) << i;
+        ASSERT_EQ(fother->stored, sother->stored) << i;
+        ASSERT_EQ(fother->epoch, sother->epoch) << i;
+        ASSERT_EQ(fcur->attached, scur->attached);
+        ASSERT_FALSE(fother->attached);
+        ASSERT_EQ(fast.fair().runnable_count(), 0u);
+        ASSERT_EQ(fast.fair().clock().c(), slow.fair().clock().c());
+    }
+    // Refused, and nothing changed, with a third entity runnable or an RT one involved.
+    Entity c = make(3, Policy::Fair);
+    fast.wake(c, t + 1);
+    EXPECT_FALSE(fast.hand_off(*fother, t + 2));
+    EXPECT_EQ(fast.current(), fcur);
+    EXPECT_FALSE(fother->attached);
+    fast.remove(c, t + 3);
+    Entity r = make(4, Policy::Fifo, 5);
+    EXPECT_FALSE(fast.hand_off(r, t + 4));
+    EXPECT_TRUE(fast.hand_off(*fother, t + 5));
+    EXPECT_EQ(fast.current(), fother);
+}
+
+} // namespace
