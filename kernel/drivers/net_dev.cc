@@ -19,13 +19,15 @@ void NetDevice::deliver(const ReceivedFrame& frame)
     }
     m_stats.rx_packets.fetch_add(1, std::memory_order_relaxed);
     m_stats.rx_bytes.fetch_add(frame.length, std::memory_order_relaxed);
+    if (frame.queue < kMaxNetQueues)
+        m_stats.rx_queue_packets[frame.queue].fetch_add(1, std::memory_order_relaxed);
     receiver(m_receiver_context, frame);
 }
 
-void NetDevice::end_burst()
+void NetDevice::end_burst(uint16_t queue)
 {
     if (BurstEnd burst_end = m_burst_end.load(std::memory_order_acquire))
-        burst_end(m_burst_end_context);
+        burst_end(m_burst_end_context, queue);
 }
 
 Result<void> register_net_device(NetDevice& device, const char* description)

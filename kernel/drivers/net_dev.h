@@ -16,6 +16,8 @@
 namespace drivers {
 
 constexpr size_t kMaxNetDevices = 8;
+// Receive/transmit queue pairs a NIC may use (virtio-net multiqueue: one per vCPU).
+constexpr size_t kMaxNetQueues = 8;
 
 // What the device finishes for a frame we send. Only what the device offered may be asked
 // (can_offload_checksum / can_segment_tcp4).
@@ -36,13 +38,15 @@ struct ReceivedFrame {
     uint16_t csum_start = 0;
     uint16_t csum_offset = 0;
     uint16_t coalesced_segment_size = 0; // non-zero: several TCP segments merged (LRO)
-    uint16_t queue = 0;
+    uint16_t queue = 0; // the receive queue (< queue_count()): its own thread, its own bursts
 };
 
 using FrameReceiver = void (*)(void* context, const ReceivedFrame& frame);
-// Called after a burst of frames (every frame the device had completed, or at most 32): the
-// stack may have queued them and processes them together now (one lock, one ACK per burst).
-using BurstEnd = void (*)(void* context);
+// Called after a burst of frames of receive queue `queue` (every frame the device had
+// completed, or at most 32): the stack may have queued them and processes them together now
+// (one lock, one ACK per burst). Each queue's frames and bursts come from one thread; several
+// queues' threads run at once.
+using BurstEnd = void (*)(void* context, uint16_t queue);
 
 struct NetStats {
     std::atomic<uint64_t> rx_packets{ 0 };
@@ -52,6 +56,10 @@ struct NetStats {
     std::atomic<uint64_t> tx_packets{ 0 };
     std::atomic<uint64_t> tx_bytes{ 0 };
     std::atomic<uint64_t> tx_ring_full{ 0 };    // no room in the transmit ring: dropped
+    std::atomic<uint64_t> tx_segmented{ 0 };    // frames the device cut into segments (TSO)
+    std::atomic<uint64_t> rx_coalesced{ 0 };    // frames the device coalesced (LRO)
+    std::atomic<uint64_t> rx_queue_packets[kMaxNetQueues] = {}; // per receive queue
+    std::atomic<uint64_t> tx_queue_packets[kMaxNetQueues] = {}; // per transmit queue
 };
 
 class NetDevice {
@@ -64,10 +72,16 @@ public:
     bool link_up() const { return m_link_up.load(std::memory_order_relaxed); }
     bool can_offload_checksum() const { return m_tx_checksum; }
     bool can_segment_tcp4() const { return m_tso4; }
+    // The device may deliver coalesced TCP/IPv4 frames of up to 64 KiB (LRO, GUEST_TSO4).
+    bool can_receive_coalesced() const { return m_lro4; }
+    // Receive (and transmit) queues in use: frames carry their queue's number; transmit uses
+    // the calling CPU's queue.
+    uint16_t queue_count() const { return m_queue_count; }
     NetStats& stats() { return m_stats; }
 
-    // Sends one frame of at most mtu() + 14 bytes (more with tcp4_segment_size): MSGSIZE when
-    // longer, INVAL for an offload the device did not offer or positions outside the frame,
+    // Sends one frame of at most mtu() + 14 bytes (with tcp4_segment_size up to 65,535 + 14,
+    // and partial_checksum required): MSGSIZE when longer, INVAL for an offload the device did
+    // not offer, positions outside the frame or a segment size that breaks the MTU,
     // NOBUFS when the transmit ring is full (counted; the caller may retry or drop).
     virtual Result<void> transmit(const uint8_t* frame, size_t length, const TransmitOffload& offload) = 0;
 
@@ -99,7 +113,7 @@ public:
 protected:
     // For drivers: hands a frame to the stack; end_burst() after the last of a burst.
     void deliver(const ReceivedFrame& frame);
-    void end_burst();
+    void end_burst(uint16_t queue);
 
     char m_name[8] = {};
     uint8_t m_mac[6] = {};
@@ -107,6 +121,8 @@ protected:
     std::atomic<bool> m_link_up{ true };
     bool m_tx_checksum = false;
     bool m_tso4 = false;
+    bool m_lro4 = false;
+    uint16_t m_queue_count = 1;
     NetStats m_stats;
 
 private:

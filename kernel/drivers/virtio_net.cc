@@ -7,12 +7,26 @@
 // while there is work: the moderation), hands each frame to the stack and posts the buffer
 // again — one notification per batch.
 //
-// Transmit: one slot per ring entry holds the header and a copy of the frame (one descriptor).
-// Completions are reclaimed by the next transmit (and by the queue's interrupt thread), so
-// transmit interrupts stay off unless the ring fills.
+// Transmit: the header and a copy of the frame go into 2 KiB slots, one descriptor each — one
+// slot for an ordinary frame, a chain of up to 33 for a TCP super-segment the device cuts
+// (TSO, HOST_TSO4). Completions are reclaimed by the next transmit (and by the queue's
+// interrupt thread), so transmit interrupts stay off unless the ring fills.
+//
+// Multiqueue (MQ with the control queue): one receive/transmit queue pair per vCPU, as many
+// as the device offers (up to kMaxPairs), each pair's queues interrupting on CPU k; frames
+// name their receive queue (the stack keeps per-queue bursts), transmit takes the calling
+// CPU's pair. The control queue's VQ_PAIRS_SET switches the device over after DRIVER_OK;
+// until it answers, only pair 0 carries traffic.
+//
+// Offloads, where the device offers them: checksums both ways (CSUM, GUEST_CSUM), TSO
+// (HOST_TSO4) and coalesced receive (GUEST_TSO4, "LRO": frames up to 64 KiB arrive over
+// several mergeable buffers and are gathered into one; only with mergeable buffers, else the
+// driver negotiates again without it).
 #include <core/console.h>
+#include <core/cpu.h>
 #include <core/entropy.h>
 #include <core/memory.h>
+#include <core/timer.h>
 #include <drivers/net_dev.h>
 #include <drivers/virtio_net.h>
 #include <lib/format.h>
@@ -33,7 +47,40 @@ constexpr size_t kTxSlotBytes = 2048;
 constexpr size_t kHeaderBytes = 12;              // VERSION_1 or mergeable buffers
 constexpr size_t kMaxFrameBytes = 65535 + 14;    // the largest coalesced frame we gather
 constexpr uint16_t kMaxRxBuffers = (kMaxFrameBytes + kHeaderBytes + kRxBufferBytes - 1) / kRxBufferBytes;
-constexpr uint16_t kRxQueue = 0, kTxQueue = 1;
+constexpr uint16_t kMaxTxChain = (kNetMaxSegmentedFrame + kHeaderBytes + kTxSlotBytes - 1) / kTxSlotBytes;
+constexpr uint16_t kNoSlot = 0xffff;
+// 2 * pairs + the control queue, each with its own vector and thread (Transport's limit, 16).
+constexpr uint16_t kMaxPairs = 7;
+static_assert(kMaxPairs <= kMaxNetQueues);
+
+// [§5.1.2] Receive queue k is 2k, transmit queue k is 2k + 1; the control queue follows the
+// device's largest pair count.
+constexpr uint16_t rx_queue(uint16_t pair) { return uint16_t(2 * pair); }
+constexpr uint16_t tx_queue(uint16_t pair) { return uint16_t(2 * pair + 1); }
+unsigned queue_cpu(uint16_t queue) { return queue / 2; }
+
+// One receive/transmit queue pair and its memory.
+struct Pair {
+    uint16_t index = 0;
+
+    // Receive: touched only by the receive queue's interrupt thread.
+    SplitQueue rx;
+    uint8_t* rx_buffers = nullptr;
+    uint64_t rx_phys = 0;
+    uint16_t rx_size = 0;
+    uint8_t* gather = nullptr; // a frame spanning several buffers, assembled
+    NetReceiveGather gatherer{ nullptr, 0, kRxBufferBytes };
+    bool rx_broken = false;
+
+    ksync::Mutex tx_lock;
+    SplitQueue tx;
+    uint8_t* tx_slots = nullptr;
+    uint64_t tx_phys = 0;
+    uint16_t* tx_free = nullptr; // stack of free slot indices
+    uint16_t tx_free_count = 0;
+    uint16_t* tx_next = nullptr; // the next slot of a frame's chain, kNoSlot at its end
+    bool tx_broken = false;
+};
 
 class NetDeviceImpl final : public NetDevice {
 public:
@@ -43,36 +90,36 @@ public:
     Result<void> transmit(const uint8_t* frame, size_t length, const TransmitOffload& offload) override;
     bool transmit_idle() override
     {
-        ksync::MutexGuard guard(m_tx_lock);
-        reclaim_tx();
-        return m_tx_broken || m_tx.outstanding() == 0;
+        bool idle = true;
+        for (uint16_t p = 0; p < m_pair_count; p++) {
+            Pair& pair = m_pairs[p];
+            ksync::MutexGuard guard(pair.tx_lock);
+            reclaim_tx(pair);
+            idle = idle && (pair.tx_broken || pair.tx.outstanding() == 0);
+        }
+        return idle;
     }
 
 private:
     static void on_queue(void* self, uint16_t queue);
     Result<void> set_up_ring(SplitQueue& ring, uint16_t queue, uint16_t size);
-    void receive();
-    bool post_rx_buffer(uint16_t index);
-    void reclaim_tx(); // under m_tx_lock
+    Result<void> set_up_pair(Pair& pair, bool mergeable);
+    Result<void> set_queue_pairs(uint16_t pairs);
+    void receive(Pair& pair);
+    bool post_rx_buffer(Pair& pair, uint16_t index);
+    void reclaim_tx(Pair& pair); // under pair.tx_lock
 
     Transport& m_transport;
     uint64_t m_features = 0;
     size_t m_header_bytes = kHeaderBytes;
     bool m_device_fence = false; // Transport::needs_device_fence()
 
-    SplitQueue m_rx;
-    uint8_t* m_rx_buffers = nullptr;
-    uint64_t m_rx_phys = 0;
-    uint8_t* m_gather = nullptr; // a frame spanning several buffers, assembled
-    bool m_rx_broken = false;
-
-    ksync::Mutex m_tx_lock;
-    SplitQueue m_tx;
-    uint8_t* m_tx_slots = nullptr;
-    uint64_t m_tx_phys = 0;
-    uint16_t* m_tx_free = nullptr; // stack of free slot indices
-    uint16_t m_tx_free_count = 0;
-    bool m_tx_broken = false;
+    Pair m_pairs[kMaxPairs];
+    uint16_t m_pair_count = 1;  // pairs in use (the device's, at most the CPUs and kMaxPairs)
+    uint16_t m_ctrl_queue = 0;  // with MQ: 2 * the device's max_virtqueue_pairs
+    SplitQueue m_ctrl;
+    uint8_t* m_ctrl_buffer = nullptr; // the command, its data and the device's ack
+    uint64_t m_ctrl_phys = 0;
 };
 
 Result<void> NetDeviceImpl::set_up_ring(SplitQueue& ring, uint16_t queue, uint16_t size)
@@ -94,253 +141,372 @@ Result<void> NetDeviceImpl::set_up_ring(SplitQueue& ring, uint16_t queue, uint16
     return m_transport.enable_queue(queue, size, ring.desc_phys(), ring.avail_phys(), ring.used_phys());
 }
 
-Result<void> NetDeviceImpl::start()
+Result<void> NetDeviceImpl::set_up_pair(Pair& pair, bool mergeable)
 {
-    uint64_t wanted = kFeatureEventIdx | kNetMac | kNetStatus | kNetMergeableRxBuffers | kNetCsum | kNetGuestCsum | kNetMtu;
-    m_features = TRY(m_transport.negotiate(wanted));
-    bool modern = (m_features & kFeatureVersion1) != 0;
-    bool mergeable = (m_features & kNetMergeableRxBuffers) != 0;
-    m_header_bytes = net_header_size(modern || mergeable);
-
-    uint8_t raw[kNetConfigBytes] = {};
-    size_t got = TRY(m_transport.read_config_bytes(raw, sizeof raw));
-    NetDriverLimits limits;
-    auto config = parse_net_config(raw, got, m_features, limits);
-    if (config.is_error()) {
-        log_warn("%s: unusable network configuration", m_transport.name());
-        return config.error();
-    }
-    if (config.value().has_mac) {
-        lib::mem_copy(m_mac, config.value().mac, 6);
-    } else {
-        // A locally administered unicast address, random per boot.
-        core::fill_random(m_mac, 6);
-        m_mac[0] = uint8_t((m_mac[0] & 0xfe) | 0x02);
-    }
-    m_mtu = config.value().mtu;
-    // Without mergeable buffers a frame must fit one buffer.
-    if (!mergeable && m_mtu > kRxBufferBytes - m_header_bytes - 14)
-        m_mtu = 1500;
-    m_link_up.store(config.value().link_up, std::memory_order_relaxed);
-    m_tx_checksum = (m_features & kNetCsum) != 0;
-
-    for (uint16_t q : { kRxQueue, kTxQueue })
-        if (m_transport.queue_max_size(q) == 0)
-            return Errno::NOTSUP;
-    uint16_t rx_size = m_transport.queue_max_size(kRxQueue);
-    uint16_t tx_size = m_transport.queue_max_size(kTxQueue);
+    uint16_t rxq = rx_queue(pair.index), txq = tx_queue(pair.index);
+    if (m_transport.queue_max_size(rxq) == 0 || m_transport.queue_max_size(txq) == 0)
+        return Errno::NOTSUP;
+    uint16_t rx_size = m_transport.queue_max_size(rxq);
+    uint16_t tx_size = m_transport.queue_max_size(txq);
     if (!m_transport.is_legacy()) {
         rx_size = rx_size > kMaxQueueSize ? kMaxQueueSize : rx_size;
         tx_size = tx_size > kMaxQueueSize ? kMaxQueueSize : tx_size;
     }
     if ((rx_size & (rx_size - 1)) || (tx_size & (tx_size - 1)) || rx_size < kMaxRxBuffers / 2 || tx_size < 2)
         return Errno::NOTSUP;
-
     size_t rx_pages = (size_t(rx_size) * kRxBufferBytes + 4095) / 4096;
     size_t tx_pages = (size_t(tx_size) * kTxSlotBytes + 4095) / 4096;
-    m_rx_buffers = static_cast<uint8_t*>(core::alloc_contiguous_pages(rx_pages));
-    m_tx_slots = static_cast<uint8_t*>(core::alloc_contiguous_pages(tx_pages));
-    m_tx_free = static_cast<uint16_t*>(core::kmalloc(sizeof(uint16_t) * tx_size));
-    m_gather = mergeable ? static_cast<uint8_t*>(core::kmalloc(kMaxFrameBytes + kHeaderBytes)) : nullptr;
-    if (!m_rx_buffers || !m_tx_slots || !m_tx_free || (mergeable && !m_gather))
+    pair.rx_buffers = static_cast<uint8_t*>(core::alloc_contiguous_pages(rx_pages));
+    pair.tx_slots = static_cast<uint8_t*>(core::alloc_contiguous_pages(tx_pages));
+    pair.tx_free = static_cast<uint16_t*>(core::kmalloc(sizeof(uint16_t) * tx_size));
+    pair.tx_next = static_cast<uint16_t*>(core::kmalloc(sizeof(uint16_t) * tx_size));
+    pair.gather = mergeable ? static_cast<uint8_t*>(core::kmalloc(kMaxFrameBytes + kHeaderBytes)) : nullptr;
+    if (!pair.rx_buffers || !pair.tx_slots || !pair.tx_free || !pair.tx_next || (mergeable && !pair.gather))
         return Errno::NOMEM;
-    m_rx_phys = core::virt_to_phys(m_rx_buffers);
-    m_tx_phys = core::virt_to_phys(m_tx_slots);
-    for (uint16_t i = 0; i < tx_size; i++)
-        m_tx_free[i] = uint16_t(tx_size - 1 - i);
-    m_tx_free_count = tx_size;
+    pair.rx_phys = core::virt_to_phys(pair.rx_buffers);
+    pair.rx_size = rx_size;
+    pair.gatherer = NetReceiveGather(pair.gather, mergeable ? kMaxFrameBytes + kHeaderBytes : 0, kRxBufferBytes);
+    pair.tx_phys = core::virt_to_phys(pair.tx_slots);
+    for (uint16_t i = 0; i < tx_size; i++) {
+        pair.tx_free[i] = uint16_t(tx_size - 1 - i);
+        pair.tx_next[i] = kNoSlot;
+    }
+    pair.tx_free_count = tx_size;
+    TRY(set_up_ring(pair.rx, rxq, rx_size));
+    TRY(set_up_ring(pair.tx, txq, tx_size));
+    pair.tx.disable_interrupts();
+    for (uint16_t i = 0; i < rx_size; i++)
+        if (!post_rx_buffer(pair, i))
+            return Errno::IO;
+    return {};
+}
+
+// [§5.1.6.5.5] VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET over the control queue, waiting (bounded) for
+// the device's ack.
+Result<void> NetDeviceImpl::set_queue_pairs(uint16_t pairs)
+{
+    uint8_t* b = m_ctrl_buffer;
+    b[0] = kNetCtrlClassMq;
+    b[1] = kNetCtrlMqPairsSet;
+    b[8] = uint8_t(pairs);
+    b[9] = uint8_t(pairs >> 8);
+    b[16] = 0xff;
+    Segment segments[3] = { { m_ctrl_phys, 2, false }, { m_ctrl_phys + 8, 2, false }, { m_ctrl_phys + 16, 1, true } };
+    TRY(m_ctrl.add(segments, 3, reinterpret_cast<void*>(uintptr_t(1))));
+    m_ctrl.publish();
+    m_transport.notify(m_ctrl_queue);
+    for (unsigned polls = 0; polls < 1000; polls++) {
+        SplitQueue::Completion c;
+        auto got = m_ctrl.next_used(c);
+        if (got.is_error())
+            return Errno::IO;
+        if (got.value()) {
+            // The ack byte is the device's word: anything but OK is a refusal.
+            return c.written >= 1 && static_cast<volatile uint8_t*>(b)[16] == kNetCtrlOk ? Result<void>{}
+                                                                                         : Result<void>{ Errno::IO };
+        }
+        core::sleep_ns(1'000'000);
+    }
+    return Errno::TIMEDOUT;
+}
+
+Result<void> NetDeviceImpl::start()
+{
+    uint64_t wanted = kFeatureEventIdx | kNetMac | kNetStatus | kNetMergeableRxBuffers | kNetCsum | kNetGuestCsum |
+                      kNetMtu | kNetHostTso4 | kNetGuestTso4 | kNetCtrlVq | kNetMq;
+    m_features = TRY(m_transport.negotiate(wanted));
+    if ((m_features & kNetGuestTso4) && !(m_features & kNetMergeableRxBuffers)) {
+        // Coalesced frames of 64 KiB would need 64 KiB receive buffers [§5.1.6.3.1]: without
+        // mergeable buffers, do without (negotiation starts again with a reset).
+        m_features = TRY(m_transport.negotiate(wanted & ~kNetGuestTso4));
+    }
+    bool modern = (m_features & kFeatureVersion1) != 0;
+    bool mergeable = (m_features & kNetMergeableRxBuffers) != 0;
+    m_header_bytes = net_header_size(modern || mergeable);
+
+    // Only as far as the negotiated fields reach: QEMU sizes the configuration by the offered
+    // features (10 bytes without MTU) and reads all ones for an access that crosses its end —
+    // a 4-byte read at 8 would lose max_virtqueue_pairs.
+    uint8_t raw[kNetConfigBytes] = {};
+    size_t got = TRY(m_transport.read_config_bytes(raw, (m_features & kNetMtu) ? kNetConfigBytes : 10));
+    // The device's largest pair count first (it places the control queue), then ours.
+    NetDriverLimits device_limits;
+    device_limits.max_queue_pairs = 0x8000;
+    auto device_config = parse_net_config(raw, got, m_features, device_limits);
+    if (device_config.is_error()) {
+        log_warn("%s: unusable network configuration", m_transport.name());
+        return device_config.error();
+    }
+    const NetConfig& config = device_config.value();
+    bool mq = (m_features & kNetMq) && (m_features & kNetCtrlVq) && config.queue_pairs > 1;
+    uint16_t pairs = config.queue_pairs;
+    unsigned cpus = core::cpu_count();
+    if (pairs > cpus)
+        pairs = uint16_t(cpus);
+    if (pairs > kMaxPairs)
+        pairs = kMaxPairs;
+    // Every queue up to the control queue gets its interrupt thread: 2 * the device's pairs + 1
+    // must stay within the transport's per-queue threads, or one thread serves them all.
+    if (!mq || pairs < 2 || 2 * size_t(config.queue_pairs) + 1 > 16)
+        mq = false;
+    m_pair_count = mq ? pairs : 1;
+    m_queue_count = m_pair_count;
+    m_ctrl_queue = mq ? uint16_t(2 * config.queue_pairs) : 0;
+
+    if (config.has_mac) {
+        lib::mem_copy(m_mac, config.mac, 6);
+    } else {
+        // A locally administered unicast address, random per boot.
+        core::fill_random(m_mac, 6);
+        m_mac[0] = uint8_t((m_mac[0] & 0xfe) | 0x02);
+    }
+    m_mtu = config.mtu;
+    // Without mergeable buffers a frame must fit one buffer.
+    if (!mergeable && m_mtu > kRxBufferBytes - m_header_bytes - 14)
+        m_mtu = 1500;
+    m_link_up.store(config.link_up, std::memory_order_relaxed);
+    m_tx_checksum = (m_features & kNetCsum) != 0;
+    m_tso4 = m_tx_checksum && (m_features & kNetHostTso4) != 0;
+    m_lro4 = (m_features & kNetGuestTso4) && (m_features & kNetGuestCsum) && mergeable;
 
     m_device_fence = Transport::needs_device_fence();
-    TRY(m_transport.start_interrupts(2, &NetDeviceImpl::on_queue, this));
-    TRY(set_up_ring(m_rx, kRxQueue, rx_size));
-    TRY(set_up_ring(m_tx, kTxQueue, tx_size));
-    m_tx.disable_interrupts();
-    for (uint16_t i = 0; i < rx_size; i++)
-        if (!post_rx_buffer(i))
-            return Errno::IO;
+    uint16_t interrupt_queues = mq ? uint16_t(m_ctrl_queue + 1) : 2;
+    TRY(m_transport.start_interrupts(interrupt_queues, &NetDeviceImpl::on_queue, this, queue_cpu));
+    for (uint16_t p = 0; p < m_pair_count; p++) {
+        m_pairs[p].index = p;
+        TRY(set_up_pair(m_pairs[p], mergeable));
+    }
+    if (mq) {
+        m_ctrl_buffer = static_cast<uint8_t*>(core::alloc_contiguous_pages(1));
+        if (!m_ctrl_buffer)
+            return Errno::NOMEM;
+        m_ctrl_phys = core::virt_to_phys(m_ctrl_buffer);
+        uint16_t ctrl_size = m_transport.queue_max_size(m_ctrl_queue);
+        if (ctrl_size == 0)
+            return Errno::NOTSUP;
+        if (!m_transport.is_legacy() && ctrl_size > 16)
+            ctrl_size = 16;
+        TRY(set_up_ring(m_ctrl, m_ctrl_queue, ctrl_size));
+        m_ctrl.disable_interrupts();
+    }
     m_transport.driver_ok();
-    if (m_rx.publish())
-        m_transport.notify(kRxQueue);
+    for (uint16_t p = 0; p < m_pair_count; p++)
+        if (m_pairs[p].rx.publish())
+            m_transport.notify(rx_queue(p));
+    if (mq) {
+        if (auto set = set_queue_pairs(m_pair_count); set.is_error()) {
+            // The device stays on pair 0 [§5.1.6.5.5]: so do we.
+            log_warn("%s: the device refused %u queue pairs (%s); one pair", m_transport.name(), m_pair_count,
+                     lib::errno_name(set.error()));
+            m_pair_count = 1;
+            m_queue_count = 1;
+        }
+    }
 
-    char description[160];
-    lib::format_to(description, sizeof description, "%s, queues %u/%u%s%s%s%s%s", m_transport.name(), rx_size, tx_size,
+    char description[200];
+    lib::format_to(description, sizeof description, "%s, %u queue pair%s of %u/%u%s%s%s%s%s%s%s", m_transport.name(),
+                m_pair_count, m_pair_count == 1 ? "" : "s", m_pairs[0].rx_size, m_pairs[0].tx.size(),
                 (m_features & kFeatureEventIdx) ? ", event idx" : "", m_device_fence ? ", device fences" : "",
                 mergeable ? ", mergeable rx" : "", m_tx_checksum ? ", tx csum" : "",
-                (m_features & kNetGuestCsum) ? ", rx csum" : "");
+                (m_features & kNetGuestCsum) ? ", rx csum" : "", m_tso4 ? ", tso4" : "", m_lro4 ? ", lro4" : "");
     return register_net_device(*this, description);
 }
 
-bool NetDeviceImpl::post_rx_buffer(uint16_t index)
+bool NetDeviceImpl::post_rx_buffer(Pair& pair, uint16_t index)
 {
-    Segment segment{ m_rx_phys + size_t(index) * kRxBufferBytes, uint32_t(kRxBufferBytes), true };
-    return !m_rx.add(&segment, 1, reinterpret_cast<void*>(uintptr_t(index) + 1)).is_error();
+    Segment segment{ pair.rx_phys + size_t(index) * kRxBufferBytes, uint32_t(kRxBufferBytes), true };
+    return !pair.rx.add(&segment, 1, reinterpret_cast<void*>(uintptr_t(index) + 1)).is_error();
 }
 
 void NetDeviceImpl::on_queue(void* self, uint16_t queue)
 {
     auto* d = static_cast<NetDeviceImpl*>(self);
-    if (queue == kRxQueue) {
-        d->receive();
-    } else if (queue == kTxQueue) {
-        ksync::MutexGuard guard(d->m_tx_lock);
-        d->reclaim_tx();
+    uint16_t p = queue / 2;
+    if (p >= d->m_pair_count || (d->m_ctrl_queue != 0 && queue == d->m_ctrl_queue))
+        return; // the control queue is polled; unused pairs stay silent
+    Pair& pair = d->m_pairs[p];
+    if (queue == rx_queue(p)) {
+        d->receive(pair);
+    } else {
+        ksync::MutexGuard guard(pair.tx_lock);
+        d->reclaim_tx(pair);
     }
 }
 
-// The receive thread's work: every completed buffer, then re-arm and check again.
-void NetDeviceImpl::receive()
+// A receive queue's thread: every completed buffer, then re-arm and check again.
+void NetDeviceImpl::receive(Pair& pair)
 {
-    if (m_rx_broken)
+    if (pair.rx_broken)
         return;
-    bool mergeable = (m_features & kNetMergeableRxBuffers) != 0;
-    m_rx.disable_interrupts();
+    uint16_t rxq = rx_queue(pair.index);
+    pair.rx.disable_interrupts();
     uint16_t reposted = 0;
     for (;;) {
         SplitQueue::Completion c;
-        auto next = m_rx.next_used(c);
+        auto next = pair.rx.next_used(c);
         if (next.is_error()) {
-            log_error("%s: the device corrupted its receive queue; receiving stops", name());
-            m_rx_broken = true;
+            log_error("%s: the device corrupted receive queue %u; it stops", name(), pair.index);
+            pair.rx_broken = true;
             return;
         }
         if (!next.value()) {
-            end_burst();
+            end_burst(pair.index);
             if (reposted) {
-                if (m_rx.publish())
-                    m_transport.notify(kRxQueue);
+                if (pair.rx.publish())
+                    m_transport.notify(rxq);
                 reposted = 0;
             }
-            if (!m_rx.enable_interrupts())
+            if (!pair.rx.enable_interrupts())
                 return;
-            m_rx.disable_interrupts();
+            pair.rx.disable_interrupts();
             continue;
         }
         uint16_t index = uint16_t(uintptr_t(c.cookie) - 1);
-        uint8_t* buffer = m_rx_buffers + size_t(index) * kRxBufferBytes;
-        uint32_t written = c.written;
-        const uint8_t* frame = buffer + m_header_bytes;
-        size_t length = written >= m_header_bytes ? written - m_header_bytes : 0;
-        bool bad = written < m_header_bytes + 14;
-        uint16_t buffers = 1;
-        if (!bad && mergeable) {
-            buffers = net_header_buffers(buffer);
-            if (buffers > 1 && buffers <= kMaxRxBuffers) {
-                // Gather the rest of the frame; each further buffer holds frame bytes only.
-                lib::mem_copy(m_gather, buffer, written);
-                size_t total = written;
-                for (uint16_t i = 1; i < buffers; i++) {
-                    SplitQueue::Completion more;
-                    auto got = m_rx.next_used(more);
-                    if (got.is_error() || !got.value()) {
-                        // The device promised buffers it has not returned: a broken device.
-                        log_error("%s: the device announced %u receive buffers and returned %u; receiving stops",
-                                  name(), buffers, i);
-                        m_rx_broken = true;
-                        return;
-                    }
-                    uint16_t more_index = uint16_t(uintptr_t(more.cookie) - 1);
-                    const uint8_t* more_buffer = m_rx_buffers + size_t(more_index) * kRxBufferBytes;
-                    if (total + more.written <= kMaxFrameBytes + m_header_bytes) {
-                        lib::mem_copy(m_gather + total, more_buffer, more.written);
-                        total += more.written;
-                    } else {
-                        bad = true;
-                    }
-                    post_rx_buffer(more_index);
-                    reposted++;
-                }
-                frame = m_gather + m_header_bytes;
-                length = total - m_header_bytes;
-                buffer = m_gather;
+        const uint8_t* buffer = pair.rx_buffers + size_t(index) * kRxBufferBytes;
+        uint16_t buffers = pair.gatherer.begin(buffer, c.written, m_header_bytes, m_features, kMaxRxBuffers);
+        for (uint16_t i = 1; i < buffers; i++) {
+            // The rest of the frame; each further buffer holds frame bytes only.
+            SplitQueue::Completion more;
+            auto more_got = pair.rx.next_used(more);
+            if (more_got.is_error() || !more_got.value()) {
+                // The device promised buffers it has not returned: a broken device.
+                log_error("%s: the device announced %u receive buffers and returned %u; queue %u stops", name(),
+                          buffers, i, pair.index);
+                pair.rx_broken = true;
+                return;
             }
+            uint16_t more_index = uint16_t(uintptr_t(more.cookie) - 1);
+            pair.gatherer.add(pair.rx_buffers + size_t(more_index) * kRxBufferBytes, more.written);
+            post_rx_buffer(pair, more_index);
+            reposted++;
         }
-        if (!bad) {
-            auto info = parse_net_receive_header(buffer, m_header_bytes, length, m_features, kMaxRxBuffers);
-            if (info.is_error()) {
-                bad = true;
-            } else {
-                ReceivedFrame f;
-                f.data = frame;
-                f.length = length;
-                f.checksum_valid = info.value().checksum_valid;
-                f.checksum_partial = info.value().checksum_partial;
-                f.csum_start = info.value().csum_start;
-                f.csum_offset = info.value().csum_offset;
-                f.coalesced_segment_size = info.value().gso_size;
-                f.queue = 0;
-                deliver(f);
-            }
-        }
-        if (bad)
+        auto packet = pair.gatherer.finish();
+        if (!packet.is_error()) {
+            const NetReceiveInfo& info = packet.value().info;
+            ReceivedFrame f;
+            f.data = packet.value().frame;
+            f.length = packet.value().length;
+            f.checksum_valid = info.checksum_valid;
+            f.checksum_partial = info.checksum_partial;
+            f.csum_start = info.csum_start;
+            f.csum_offset = info.csum_offset;
+            f.coalesced_segment_size = info.gso_type == kNetGsoTcpV4 ? info.gso_size : 0;
+            f.queue = pair.index;
+            if (f.coalesced_segment_size)
+                m_stats.rx_coalesced.fetch_add(1, std::memory_order_relaxed);
+            deliver(f);
+        } else {
             m_stats.rx_bad_header.fetch_add(1, std::memory_order_relaxed);
-        post_rx_buffer(index);
+        }
+        post_rx_buffer(pair, index);
         if (++reposted >= 32) {
             // Keep the device fed during a long burst, and the stack's bursts bounded.
-            end_burst();
-            if (m_rx.publish())
-                m_transport.notify(kRxQueue);
+            end_burst(pair.index);
+            if (pair.rx.publish())
+                m_transport.notify(rxq);
             reposted = 0;
         }
     }
 }
 
-void NetDeviceImpl::reclaim_tx()
+void NetDeviceImpl::reclaim_tx(Pair& pair)
 {
-    if (m_tx_broken)
+    if (pair.tx_broken)
         return;
     for (;;) {
         SplitQueue::Completion c;
-        auto next = m_tx.next_used(c);
+        auto next = pair.tx.next_used(c);
         if (next.is_error()) {
-            log_error("%s: the device corrupted its transmit queue; sending stops", name());
-            m_tx_broken = true;
+            log_error("%s: the device corrupted transmit queue %u; it stops", name(), pair.index);
+            pair.tx_broken = true;
             return;
         }
         if (!next.value())
             return;
-        m_tx_free[m_tx_free_count++] = uint16_t(uintptr_t(c.cookie) - 1);
+        // The cookie is the chain's first slot (the driver's own: the queue checked that the
+        // device returned a head we published); every slot of it is free again.
+        for (uint16_t slot = uint16_t(uintptr_t(c.cookie) - 1); slot != kNoSlot;) {
+            uint16_t next_slot = pair.tx_next[slot];
+            pair.tx_next[slot] = kNoSlot;
+            pair.tx_free[pair.tx_free_count++] = slot;
+            slot = next_slot;
+        }
     }
 }
 
 Result<void> NetDeviceImpl::transmit(const uint8_t* frame, size_t length, const TransmitOffload& offload)
 {
-    if (length < 14 || length > size_t(m_mtu) + 14 || length + m_header_bytes > kTxSlotBytes)
+    NetTransmitRequest request;
+    request.partial_checksum = offload.partial_checksum;
+    request.csum_start = offload.csum_start;
+    request.csum_offset = offload.csum_offset;
+    request.tcp4_segment_size = offload.tcp4_segment_size;
+    request.header_length = offload.header_length;
+    NetHeader header = TRY(make_net_transmit_header(request, length, m_features, m_mtu));
+    if (header.gso_type != kNetGsoNone && !m_tso4)
+        return Errno::INVAL;
+    size_t bytes = m_header_bytes + length;
+    uint16_t slots = uint16_t((bytes + kTxSlotBytes - 1) / kTxSlotBytes);
+    if (slots > kMaxTxChain)
         return Errno::MSGSIZE;
-    if (offload.tcp4_segment_size != 0)
-        return Errno::INVAL; // not negotiated yet
-    NetHeader header;
-    if (offload.partial_checksum) {
-        if (!m_tx_checksum || size_t(offload.csum_start) + offload.csum_offset + 2 > length)
-            return Errno::INVAL;
-        header.flags = kNetHdrNeedsCsum;
-        header.csum_start = offload.csum_start;
-        header.csum_offset = offload.csum_offset;
+    // The calling CPU's pair (a thread that moves on meanwhile only shares a lock).
+    uint16_t p = 0;
+    if (m_pair_count > 1) {
+        core::PreemptGuard preempt;
+        p = uint16_t(core::this_cpu().id % m_pair_count);
     }
-    ksync::MutexGuard guard(m_tx_lock);
-    if (m_tx_broken)
+    Pair& pair = m_pairs[p];
+    ksync::MutexGuard guard(pair.tx_lock);
+    if (pair.tx_broken)
         return Errno::IO;
-    reclaim_tx();
+    reclaim_tx(pair);
     // The interrupt thread reclaims when the device catches up; completions that came while
     // interrupts were being re-armed may bring no interrupt, so take them now.
-    if (m_tx_free_count == 0 && m_tx.enable_interrupts())
-        reclaim_tx();
-    if (m_tx_free_count == 0) {
+    if ((pair.tx_free_count < slots || pair.tx.free_descriptors() < slots) && pair.tx.enable_interrupts())
+        reclaim_tx(pair);
+    if (pair.tx_free_count < slots || pair.tx.free_descriptors() < slots) {
         m_stats.tx_ring_full.fetch_add(1, std::memory_order_relaxed);
         return Errno::NOBUFS;
     }
-    uint16_t slot = m_tx_free[--m_tx_free_count];
-    uint8_t* out = m_tx_slots + size_t(slot) * kTxSlotBytes;
-    write_net_header(header, out, m_header_bytes);
-    lib::mem_copy(out + m_header_bytes, frame, length);
-    Segment segment{ m_tx_phys + size_t(slot) * kTxSlotBytes, uint32_t(m_header_bytes + length), false };
-    if (m_tx.add(&segment, 1, reinterpret_cast<void*>(uintptr_t(slot) + 1)).is_error()) {
-        m_tx_free[m_tx_free_count++] = slot;
+    // Header and frame fill the slots in order, one descriptor per slot.
+    Segment segments[kMaxTxChain];
+    uint16_t first = kNoSlot, previous = kNoSlot;
+    size_t done = 0; // bytes of header + frame placed
+    for (uint16_t i = 0; i < slots; i++) {
+        uint16_t slot = pair.tx_free[--pair.tx_free_count];
+        if (previous == kNoSlot)
+            first = slot;
+        else
+            pair.tx_next[previous] = slot;
+        previous = slot;
+        uint8_t* out = pair.tx_slots + size_t(slot) * kTxSlotBytes;
+        size_t used = 0;
+        if (i == 0) {
+            write_net_header(header, out, m_header_bytes);
+            used = m_header_bytes;
+        }
+        size_t frame_at = done + used - m_header_bytes; // frame bytes already placed
+        size_t n = length - frame_at < kTxSlotBytes - used ? length - frame_at : kTxSlotBytes - used;
+        lib::mem_copy(out + used, frame + frame_at, n);
+        done += used + n;
+        segments[i] = Segment{ pair.tx_phys + size_t(slot) * kTxSlotBytes, uint32_t(used + n), false };
+    }
+    if (pair.tx.add(segments, slots, reinterpret_cast<void*>(uintptr_t(first) + 1)).is_error()) {
+        for (uint16_t slot = first; slot != kNoSlot;) {
+            uint16_t next_slot = pair.tx_next[slot];
+            pair.tx_next[slot] = kNoSlot;
+            pair.tx_free[pair.tx_free_count++] = slot;
+            slot = next_slot;
+        }
         return Errno::IO;
     }
-    if (m_tx.publish())
-        m_transport.notify(kTxQueue);
+    if (pair.tx.publish())
+        m_transport.notify(tx_queue(p));
     m_stats.tx_packets.fetch_add(1, std::memory_order_relaxed);
     m_stats.tx_bytes.fetch_add(length, std::memory_order_relaxed);
+    m_stats.tx_queue_packets[p].fetch_add(1, std::memory_order_relaxed);
+    if (header.gso_type != kNetGsoNone)
+        m_stats.tx_segmented.fetch_add(1, std::memory_order_relaxed);
     return {};
 }
 

@@ -67,7 +67,7 @@ protected:
             m_per_queue_vectors = m_msix.size() >= queues && queues <= kMaxQueueThreads;
             unsigned threads = m_per_queue_vectors ? queues : 1;
             for (unsigned i = 0; i < threads; ++i) {
-                unsigned cpu = i % core::cpu_count();
+                unsigned cpu = (m_cpu_of ? m_cpu_of(uint16_t(i)) : i) % core::cpu_count();
                 core::InterruptThread::Ops ops{ ack_always, m_per_queue_vectors ? work_one : work_all };
                 void* context = m_per_queue_vectors ? static_cast<void*>(&m_slots[i]) : static_cast<void*>(this);
                 auto thread = TRY(core::InterruptThread::create_for_vector("virtio-pci", ops, context, cpu));

@@ -113,11 +113,12 @@ uint16_t Transport::count_queues_by_probing(uint16_t limit)
     return n;
 }
 
-Result<void> Transport::start_interrupts(uint16_t queues, QueueWork work, void* driver)
+Result<void> Transport::start_interrupts(uint16_t queues, QueueWork work, void* driver, QueueCpu cpu_of)
 {
     if (!work || queues == 0 || m_thread_count != 0)
         return Errno::INVAL;
     m_work = work;
+    m_cpu_of = cpu_of;
     m_driver = driver;
     m_queues = queues;
     for (uint16_t q = 0; q < queues && q < kMaxQueueThreads; ++q)

@@ -57,6 +57,9 @@ constexpr uint32_t kDeviceEntropy = 4;
 
 // The driver's per-queue interrupt work (thread context; may block).
 using QueueWork = void (*)(void* driver, uint16_t queue);
+// Which CPU a queue's interrupt thread (and MSI-X vector) should be on, taken modulo the CPU
+// count: a multiqueue NIC puts receive and transmit queue k on CPU k.
+using QueueCpu = unsigned (*)(uint16_t queue);
 
 class Transport {
 public:
@@ -82,8 +85,9 @@ public:
     virtual uint16_t queue_max_size(uint16_t queue) = 0;
 
     // Interrupts for queues [0, queues): see the header comment. Before enable_queue().
+    // `cpu_of` places per-queue threads (default: queue % cpu_count()).
     // BUSY: no vectors; NOENT: the device has no interrupt the kernel can route.
-    Result<void> start_interrupts(uint16_t queues, QueueWork work, void* driver);
+    Result<void> start_interrupts(uint16_t queues, QueueWork work, void* driver, QueueCpu cpu_of = nullptr);
     // Tells the device where queue `queue`'s parts are (physical addresses) and enables it.
     // INVAL: a size the device cannot take (above max, not a power of two) or a legacy layout
     // that does not fit the legacy rules.
@@ -145,6 +149,7 @@ protected:
     uint32_t m_device_type = 0;
     bool m_legacy = false;
     QueueWork m_work = nullptr;
+    QueueCpu m_cpu_of = nullptr;
     void* m_driver = nullptr;
     uint16_t m_queues = 0;
     QueueSlot m_slots[kMaxQueueThreads];

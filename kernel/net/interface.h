@@ -23,6 +23,11 @@ enum class LinkKind : uint8_t {
 struct InterfaceFeatures {
     bool tx_checksum = false; // the device completes checksums (PacketMeta::checksum_needed)
     bool rx_checksum = false; // the device may mark received checksums verified
+    // The device cuts TCP/IPv4 segments of up to 64 KiB (PacketMeta::gso_size) into MTU-sized
+    // ones (virtio-net HOST_TSO4): TCP sends super-segments through this interface.
+    bool tso4 = false;
+    // The device may hand over coalesced TCP/IPv4 segments of up to 64 KiB (GUEST_TSO4).
+    bool lro4 = false;
 };
 
 class Interface {

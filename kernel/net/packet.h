@@ -20,6 +20,11 @@ namespace net {
 class Interface;
 class Packet;
 
+enum class GsoType : uint8_t {
+    None,
+    TcpV4, // TCP over IPv4 [virtio-v1.2 §5.1.6 VIRTIO_NET_HDR_GSO_TCPV4]
+};
+
 // What the layers record about a packet besides its bytes. Offsets are from the start of the
 // buffer (not from data()), so they stay valid across push/pull.
 struct PacketMeta {
@@ -34,6 +39,13 @@ struct PacketMeta {
     bool checksum_needed = false;
     uint16_t checksum_start = 0;
     uint16_t checksum_offset = 0;
+    // Segmentation offload (virtio-net gso_type/gso_size). Transmit: a TCP/IPv4 segment longer
+    // than the path allows, to be cut into segments of gso_size payload bytes each (by the
+    // device when the interface offers tso4, else by IPv4 output in software); it always
+    // comes with checksum_needed. Receive: the device coalesced segments of this size (LRO);
+    // informative only — every layer checks the bytes as it would for any packet.
+    GsoType gso_type = GsoType::None;
+    uint16_t gso_size = 0;
 };
 
 // The storage behind a Packet. Only Packet and PacketQueue touch it.

@@ -38,6 +38,8 @@ public:
     {
         net::InterfaceFeatures features;
         features.tx_checksum = nic.can_offload_checksum();
+        features.tso4 = nic.can_segment_tcp4();
+        features.lro4 = nic.can_receive_coalesced();
         set_features(features);
         set_link_up(nic.link_up());
     }
@@ -52,23 +54,40 @@ public:
             offload.partial_checksum = true;
             offload.csum_start = uint16_t(frame.meta().checksum_start - frame.data_offset());
             offload.csum_offset = frame.meta().checksum_offset;
+            if (frame.meta().gso_type == net::GsoType::TcpV4) {
+                // The device cuts it: every header byte up to the TCP payload is repeated.
+                size_t tcp = offload.csum_start;
+                if (tcp + 13 > frame.length())
+                    return Errno::INVAL;
+                offload.tcp4_segment_size = frame.meta().gso_size;
+                offload.header_length = uint16_t(tcp + (frame.data()[tcp + 12] >> 4) * 4);
+            }
         }
         return m_nic.transmit(frame.data(), frame.length(), offload);
     }
 
     drivers::NetDevice& nic() { return m_nic; }
-    uint64_t rx_no_memory = 0;
-    // The burst in progress, touched only by the NIC's receive thread: frames for the
-    // ordinary path (on_frame queues, on_burst_end processes), the channels frames were
-    // queued on (each holds a reference; told at the burst's end), and the burst's number.
-    static constexpr size_t kMaxTouched = 64;
-    net::PacketQueue inbox;
-    net::Channel* touched[kMaxTouched];
-    size_t touched_count = 0;
-    bool sweep_wanted = false; // a channel went from empty to not empty
-    uint64_t burst = 1;
+
+    // One receive queue of the NIC and the burst in progress on it, touched only by that
+    // queue's receive thread: frames for the ordinary path (on_frame queues, on_burst_end
+    // processes), the channels frames were queued on (each holds a reference; told at the
+    // burst's end), and the burst's number. The queue is the net channels' producer (the
+    // single-producer rule is per receive queue, not per NIC).
+    struct ReceiveQueue {
+        static constexpr size_t kMaxTouched = 64;
+        net::PacketQueue inbox;
+        net::Channel* touched[kMaxTouched];
+        size_t touched_count = 0;
+        bool sweep_wanted = false; // a channel went from empty to not empty
+        uint64_t burst = 1;
+        uint64_t rx_no_memory = 0;
+    };
+    // The receive queue `index` (a driver's number past the last is folded onto queue 0:
+    // never the case for ours).
+    ReceiveQueue& queue(uint16_t index) { return m_queues[index < drivers::kMaxNetQueues ? index : 0]; }
 
 private:
+    ReceiveQueue m_queues[drivers::kMaxNetQueues];
     drivers::NetDevice& m_nic;
 };
 
@@ -198,72 +217,78 @@ void retire_channel(net::Channel* channel, void*)
 }
 
 // Tells the channels of the burst (each once) and lets go of them.
-void notify_channels(NicInterface& interface)
+void notify_channels(NicInterface::ReceiveQueue& queue)
 {
-    for (size_t i = 0; i < interface.touched_count; i++) {
-        net::Channel* channel = interface.touched[i];
+    for (size_t i = 0; i < queue.touched_count; i++) {
+        net::Channel* channel = queue.touched[i];
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++)
-            seen = interface.touched[j] == channel;
+            seen = queue.touched[j] == channel;
         if (!seen)
             channel->notify();
     }
-    for (size_t i = 0; i < interface.touched_count; i++)
-        interface.touched[i]->unref();
-    interface.touched_count = 0;
-    if (interface.sweep_wanted && !g_sweep_armed.load(std::memory_order_relaxed) &&
+    for (size_t i = 0; i < queue.touched_count; i++)
+        queue.touched[i]->unref();
+    queue.touched_count = 0;
+    if (queue.sweep_wanted && !g_sweep_armed.load(std::memory_order_relaxed) &&
         !g_sweep_armed.exchange(true, std::memory_order_seq_cst)) {
         g_sweep_at.store(core::monotonic_ns() + kSweepDelay, std::memory_order_seq_cst);
         if (g_timer_thread)
             core::unpark_thread(g_timer_thread); // it looks at the new deadline
     }
-    interface.sweep_wanted = false;
+    queue.sweep_wanted = false;
 }
 
 // The NICs' receive threads hand frames in here: each is copied into a packet and offered to
 // the classifier; what it does not take waits until the burst ends.
 void on_frame(void* context, const drivers::ReceivedFrame& frame)
 {
-    auto* interface = static_cast<NicInterface*>(context);
+    auto* nic = static_cast<NicInterface*>(context);
+    NicInterface::ReceiveQueue* queue = &nic->queue(frame.queue);
     net::Packet packet = net::Packet::allocate_data(frame.length);
     if (!packet) {
-        interface->rx_no_memory++;
+        queue->rx_no_memory++;
         return;
     }
     lib::mem_copy(packet.data(), frame.data, frame.length);
     // A partial checksum comes from a local peer that trusted its own data (tap offload).
     packet.meta().checksum_verified = frame.checksum_valid || frame.checksum_partial;
+    if (frame.coalesced_segment_size != 0) {
+        packet.meta().gso_type = net::GsoType::TcpV4;
+        packet.meta().gso_size = frame.coalesced_segment_size;
+    }
     net::Channel* channel;
     bool was_empty = false;
     {
         core::RcuReadGuard rcu;
-        // (One receive queue per NIC: the interface names the producer.)
-        channel = g_stack->classify(*interface, packet, { interface, interface->burst }, was_empty);
+        // The receive queue is the producer: each has its own thread.
+        channel = g_stack->classify(*nic, packet, { queue, queue->burst }, was_empty);
     }
     if (channel == nullptr) {
-        interface->inbox.push_back(static_cast<net::Packet&&>(packet));
+        queue->inbox.push_back(static_cast<net::Packet&&>(packet));
         return;
     }
-    interface->sweep_wanted |= was_empty;
-    if (interface->touched_count == NicInterface::kMaxTouched)
-        notify_channels(*interface);
-    interface->touched[interface->touched_count++] = channel;
+    queue->sweep_wanted |= was_empty;
+    if (queue->touched_count == NicInterface::ReceiveQueue::kMaxTouched)
+        notify_channels(*queue);
+    queue->touched[queue->touched_count++] = channel;
 }
 
 // The end of a burst: the channels are told, then the other frames go through the stack
 // under one acquisition of the lock, as one TCP batch (a pure ACK a later one of the burst
 // supersedes is not sent: one ACK per burst and connection, like a NIC that aggregates).
-void on_burst_end(void* context)
+void on_burst_end(void* context, uint16_t index)
 {
-    auto* interface = static_cast<NicInterface*>(context);
-    interface->burst++;
-    notify_channels(*interface);
-    if (interface->inbox.is_empty())
+    auto* nic = static_cast<NicInterface*>(context);
+    NicInterface::ReceiveQueue& queue = nic->queue(index);
+    queue.burst++;
+    notify_channels(queue);
+    if (queue.inbox.is_empty())
         return;
     ksync::MutexGuard guard(g_lock);
     g_stack->tcp().begin_batch();
-    while (net::Packet packet = interface->inbox.pop_front())
-        g_stack->input(*interface, static_cast<net::Packet&&>(packet));
+    while (net::Packet packet = queue.inbox.pop_front())
+        g_stack->input(*nic, static_cast<net::Packet&&>(packet));
     g_stack->tcp().end_batch();
     timers_changed();
 }
@@ -486,6 +511,19 @@ void flush_transmit(uint64_t tcp_timeout_ns, uint64_t nic_timeout_ns)
         drivers::NetDevice& nic = g_interfaces[i]->nic();
         while (!nic.transmit_idle() && core::monotonic_ns() < deadline)
             core::sleep_ns(20'000); // the device works in its own thread; give it the CPU
+        // What the offloads did, for a NIC that used them (the tap tests read it).
+        drivers::NetStats& st = nic.stats();
+        uint64_t segmented = st.tx_segmented.load(std::memory_order_relaxed);
+        uint64_t coalesced = st.rx_coalesced.load(std::memory_order_relaxed);
+        if (segmented || coalesced)
+            log_info("%s: tx %lu frames (%lu cut by the device), rx %lu frames (%lu coalesced), %lu bad", nic.name(),
+                     st.tx_packets.load(std::memory_order_relaxed), segmented,
+                     st.rx_packets.load(std::memory_order_relaxed), coalesced,
+                     st.rx_bad_header.load(std::memory_order_relaxed));
+        for (uint16_t q = 0; nic.queue_count() > 1 && q < nic.queue_count() && q < drivers::kMaxNetQueues; q++)
+            log_info("%s: queue %u: rx %lu frames, tx %lu frames", nic.name(), q,
+                     st.rx_queue_packets[q].load(std::memory_order_relaxed),
+                     st.tx_queue_packets[q].load(std::memory_order_relaxed));
     }
 }
 

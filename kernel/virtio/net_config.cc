@@ -1,4 +1,5 @@
 // virtio-net configuration and header decoding (net_config.h).
+#include <lib/string.h>
 #include <virtio/net_config.h>
 
 namespace virtio {
@@ -78,6 +79,42 @@ void write_net_header(const NetHeader& header, uint8_t* out, size_t header_size)
         store_le16(out + 10, 0); // num_buffers: the driver writes 0 [§5.1.6.2]
 }
 
+Result<NetHeader> make_net_transmit_header(const NetTransmitRequest& request, size_t frame_length,
+                                           uint64_t features, uint16_t mtu)
+{
+    constexpr size_t kEthernet = 14, kMinIp = 20, kMinTcp = 20;
+    bool segment = request.tcp4_segment_size != 0;
+    if (frame_length < kEthernet)
+        return Errno::INVAL;
+    if (frame_length > (segment ? kNetMaxSegmentedFrame : size_t(mtu) + kEthernet))
+        return Errno::MSGSIZE;
+    NetHeader header;
+    if (request.partial_checksum) {
+        if (!(features & kNetCsum) || size_t(request.csum_start) + request.csum_offset + 2 > frame_length)
+            return Errno::INVAL;
+        header.flags = kNetHdrNeedsCsum;
+        header.csum_start = request.csum_start;
+        header.csum_offset = request.csum_offset;
+    }
+    if (segment) {
+        if (!(features & kNetHostTso4) || !(features & kNetCsum) || !request.partial_checksum)
+            return Errno::INVAL;
+        size_t headers = request.header_length;
+        // The checksum is TCP's: its header starts at csum_start, after Ethernet and IPv4, and
+        // ends within header_length; payload follows.
+        if (headers < kEthernet + kMinIp + kMinTcp || headers >= frame_length ||
+            size_t(request.csum_start) < kEthernet + kMinIp || size_t(request.csum_start) + kMinTcp > headers ||
+            size_t(request.csum_start) + request.csum_offset + 2 > headers)
+            return Errno::INVAL;
+        if (headers - kEthernet + request.tcp4_segment_size > mtu)
+            return Errno::INVAL;
+        header.gso_type = kNetGsoTcpV4;
+        header.gso_size = request.tcp4_segment_size;
+        header.header_length = uint16_t(headers);
+    }
+    return header;
+}
+
 Result<NetReceiveInfo> parse_net_receive_header(const uint8_t* raw, size_t header_size,
                                                 size_t frame_length, uint64_t features,
                                                 uint16_t max_buffers)
@@ -142,6 +179,66 @@ Result<NetReceiveInfo> parse_net_receive_header(const uint8_t* raw, size_t heade
             return Errno::INVAL;
     }
     return info;
+}
+
+uint16_t NetReceiveGather::begin(const uint8_t* buffer, uint32_t written, size_t header_size, uint64_t features,
+                                 uint16_t max_buffers)
+{
+    m_first = buffer;
+    m_first_length = written;
+    m_header_size = header_size;
+    m_features = features;
+    m_max_buffers = max_buffers;
+    m_expected = 1;
+    m_taken = 1;
+    m_total = 0;
+    m_bad = written > m_buffer_size || written < header_size + 14;
+    if (!m_bad && (features & kNetMergeableRxBuffers) && header_size >= 12) {
+        uint16_t buffers = net_header_buffers(buffer);
+        if (buffers > 1 && buffers <= max_buffers)
+            m_expected = buffers;
+    }
+    return m_expected;
+}
+
+void NetReceiveGather::add(const uint8_t* buffer, uint32_t written)
+{
+    if (m_taken >= m_expected) {
+        m_bad = true;
+        return;
+    }
+    m_taken++;
+    if (m_bad)
+        return;
+    if (m_total == 0) {
+        if (m_first_length > m_scratch_size) {
+            m_bad = true;
+            return;
+        }
+        lib::mem_copy(m_scratch, m_first, m_first_length);
+        m_total = m_first_length;
+    }
+    if (written > m_buffer_size || written > m_scratch_size - m_total) {
+        m_bad = true;
+        return;
+    }
+    lib::mem_copy(m_scratch + m_total, buffer, written);
+    m_total += written;
+}
+
+Result<NetReceivedPacket> NetReceiveGather::finish()
+{
+    if (m_bad || m_taken != m_expected || !m_first)
+        return Errno::INVAL;
+    const uint8_t* header = m_expected > 1 ? m_scratch : m_first;
+    size_t total = m_expected > 1 ? m_total : m_first_length;
+    NetReceivedPacket packet;
+    packet.frame = header + m_header_size;
+    packet.length = total - m_header_size;
+    packet.info = TRY(parse_net_receive_header(header, m_header_size, packet.length, m_features, m_max_buffers));
+    if (packet.info.buffers != m_expected)
+        return Errno::INVAL;
+    return packet;
 }
 
 } // namespace virtio

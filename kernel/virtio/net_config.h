@@ -92,6 +92,27 @@ struct NetHeader {
 // Writes `header` into `out` (net_header_size bytes).
 void write_net_header(const NetHeader& header, uint8_t* out, size_t header_size);
 
+// What the driver asks the device to finish for one frame it sends.
+struct NetTransmitRequest {
+    bool partial_checksum = false; // NEEDS_CSUM: complete the sum from csum_start
+    uint16_t csum_start = 0;       // from the frame's first byte
+    uint16_t csum_offset = 0;      // from csum_start
+    uint16_t tcp4_segment_size = 0; // non-zero: TSO, cut into segments of this payload size
+    uint16_t header_length = 0;     // with TSO: Ethernet + IPv4 + TCP header bytes
+};
+
+// The largest frame with TSO: a 65,535-byte IPv4 datagram and its Ethernet header.
+constexpr size_t kNetMaxSegmentedFrame = 65535 + 14;
+
+// The header for a frame of `frame_length` bytes (Ethernet header included) on a link of
+// `mtu`, with `features` negotiated [§5.1.6.2]. MSGSIZE: longer than mtu + 14 without TSO,
+// than kNetMaxSegmentedFrame with it; INVAL: an offload not negotiated (TSO needs CSUM and
+// HOST_TSO4, and a partial checksum), a checksum position outside the frame, a TSO header
+// length that does not cover Ethernet + IPv4 + TCP (20 bytes each at least) with the checksum
+// inside it and payload after it, or a segment size whose pieces would exceed the MTU.
+Result<NetHeader> make_net_transmit_header(const NetTransmitRequest& request, size_t frame_length,
+                                           uint64_t features, uint16_t mtu);
+
 // What a received packet's header means for the stack, once checked.
 struct NetReceiveInfo {
     uint16_t buffers = 1;          // the packet spans this many receive buffers
@@ -115,6 +136,55 @@ inline uint16_t net_header_buffers(const uint8_t* raw) { return uint16_t(raw[10]
 Result<NetReceiveInfo> parse_net_receive_header(const uint8_t* raw, size_t header_size,
                                                 size_t frame_length, uint64_t features,
                                                 uint16_t max_buffers);
+
+// A received packet, gathered and checked: `frame` (Ethernet header first) points into the
+// first buffer, or into the gatherer's scratch memory when it spanned several.
+struct NetReceivedPacket {
+    const uint8_t* frame = nullptr;
+    size_t length = 0;
+    NetReceiveInfo info;
+};
+
+// Puts a received packet together from its buffers [§5.1.6.4]: the first holds the header and
+// the frame's start; with mergeable buffers num_buffers - 1 more hold the rest, copied after it
+// into `scratch`. Everything the device wrote is its word: num_buffers, the lengths (beyond
+// `buffer_size` each, beyond `scratch_size` in all), the header fields — a lie makes finish()
+// fail, never a read or write out of bounds. One packet at a time; not synchronised.
+class NetReceiveGather {
+public:
+    // `scratch` holds `scratch_size` bytes (header + the largest frame accepted).
+    NetReceiveGather(uint8_t* scratch, size_t scratch_size, size_t buffer_size)
+        : m_scratch(scratch), m_scratch_size(scratch_size), m_buffer_size(buffer_size)
+    {
+    }
+
+    // Starts a packet with its first buffer (`written` bytes). Returns how many buffers it
+    // spans, this one included — what the caller takes from the ring before finish(): 1
+    // without mergeable buffers or when num_buffers is 0 or above `max_buffers` (finish()
+    // then rejects the packet).
+    uint16_t begin(const uint8_t* buffer, uint32_t written, size_t header_size, uint64_t features,
+                   uint16_t max_buffers);
+    // The packet's next buffer.
+    void add(const uint8_t* buffer, uint32_t written);
+    // The packet, checked (parse_net_receive_header over the whole frame, at least an Ethernet
+    // header, no more than the scratch memory holds). INVAL: the device lied; the buffers
+    // are the caller's to post again either way.
+    Result<NetReceivedPacket> finish();
+
+private:
+    uint8_t* m_scratch;
+    size_t m_scratch_size;
+    size_t m_buffer_size;
+    const uint8_t* m_first = nullptr;
+    size_t m_first_length = 0;
+    size_t m_header_size = 0;
+    uint64_t m_features = 0;
+    uint16_t m_max_buffers = 1;
+    uint16_t m_expected = 1;
+    uint16_t m_taken = 0;
+    size_t m_total = 0; // bytes gathered in scratch (header included) once a second buffer came
+    bool m_bad = false;
+};
 
 // The control queue [§5.1.6.5]: class/command numbers and the ack the device writes.
 constexpr uint8_t kNetCtrlClassMq = 4;

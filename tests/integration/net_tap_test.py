@@ -19,12 +19,25 @@ Cases (--case, repeatable; all by default):
               (the kernel answers with SYN cookies once its SYN queue is full), the guest must
               survive, and a connection after the flood must work too.
 
+  * tso:      guest -> host, --bytes (1 GiB) over one connection: `net_echo tcp-source` in the
+              guest, `net_echo tcp-sink` in the namespace; the byte counts and FNV-1a hashes
+              must agree, the driver's feature line must say `tso4` (QEMU's tap back-end with
+              a vnet header offers HOST_TSO4) and its exit line must show frames the device cut.
+  * lro:      host -> guest, the same the other way round: the feature line must say `lro4`
+              (GUEST_TSO4) and the exit line must show coalesced frames received.
+  * mq:       (--cpus 2 or more on q35/pc: the tap is created multi_queue) the driver must
+              use one queue pair per vCPU; `net_echo tcp-server` in the guest echoes
+              --conns connections that several `net_echo tcp-client` processes in the
+              namespace open at once (the host's tap spreads their flows over its queues), every
+              echo checked byte for byte; the guest's exit lines must show every receive and
+              transmit queue carrying frames.
+
 Needs root, /dev/net/tun, ip(8), ping(8) and dnsmasq(8): without them every case FAILS with the
 reason (never skipped silently). Names carry the test's pid, so parallel runs do not collide;
 the namespace, dnsmasq and QEMU are removed in `finally` whatever happened. Every wait is bounded.
 
 usage: net_tap_test.py --nimbus NIMBUS --kernel KERNEL --app NET_ECHO [--machine M] [--cpus N]
-                       [--case dhcp|static|synflood]...
+                       [--case dhcp|static|synflood|tso|lro]... [--bytes N]
 """
 import argparse
 import os
@@ -44,7 +57,7 @@ HOST_ADDR = "198.18.0.1"
 GUEST_STATIC = "198.18.0.2"
 DHCP_FIRST, DHCP_LAST = "198.18.0.50", "198.18.0.60"
 PORT = 7777
-CASES = ("dhcp", "static", "synflood")
+CASES = ("dhcp", "static", "synflood", "tso", "lro", "mq")
 
 
 class Failure(Exception):
@@ -126,7 +139,8 @@ class Namespace:
     it (`start`) are killed — their whole process group — by `close`, then the namespace is deleted
     (which deletes the tap)."""
 
-    def __init__(self, tag):
+    def __init__(self, tag, multi_queue=False):
+        self.multi_queue = multi_queue  # the runner gives QEMU one queue per vCPU on q35/pc
         self.name = f"nimbus-tap-{os.getpid()}-{tag}"
         self.tap = f"ntap{os.getpid() % 10**7}"  # IFNAMSIZ: at most 15 characters
         self.procs = []
@@ -138,7 +152,8 @@ class Namespace:
         run(["ip", "netns", "add", self.name])
         self.created = True
         run(["ip", "-n", self.name, "link", "set", "lo", "up"])
-        run(["ip", "-n", self.name, "tuntap", "add", "dev", self.tap, "mode", "tap"])
+        run(["ip", "-n", self.name, "tuntap", "add", "dev", self.tap, "mode", "tap"] +
+            (["multi_queue"] if self.multi_queue else []))
         run(["ip", "-n", self.name, "addr", "add", f"{HOST_ADDR}/24", "dev", self.tap])
         run(["ip", "-n", self.name, "link", "set", self.tap, "up"])
         return self
@@ -297,6 +312,112 @@ def case_static(args, ns):
     finish_guest(out, f"served {conns} connections, {conns * size} bytes")
 
 
+# --- offloads: TSO (guest -> host) and LRO (host -> guest) -------------------------------------
+
+STREAM_RE = r"tcp-(?:sink|source) (\d+) bytes fnv1a ([0-9a-f]{16})"
+OFFLOAD_RE = r"eth0: tx (\d+) frames \((\d+) cut by the device\), rx (\d+) frames \((\d+) coalesced\), (\d+) bad"
+
+
+def expect_feature(out, word):
+    line = out.wait_for(r"eth0: [0-9a-f:]{17} mtu \d+ link up, .*", 120)
+    if not line:
+        raise Failure(f"no eth0 feature line in the guest's log\n{out.text()}")
+    if not re.search(rf", {word}\b", line.group(0)):
+        raise Failure(f"the driver did not negotiate {word}: {line.group(0)}")
+    print(f"  {line.group(0)}", flush=True)
+
+
+def stream_result(out, who, timeout):
+    m = out.wait_for(STREAM_RE, timeout)
+    if not m:
+        raise Failure(f"{who} printed no result\n{out.text()}")
+    return int(m.group(1)), m.group(2)
+
+
+def case_tso(args, ns):
+    sink = ns.start([args.app, "tcp-sink", str(PORT)], "sink")
+    if not sink.wait_for(rf"listening {PORT}\b", 15):
+        raise Failure(f"the namespace's tcp-sink did not listen\n{sink.text()}")
+    t0 = time.monotonic()
+    out = guest(args, ns, STATIC_BOOT, ["tcp-source", HOST_ADDR, str(PORT), str(args.bytes)], unique_mac(0x75))
+    expect_feature(out, "tso4")
+    sent = stream_result(out, "the guest's tcp-source", 600)
+    got = stream_result(sink, "the namespace's tcp-sink", 60)
+    took = time.monotonic() - t0
+    if sent != got or sent[0] != args.bytes:
+        raise Failure(f"guest sent {sent}, the host received {got} (expected {args.bytes} bytes)")
+    status = out.wait_exit(60)
+    if status != 0:
+        raise Failure(f"the guest ended with status {status}\n{out.text()}")
+    stats = out.wait_for(OFFLOAD_RE, 0)
+    if not stats or int(stats.group(2)) == 0 or int(stats.group(5)) != 0:
+        raise Failure(f"no frames cut by the device (or bad ones) in the guest's exit line\n{out.text()}")
+    print(f"  {args.bytes} bytes guest -> host intact (fnv1a {sent[1]}) in {took:.1f} s with the boot; "
+          f"{stats.group(0)}", flush=True)
+
+
+def case_lro(args, ns):
+    t0 = time.monotonic()
+    out = guest(args, ns, STATIC_BOOT, ["tcp-sink", str(PORT)], unique_mac(0x7c))
+    expect_feature(out, "lro4")
+    expect_listening(out)
+    status, client = ns.run([args.app, "tcp-source", GUEST_STATIC, str(PORT), str(args.bytes)], timeout=600,
+                            check=False)
+    m = re.search(STREAM_RE, client)
+    if status != 0 or not m:
+        raise Failure(f"net_echo tcp-source (namespace): status {status}: {client.strip()}\n{out.text()}")
+    sent = (int(m.group(1)), m.group(2))
+    got = stream_result(out, "the guest's tcp-sink", 120)
+    took = time.monotonic() - t0
+    if sent != got or sent[0] != args.bytes:
+        raise Failure(f"the host sent {sent}, the guest received {got} (expected {args.bytes} bytes)")
+    status = out.wait_exit(60)
+    if status != 0:
+        raise Failure(f"the guest ended with status {status}\n{out.text()}")
+    stats = out.wait_for(OFFLOAD_RE, 0)
+    if not stats or int(stats.group(4)) == 0 or int(stats.group(5)) != 0:
+        raise Failure(f"no coalesced frames (or bad ones) in the guest's exit line\n{out.text()}")
+    print(f"  {args.bytes} bytes host -> guest intact (fnv1a {sent[1]}) in {took:.1f} s with the boot; "
+          f"{stats.group(0)}", flush=True)
+
+
+QUEUE_RE = r"eth0: queue (\d+): rx (\d+) frames, tx (\d+) frames"
+
+
+def case_mq(args, ns):
+    if args.cpus < 2:
+        raise Failure("the mq case needs --cpus 2 or more")
+    clients, per_client, size = 8, 2, 4 << 20
+    conns = clients * per_client
+    t0 = time.monotonic()
+    out = guest(args, ns, STATIC_BOOT, ["tcp-server", str(PORT), str(conns)], unique_mac(0x3a))
+    line = out.wait_for(r"eth0: [0-9a-f:]{17} mtu \d+ link up, .*", 120)
+    if not line or not re.search(rf", {args.cpus} queue pairs of ", line.group(0)):
+        raise Failure(f"the driver did not take {args.cpus} queue pairs: {line.group(0) if line else None}\n"
+                      f"{out.text()}")
+    print(f"  {line.group(0)}", flush=True)
+    expect_listening(out)
+    procs = [ns.start([args.app, "tcp-client", GUEST_STATIC, str(PORT), str(size), str(per_client)], f"client{i}")
+             for i in range(clients)]
+    for i, p in enumerate(procs):
+        status = p.wait_exit(400)
+        if status != 0 or not p.wait_for(re.escape(f"tcp-client ok: {per_client} connections x {size} bytes"), 0):
+            raise Failure(f"client {i}: status {status}\n{p.text()}\n{out.text()}")
+    took = time.monotonic() - t0
+    finish_guest(out, f"served {conns} connections, {conns * size} bytes")
+    queues = {}
+    for q in range(args.cpus):
+        m = out.wait_for(rf"eth0: queue {q}: rx (\d+) frames, tx (\d+) frames", 0)
+        if not m:
+            raise Failure(f"no exit line for queue {q}\n{out.text()}")
+        queues[q] = (int(m.group(1)), int(m.group(2)))
+    print(f"  {conns} parallel connections x {size} bytes echoed in {took:.1f} s with the boot; per queue "
+          f"(rx, tx): {queues}", flush=True)
+    for q, (rx, tx) in queues.items():
+        if rx < 100 or tx < 100:
+            raise Failure(f"queue {q} carried little traffic (rx {rx}, tx {tx}): {queues}")
+
+
 # --- the SYN flood (runs inside the namespace: `net_tap_test.py --flood ...`) -------------------
 
 def checksum(data):
@@ -446,6 +567,7 @@ def main():
     p.add_argument("--machine", default="q35")
     p.add_argument("--cpus", type=int, default=1)
     p.add_argument("--case", action="append", choices=CASES)
+    p.add_argument("--bytes", type=int, default=1 << 30, help="bytes each way for tso/lro (1 GiB)")
     p.add_argument("--case-timeout", type=int, default=270, help="seconds per case (ctest's TIMEOUT is 300)")
     args = p.parse_args()
     args.nimbus, args.kernel, args.app = (os.path.abspath(x) for x in (args.nimbus, args.kernel, args.app))
@@ -460,11 +582,12 @@ def main():
         problem = "; ".join(problems) or None
         if not problem:
             print(f"---- {name}", flush=True)
-            ns = Namespace(index)
+            ns = Namespace(index, multi_queue=args.cpus > 1 and args.machine in ("q35", "pc"))
             try:
                 signal.alarm(args.case_timeout)
                 ns.open()
-                {"dhcp": case_dhcp, "static": case_static, "synflood": case_synflood}[name](args, ns)
+                {"dhcp": case_dhcp, "static": case_static, "synflood": case_synflood, "tso": case_tso,
+                 "lro": case_lro, "mq": case_mq}[name](args, ns)
             except Failure as e:
                 problem = str(e)
             except Exception as e:  # a bug here or a host problem: still a failure with its reason

@@ -184,10 +184,22 @@ Result<void> Ipv4::output(Packet packet, const Ipv4OutputParams& params)
     packet.mark_network_header();
     bool df = params.dont_fragment == DontFragment::Set ||
               (params.dont_fragment == DontFragment::ByProtocol && params.protocol == kIpProtocolTcp);
+    // A TCP super-segment (TSO) leaves as ceil(payload / gso_size) datagrams, each with its
+    // own identification; a plain datagram as one.
+    bool gso = packet.meta().gso_type == GsoType::TcpV4 && packet.meta().gso_size != 0 &&
+               params.protocol == kIpProtocolTcp;
+    if (!gso) {
+        packet.meta().gso_type = GsoType::None;
+        packet.meta().gso_size = 0;
+    }
     Ipv4Header header;
     header.tos = params.tos;
     header.total_length = static_cast<uint16_t>(length);
-    header.id = m_next_id++;
+    header.id = m_next_id;
+    // (Pieces cut smaller for a lower path MTU may reuse the next datagram's IDs: harmless,
+    // TCP sets DF and RFC 6864 leaves atomic datagrams' IDs meaningless.)
+    size_t pieces = gso ? (length - kIpv4HeaderSize) / packet.meta().gso_size + 1 : 1;
+    m_next_id = static_cast<uint16_t>(m_next_id + pieces);
     header.dont_fragment = df;
     header.ttl = params.ttl;
     header.protocol = params.protocol;
@@ -197,6 +209,15 @@ Result<void> Ipv4::output(Packet packet, const Ipv4OutputParams& params)
     m_stats.tx_packets++;
 
     uint32_t mtu = params.interface ? interface->mtu() : path_mtu(params.destination);
+    if (gso) {
+        // The device cuts it when it can and every piece fits the path; otherwise we do.
+        const uint8_t* tcp = packet.data() + kIpv4HeaderSize;
+        size_t tcp_header = packet.length() > kIpv4HeaderSize + 12 ? size_t(tcp[12] >> 4) * 4 : 0;
+        bool fits = kIpv4HeaderSize + tcp_header + packet.meta().gso_size <= mtu;
+        if (interface->features().tso4 && interface->features().tx_checksum && fits && interface->is_up())
+            return transmit(*interface, next_hop, std::move(packet));
+        return segment_tcp(*interface, next_hop, std::move(packet), mtu);
+    }
     if (length > mtu) {
         if (df) {
             m_stats.tx_too_big++;
@@ -256,6 +277,74 @@ Result<void> Ipv4::fragment(Interface& interface, Ipv4Address next_hop, Packet p
         piece.mark_network_header();
         m_stats.tx_fragments++;
         TRY(transmit(interface, next_hop, std::move(piece)));
+    }
+    return {};
+}
+
+// Software segmentation (GSO) of a TCP super-segment (data() at its 20-byte IPv4 header, the
+// TCP header after it, PacketMeta::gso_size payload bytes per piece): what a device with TSO
+// does [virtio-v1.2 §5.1.6.2], for an interface without it or a path MTU below the piece
+// size. Every piece copies both headers; the sequence number advances by the bytes before it,
+// FIN and PSH stay on the last piece only, the IPv4 identification counts up from the
+// super-segment's; lengths and the IPv4 checksum are rewritten and the TCP checksum set up
+// again as a partial sum over the piece (completed by the device or in transmit()).
+Result<void> Ipv4::segment_tcp(Interface& interface, Ipv4Address next_hop, Packet packet, uint32_t mtu)
+{
+    const uint8_t* ip = packet.data();
+    size_t total = packet.length();
+    if (total < kIpv4HeaderSize + 20) {
+        m_stats.tx_errors++;
+        return Errno::INVAL;
+    }
+    const uint8_t* tcp = ip + kIpv4HeaderSize;
+    size_t tcp_header = size_t(tcp[12] >> 4) * 4;
+    if (tcp_header < 20 || kIpv4HeaderSize + tcp_header > total) {
+        m_stats.tx_errors++;
+        return Errno::INVAL;
+    }
+    size_t headers = kIpv4HeaderSize + tcp_header;
+    size_t piece = packet.meta().gso_size;
+    if (headers + piece > mtu)
+        piece = mtu > headers ? mtu - headers : 0;
+    if (piece == 0) {
+        m_stats.tx_too_big++;
+        return Errno::MSGSIZE;
+    }
+    const uint8_t* payload = ip + headers;
+    size_t payload_length = total - headers;
+    uint16_t id = load_be16(ip + 4);
+    uint32_t seq = load_be32(tcp + 4);
+    uint8_t flags = tcp[13];
+    Ipv4Address source{ load_be32(ip + 12) };
+    Ipv4Address destination{ load_be32(ip + 16) };
+    for (size_t offset = 0; offset < payload_length; offset += piece) {
+        size_t n = payload_length - offset < piece ? payload_length - offset : piece;
+        bool last = offset + n == payload_length;
+        Packet out_packet = Packet::allocate_data(headers + n);
+        if (!out_packet) {
+            m_stats.tx_errors++;
+            return Errno::NOBUFS;
+        }
+        uint8_t* out = out_packet.data();
+        lib::mem_copy(out, ip, headers);
+        lib::mem_copy(out + headers, payload + offset, n);
+        store_be16(out + 2, static_cast<uint16_t>(headers + n));
+        store_be16(out + 4, static_cast<uint16_t>(id + offset / piece));
+        store_be16(out + 10, 0);
+        store_be16(out + 10, finish_checksum(sum_bytes(out, kIpv4HeaderSize)));
+        uint8_t* out_tcp = out + kIpv4HeaderSize;
+        store_be32(out_tcp + 4, seq + static_cast<uint32_t>(offset));
+        out_tcp[13] = last ? flags : static_cast<uint8_t>(flags & ~(0x01 | 0x08)); // FIN, PSH
+        uint32_t sum = pseudo_header_sum(source, destination, kIpProtocolTcp, static_cast<uint16_t>(tcp_header + n));
+        store_be16(out_tcp + 16, fold_sum(sum));
+        out_packet.mark_network_header();
+        PacketMeta& meta = out_packet.meta();
+        meta.transport_offset = static_cast<uint16_t>(out_packet.data_offset() + kIpv4HeaderSize);
+        meta.checksum_needed = true;
+        meta.checksum_start = meta.transport_offset;
+        meta.checksum_offset = 16;
+        m_stats.tx_gso_segments++;
+        TRY(transmit(interface, next_hop, std::move(out_packet)));
     }
     return {};
 }

@@ -87,6 +87,7 @@ struct Ipv4Stats {
     uint64_t tx_too_big = 0;         // larger than the path MTU with DF set
     uint64_t tx_fragments = 0;       // fragments created
     uint64_t tx_errors = 0;          // no headroom / memory / driver refused
+    uint64_t tx_gso_segments = 0;    // TCP segments cut from super-segments in software
 };
 
 class Ipv4 {
@@ -103,7 +104,9 @@ public:
     // A received datagram (data() at the IPv4 header). Consumes it.
     void input(Interface& interface, Packet packet);
     // Sends `packet` (data() at the transport header) as one datagram, fragmenting it when it
-    // exceeds the path MTU and DF is clear. Consumes the packet. Errors: NETUNREACH (no
+    // exceeds the path MTU and DF is clear. A TCP super-segment (PacketMeta::gso_type) is never
+    // fragmented: it goes whole to an interface with tso4 whose pieces fit the path, else it
+    // is cut into TCP segments here (software GSO). Consumes the packet. Errors: NETUNREACH (no
     // route), MSGSIZE (too big with DF), NOBUFS/NOMEM, NETDOWN, ADDRNOTAVAIL (no source).
     Result<void> output(Packet packet, const Ipv4OutputParams& params);
 
@@ -127,6 +130,7 @@ private:
     void deliver(Packet packet, const Ipv4Header& header, bool broadcast);
     Result<void> transmit(Interface& interface, Ipv4Address next_hop, Packet packet);
     Result<void> fragment(Interface& interface, Ipv4Address next_hop, Packet packet, uint32_t mtu);
+    Result<void> segment_tcp(Interface& interface, Ipv4Address next_hop, Packet packet, uint32_t mtu);
 
     Stack& m_stack;
     Ipv4ProtocolHandler* m_handlers[256] = {};

@@ -279,9 +279,11 @@ Options Connection::make_options(bool syn, bool include_sack)
     return o;
 }
 
-void Connection::emit(uint32_t seq, uint8_t flags, Payload payload, Instant now, bool syn_options)
+void Connection::emit(uint32_t seq, uint8_t flags, Payload payload, Instant now, bool syn_options,
+                      uint16_t segment_size)
 {
     OutgoingSegment out;
+    out.segment_size = segment_size;
     Header& h = out.header;
     h.source = m_tuple.local_address;
     h.destination = m_tuple.remote_address;
@@ -427,7 +429,15 @@ void Connection::output(Instant now)
         if (m_sack_enabled && m_ooo_count > 0)
             segment_limit -= min_of<uint32_t>(
                 segment_limit / 2, 4 + 8 * static_cast<uint32_t>(min_of(m_ooo_count, kMaxSackBlocks)));
-        uint32_t length = min_of(min_of(unsent, usable), segment_limit);
+        // With segmentation offload a send may cover several full segments (TSO): as many as
+        // fit the window, whole ones only, so a short tail still goes through the Nagle and
+        // cork checks below on the next round, as it would without the offload.
+        uint32_t max_length = segment_limit;
+        if (m_tso_max >= 2 * segment_limit)
+            max_length = min_of<uint32_t>(m_tso_max, 0xffff) / segment_limit * segment_limit;
+        uint32_t length = min_of(min_of(unsent, usable), max_length);
+        if (length > segment_limit)
+            length -= length % segment_limit;
         bool fin = m_fin_queued && fin_pending() && m_snd_nxt + length == data_end;
         if (fin && length == 0 && m_snd_wnd <= flight)
             fin = false; // a lone FIN waits for window like data (the persist timer probes)
@@ -455,7 +465,7 @@ void Connection::output(Instant now)
         bool new_data = seq == m_snd_max;
         uint8_t flags = kAck | (fin ? kFin : 0) | (length > 0 && length == unsent ? kPsh : 0);
         Payload payload = m_send_buffer.peek(seq - m_send_base, length);
-        emit(seq, flags, payload, now, false);
+        emit(seq, flags, payload, now, false, length > segment_limit ? static_cast<uint16_t>(segment_limit) : 0);
         if (new_data) {
             m_stats.bytes_sent += length;
             if (!m_ts_enabled && !m_rtt_timing && length > 0) {

@@ -63,6 +63,10 @@ struct Config {
 struct OutgoingSegment {
     Header header;
     Payload payload;
+    // Non-zero: the payload is longer than one segment (TSO) — a whole multiple of this many
+    // bytes, each a full segment with this header's options; whoever sends it cuts it there
+    // (the device, or IPv4 output in software), FIN and PSH staying on the last piece.
+    uint16_t segment_size = 0;
 };
 
 // Poll events, as the socket layer needs them.
@@ -222,6 +226,12 @@ public:
     // Where segments and notifications go from now on (the socket layer takes over a
     // connection from its listener).
     void set_output(Output& output) { m_output = &output; }
+    // Segmentation offload (TSO): the output may put up to `max_payload` bytes (a multiple of
+    // the segment size, within cwnd and the peer's window; Nagle and cork rules unchanged) in
+    // one OutgoingSegment with segment_size set. 0 (the default) sends one segment at a time.
+    // The owner sets it from the interface the connection's route leaves through.
+    void set_segment_offload(uint32_t max_payload) { m_tso_max = max_payload; }
+    uint32_t segment_offload() const { return m_tso_max; }
 
     // --- input and time ---
 
@@ -300,7 +310,8 @@ private:
     uint16_t advertised_window_field(bool syn);
     void update_receive_edge();
     Options make_options(bool syn, bool include_sack);
-    void emit(uint32_t seq, uint8_t flags, Payload payload, Instant now, bool syn_options);
+    void emit(uint32_t seq, uint8_t flags, Payload payload, Instant now, bool syn_options,
+              uint16_t segment_size = 0);
     void send_ack(Instant now);
     bool persist_mode() const;
     bool fin_acked() const;
@@ -366,6 +377,7 @@ private:
     bool m_fin_queued = false;
     uint16_t m_peer_mss = 536;
     uint32_t m_send_mss = 536; // payload of a full segment with the usual options
+    uint32_t m_tso_max = 0;    // set_segment_offload: the largest super-segment's payload
     ByteRing m_send_buffer;
 
     // Receive sequence space.

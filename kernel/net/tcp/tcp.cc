@@ -14,6 +14,9 @@ constexpr uint16_t kChecksumFieldOffset = 16; // in the TCP header
 constexpr size_t kFlowBuckets = 4096;
 constexpr size_t kMinSynBacklog = 256;
 constexpr uint32_t kMaxMss = 65535 - 40;      // an IPv4 datagram's limit
+// The payload of the largest super-segment (TSO): an IPv4 datagram's 65,535 bytes less the
+// IPv4 header and the largest TCP header.
+constexpr uint32_t kMaxOffloadPayload = 65535 - 20 - 60;
 
 uint64_t mix(uint64_t& state)
 {
@@ -43,6 +46,17 @@ uint16_t mss_for_mtu(uint32_t mtu)
 {
     uint32_t mss = mtu > 40 ? mtu - 40 : 536;
     return static_cast<uint16_t>(mss > kMaxMss ? kMaxMss : mss);
+}
+
+// Segmentation offload for a connection to `remote`: when its route leaves through an
+// interface that cuts TCP segments itself (tso4), super-segments of up to 64 KiB.
+uint32_t offload_for(const Ipv4& ip, Ipv4Address remote)
+{
+    auto route = ip.route(remote);
+    if (route.is_error() || !route.value().interface)
+        return 0;
+    const Interface& interface = *route.value().interface;
+    return interface.features().tso4 && interface.features().tx_checksum ? kMaxOffloadPayload : 0;
 }
 
 } // namespace
@@ -446,6 +460,7 @@ Result<void> Tcp::connect(Endpoint& e, Ipv4Endpoint remote)
     config.mss = mss_for_mtu(ip.path_mtu(remote.address));
     FourTuple tuple{ source, port, remote.address, remote.port };
     Connection* c = TRY(Connection::create(config, e, tuple));
+    c->set_segment_offload(offload_for(ip, remote.address));
     Ipv4Endpoint old_local = e.m_local;
     e.m_local = { source, port };
     e.m_remote = remote;
@@ -487,6 +502,7 @@ Result<Endpoint*> Tcp::accept(Endpoint& listener, Observer& observer)
     e.m_reuse_address = listener.m_reuse_address;
     e.m_reuse_port = listener.m_reuse_port;
     c->set_output(e);
+    c->set_segment_offload(offload_for(m_stack.ipv4(), t.remote_address));
     link_port(e);
     if (c->state() != State::Closed && link_flow(e).is_error()) {
         // Cannot happen while the table and the listener agree; never hand out a twin.
@@ -767,6 +783,10 @@ void Tcp::queue_segment(const OutgoingSegment& segment)
     meta.checksum_needed = true;
     meta.checksum_start = static_cast<uint16_t>(packet.data_offset());
     meta.checksum_offset = kChecksumFieldOffset;
+    if (segment.segment_size != 0 && segment.payload.size() > segment.segment_size) {
+        meta.gso_type = GsoType::TcpV4;
+        meta.gso_size = segment.segment_size;
+    }
     uint8_t* prefix = packet.push(kAddressPrefix);
     if (!prefix) {
         m_stats.tx_errors++;

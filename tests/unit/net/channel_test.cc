@@ -231,6 +231,47 @@ TEST(TcpChannel, EstablishedSegmentsWaitOnTheChannelUntilTheOwnerCallsIn)
     EXPECT_EQ(read(server, *p.conn), " world");
 }
 
+TEST(TcpChannel, ALargeCoalescedSegmentIsClassifiedWhole)
+{
+    // A coalescing NIC (LRO) hands over one 60 KiB segment: the classifier takes it like any
+    // other, the owner's call processes it, and the bytes arrive intact and acknowledged. A
+    // second receive queue (another producer) pushing to the same flow in the same burst
+    // takes the ordinary path instead, so the channel keeps one producer.
+    Pair p;
+    ASSERT_NE(p.conn, nullptr);
+    Tcp& server = p.b.stack.tcp();
+    ASSERT_FALSE(write(p.a.stack.tcp(), *p.client, "x").is_error());
+    std::vector<Bytes> frames = take_frames(p.a);
+    ASSERT_EQ(frames.size(), 1u);
+    uint32_t seq = net::load_be32(frames[0].data() + 14 + 20 + 4);
+    std::string big(60 * 1024, '\0');
+    for (size_t i = 0; i < big.size(); i++)
+        big[i] = char('a' + i % 23);
+    Bytes large = with_payload(frames[0], seq + 1, big);
+    ASSERT_EQ(large.size(), 14u + 20 + 32 + 60 * 1024);
+    EXPECT_EQ(receive_burst(p.b, { frames[0], large }, ++p.burst).queued, 2u);
+    EXPECT_EQ(read(server, *p.conn), "x" + big);
+    EXPECT_FALSE(p.b.eth.frames.empty()); // acknowledged at once: far more than two segments
+
+    // The receive queue that pushed first (receive_burst's producer) owns the channel; another
+    // queue's segment of the flow goes the ordinary way.
+    p.b.eth.frames.clear();
+    int queue1 = 0;
+    net::Packet first = make_packet(with_payload(frames[0], seq + 1 + uint32_t(big.size()), "yz"));
+    bool was_empty = false;
+    Channel* c = p.b.stack.classify(p.b.eth, first, { &p.b.eth, ++p.burst }, was_empty);
+    ASSERT_NE(c, nullptr);
+    net::Packet second = make_packet(with_payload(frames[0], seq + 3 + uint32_t(big.size()), "!"));
+    EXPECT_EQ(p.b.stack.classify(p.b.eth, second, { &queue1, p.burst }, was_empty), nullptr);
+    EXPECT_FALSE(second.is_null());
+    c->notify();
+    c->unref();
+    p.b.stack.tcp().begin_batch();
+    p.b.stack.input(p.b.eth, std::move(second));
+    p.b.stack.tcp().end_batch();
+    EXPECT_EQ(read(server, *p.conn), "yz!");
+}
+
 TEST(TcpChannel, OnlyPlainSegmentsOfKnownFlowsAreClassified)
 {
     Pair p;

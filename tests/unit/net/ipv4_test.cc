@@ -293,6 +293,105 @@ TEST(Ipv4Fragment, OutputSplitsAtMultiplesOfEight)
     EXPECT_TRUE(fragments_of(1480, 1500).size() == 1);
 }
 
+// A TCP super-segment (PacketMeta gso) through an interface without TSO, or with TSO but a
+// path MTU its pieces do not fit: IPv4 output cuts it into TCP segments (software GSO).
+std::vector<Bytes> segments_of(size_t payload_size, uint16_t gso_size, uint32_t mtu, bool device_tso,
+                               net::Ipv4Stats* stats = nullptr)
+{
+    Host host;
+    host.eth.set_mtu(mtu);
+    net::InterfaceFeatures features;
+    features.tso4 = device_tso;
+    features.tx_checksum = device_tso;
+    host.eth.set_features(features);
+    host.eth.device_checksums = true;
+    host.learn(ip(10, 0, 0, 9), mac(9));
+    host.eth.frames.clear();
+    // A TCP header with timestamps (32 bytes), PSH|FIN|ACK, seq 1000, then the payload.
+    Bytes tcp(32, 0);
+    net::store_be16(tcp.data(), 4000);
+    net::store_be16(tcp.data() + 2, 80);
+    net::store_be32(tcp.data() + 4, 1000);
+    net::store_be32(tcp.data() + 8, 77);
+    tcp[12] = 8 << 4;
+    tcp[13] = 0x10 | 0x08 | 0x01;
+    net::store_be16(tcp.data() + 14, 512);
+    tcp[20] = 1;
+    tcp[21] = 1;
+    tcp[22] = 8;
+    tcp[23] = 10;
+    for (size_t i = 0; i < payload_size; i++)
+        tcp.push_back(uint8_t(i * 13 + i / 509));
+    net::Packet packet = make_packet(tcp);
+    packet.mark_transport_header();
+    net::PacketMeta& meta = packet.meta();
+    meta.checksum_needed = true;
+    meta.checksum_start = uint16_t(packet.data_offset());
+    meta.checksum_offset = 16;
+    meta.gso_type = net::GsoType::TcpV4;
+    meta.gso_size = gso_size;
+    uint32_t sum = net::pseudo_header_sum(ip(10, 0, 0, 2), ip(10, 0, 0, 9), net::kIpProtocolTcp, uint16_t(tcp.size()));
+    net::store_be16(packet.data() + 16, net::fold_sum(sum));
+    net::Ipv4OutputParams params;
+    params.destination = ip(10, 0, 0, 9);
+    params.protocol = net::kIpProtocolTcp;
+    EXPECT_FALSE(host.stack.ipv4().output(std::move(packet), params).is_error());
+    if (stats)
+        *stats = host.stack.ipv4().stats();
+    std::vector<Bytes> out;
+    for (auto& f : host.eth.frames)
+        out.emplace_back(f.begin() + 14, f.end());
+    return out;
+}
+
+TEST(Ipv4Gso, SoftwareSegmentationCutsAtTheSegmentSize)
+{
+    net::Ipv4Stats stats;
+    auto pieces = segments_of(10 * 1448 + 100, 1448, 1500, false, &stats);
+    ASSERT_EQ(pieces.size(), 11u);
+    EXPECT_EQ(stats.tx_gso_segments, 11u);
+    EXPECT_EQ(stats.tx_fragments, 0u);
+    size_t offset = 0;
+    uint16_t first_id = net::load_be16(pieces[0].data() + 4);
+    for (size_t i = 0; i < pieces.size(); i++) {
+        const Bytes& p = pieces[i];
+        net::Ipv4Header h;
+        ASSERT_EQ(net::parse_ipv4_header(p.data(), p.size(), false, h), net::Ipv4Parse::Ok); // checksum too
+        EXPECT_LE(h.total_length, 1500);
+        EXPECT_FALSE(h.is_fragment());
+        EXPECT_TRUE(h.dont_fragment);
+        EXPECT_EQ(h.id, uint16_t(first_id + i));
+        const uint8_t* tcp = p.data() + 20;
+        size_t length = h.total_length - 20u;
+        size_t payload = length - 32;
+        EXPECT_EQ(payload, i + 1 < pieces.size() ? 1448u : 100u);
+        EXPECT_EQ(net::load_be32(tcp + 4), 1000 + offset);
+        uint8_t flags = tcp[13];
+        bool last = i + 1 == pieces.size();
+        EXPECT_EQ(flags, last ? 0x19 : 0x10) << i; // PSH and FIN on the last piece only
+        EXPECT_EQ(tcp[20], 1);                     // options copied
+        EXPECT_EQ(tcp[22], 8);
+        uint32_t sum = net::pseudo_header_sum(h.source, h.destination, net::kIpProtocolTcp, uint16_t(length));
+        EXPECT_EQ(net::finish_checksum(net::sum_bytes(tcp, length, sum)), 0) << i;
+        for (size_t k = 0; k < payload; k++)
+            ASSERT_EQ(tcp[32 + k], uint8_t((offset + k) * 13 + (offset + k) / 509)) << i << " " << k;
+        offset += payload;
+    }
+    EXPECT_EQ(offset, 10u * 1448 + 100);
+}
+
+TEST(Ipv4Gso, TheDeviceGetsItWholeWhenThePiecesFit)
+{
+    auto whole = segments_of(40 * 1448, 1448, 1500, true);
+    ASSERT_EQ(whole.size(), 1u);
+    EXPECT_EQ(whole[0].size(), 20u + 32 + 40 * 1448);
+    // A path MTU below the pieces (PMTU lowered after the segment was built): cut here.
+    auto cut = segments_of(4 * 1448, 1448, 1000, true);
+    ASSERT_EQ(cut.size(), 7u); // 948-byte pieces
+    for (const Bytes& p : cut)
+        EXPECT_LE(p.size(), 1000u);
+}
+
 struct Reassembly : Ipv4Fixture {
     void feed(const std::vector<Bytes>& pieces, std::vector<size_t> order)
     {

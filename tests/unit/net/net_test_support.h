@@ -53,8 +53,11 @@ public:
     }
     Result<void> transmit(net::Packet frame) override
     {
-        frames.emplace_back(frame.data(), frame.data() + frame.length());
         last_meta = frame.meta();
+        metas.push_back(frame.meta());
+        if (device_checksums)
+            net::complete_checksum(frame); // what the device does with a partial checksum
+        frames.emplace_back(frame.data(), frame.data() + frame.length());
         if (fail_transmit)
             return Errno::NOBUFS;
         return {};
@@ -69,6 +72,8 @@ public:
     }
     std::deque<Bytes> frames;
     net::PacketMeta last_meta;
+    std::deque<net::PacketMeta> metas; // every frame's, in order (not popped by pop())
+    bool device_checksums = false;     // complete partial checksums (tx_checksum's device)
     bool fail_transmit = false;
 };
 
@@ -178,6 +183,7 @@ struct Host {
         EXPECT_FALSE(stack.set_ipv4_address(eth, ip(10, 0, 0, last), 24).is_error());
         EXPECT_FALSE(stack.set_default_gateway(eth, ip(10, 0, 0, 1)).is_error());
         eth.frames.clear();
+        eth.metas.clear();
     }
     // Feeds a frame to eth0.
     void receive(const Bytes& frame) { stack.input(eth, make_packet(frame)); }

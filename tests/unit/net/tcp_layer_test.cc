@@ -6,6 +6,7 @@
 
 #include <net/tcp/tcp.h>
 
+#include <algorithm>
 #include <gtest/gtest.h>
 #include <string>
 #include <vector>
@@ -609,6 +610,206 @@ TEST(TcpLayer, UnreachableEndsAConnectAttemptAndNamesTheTimeout)
     tcp.release(*client, true);
     b.stack.tcp().release(*conn, true);
     b.stack.tcp().release(*server);
+}
+
+// --- segmentation offload (TSO) and large received segments (LRO) ---
+
+struct TcpFrame {
+    size_t payload = 0;
+    uint32_t seq = 0;
+    uint8_t flags = 0;
+    uint16_t ip_id = 0;
+};
+
+bool parse_tcp_frame(const Bytes& f, TcpFrame& out)
+{
+    if (f.size() < 14 + 20 + 20 || f[12] != 0x08 || f[13] != 0x00 || f[23] != 6)
+        return false;
+    size_t ip_total = size_t(f[16]) << 8 | f[17];
+    size_t tcp_header = size_t(f[14 + 20 + 12] >> 4) * 4;
+    out.payload = ip_total - 20 - tcp_header;
+    out.seq = uint32_t(f[38]) << 24 | uint32_t(f[39]) << 16 | uint32_t(f[40]) << 8 | f[41];
+    out.flags = f[14 + 20 + 13];
+    out.ip_id = uint16_t(f[18] << 8 | f[19]);
+    return true;
+}
+
+// Two hosts on a wire; `a` sends `bytes` to `b` over one connection and `b` reads them. Every
+// frame `a` sends is recorded (with its metadata) before it reaches `b`, its checksum completed
+// as a device would; super-segments reach `b` whole, as a coalescing (LRO) device hands them.
+struct OffloadRun {
+    std::vector<TcpFrame> data_frames; // a → b, with payload
+    std::vector<net::PacketMeta> data_metas;
+    size_t largest_frame = 0;
+    size_t acks_without_timer = 0; // ACKs b sent right after a large segment, before any timer
+    std::vector<uint8_t> received;
+};
+
+OffloadRun run_offload(bool tso, size_t bytes, bool drop_tso_after_connect = false)
+{
+    OffloadRun run;
+    Host a(2, 31), b(3, 32);
+    net::InterfaceFeatures features;
+    features.tx_checksum = tso;
+    features.tso4 = tso;
+    a.eth.set_features(features);
+    a.eth.device_checksums = true;
+    Counter events;
+    Endpoint* server = open(b.stack.tcp(), events);
+    EXPECT_FALSE(b.stack.tcp().bind(*server, {{}, 5002}).is_error());
+    EXPECT_FALSE(b.stack.tcp().listen(*server, 4).is_error());
+    Endpoint* client = open(a.stack.tcp(), events);
+    EXPECT_FALSE(a.stack.tcp().connect(*client, {ip(10, 0, 0, 3), 5002}).is_error());
+    auto deliver_a_to_b = [&](bool watch_acks) {
+        while (!a.eth.frames.empty()) {
+            Bytes f = a.eth.pop();
+            net::PacketMeta meta = a.eth.metas.front();
+            a.eth.metas.pop_front();
+            TcpFrame t;
+            if (parse_tcp_frame(f, t) && t.payload > 0) {
+                run.data_frames.push_back(t);
+                run.data_metas.push_back(meta);
+            }
+            run.largest_frame = std::max(run.largest_frame, f.size());
+            size_t before = b.eth.frames.size();
+            b.receive(f); // checksums verified by the receiver: the whole 64 KiB segment's too
+            if (watch_acks && t.payload >= 2 * 1448 && b.eth.frames.size() > before)
+                run.acks_without_timer++;
+        }
+        while (!b.eth.frames.empty())
+            a.receive(b.eth.pop());
+    };
+    for (int i = 0; i < 10; i++)
+        deliver_a_to_b(false);
+    a.eth.metas.clear();
+    auto accepted = b.stack.tcp().accept(*server, events);
+    EXPECT_FALSE(accepted.is_error());
+    if (accepted.is_error())
+        return run;
+    Endpoint* conn = accepted.value();
+    EXPECT_EQ(client->connection()->segment_offload(), tso ? 65535u - 80 : 0u);
+    if (drop_tso_after_connect) {
+        features.tso4 = false; // the route now leaves through a device that cannot cut them
+        features.tx_checksum = false;
+        a.eth.set_features(features);
+    }
+    std::vector<uint8_t> data(bytes);
+    for (size_t i = 0; i < bytes; i++)
+        data[i] = uint8_t(i * 31 + (i >> 10));
+    size_t sent = 0;
+    std::vector<uint8_t> chunk(1 << 20);
+    for (int round = 0; round < 20000 && run.received.size() < bytes; round++) {
+        if (sent < bytes) {
+            MemoryBuffer buffer(data.data() + sent, bytes - sent);
+            auto n = a.stack.tcp().write(*client, buffer, 0, bytes - sent);
+            if (!n.is_error())
+                sent += n.value();
+        }
+        deliver_a_to_b(true);
+        MemoryBuffer out(chunk.data(), chunk.size());
+        auto n = b.stack.tcp().read(*conn, out, 0, chunk.size(), false);
+        if (!n.is_error())
+            run.received.insert(run.received.end(), chunk.begin(), chunk.begin() + n.value());
+        deliver_a_to_b(true);
+        a.clock.advance(kSecond / 1000);
+        b.clock.advance(kSecond / 1000);
+        a.stack.poll_timers(a.clock.now_ns());
+        b.stack.poll_timers(b.clock.now_ns());
+    }
+    EXPECT_EQ(run.received.size(), bytes);
+    EXPECT_TRUE(run.received == data);
+    EXPECT_EQ(client->connection()->stats().retransmitted_segments, 0u);
+    return run;
+}
+
+TEST(TcpOffload, SuperSegmentsWhenTheInterfaceCutsThem)
+{
+    OffloadRun run = run_offload(true, 4 << 20);
+    size_t super = 0;
+    for (size_t i = 0; i < run.data_frames.size(); i++) {
+        const TcpFrame& f = run.data_frames[i];
+        const net::PacketMeta& m = run.data_metas[i];
+        EXPECT_TRUE(m.checksum_needed);
+        if (f.payload > 1448) {
+            super++;
+            // Whole segments only, within the IPv4 limit, with the MSS for the device to cut at.
+            EXPECT_EQ(m.gso_type, net::GsoType::TcpV4);
+            EXPECT_EQ(m.gso_size, 1448);
+            EXPECT_EQ(f.payload % 1448, 0u) << f.payload;
+            EXPECT_LE(f.payload + 20 + 32, 65535u);
+        } else {
+            EXPECT_EQ(m.gso_type, net::GsoType::None);
+            EXPECT_EQ(m.gso_size, 0);
+        }
+    }
+    EXPECT_GT(super, run.data_frames.size() / 2); // most of the stream
+    EXPECT_GT(run.largest_frame, 60000u);         // the window opened to 64 KiB sends
+    // The receiver took the 64 KiB segments whole (LRO's view) and acknowledged each at once:
+    // "every second full segment" counts MSS-sized units.
+    EXPECT_GT(run.acks_without_timer, super / 2);
+}
+
+TEST(TcpOffload, WithoutTheOffloadSegmentsAreCutAtTheMss)
+{
+    OffloadRun run = run_offload(false, 1 << 20);
+    ASSERT_FALSE(run.data_frames.empty());
+    EXPECT_LE(run.largest_frame, 1514u);
+    for (size_t i = 0; i < run.data_frames.size(); i++) {
+        EXPECT_LE(run.data_frames[i].payload, 1448u);
+        EXPECT_EQ(run.data_metas[i].gso_type, net::GsoType::None);
+    }
+}
+
+TEST(TcpOffload, SoftwareSegmentationWhenTheDeviceCannot)
+{
+    // The connection was told it may build super-segments, then its interface lost the
+    // offload: IPv4 output cuts them (software GSO) into MSS-sized segments with their own
+    // checksums (the receiver verifies them: the "device" completes none), sequence numbers,
+    // IPv4 identifications, and PSH/FIN only on the last piece.
+    OffloadRun run = run_offload(true, 2 << 20, true);
+    ASSERT_FALSE(run.data_frames.empty());
+    EXPECT_LE(run.largest_frame, 1514u);
+    size_t full = 0, pushed = 0;
+    for (size_t i = 0; i < run.data_frames.size(); i++) {
+        const TcpFrame& f = run.data_frames[i];
+        EXPECT_LE(f.payload, 1448u);
+        EXPECT_FALSE(run.data_metas[i].checksum_needed); // completed in software
+        EXPECT_EQ(run.data_metas[i].gso_type, net::GsoType::None);
+        full += f.payload == 1448;
+        pushed += (f.flags & 0x08) != 0;
+    }
+    EXPECT_GT(full, run.data_frames.size() / 2);
+    EXPECT_LT(pushed, run.data_frames.size() / 4); // PSH only where a super-segment ended
+}
+
+TEST(TcpOffload, NagleStillHoldsTheShortTail)
+{
+    // One byte in flight, then 10 full segments and 100 bytes: the initial window (10 MSS)
+    // leaves room for 9 whole segments, which leave as one super-segment; the rest (less than
+    // a segment the window allows) waits for the ACK, as it would without the offload.
+    Host a(2, 41), b(3, 42);
+    net::InterfaceFeatures features;
+    features.tx_checksum = true;
+    features.tso4 = true;
+    a.eth.set_features(features);
+    a.eth.device_checksums = true;
+    Counter events;
+    Connected c = connect_pair(b.stack.tcp(), a.stack.tcp(), events, ip(10, 0, 0, 3), &a, &b);
+    ASSERT_NE(c.conn, nullptr);
+    a.eth.frames.clear();
+    a.eth.metas.clear();
+    ASSERT_FALSE(write(a.stack.tcp(), *c.client, std::string(1, 'x')).is_error()); // in flight
+    ASSERT_FALSE(write(a.stack.tcp(), *c.client, std::string(10 * 1448 + 100, 'y')).is_error());
+    std::vector<size_t> payloads;
+    for (const Bytes& f : a.eth.frames) {
+        TcpFrame t;
+        if (parse_tcp_frame(f, t) && t.payload > 0)
+            payloads.push_back(t.payload);
+    }
+    ASSERT_EQ(payloads.size(), 2u);
+    EXPECT_EQ(payloads[0], 1u);
+    EXPECT_EQ(payloads[1], 9u * 1448);
+    EXPECT_EQ(a.eth.metas.back().gso_size, 1448);
 }
 
 } // namespace

@@ -229,6 +229,26 @@ TEST(RunnerNetwork, MacAddressOption) {
     EXPECT_EQ(nic_args(o)[3], "virtio-net-pci,netdev=nimbus-net0,mac=02:00:00:00:00:01,romfile=");
 }
 
+TEST(RunnerNetwork, OffloadOption) {
+    EXPECT_EQ(parse_net_offload("all"), NetOffload::All);
+    EXPECT_EQ(parse_net_offload("csum"), NetOffload::Csum);
+    EXPECT_EQ(parse_net_offload("none"), NetOffload::None);
+    EXPECT_FALSE(parse_net_offload("tso").has_value());
+    RunOptions o;
+    o.machine = Machine::Q35;
+    o.net.mode = NetMode::Tap;
+    o.net.tap_name = "nimbus0";
+    const std::string tap = "tap,id=nimbus-net0,ifname=nimbus0,script=no,downscript=no,vhost=off";
+    const std::string card = "virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,romfile=";
+    EXPECT_EQ(nic_args(o), (Args{"-netdev", tap, "-device", card}));
+    o.net.offload = NetOffload::Csum; // checksums only: the device leaves TSO and LRO out
+    EXPECT_EQ(nic_args(o), (Args{"-netdev", tap, "-device", card + ",host_tso4=off,guest_tso4=off"}));
+    o.net.offload = NetOffload::None; // no vnet header: no offload at all
+    EXPECT_EQ(nic_args(o), (Args{"-netdev", tap + ",vnet_hdr=off", "-device", card}));
+    o.cpus = 2;
+    EXPECT_EQ(nic_args(o)[1], tap + ",queues=2,vnet_hdr=off");
+}
+
 TEST(RunnerNetwork, TapQueuesAndVhost) {
     RunOptions o;
     o.net.mode = NetMode::Tap;

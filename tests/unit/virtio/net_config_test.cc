@@ -1,9 +1,12 @@
 // Unit tests for virtio-net's configuration decoding and packet headers: defaults without
-// features, bad MAC / MTU / pair counts ignored, and every way a received header can lie.
+// features, bad MAC / MTU / pair counts ignored, every way a received header can lie, the
+// transmit header builder (checksum offload, TSO) and the gathering of mergeable buffers
+// (coalesced LRO frames up to 64 KiB, lengths and counts that lie).
 #include <virtio/net_config.h>
 
 #include <gtest/gtest.h>
 #include <string.h>
+#include <vector>
 
 namespace {
 
@@ -181,6 +184,190 @@ TEST(NetReceiveHeader, RejectsLies)
     EXPECT_TRUE(bad(header(raw, 0, 0x42, 1400, 0, 0, 1), 12, 60, f));
     EXPECT_TRUE(bad(header(raw, 0, kNetGsoTcpV4, 0, 0, 0, 1), 12, 60, f));    // gso without size
     EXPECT_TRUE(bad(nullptr, 12, 60, f));
+}
+
+// --- transmit headers ---
+
+constexpr uint64_t kTso = kNetCsum | kNetHostTso4;
+
+NetTransmitRequest tso_request(uint16_t mss, uint16_t headers = 14 + 20 + 32)
+{
+    NetTransmitRequest r;
+    r.partial_checksum = true;
+    r.csum_start = 34;
+    r.csum_offset = 16;
+    r.tcp4_segment_size = mss;
+    r.header_length = headers;
+    return r;
+}
+
+TEST(NetTransmitHeader, PlainAndChecksum)
+{
+    NetTransmitRequest plain;
+    auto h = make_net_transmit_header(plain, 60, 0, 1500);
+    ASSERT_FALSE(h.is_error());
+    EXPECT_EQ(h.value().flags, 0);
+    EXPECT_EQ(h.value().gso_type, kNetGsoNone);
+    EXPECT_EQ(make_net_transmit_header(plain, 1515, 0, 1500).error(), Errno::MSGSIZE); // mtu + 14
+    EXPECT_FALSE(make_net_transmit_header(plain, 1514, 0, 1500).is_error());
+    EXPECT_EQ(make_net_transmit_header(plain, 13, 0, 1500).error(), Errno::INVAL);
+
+    NetTransmitRequest csum;
+    csum.partial_checksum = true;
+    csum.csum_start = 34;
+    csum.csum_offset = 16;
+    EXPECT_EQ(make_net_transmit_header(csum, 60, 0, 1500).error(), Errno::INVAL); // CSUM not negotiated
+    h = make_net_transmit_header(csum, 60, kNetCsum, 1500);
+    ASSERT_FALSE(h.is_error());
+    EXPECT_EQ(h.value().flags, kNetHdrNeedsCsum);
+    EXPECT_EQ(h.value().csum_start, 34);
+    EXPECT_EQ(h.value().csum_offset, 16);
+    EXPECT_EQ(make_net_transmit_header(csum, 51, kNetCsum, 1500).error(), Errno::INVAL); // 34+16+2 > 51
+}
+
+TEST(NetTransmitHeader, SegmentationOffload)
+{
+    // 45 segments of 1448 bytes with timestamps (TCP header 32): the IPv4 datagram's limit.
+    size_t frame = 14 + 20 + 32 + 45 * 1448;
+    auto h = make_net_transmit_header(tso_request(1448), frame, kTso, 1500);
+    ASSERT_FALSE(h.is_error());
+    EXPECT_EQ(h.value().flags, kNetHdrNeedsCsum);
+    EXPECT_EQ(h.value().gso_type, kNetGsoTcpV4);
+    EXPECT_EQ(h.value().gso_size, 1448);
+    EXPECT_EQ(h.value().header_length, 66);
+    uint8_t out[12];
+    write_net_header(h.value(), out, 12);
+    const uint8_t expect[12] = {1, 1, 66, 0, 0xa8, 0x05, 34, 0, 16, 0, 0, 0};
+    EXPECT_EQ(memcmp(out, expect, 12), 0);
+
+    EXPECT_EQ(make_net_transmit_header(tso_request(1448), frame, kNetCsum, 1500).error(), Errno::INVAL); // no TSO4
+    EXPECT_EQ(make_net_transmit_header(tso_request(1448), frame, kNetHostTso4, 1500).error(), Errno::INVAL); // no CSUM
+    NetTransmitRequest no_csum = tso_request(1448);
+    no_csum.partial_checksum = false;
+    EXPECT_EQ(make_net_transmit_header(no_csum, frame, kTso, 1500).error(), Errno::INVAL);
+    EXPECT_EQ(make_net_transmit_header(tso_request(1449), frame, kTso, 1500).error(), Errno::INVAL); // 20+32+1449 > mtu
+    EXPECT_FALSE(make_net_transmit_header(tso_request(1448), frame, kTso, 1500).is_error());
+    EXPECT_EQ(make_net_transmit_header(tso_request(1448), kNetMaxSegmentedFrame + 1, kTso, 1500).error(),
+              Errno::MSGSIZE);
+    EXPECT_EQ(make_net_transmit_header(tso_request(1448, 53), frame, kTso, 1500).error(), Errno::INVAL); // < 54
+    EXPECT_EQ(make_net_transmit_header(tso_request(1448, 66), 66, kTso, 1500).error(), Errno::INVAL); // no payload
+    NetTransmitRequest udp_like = tso_request(1448);
+    udp_like.csum_start = 14; // inside the IPv4 header: not a TCP checksum
+    EXPECT_EQ(make_net_transmit_header(udp_like, frame, kTso, 1500).error(), Errno::INVAL);
+    NetTransmitRequest outside = tso_request(1448);
+    outside.csum_start = 60; // TCP header would end past header_length
+    EXPECT_EQ(make_net_transmit_header(outside, frame, kTso, 1500).error(), Errno::INVAL);
+}
+
+// --- gathering mergeable buffers ---
+
+struct Device {
+    static constexpr size_t kBuffer = 2048;
+    std::vector<std::vector<uint8_t>> buffers;
+    std::vector<uint8_t> frame;
+
+    // Spreads a 12-byte header and `frame` over buffers as a device does.
+    void fill(const uint8_t (&hdr)[12])
+    {
+        std::vector<uint8_t> all(hdr, hdr + 12);
+        all.insert(all.end(), frame.begin(), frame.end());
+        buffers.clear();
+        for (size_t at = 0; at < all.size(); at += kBuffer) {
+            size_t n = all.size() - at < kBuffer ? all.size() - at : kBuffer;
+            buffers.emplace_back(all.begin() + long(at), all.begin() + long(at + n));
+            buffers.back().resize(kBuffer);
+        }
+    }
+};
+
+TEST(NetReceiveGather, CoalescedFrameOverManyBuffers)
+{
+    Device d;
+    d.frame.resize(14 + 20 + 32 + 60 * 1024);
+    for (size_t i = 0; i < d.frame.size(); i++)
+        d.frame[i] = uint8_t(i * 7 + (i >> 8));
+    size_t total = 12 + d.frame.size();
+    uint16_t count = uint16_t((total + Device::kBuffer - 1) / Device::kBuffer);
+    uint8_t raw[12];
+    d.fill(*reinterpret_cast<uint8_t(*)[12]>(header(raw, kNetHdrNeedsCsum, kNetGsoTcpV4, 1448, 34, 16, count)));
+    uint64_t f = kNetMergeableRxBuffers | kNetGuestCsum | kNetGuestTso4;
+    std::vector<uint8_t> scratch(65535 + 14 + 12);
+    NetReceiveGather g(scratch.data(), scratch.size(), Device::kBuffer);
+    ASSERT_EQ(g.begin(d.buffers[0].data(), Device::kBuffer, 12, f, 33), count);
+    for (uint16_t i = 1; i < count; i++) {
+        size_t written = i + 1 < count ? Device::kBuffer : total - size_t(i) * Device::kBuffer;
+        g.add(d.buffers[i].data(), uint32_t(written));
+    }
+    auto p = g.finish();
+    ASSERT_FALSE(p.is_error());
+    ASSERT_EQ(p.value().length, d.frame.size());
+    EXPECT_EQ(memcmp(p.value().frame, d.frame.data(), d.frame.size()), 0);
+    EXPECT_EQ(p.value().info.gso_type, kNetGsoTcpV4);
+    EXPECT_EQ(p.value().info.gso_size, 1448);
+    EXPECT_TRUE(p.value().info.checksum_partial);
+
+    // One buffer: the frame stays where the device put it.
+    Device small;
+    small.frame.assign(60, 0x5a);
+    small.fill(*reinterpret_cast<uint8_t(*)[12]>(header(raw, 0, 0, 0, 0, 0, 1)));
+    ASSERT_EQ(g.begin(small.buffers[0].data(), 72, 12, f, 33), 1);
+    auto one = g.finish();
+    ASSERT_FALSE(one.is_error());
+    EXPECT_EQ(one.value().frame, small.buffers[0].data() + 12);
+    EXPECT_EQ(one.value().length, 60u);
+}
+
+TEST(NetReceiveGather, LiesAreRejected)
+{
+    uint64_t f = kNetMergeableRxBuffers | kNetGuestCsum | kNetGuestTso4;
+    std::vector<uint8_t> scratch(3 * 2048);
+    std::vector<uint8_t> buffer(2048, 0);
+    uint8_t raw[12];
+    NetReceiveGather g(scratch.data(), scratch.size(), 2048);
+    auto with_header = [&](uint8_t flags, uint8_t gso, uint16_t gso_size, uint16_t start, uint16_t offset,
+                           uint16_t buffers) {
+        memcpy(buffer.data(), header(raw, flags, gso, gso_size, start, offset, buffers), 12);
+        return buffer.data();
+    };
+    // Written beyond the buffer.
+    g.begin(with_header(0, 0, 0, 0, 0, 1), 2049, 12, f, 33);
+    EXPECT_TRUE(g.finish().is_error());
+    // Shorter than a header and an Ethernet header.
+    g.begin(with_header(0, 0, 0, 0, 0, 1), 12 + 13, 12, f, 33);
+    EXPECT_TRUE(g.finish().is_error());
+    // More buffers than the scratch memory holds: the copy stops, the packet is dropped.
+    ASSERT_EQ(g.begin(with_header(0, 0, 0, 0, 0, 4), 2048, 12, f, 33), 4);
+    for (int i = 0; i < 3; i++)
+        g.add(buffer.data(), 2048);
+    EXPECT_TRUE(g.finish().is_error());
+    // A later buffer claims more than its size.
+    ASSERT_EQ(g.begin(with_header(0, 0, 0, 0, 0, 2), 2048, 12, f, 33), 2);
+    g.add(buffer.data(), 4096);
+    EXPECT_TRUE(g.finish().is_error());
+    // Fewer buffers taken than announced, or more added.
+    ASSERT_EQ(g.begin(with_header(0, 0, 0, 0, 0, 3), 2048, 12, f, 33), 3);
+    g.add(buffer.data(), 100);
+    EXPECT_TRUE(g.finish().is_error());
+    ASSERT_EQ(g.begin(with_header(0, 0, 0, 0, 0, 1), 100, 12, f, 33), 1);
+    g.add(buffer.data(), 100);
+    EXPECT_TRUE(g.finish().is_error());
+    // num_buffers 0 or past the limit: one buffer taken, the packet rejected.
+    EXPECT_EQ(g.begin(with_header(0, 0, 0, 0, 0, 0), 100, 12, f, 33), 1);
+    EXPECT_TRUE(g.finish().is_error());
+    EXPECT_EQ(g.begin(with_header(0, 0, 0, 0, 0, 34), 100, 12, f, 33), 1);
+    EXPECT_TRUE(g.finish().is_error());
+    // A checksum position inside the first buffer's bytes but past the gathered frame.
+    ASSERT_EQ(g.begin(with_header(kNetHdrNeedsCsum, kNetGsoTcpV4, 1448, 2100, 16, 2), 2048, 12, f, 33), 2);
+    g.add(buffer.data(), 50);
+    EXPECT_TRUE(g.finish().is_error());
+    // Coalesced without GUEST_TSO4 negotiated; gso_size 0.
+    g.begin(with_header(0, kNetGsoTcpV4, 1448, 0, 0, 1), 100, 12, kNetMergeableRxBuffers | kNetGuestCsum, 33);
+    EXPECT_TRUE(g.finish().is_error());
+    g.begin(with_header(0, kNetGsoTcpV4, 0, 0, 0, 1), 100, 12, f, 33);
+    EXPECT_TRUE(g.finish().is_error());
+    // And a good one afterwards: nothing sticks.
+    g.begin(with_header(kNetHdrDataValid, kNetGsoTcpV4, 1448, 0, 0, 1), 100, 12, f, 33);
+    EXPECT_FALSE(g.finish().is_error());
 }
 
 } // namespace

@@ -152,6 +152,9 @@ Parsed<DeviceArgs> build_device_args(const RunOptions& opts, const std::vector<D
         if (!is_microvm(m)) {
             backend += ",romfile=";
         }
+        if (opts.net.mode == NetMode::Tap && opts.net.offload == NetOffload::Csum) {
+            backend += ",host_tso4=off,guest_tso4=off"; // checksums only
+        }
         if (queues > 1) {
             // An MSI-X vector for every queue (a receive and a transmit queue per pair, then
             // the control queue [virtio-v1.2 §5.1.2]) and one for configuration changes.

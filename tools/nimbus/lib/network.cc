@@ -73,6 +73,19 @@ bool is_any_address(const std::string& address) { return address == "0.0.0.0"; }
 
 } // namespace
 
+std::optional<NetOffload> parse_net_offload(std::string_view value) {
+    if (value == "all") {
+        return NetOffload::All;
+    }
+    if (value == "csum") {
+        return NetOffload::Csum;
+    }
+    if (value == "none") {
+        return NetOffload::None;
+    }
+    return std::nullopt;
+}
+
 Parsed<NetOptions> parse_net_option(std::string_view value) {
     NetOptions net;
     if (value == "user") {
@@ -250,6 +263,9 @@ std::string netdev_value(const NetOptions& net, unsigned queues, bool vhost) {
                 ",script=no,downscript=no,vhost=" + (vhost ? "on" : "off");
         if (queues > 1) {
             value += ",queues=" + std::to_string(queues);
+        }
+        if (net.offload == NetOffload::None) {
+            value += ",vnet_hdr=off"; // no header: QEMU offers no offload (docs/networking.md)
         }
     }
     return value;

@@ -56,6 +56,9 @@ constexpr std::string_view kRunUsage =
     "                         --net user: forward HOSTADDR:HOSTPORT (default address\n"
     "                         127.0.0.1) to the guest's GUESTPORT, tcp or /udp; repeatable\n"
     "  --mac XX:XX:XX:XX:XX:XX  the card's MAC address (default 52:54:00:12:34:56)\n"
+    "  --net-offload all|csum|none\n"
+    "                         --net tap: the offloads the card offers (default all: checksums,\n"
+    "                         TSO, coalesced receive; csum: checksums only; none: no vnet header)\n"
     "  -h, --help      this text\n"
     "\n"
     "PROGRAM is found like a shell does (a name without '/' on $PATH). Without --initrd it is\n"
@@ -193,7 +196,7 @@ Parsed<RunOptions> parse_run(std::span<const std::string> args, bool& wants_help
                    name == "--accel" || name == "--boot" || name == "--kernel" ||
                    name == "--initrd" || name == "--timeout" || name == "--qemu" ||
                    name == "--env" || name == "--disk" || name == "--net" || name == "-p" ||
-                   name == "--publish" || name == "--mac") {
+                   name == "--publish" || name == "--mac" || name == "--net-offload") {
             std::string v;
             if (!c.take_value(&v)) {
                 return Parsed<RunOptions>::fail("option " + std::string(name) + " needs a value");
@@ -257,6 +260,13 @@ Parsed<RunOptions> parse_run(std::span<const std::string> args, bool& wants_help
                     error = forward.error;
                 } else {
                     opts.net.forwards.push_back(std::move(*forward.value));
+                }
+            } else if (name == "--net-offload") {
+                auto offload = parse_net_offload(v);
+                if (!offload) {
+                    error = "unknown --net-offload '" + v + "' (expected all, csum or none)";
+                } else {
+                    opts.net.offload = *offload;
                 }
             } else if (name == "--mac") {
                 auto mac = parse_mac_address(v);

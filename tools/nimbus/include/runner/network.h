@@ -45,11 +45,21 @@ struct PortForward {
 };
 
 // The network options of `nimbus run`, as given.
+// --net-offload: the offloads the card offers the guest with a tap back-end (for measurements;
+// QEMU's user network has none anyway). All: whatever QEMU offers (checksums, TSO, coalesced
+// receive); Csum: checksums only (host_tso4=off,guest_tso4=off); None: no vnet header on the
+// tap (vnet_hdr=off), so no offload at all.
+enum class NetOffload { All, Csum, None };
+
+// "all", "csum" or "none".
+std::optional<NetOffload> parse_net_offload(std::string_view);
+
 struct NetOptions {
     NetMode mode = NetMode::User;
     std::string tap_name;                // --net tap:NAME
     std::vector<PortForward> forwards;   // -p, in order
     std::optional<std::string> mac;      // --mac, normalised to lower case; else kDefaultMac
+    NetOffload offload = NetOffload::All; // --net-offload: what the card offers the guest
 
     bool has_nic() const { return mode != NetMode::None; }
     std::string_view mac_address() const { return mac ? std::string_view(*mac) : kDefaultMac; }
