@@ -334,6 +334,22 @@ def stream_result(out, who, timeout):
     return int(m.group(1)), m.group(2)
 
 
+def check_offloaded_stream(args, out, sent, got, t0, direction, counter, what):
+    """The end of an offload case: the stream arrived whole, the guest exited 0, and its exit
+    line (OFFLOAD_RE) shows the offload at work — group `counter` non-zero — and no bad frame."""
+    took = time.monotonic() - t0
+    if sent != got or sent[0] != args.bytes:
+        raise Failure(f"{direction}: sent {sent}, received {got} (expected {args.bytes} bytes)")
+    status = out.wait_exit(60)
+    if status != 0:
+        raise Failure(f"the guest ended with status {status}\n{out.text()}")
+    stats = out.wait_for(OFFLOAD_RE, 0)
+    if not stats or int(stats.group(counter)) == 0 or int(stats.group(5)) != 0:
+        raise Failure(f"no {what} (or bad ones) in the guest's exit line\n{out.text()}")
+    print(f"  {args.bytes} bytes {direction} intact (fnv1a {sent[1]}) in {took:.1f} s with the boot; "
+          f"{stats.group(0)}", flush=True)
+
+
 def case_tso(args, ns):
     sink = ns.start([args.app, "tcp-sink", str(PORT)], "sink")
     if not sink.wait_for(rf"listening {PORT}\b", 15):
@@ -343,17 +359,7 @@ def case_tso(args, ns):
     expect_feature(out, "tso4")
     sent = stream_result(out, "the guest's tcp-source", 600)
     got = stream_result(sink, "the namespace's tcp-sink", 60)
-    took = time.monotonic() - t0
-    if sent != got or sent[0] != args.bytes:
-        raise Failure(f"guest sent {sent}, the host received {got} (expected {args.bytes} bytes)")
-    status = out.wait_exit(60)
-    if status != 0:
-        raise Failure(f"the guest ended with status {status}\n{out.text()}")
-    stats = out.wait_for(OFFLOAD_RE, 0)
-    if not stats or int(stats.group(2)) == 0 or int(stats.group(5)) != 0:
-        raise Failure(f"no frames cut by the device (or bad ones) in the guest's exit line\n{out.text()}")
-    print(f"  {args.bytes} bytes guest -> host intact (fnv1a {sent[1]}) in {took:.1f} s with the boot; "
-          f"{stats.group(0)}", flush=True)
+    check_offloaded_stream(args, out, sent, got, t0, "guest -> host", 2, "frames cut by the device")
 
 
 def case_lro(args, ns):
@@ -368,17 +374,7 @@ def case_lro(args, ns):
         raise Failure(f"net_echo tcp-source (namespace): status {status}: {client.strip()}\n{out.text()}")
     sent = (int(m.group(1)), m.group(2))
     got = stream_result(out, "the guest's tcp-sink", 120)
-    took = time.monotonic() - t0
-    if sent != got or sent[0] != args.bytes:
-        raise Failure(f"the host sent {sent}, the guest received {got} (expected {args.bytes} bytes)")
-    status = out.wait_exit(60)
-    if status != 0:
-        raise Failure(f"the guest ended with status {status}\n{out.text()}")
-    stats = out.wait_for(OFFLOAD_RE, 0)
-    if not stats or int(stats.group(4)) == 0 or int(stats.group(5)) != 0:
-        raise Failure(f"no coalesced frames (or bad ones) in the guest's exit line\n{out.text()}")
-    print(f"  {args.bytes} bytes host -> guest intact (fnv1a {sent[1]}) in {took:.1f} s with the boot; "
-          f"{stats.group(0)}", flush=True)
+    check_offloaded_stream(args, out, sent, got, t0, "host -> guest", 4, "coalesced frames")
 
 
 QUEUE_RE = r"eth0: queue (\d+): rx (\d+) frames, tx (\d+) frames"

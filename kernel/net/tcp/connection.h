@@ -264,6 +264,8 @@ public:
     // --- inspection ---
 
     State state() const { return m_state; }
+    // ESTABLISHED or later, TIME-WAIT included [rfc9293 §3.3.2].
+    bool is_synchronised() const;
     const FourTuple& tuple() const { return m_tuple; }
     PollState poll_state() const;
     const ConnectionStats& stats() const { return m_stats; }
@@ -305,7 +307,6 @@ public:
 private:
     Connection(const Config& config, Output& output, const FourTuple& tuple);
 
-    bool is_synchronised() const;
     uint32_t ts_clock(Instant now) const;
     uint16_t advertised_window_field(bool syn);
     void update_receive_edge();

@@ -168,21 +168,11 @@ void Tcp::release(Endpoint& e, bool abort)
 
 namespace {
 
-// The states in which a receive thread may queue a connection's segments on its channel:
-// synchronized, and not yet in TIME-WAIT (whose only business is a new SYN or a late FIN).
-bool takes_channel_input(State state)
+// Whether a receive thread may queue the connection's segments on its channel: synchronized,
+// and not yet in TIME-WAIT (whose only business is a new SYN or a late FIN).
+bool takes_channel_input(const Connection& c)
 {
-    switch (state) {
-    case State::Established:
-    case State::FinWait1:
-    case State::FinWait2:
-    case State::CloseWait:
-    case State::Closing:
-    case State::LastAck:
-        return true;
-    default:
-        return false;
-    }
+    return c.is_synchronised() && c.state() != State::TimeWait;
 }
 
 // Whether the connection still has data or a FIN its peer has not acknowledged.
@@ -222,7 +212,7 @@ void Tcp::settle(Endpoint& e)
         // Only an owner calls in to process a channel: an orphan's segments take the
         // ordinary path.
         if (e.m_channel)
-            e.m_channel->set_accepting(e.m_observer != nullptr && takes_channel_input(c.state()));
+            e.m_channel->set_accepting(e.m_observer != nullptr && takes_channel_input(c));
         deadline = c.next_deadline();
     } else if (e.m_kind == EndpointKind::Listening) {
         deadline = e.m_listener->next_deadline();
