@@ -135,7 +135,6 @@ public:
     // The oldest queued packet, or a null packet.
     Packet pop();
     bool is_empty() const { return m_ring.is_empty(); }
-    size_t size() const { return m_ring.size(); }
     // Opens or closes the channel to producers (a push racing with closing may still land;
     // the owner drains or drops it later).
     void set_accepting(bool accepting) { m_accepting.store(accepting, std::memory_order_release); }
