@@ -94,6 +94,8 @@ public:
     }
     IrqGuard(const IrqGuard&) = delete;
     IrqGuard& operator=(const IrqGuard&) = delete;
+    // Whether interrupts were on when the guard was taken (thread context, not a handler).
+    bool interrupts_were_on() const { return m_flags & (1u << 9); }
 
 private:
     uint64_t m_flags;

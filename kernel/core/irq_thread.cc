@@ -50,6 +50,7 @@ Result<InterruptThread*> InterruptThread::create(const char* name, const GsiRout
     self->m_cpu = cpu;
     ThreadAttr attr;
     attr.cpu = int(cpu);
+    attr.wakes_affine = true; // its work is short and it parks again: see ThreadAttr
     attr.stack_size = 32 * 1024;
     auto thread = Thread::create(name, &thread_main, self, attr);
     if (thread.is_error()) {

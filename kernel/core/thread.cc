@@ -49,6 +49,22 @@
 // long and gets the sleeper's credit) does so only at the waker's next switch, system call,
 // interrupt, or 1 ms — the waker has said it is about to block.
 //
+// Wake-affine wake-ups (ThreadAttr::wakes_affine). An interrupt thread that wakes a thread
+// homed on another CPU — a NIC's receive thread waking the reader of a socket — is about to
+// park again. If nothing else waits on the waker's CPU, the woken thread runs sooner there (as
+// soon as the waker parks) than at home, where the wake costs an IPI and, under a hypervisor,
+// an exit from halt of tens of microseconds, for every request of a request/response flow.
+// So unpark() moves it (new home, then the ordinary enqueue) when it is unpinned, fair, and
+// off its old CPU: having won the CAS, the waker owns its placement (as a migration's
+// finish_switch does), but the thread may still be on its old CPU's stack between its Blocked
+// store and the context save. m_saved_rsp tells: the switch-out stores it after saving
+// everything (x86 orders that store after the saves; the waker's acquire load pairs with it),
+// and finish_switch clears it whenever the thread runs again, before it can block again (the
+// clearing precedes its next Blocked store, which the waker's CAS read). Non-zero after the
+// CAS: the thread is switched out for good; zero: it is leaving, and goes home as usual. Only
+// one thread is pulled per wake-up burst (the second finds the first waiting), and the load
+// balancer still sends waiting threads away, so a busy receive CPU does not collect threads.
+//
 // Preemption: the timer interrupt sets need_resched when the running thread's fair lead has
 // run out, and a wake-up sets it when the woken thread deserves the CPU; dispatch_irq() calls
 // preempt_if_needed() as the interrupt returns — on the interrupted thread's own stack
@@ -74,6 +90,7 @@
 #include <core/thread.h>
 #include <core/timer.h>
 #include <new>
+#include <sched/idle_poll.h>
 #include <sync/mutex.h>
 #include <sync/thread_ops.h>
 
@@ -94,6 +111,7 @@ struct ThreadInternals {
     static void wake_if_blocked(Thread* thread);
     static void commit_handoff_here(PerCpu& cpu, sched::Nanos t);
     static bool hold_for_handoff(PerCpu& cpu, Thread* t);
+    static void pull_to_waker(PerCpu& cpu, Thread* t);
     static void unpark(Thread* thread, bool handoff);
     static void switch_at(Thread::Switch why, sched::Nanos t, bool drain);
     static void switch_from_idle(sched::Nanos t) { switch_at(Thread::Switch::Preempt, t, false); }
@@ -130,25 +148,12 @@ constexpr sched::Nanos kBalanceIntervalNs = 1'000'000;
 // How soon after a wake-up that does not preempt the running thread its preemption deadline
 // is recomputed (see make_runnable_here).
 constexpr uint64_t kWakeRecheckNs = 1'000'000;
-// How long an idle CPU watches its wake-up queues before it halts: a wake-up that arrives
-// meanwhile needs no IPI and no exit from halt (under a hypervisor both cost tens of
-// microseconds, under TCG up to a hundred). Adaptive per CPU, in the spirit of Linux's
-// haltpoll: a halt that ended within kIdlePollGrowNs says wake-ups come in quick succession
-// here, so a longer poll is likely to catch the next one (double the window, up to
-// kIdlePollMaxNs); a longer halt says polling is wasted (halve it). The halt's length includes
-// the hypervisor's wake-up latency, which is why the threshold is well above the window:
-// comparing with the window itself, as haltpoll does, mistakes a slow wake-up for a long
-// idle period and shrinks the window exactly when polling would pay (measured under TCG).
-// Polling burns the host CPU the vCPU runs on, hence the bounds.
-constexpr uint64_t kIdlePollMinNs = 5'000;
-constexpr uint64_t kIdlePollStartNs = 20'000;
-constexpr uint64_t kIdlePollMaxNs = 200'000;
-constexpr uint64_t kIdlePollGrowNs = 1'000'000;
+// The idle loop's polling window: sched/idle_poll.h.
 
 // Per-CPU scheduler state only this file uses, kept here rather than in PerCpu.
 struct SchedCpuState {
     sched::Nanos last_balance = 0;
-    uint64_t idle_poll_ns = kIdlePollStartNs; // the idle loop's window (see kIdlePollMaxNs)
+    uint64_t idle_poll_ns = sched::kIdlePollStartNs; // the idle loop's window (sched/idle_poll.h)
 };
 SchedCpuState g_sched_cpu[sched::kMaxCpus];
 
@@ -281,6 +286,21 @@ bool ThreadInternals::hold_for_handoff(PerCpu& cpu, Thread* t)
     return true;
 }
 
+// A wake-affine wake-up (see the file comment): moves `t`, whose Blocked -> Waking CAS the
+// caller (a wake-affine thread, interrupts off) just won, to the caller's CPU if it is free to
+// move, nothing else waits here, and it is off its old CPU for good.
+[[gnu::noinline]] void ThreadInternals::pull_to_waker(PerCpu& cpu, Thread* t)
+{
+    if (t->m_cpu == &cpu || t->m_pinned != kAnyCpu || t->m_migrate_disable != 0 || t->policy != sched::Policy::Fair ||
+        cpu.run_queue->runnable_count() != 0 || cpu.handoff || !g_wakeups)
+        return;
+    // pairs with the switch-out's store of the stack pointer (arch_context_switch, after the
+    // context it saves); 0 = still leaving its CPU, or never left it since it last ran.
+    if (__atomic_load_n(&t->m_saved_rsp, __ATOMIC_ACQUIRE) == 0)
+        return;
+    t->m_cpu = &cpu;
+}
+
 // The held-back wake-up of this CPU (interrupts off), if any, becomes an ordinary one at `t`.
 void ThreadInternals::commit_handoff_here(PerCpu& cpu, sched::Nanos t)
 {
@@ -296,6 +316,7 @@ void ThreadInternals::commit_handoff_here(PerCpu& cpu, sched::Nanos t)
 inline void ThreadInternals::finish_switch()
 {
     PerCpu& cpu = this_cpu();
+    cpu.current->m_saved_rsp = 0; // running again (see "Wake-affine wake-ups")
     rcu_quiescent(cpu); // between two threads: outside every reader section
     if (cpu.switched_out) [[unlikely]] // usually nothing else to do: that test is inline
         finish_switch_slow(cpu);
@@ -437,6 +458,7 @@ Thread* ThreadInternals::new_thread_struct()
     t->m_cpu = nullptr;
     t->m_pinned = kAnyCpu;
     t->m_migrate_disable = 0;
+    t->m_wakes_affine = false;
     t->m_runtime_ns.store(0, std::memory_order_relaxed);
     t->m_running_since = 0;
     t->m_fs_base = 0;
@@ -731,15 +753,14 @@ Result<void> start_idle_thread()
         // sti takes effect after the next instruction, so an interrupt cannot slip in between
         // the checks above and the hlt [intel-sdm-2b STI].
         uint64_t halted_at = g_wakeups ? monotonic_ns() : 0;
+        uint64_t ipis = __atomic_load_n(&cpu.irq_counts[arch::kVectorReschedule], __ATOMIC_RELAXED);
         asm volatile("sti; hlt" ::: "memory");
         arch::irq_disable();
         rcu_idle(cpu, false);
         if (g_wakeups) {
             uint64_t halted = monotonic_ns() - halted_at;
-            if (halted < kIdlePollGrowNs)
-                poll_ns = poll_ns * 2 < kIdlePollMaxNs ? poll_ns * 2 : kIdlePollMaxNs;
-            else
-                poll_ns = poll_ns / 2 > kIdlePollMinNs ? poll_ns / 2 : kIdlePollMinNs;
+            bool posted = __atomic_load_n(&cpu.irq_counts[arch::kVectorReschedule], __ATOMIC_RELAXED) != ipis;
+            poll_ns = sched::next_idle_poll_ns(poll_ns, halted, posted);
         }
     }
 }
@@ -750,6 +771,7 @@ Result<Thread*> Thread::create(const char* name, Entry entry, void* arg, ThreadA
         return Errno::INVAL;
     ThreadInternals::reap_zombies();
     Thread* t = TRY(allocate(name, entry, arg, attr.stack_size, attr.app));
+    t->m_wakes_affine = attr.wakes_affine;
     IrqGuard irq;
     if (attr.cpu != kAnyCpu) {
         t->m_pinned = attr.cpu;
@@ -947,8 +969,13 @@ void ThreadInternals::wake_if_blocked(Thread* thread)
         return; // running or about to run: it will see the token
     {
         IrqGuard irq;
-        if (handoff && ThreadInternals::hold_for_handoff(this_cpu(), thread))
+        PerCpu& cpu = this_cpu();
+        if (handoff && ThreadInternals::hold_for_handoff(cpu, thread))
             return;
+        // A wake-affine waker in its own context — not an interrupt handler that runs on top of
+        // it (interrupts were off), which is not about to block.
+        if (cpu.current->m_wakes_affine && irq.interrupts_were_on()) [[unlikely]]
+            ThreadInternals::pull_to_waker(cpu, thread);
         ThreadInternals::enqueue(thread);
     }
     // In thread context with interrupts on (not inside a handler or a guard): if the woken

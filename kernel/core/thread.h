@@ -51,6 +51,12 @@ struct ThreadAttr {
     // restored on every switch, because kernel code between the entry and the switch clobbers
     // only what the entry saved, and another application thread may run meanwhile.
     bool app = false;
+    // A waker that is about to block: an interrupt thread, which does a short piece of work
+    // and parks again. A thread it wakes whose home is another CPU, and that is free to move,
+    // may be moved here instead (a "wake-affine" wake-up, see thread.cc) when nothing else
+    // waits on this CPU: it then runs as soon as the waker parks, with no IPI and no other CPU
+    // leaving its halt — what a request/response flow through a NIC queue wants.
+    bool wakes_affine = false;
 };
 
 class Thread final : public ksync::Thread, public sched::Entity, public sched::WakeupItem {
@@ -122,6 +128,8 @@ private:
     // Leaves the CPU; returns when the thread runs again (never, for Exit).
     static void switch_away(Switch why);
 
+    // The stack pointer its switch-out saved; 0 while it runs (finish_switch clears it). A
+    // waker reads it to learn that a thread it woke is off its old CPU (see thread.cc).
     uint64_t m_saved_rsp = 0;
     uint64_t m_stack_bottom = 0;
     size_t m_stack_size = 0;
@@ -136,6 +144,7 @@ private:
     int m_pinned = kAnyCpu;
     // > 0: the load balancer leaves it where it is (a timer of its is armed on this CPU).
     uint32_t m_migrate_disable = 0;
+    bool m_wakes_affine = false; // ThreadAttr::wakes_affine
     // The FS base (thread-local storage) the thread runs with; loaded on every switch to it.
     uint64_t m_fs_base = 0;
     // Application threads: the XSAVE area their extended state is kept in while switched out

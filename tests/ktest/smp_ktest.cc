@@ -228,6 +228,89 @@ KTEST(smp, no_lost_wakeups_across_cpus)
     delete[] pairs;
 }
 
+KTEST(smp, wake_affine_pulls_the_woken_thread)
+{
+    // A wake-affine waker pinned on CPU 0 (what an interrupt thread is) and an unpinned
+    // sleeper that, before every sleep, moves itself to the last CPU and lets go again — so
+    // each wake-up finds it homed elsewhere, often still leaving that CPU (the race the
+    // pull must detect and leave alone). The sleeper must be pulled to CPU 0 (if there are two
+    // CPUs), no wake-up may be lost (watchdog), and it must never run on a CPU it was not put
+    // on (a pull of a thread still on its old stack would run it twice: that panics).
+    struct Shared {
+        std::atomic<uint32_t> turn{0}; // 0: the waker's, 1: the sleeper's
+        std::atomic<uint64_t> rounds{0};
+        std::atomic<uint64_t> pulled{0};
+        std::atomic<bool> stop{false};
+        std::atomic<Thread*> waker{nullptr};
+        std::atomic<Thread*> sleeper{nullptr};
+    };
+    constexpr uint64_t kRounds = 20'000;
+    static Shared* shared;
+    shared = new (std::nothrow) Shared;
+    KT_ASSERT(shared);
+    unsigned far = ncpus() - 1;
+    auto sleeper = [](void* arg) {
+        Shared& s = *shared;
+        unsigned far_cpu = unsigned(uintptr_t(arg));
+        while (!s.stop.load(std::memory_order_relaxed)) {
+            MUST(core::pin_current_thread(far_cpu));
+            core::unpin_current_thread();
+            while (s.turn.load(std::memory_order_acquire) != 1) {
+                if (s.stop.load(std::memory_order_relaxed))
+                    return;
+                core::park_current_thread();
+            }
+            if (here() != far_cpu)
+                s.pulled.fetch_add(1, std::memory_order_relaxed);
+            if (s.rounds.fetch_add(1, std::memory_order_relaxed) + 1 >= kRounds)
+                s.stop.store(true, std::memory_order_relaxed);
+            s.turn.store(0, std::memory_order_release);
+            core::unpark_thread(s.waker.load());
+        }
+    };
+    auto waker = [](void*) {
+        Shared& s = *shared;
+        while (!s.sleeper.load())
+            core::yield();
+        while (!s.stop.load(std::memory_order_relaxed)) {
+            s.turn.store(1, std::memory_order_release);
+            core::unpark_thread(s.sleeper.load());
+            while (s.turn.load(std::memory_order_acquire) != 0 && !s.stop.load(std::memory_order_relaxed))
+                core::park_current_thread();
+        }
+        core::unpark_thread(s.sleeper.load());
+    };
+    core::ThreadAttr attr = on_cpu(0);
+    attr.wakes_affine = true;
+    auto w = Thread::create("affine-waker", waker, nullptr, attr);
+    KT_ASSERT(!w.is_error());
+    shared->waker = w.value();
+    auto t = Thread::create("sleeper", sleeper, reinterpret_cast<void*>(uintptr_t(far)));
+    KT_ASSERT(!t.is_error());
+    shared->sleeper = t.value();
+    uint64_t last = 0, last_change = core::monotonic_ns();
+    while (!shared->stop.load()) {
+        uint64_t now_rounds = shared->rounds.load();
+        if (now_rounds != last) {
+            last = now_rounds;
+            last_change = core::monotonic_ns();
+        } else if (core::monotonic_ns() - last_change > 5'000'000'000) {
+            core::kprintf("    no progress for 5 s at %lu rounds: a lost wake-up\n", now_rounds);
+            core::dump_threads();
+            KT_ASSERT(false);
+        }
+        core::sleep_ns(10'000'000);
+    }
+    Thread::join(w.value());
+    Thread::join(t.value());
+    core::kprintf("    %lu of %lu wake-ups pulled the sleeper to the waker's CPU\n", shared->pulled.load(),
+                  shared->rounds.load());
+    KT_EXPECT(shared->rounds.load() >= kRounds);
+    if (ncpus() > 1)
+        KT_EXPECT(shared->pulled.load() > 0);
+    delete shared;
+}
+
 KTEST(smp, load_balancer_spreads_busy_threads)
 {
     // One busy thread per CPU, all created on this CPU: within milliseconds each CPU has one.
