@@ -497,7 +497,7 @@ def main():
             for t in targets:
                 for s in servers:
                     print(f"{t} {s.name}: " + shlex.join(guest_command(args, run_args(args, t, s),
-                                                                       [(0, s.port)], "STATUS")))
+                                                                       [(s.port, s.port)], "STATUS")))
         return
 
     results = {}

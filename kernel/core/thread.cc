@@ -621,6 +621,9 @@ void preempt_if_needed(bool from_idle)
             set_preempt_deadline_here(cpu.timers, d == sched::kNever ? 0 : uint64_t(d));
             return;
         }
+        // Interrupts are off (see thread.h): switch at the time just read, not a second one.
+        ThreadInternals::switch_at(Thread::Switch::Preempt, t, true);
+        return;
     }
     Thread::switch_away(Thread::Switch::Preempt);
 }

@@ -94,7 +94,7 @@ void Arp::confirm(Entry& entry, MacAddress mac, uint64_t now)
     entry.mac = mac;
     entry.state = ArpState::Reachable;
     entry.probes = 0;
-    entry.deadline = now + kReachableNs;
+    arm(entry, now + kReachableNs);
     // Packets parked while Incomplete go out now, in order.
     while (!entry.parked.is_empty())
         (void)send_to(*entry.interface, mac, entry.parked.pop_front());
@@ -119,7 +119,7 @@ Result<void> Arp::resolve(Interface& interface, Ipv4Address next_hop, Packet pac
         if (entry->state == ArpState::Stale && entry->probes == 0) {
             // Still usable, but confirm it: a unicast probe to the cached MAC.
             entry->probes = 1;
-            entry->deadline = now + kRetryIntervalNs;
+            arm(*entry, now + kRetryIntervalNs);
             send_request(interface, next_hop, &entry->mac);
         }
         return send_to(interface, entry->mac, std::move(packet));
@@ -134,7 +134,7 @@ Result<void> Arp::resolve(Interface& interface, Ipv4Address next_hop, Packet pac
         entry->interface = &interface;
         entry->address = next_hop;
         entry->probes = 1;
-        entry->deadline = now + kRetryIntervalNs;
+        arm(*entry, now + kRetryIntervalNs);
         send_request(interface, next_hop, nullptr);
     }
     entry->last_used = now;
@@ -192,7 +192,7 @@ void Arp::input(Interface& interface, Packet packet)
                 entry->mac = arp.sender_mac;
                 entry->state = ArpState::Stale;
                 entry->probes = 0;
-                entry->deadline = now + kStaleLifetimeNs;
+                arm(*entry, now + kStaleLifetimeNs);
             }
         }
     }
@@ -255,6 +255,8 @@ void Arp::flush(Interface& interface)
 
 void Arp::poll(uint64_t now)
 {
+    if (now < m_earliest)
+        return; // nothing due (the network's timer thread polls at every channel sweep too)
     for (Entry& e : m_entries) {
         if (e.state == ArpState::Free || now < e.deadline)
             continue;
@@ -262,7 +264,7 @@ void Arp::poll(uint64_t now)
         case ArpState::Incomplete:
             if (e.probes < kMaxProbes) {
                 e.probes++;
-                e.deadline = now + kRetryIntervalNs;
+                arm(e, now + kRetryIntervalNs);
                 send_request(*e.interface, e.address, nullptr);
             } else {
                 m_stats.resolution_failures++;
@@ -272,14 +274,14 @@ void Arp::poll(uint64_t now)
         case ArpState::Reachable:
             e.state = ArpState::Stale;
             e.probes = 0;
-            e.deadline = now + kStaleLifetimeNs;
+            arm(e, now + kStaleLifetimeNs);
             break;
         case ArpState::Stale:
             if (e.probes == 0) {
                 release(e); // unused for kStaleLifetimeNs
             } else if (e.probes < kMaxProbes) {
                 e.probes++;
-                e.deadline = now + kRetryIntervalNs;
+                arm(e, now + kRetryIntervalNs);
                 send_request(*e.interface, e.address, &e.mac);
             } else {
                 m_stats.resolution_failures++;
@@ -290,15 +292,17 @@ void Arp::poll(uint64_t now)
             break;
         }
     }
+    m_earliest = UINT64_MAX;
+    for (const Entry& e : m_entries)
+        if (e.state != ArpState::Free && e.deadline < m_earliest)
+            m_earliest = e.deadline;
 }
 
-uint64_t Arp::next_deadline() const
+void Arp::arm(Entry& entry, uint64_t deadline)
 {
-    uint64_t earliest = UINT64_MAX;
-    for (const Entry& e : m_entries)
-        if (e.state != ArpState::Free && e.deadline < earliest)
-            earliest = e.deadline;
-    return earliest;
+    entry.deadline = deadline;
+    if (deadline < m_earliest)
+        m_earliest = deadline;
 }
 
 bool Arp::lookup(const Interface& interface, Ipv4Address address, MacAddress& mac, ArpState& state) const

@@ -203,6 +203,8 @@ Packet Reassembler::assemble(size_t index)
 
 void Reassembler::poll(uint64_t now, PacketQueue& expired)
 {
+    if (m_memory == 0)
+        return; // no datagram in progress (each one counts its own size): the usual case
     for (size_t i = 0; i < kMaxDatagrams; i++) {
         Datagram* d = m_datagrams[i];
         if (!d || now < d->started + kTimeoutNs)
@@ -218,6 +220,8 @@ void Reassembler::poll(uint64_t now, PacketQueue& expired)
 uint64_t Reassembler::next_deadline() const
 {
     uint64_t earliest = UINT64_MAX;
+    if (m_memory == 0)
+        return earliest; // as in poll(): asked after every socket call, usually empty
     for (const Datagram* d : m_datagrams)
         if (d && d->started + kTimeoutNs < earliest)
             earliest = d->started + kTimeoutNs;

@@ -83,11 +83,15 @@ void PmtuCache::update(Ipv4Address destination, uint32_t mtu, uint64_t now)
             (!unused && slot->mtu != 0 && now < slot->expires && e.expires < slot->expires))
             slot = &e;
     }
+    if (slot->mtu == 0)
+        m_used++;
     *slot = {destination, mtu, now + kLifetimeNs};
 }
 
 uint32_t PmtuCache::lookup(Ipv4Address destination, uint64_t now) const
 {
+    if (m_used == 0)
+        return 0;
     for (const Entry& e : m_entries)
         if (e.mtu != 0 && e.destination == destination && now < e.expires)
             return e.mtu;
@@ -96,14 +100,21 @@ uint32_t PmtuCache::lookup(Ipv4Address destination, uint64_t now) const
 
 void PmtuCache::poll(uint64_t now)
 {
-    for (Entry& e : m_entries)
-        if (e.mtu != 0 && now >= e.expires)
+    if (m_used == 0)
+        return;
+    for (Entry& e : m_entries) {
+        if (e.mtu != 0 && now >= e.expires) {
             e = Entry();
+            m_used--;
+        }
+    }
 }
 
 uint64_t PmtuCache::next_deadline() const
 {
     uint64_t earliest = UINT64_MAX;
+    if (m_used == 0)
+        return earliest;
     for (const Entry& e : m_entries)
         if (e.mtu != 0 && e.expires < earliest)
             earliest = e.expires;

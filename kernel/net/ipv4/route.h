@@ -72,6 +72,9 @@ private:
         uint64_t expires = 0;
     };
     Entry m_entries[kSize];
+    // Entries with mtu != 0 (expired ones included until poll() frees them). Usually 0: then
+    // lookup() (every datagram sent) and next_deadline() (every socket call) skip the scan.
+    size_t m_used = 0;
 };
 
 } // namespace net

@@ -210,6 +210,33 @@ TEST(Arp, UnusedStaleEntryIsCollected)
     EXPECT_TRUE(host.eth.frames.empty());
 }
 
+// next_deadline() is kept, not scanned for: it follows every timer an entry gets (the
+// earliest wins), may stay early after a flush, and is exact again after a poll.
+TEST(Arp, NextDeadlineFollowsEntriesAndIsExactAfterPoll)
+{
+    Host host;
+    EXPECT_EQ(host.stack.arp().next_deadline(), UINT64_MAX);
+    uint64_t t0 = host.clock.now_ns();
+    host.learn(ip(10, 0, 0, 7), mac(7));
+    EXPECT_EQ(host.stack.arp().next_deadline(), t0 + net::Arp::kReachableNs);
+    host.clock.advance(kSecond);
+    ASSERT_FALSE(send_via_arp(host, ip(10, 0, 0, 8), 1).is_error()); // Incomplete: retry in 1 s
+    EXPECT_EQ(host.stack.arp().next_deadline(), t0 + 2 * kSecond);
+    host.learn(ip(10, 0, 0, 8), mac(8)); // Reachable: its retry is gone, the value stays early
+    EXPECT_EQ(host.stack.arp().next_deadline(), t0 + 2 * kSecond);
+    host.stack.poll_timers(host.clock.now_ns()); // before it: nothing to do
+    EXPECT_EQ(host.stack.arp().next_deadline(), t0 + 2 * kSecond);
+    host.clock.advance(kSecond);
+    host.stack.poll_timers(host.clock.now_ns()); // at it: nothing due after all, now exact
+    EXPECT_EQ(host.stack.arp().next_deadline(), t0 + net::Arp::kReachableNs);
+    EXPECT_EQ(host.stack.arp().entry_count(), 2u);
+    host.stack.arp().flush(host.eth);
+    EXPECT_EQ(host.stack.arp().entry_count(), 0u);
+    host.clock.advance(net::Arp::kReachableNs);
+    host.stack.poll_timers(host.clock.now_ns());
+    EXPECT_EQ(host.stack.arp().next_deadline(), UINT64_MAX);
+}
+
 TEST(Arp, MergeUpdatesKnownEntryFromAnyArpPacket)
 {
     Host host;

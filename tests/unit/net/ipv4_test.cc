@@ -593,6 +593,17 @@ TEST(Ipv4Pmtu, CacheLowersExpiresAndIsBounded)
     EXPECT_EQ(cache.lookup(net::Ipv4Address{1000 + 3 * net::PmtuCache::kSize - 1}, now + 1000), 1000u);
     cache.poll(now + 1000 + net::PmtuCache::kLifetimeNs + 1000);
     EXPECT_EQ(cache.count(), 0u);
+    EXPECT_EQ(cache.next_deadline(), UINT64_MAX);
+    EXPECT_EQ(cache.lookup(net::Ipv4Address{1000}, now), 0u);
+    // Used again after it emptied (the scans are skipped only while it is empty).
+    uint64_t later = now + 3 * net::PmtuCache::kLifetimeNs;
+    cache.update(ip(2, 2, 2, 2), 1300, later);
+    EXPECT_EQ(cache.count(), 1u);
+    EXPECT_EQ(cache.lookup(ip(2, 2, 2, 2), later), 1300u);
+    EXPECT_EQ(cache.next_deadline(), later + net::PmtuCache::kLifetimeNs);
+    cache.poll(later + net::PmtuCache::kLifetimeNs);
+    EXPECT_EQ(cache.count(), 0u);
+    EXPECT_EQ(cache.lookup(ip(2, 2, 2, 2), later), 0u);
 }
 
 } // namespace
