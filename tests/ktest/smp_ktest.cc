@@ -34,6 +34,30 @@ bool wait_for(F done, uint64_t limit_ns)
     return true;
 }
 
+// The watchdog of a test whose threads pass a turn around: asks `progress(done)` for the
+// rounds played so far every 10 ms until it sets `done`. False, after a thread dump, if the
+// count stood still for 5 s — a lost wake-up — so that the test fails instead of hanging.
+template<typename F>
+bool progresses_until_done(F progress)
+{
+    uint64_t last = 0, last_change = core::monotonic_ns();
+    for (;;) {
+        bool done = false;
+        uint64_t rounds = progress(done);
+        if (done)
+            return true;
+        if (rounds != last) {
+            last = rounds;
+            last_change = core::monotonic_ns();
+        } else if (core::monotonic_ns() - last_change > 5'000'000'000) {
+            core::kprintf("    no progress for 5 s at %lu rounds: a lost wake-up\n", rounds);
+            core::dump_threads();
+            return false;
+        }
+        core::sleep_ns(10'000'000);
+    }
+}
+
 core::ThreadAttr on_cpu(unsigned cpu)
 {
     core::ThreadAttr attr;
@@ -199,27 +223,16 @@ KTEST(smp, no_lost_wakeups_across_cpus)
             pairs[p].players[me] = t.value();
         }
     }
-    // Watchdog: every pair must keep making progress.
-    uint64_t last_total = 0, last_change = core::monotonic_ns();
-    for (;;) {
+    // Every pair must keep making progress.
+    KT_ASSERT(progresses_until_done([&](bool& done) {
         uint64_t total = 0;
-        bool done = true;
+        done = true;
         for (unsigned p = 0; p < npairs; ++p) {
             total += pairs[p].rounds.load();
             done = done && pairs[p].stop.load();
         }
-        if (done)
-            break;
-        if (total != last_total) {
-            last_total = total;
-            last_change = core::monotonic_ns();
-        } else if (core::monotonic_ns() - last_change > 5'000'000'000) {
-            core::kprintf("    no progress for 5 s at %lu rounds: a lost wake-up\n", total);
-            core::dump_threads();
-            KT_ASSERT(false);
-        }
-        core::sleep_ns(10'000'000);
-    }
+        return total;
+    }));
     for (unsigned p = 0; p < npairs; ++p) {
         Thread::join(pairs[p].players[0].load());
         Thread::join(pairs[p].players[1].load());
@@ -288,19 +301,10 @@ KTEST(smp, wake_affine_pulls_the_woken_thread)
     auto t = Thread::create("sleeper", sleeper, reinterpret_cast<void*>(uintptr_t(far)));
     KT_ASSERT(!t.is_error());
     shared->sleeper = t.value();
-    uint64_t last = 0, last_change = core::monotonic_ns();
-    while (!shared->stop.load()) {
-        uint64_t now_rounds = shared->rounds.load();
-        if (now_rounds != last) {
-            last = now_rounds;
-            last_change = core::monotonic_ns();
-        } else if (core::monotonic_ns() - last_change > 5'000'000'000) {
-            core::kprintf("    no progress for 5 s at %lu rounds: a lost wake-up\n", now_rounds);
-            core::dump_threads();
-            KT_ASSERT(false);
-        }
-        core::sleep_ns(10'000'000);
-    }
+    KT_ASSERT(progresses_until_done([&](bool& done) {
+        done = shared->stop.load();
+        return shared->rounds.load();
+    }));
     Thread::join(w.value());
     Thread::join(t.value());
     core::kprintf("    %lu of %lu wake-ups pulled the sleeper to the waker's CPU\n", shared->pulled.load(),
