@@ -27,13 +27,6 @@ using net::tcp::Endpoint;
 using net::tcp::MemoryBuffer;
 using net::tcp::Tcp;
 
-struct Counter final : net::tcp::Observer {
-    void endpoint_changed() override { changes.fetch_add(1, std::memory_order_relaxed); }
-    void packets_queued() override { queued.fetch_add(1, std::memory_order_relaxed); }
-    std::atomic<uint64_t> changes{ 0 };
-    std::atomic<uint64_t> queued{ 0 };
-};
-
 uint64_t now_ns()
 {
     return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -65,13 +58,13 @@ TEST(ClassifyTsan, ReceiveThreadAgainstReadersAndTeardown)
         &retire);
 
     constexpr int kConnections = 4;
-    Counter events[kConnections], listener_events;
+    EventCounter events[kConnections], listener_events;
     Endpoint* listener = b.stack.tcp().open(listener_events).value();
     ASSERT_FALSE(b.stack.tcp().bind(*listener, { {}, 7000 }).is_error());
     ASSERT_FALSE(b.stack.tcp().listen(*listener, 16).is_error());
     Endpoint* clients[kConnections] = {};
     Endpoint* conns[kConnections] = {};
-    Counter client_events;
+    EventCounter client_events;
     std::vector<Bytes> frames; // data segments from a to b, replayed by the receive thread
 
     // Under stack_lock (and the only user of a): (re)connects pair i, remembers one data frame.

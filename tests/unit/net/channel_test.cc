@@ -21,13 +21,6 @@ using net::tcp::Endpoint;
 using net::tcp::MemoryBuffer;
 using net::tcp::Tcp;
 
-struct Counter final : net::tcp::Observer {
-    void endpoint_changed() override { changes++; }
-    void packets_queued() override { queued_notes++; }
-    int changes = 0;
-    int queued_notes = 0;
-};
-
 
 // A receive thread's burst on `h`: every frame offered to the classifier, the rest handed to
 // input() afterwards (in order, as one TCP batch), the channels told and let go.
@@ -85,7 +78,7 @@ void pump_bursts(Host& a, Host& b, uint64_t& burst)
 struct Pair {
     Host a{ 2, 11 };
     Host b{ 3, 22 };
-    Counter client_events, server_events;
+    EventCounter client_events, server_events;
     Endpoint* listener = nullptr;
     Endpoint* client = nullptr; // on a
     Endpoint* conn = nullptr;   // on b, accepted
@@ -212,7 +205,7 @@ TEST(TcpChannel, EstablishedSegmentsWaitOnTheChannelUntilTheOwnerCallsIn)
     Burst burst = receive_burst(p.b, take_frames(p.a), ++p.burst);
     EXPECT_EQ(burst.queued, 1u);
     EXPECT_EQ(burst.ordinary, 0u);
-    EXPECT_EQ(p.server_events.queued_notes, 1);
+    EXPECT_EQ(p.server_events.queued, 1);
     // Nothing processed yet: no data in the connection, no ACK on the wire.
     EXPECT_EQ(p.conn->connection()->stats().bytes_received, 0u);
     EXPECT_TRUE(p.b.eth.frames.empty());

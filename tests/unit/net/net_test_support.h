@@ -8,9 +8,11 @@
 #include <net/ether/ether.h>
 #include <net/ipv4/header.h>
 #include <net/stack.h>
+#include <net/tcp/tcp.h>
 
 #include <gtest/gtest.h>
 #include <stdint.h>
+#include <atomic>
 #include <string.h>
 #include <deque>
 #include <memory>
@@ -23,6 +25,15 @@ namespace nettest {
 using Bytes = std::vector<uint8_t>;
 
 constexpr uint64_t kSecond = 1'000'000'000;
+
+// A TCP endpoint's observer that counts its notifications: changes (endpoint_changed) and
+// channel notes (packets_queued). Atomic: the TSan tests notify from a receive thread.
+struct EventCounter final : net::tcp::Observer {
+    void endpoint_changed() override { changes.fetch_add(1, std::memory_order_relaxed); }
+    void packets_queued() override { queued.fetch_add(1, std::memory_order_relaxed); }
+    std::atomic<int> changes{ 0 };
+    std::atomic<int> queued{ 0 };
+};
 
 class FakeClock final : public net::Clock {
 public:

@@ -20,11 +20,6 @@ using net::tcp::EndpointKind;
 using net::tcp::MemoryBuffer;
 using net::tcp::Tcp;
 
-struct Counter final : net::tcp::Observer {
-    void endpoint_changed() override { changes++; }
-    int changes = 0;
-};
-
 const net::Ipv4Address kLoopback = ip(127, 0, 0, 1);
 
 // Frames of IPv4 protocol 6 among those the interface sent.
@@ -67,7 +62,7 @@ struct Connected {
     Endpoint* conn = nullptr;
 };
 
-Connected connect_pair(Tcp& server_tcp, Tcp& client_tcp, Counter& events, net::Ipv4Address to,
+Connected connect_pair(Tcp& server_tcp, Tcp& client_tcp, EventCounter& events, net::Ipv4Address to,
                        Host* a = nullptr, Host* b = nullptr)
 {
     Connected c;
@@ -87,7 +82,7 @@ TEST(TcpLayer, LoopbackConnectAcceptExchangeAndClose)
 {
     Host h;
     Tcp& tcp = h.stack.tcp();
-    Counter server_events, client_events, accepted_events;
+    EventCounter server_events, client_events, accepted_events;
     Endpoint* server = open(tcp, server_events);
     ASSERT_FALSE(tcp.bind(*server, {kLoopback, 80}).is_error());
     ASSERT_FALSE(tcp.listen(*server, 8).is_error());
@@ -139,7 +134,7 @@ TEST(TcpLayer, ConnectToAClosedPortIsRefused)
 {
     Host h;
     Tcp& tcp = h.stack.tcp();
-    Counter events;
+    EventCounter events;
     Endpoint* client = open(tcp, events);
     ASSERT_FALSE(tcp.connect(*client, {kLoopback, 9}).is_error());
     auto status = tcp.status(*client);
@@ -161,7 +156,7 @@ TEST(TcpLayer, BindRules)
 {
     Host h;
     Tcp& tcp = h.stack.tcp();
-    Counter events;
+    EventCounter events;
     Endpoint* a = open(tcp, events);
     Endpoint* b = open(tcp, events);
     Endpoint* c = open(tcp, events);
@@ -217,7 +212,7 @@ TEST(TcpLayer, OperationsOutOfOrderGiveLinuxErrors)
 {
     Host h;
     Tcp& tcp = h.stack.tcp();
-    Counter events;
+    EventCounter events;
     Endpoint* e = open(tcp, events);
     EXPECT_EQ(write(tcp, *e, "x").error(), Errno::NOTCONN);
     EXPECT_EQ(read(tcp, *e), "<" + std::to_string(int(Errno::NOTCONN)) + ">");
@@ -242,7 +237,7 @@ TEST(TcpLayer, ReleasingAListenerResetsWhatNobodyAccepted)
 {
     Host h;
     Tcp& tcp = h.stack.tcp();
-    Counter events;
+    EventCounter events;
     Endpoint* server = open(tcp, events);
     ASSERT_FALSE(tcp.bind(*server, {{}, 7}).is_error());
     ASSERT_FALSE(tcp.listen(*server, 8).is_error());
@@ -267,7 +262,7 @@ TEST(TcpLayer, ShutdownWriteSendsFinAndReadShutdownEndsReading)
 {
     Host h;
     Tcp& tcp = h.stack.tcp();
-    Counter events;
+    EventCounter events;
     auto [server, client, conn] = connect_pair(tcp, tcp, events, kLoopback);
     ASSERT_NE(conn, nullptr);
     ASSERT_FALSE(write(tcp, *client, "last words").is_error());
@@ -297,7 +292,7 @@ TEST(TcpLayer, AClosedHalfClosedConnectionDoesNotWaitForeverForTheFin)
 {
     Host h;
     Tcp& tcp = h.stack.tcp();
-    Counter events;
+    EventCounter events;
     auto [server, client, conn] = connect_pair(tcp, tcp, events, kLoopback);
     ASSERT_NE(conn, nullptr);
     // The client shuts down writing (FIN acknowledged: FIN-WAIT-2), then closes; the server
@@ -317,7 +312,7 @@ TEST(TcpLayer, AClosedHalfClosedConnectionDoesNotWaitForeverForTheFin)
 TEST(TcpLayer, CorkHoldsPartialSegmentsUntilUncorkedOr200Ms)
 {
     Host a(2, 11), b(3, 22);
-    Counter events;
+    EventCounter events;
     auto [server, client, conn] = connect_pair(b.stack.tcp(), a.stack.tcp(), events, ip(10, 0, 0, 3), &a, &b);
     ASSERT_NE(conn, nullptr);
     Tcp& tcp = a.stack.tcp();
@@ -354,7 +349,7 @@ TEST(TcpLayer, CorkHoldsPartialSegmentsUntilUncorkedOr200Ms)
 TEST(TcpLayer, ABurstOfSegmentsIsAcknowledgedOnce)
 {
     Host a(2, 11), b(3, 22);
-    Counter events;
+    EventCounter events;
     auto [server, client, conn] = connect_pair(b.stack.tcp(), a.stack.tcp(), events, ip(10, 0, 0, 3), &a, &b);
     ASSERT_NE(conn, nullptr);
     for (bool burst : {false, true}) {
@@ -384,7 +379,7 @@ TEST(TcpLayer, ABurstOfSegmentsIsAcknowledgedOnce)
 TEST(TcpLayer, MegabytesBothWaysBetweenTwoStacks)
 {
     Host a(2, 11), b(3, 22);
-    Counter events;
+    EventCounter events;
     Endpoint* server = open(b.stack.tcp(), events);
     ASSERT_FALSE(b.stack.tcp().bind(*server, {{}, 5001}).is_error());
     ASSERT_FALSE(b.stack.tcp().listen(*server, 4).is_error());
@@ -457,7 +452,7 @@ TEST(TcpLayer, SynRetransmissionsComeFromTheTimerHeapThenTimeOut)
     a.learn(ip(10, 0, 0, 9), mac(9)); // nobody answers from there
     Tcp& tcp = a.stack.tcp();
     EXPECT_EQ(tcp.next_deadline(), UINT64_MAX);
-    Counter events;
+    EventCounter events;
     Endpoint* client = open(tcp, events);
     ASSERT_FALSE(tcp.connect(*client, {ip(10, 0, 0, 9), 80}).is_error());
     EXPECT_EQ(tcp_frames(a.eth), 1u); // the SYN
@@ -483,7 +478,7 @@ TEST(TcpLayer, ManyConnectionsAndOrphansAreReaped)
 {
     Host h;
     Tcp& tcp = h.stack.tcp();
-    Counter events;
+    EventCounter events;
     Endpoint* server = open(tcp, events);
     ASSERT_FALSE(tcp.bind(*server, {{}, 6000}).is_error());
     ASSERT_FALSE(tcp.listen(*server, 512).is_error());
@@ -530,7 +525,7 @@ Bytes icmp_about(const Bytes& frame, uint8_t type, uint8_t code, uint32_t rest, 
 TEST(TcpLayer, FragmentationNeededShrinksSegmentsAndResendsAtOnce)
 {
     Host a(2, 11), b(3, 22);
-    Counter events;
+    EventCounter events;
     auto [server, client, conn] = connect_pair(b.stack.tcp(), a.stack.tcp(), events, ip(10, 0, 0, 3), &a, &b);
     ASSERT_NE(conn, nullptr);
     Tcp& tcp = a.stack.tcp();
@@ -575,7 +570,7 @@ TEST(TcpLayer, UnreachableEndsAConnectAttemptAndNamesTheTimeout)
 {
     Host a(2, 11);
     a.learn(ip(10, 0, 0, 3), mac(3));
-    Counter events;
+    EventCounter events;
     Tcp& tcp = a.stack.tcp();
     // In SYN-SENT: the attempt ends with the error (Linux: EHOSTUNREACH for host unreachable).
     Endpoint* e = open(tcp, events);
@@ -654,7 +649,7 @@ OffloadRun run_offload(bool tso, size_t bytes, bool drop_tso_after_connect = fal
     features.tso4 = tso;
     a.eth.set_features(features);
     a.eth.device_checksums = true;
-    Counter events;
+    EventCounter events;
     Endpoint* server = open(b.stack.tcp(), events);
     EXPECT_FALSE(b.stack.tcp().bind(*server, {{}, 5002}).is_error());
     EXPECT_FALSE(b.stack.tcp().listen(*server, 4).is_error());
@@ -793,7 +788,7 @@ TEST(TcpOffload, NagleStillHoldsTheShortTail)
     features.tso4 = true;
     a.eth.set_features(features);
     a.eth.device_checksums = true;
-    Counter events;
+    EventCounter events;
     Connected c = connect_pair(b.stack.tcp(), a.stack.tcp(), events, ip(10, 0, 0, 3), &a, &b);
     ASSERT_NE(c.conn, nullptr);
     a.eth.frames.clear();
