@@ -36,10 +36,17 @@ def main():
     p.add_argument("--build", default=os.path.join(REPO, "build"))
     p.add_argument("--timeout", type=float, default=300)
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--guests", default="nimbus,linux",
+                   help="comma-separated subset of nimbus,linux to run (e.g. only nimbus while iterating)")
     args = p.parse_args()
+    wanted = set(args.guests.split(","))
+    if not wanted or not wanted <= {"nimbus", "linux"}:
+        p.error("--guests: a comma-separated subset of nimbus,linux")
     args.nimbus = os.path.join(args.build, "bin", "nimbus")
     guest_dir = os.path.join(args.build, "linux-guest")
     need = [os.path.join(guest_dir, f) for f in ("vmlinux", "sysbench", "sysbench.img", "sysbench-initramfs.cpio")]
+    if "linux" not in wanted:
+        need = need[1:3]  # no Linux guest needed
     missing = [f for f in need if not os.path.exists(f)]
     if missing:
         sys.exit(f"sysbench: missing {', '.join(missing)}: run bench/boot/linux-guest.sh, then bench/linux/build.sh")
@@ -50,11 +57,13 @@ def main():
     boot = boot_bench.linux_boot_options(args)
     if args.cpus > 1:
         boot.append("tsc=reliable")
-    linux = boot_bench.Guest("linux", need[0], need[3], boot)
-    guests = [nimbus, linux]
+    linux = boot_bench.Guest("linux", os.path.join(guest_dir, "vmlinux"),
+                             os.path.join(guest_dir, "sysbench-initramfs.cpio"), boot)
+    guests = [g for g in (nimbus, linux) if g.name in wanted]
+    for g in (nimbus, linux):
+        g.figures = {name: [] for name in FIGURES}
     for g in guests:
         g.argv = boot_bench.qemu_argv(args, g)
-        g.figures = {name: [] for name in FIGURES}
     mode = "tcg, icount shift=0,sleep=off" if args.icount else "tcg"
     print(f"machine {args.machine}, {args.cpus} cpu, {args.memory}, {mode}, {args.runs} runs")
     for g in guests:

@@ -1,7 +1,8 @@
 #!/bin/busybox sh
 # /init of the network benchmark's Linux guest (bench/net/README.md): loads the virtio
-# modules, brings eth0 up with QEMU user networking's static address, starts the server named
-# by its arguments and says "netbench-init: ready" once the server listens.
+# modules, brings eth0 up with QEMU user networking's static address (or netbench_ip= from the
+# kernel command line), starts the server named by its arguments and says "netbench-init:
+# ready" once the server listens.
 #
 # The kernel passes the words after " -- " of its command line as arguments; words with a '='
 # are left out (`nimbus run --dry-run` puts the program's environment, PATH=... HOME=/
@@ -32,12 +33,19 @@ while [ ! -e /sys/class/net/eth0 ]; do
     [ $i -le 200 ] || finish "no eth0"
     sleep 0.05
 done
-# QEMU's user networking (slirp): guest 10.0.2.15, gateway and DNS 10.0.2.2/10.0.2.3.
 ip link set lo up
-ip addr add 10.0.2.15/24 dev eth0 || finish "ip addr"
-ip link set eth0 up || finish "ip link"
-ip route add default via 10.0.2.2 || finish "ip route"
-echo "nameserver 10.0.2.3" > /etc/resolv.conf
+if [ -n "${netbench_ip:-}" ]; then
+    # A static address from the kernel command line (netbench_ip=ADDR/PREFIX, which the kernel
+    # hands us as environment): a tap device's network (bench/net/tapbench.py), no gateway.
+    ip addr add "$netbench_ip" dev eth0 || finish "ip addr $netbench_ip"
+    ip link set eth0 up || finish "ip link"
+else
+    # QEMU's user networking (slirp): guest 10.0.2.15, gateway and DNS 10.0.2.2/10.0.2.3.
+    ip addr add 10.0.2.15/24 dev eth0 || finish "ip addr"
+    ip link set eth0 up || finish "ip link"
+    ip route add default via 10.0.2.2 || finish "ip route"
+    echo "nameserver 10.0.2.3" > /etc/resolv.conf
+fi
 
 server=
 for w in "$@"; do
@@ -49,7 +57,8 @@ done
 [ -n "$server" ] || finish "no server: boot with '-- PROGRAM [ARGS]'"
 echo "netbench-init: linux $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpu," \
      "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)," \
-     "eth0 $(cat /sys/class/net/eth0/address)"
+     "eth0 $(cat /sys/class/net/eth0/address) ${netbench_ip:-10.0.2.15/24}," \
+     "$(ls -d /sys/class/net/eth0/queues/rx-* | wc -l) rx queue(s)"
 echo "netbench-init: starting$server"
 # Word splitting of $server is intended: the arguments hold no spaces.
 $server &

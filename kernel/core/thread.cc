@@ -464,6 +464,7 @@ Thread* ThreadInternals::new_thread_struct()
     t->m_fs_base = 0;
     t->m_xstate = nullptr;
     t->m_app_data = nullptr;
+    t->m_return_work.store(Thread::kReturnWorkAll, std::memory_order_relaxed);
     t->m_name[0] = '\0';
     t->m_zombie_next = nullptr;
     return t;

@@ -98,6 +98,12 @@ public:
     // The application layer's per-thread data (kernel/lx); null for kernel threads.
     void* app_data() const { return m_app_data; }
     void set_app_data(void* data) { m_app_data = data; }
+    // Work the application layer must do before the thread returns from a system call: bits
+    // that kernel/lx defines (lx/signal.h, "Return work"), set by any thread (atomic RMWs), read
+    // once on the system call's return path and cleared only by the thread itself there. A new
+    // thread starts with every bit set, so that its first return looks at everything.
+    std::atomic<uint32_t>& return_work() { return m_return_work; }
+    static constexpr uint32_t kReturnWorkAll = ~uint32_t(0);
 
 private:
     friend void init_threads();
@@ -151,6 +157,7 @@ private:
     // (64-byte aligned, arch::xsave_area_size() bytes), and the lx layer's data.
     void* m_xstate = nullptr;
     void* m_app_data = nullptr;
+    std::atomic<uint32_t> m_return_work { kReturnWorkAll };
     // Run time: completed stints, and when the current one started (set by its CPU).
     std::atomic<uint64_t> m_runtime_ns { 0 };
     uint64_t m_running_since = 0;
@@ -213,12 +220,13 @@ void unpark_thread_for_handoff(Thread* thread);
 // Commits this CPU's held-back wake-up (unpark_thread_for_handoff), if any, and switches if the
 // woken thread should run now. Thread context, interrupts on.
 void commit_handoff();
-// Whether this CPU holds a wake-up back (one %gs-relative load: it runs after every system call).
+// Whether this CPU holds a wake-up back (one %gs-relative compare, its result in the flags: it
+// runs after every system call).
 inline bool handoff_pending()
 {
-    Thread* t;
-    asm volatile("movq %%gs:%c1, %0" : "=r"(t) : "i"(offsetof(PerCpu, handoff)));
-    return t != nullptr;
+    bool held;
+    asm volatile("cmpq $0, %%gs:%c1" : "=@ccne"(held) : "i"(offsetof(PerCpu, handoff)));
+    return held;
 }
 // Gets `thread`'s attention: unparks it if it is blocked (a spurious wake-up for its wait
 // loop), and interrupts its CPU if it is running on another one. For signals.

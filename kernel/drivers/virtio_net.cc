@@ -1,6 +1,7 @@
 // virtio-net (virtio_net.h) [virtio-v1.2 §5.1].
 //
-// Receive: every entry of the receive queue holds one kRxBufferBytes buffer, device-writable.
+// Receive: every entry of the receive queue (up to kMaxRxQueueSize) holds one kRxBufferBytes
+// buffer, device-writable.
 // The device writes the 12-byte header and the frame; with mergeable buffers a large frame
 // continues in the next num_buffers - 1 entries, which the driver gathers into one contiguous
 // frame. The queue's interrupt thread processes completions with interrupts off (polling
@@ -41,7 +42,16 @@ namespace {
 
 using namespace ::virtio;
 
-constexpr uint16_t kMaxQueueSize = 256;
+// Receive entries: up to 1024 where the device offers them (QEMU's rx_queue_size=1024, which
+// the runner asks for): while the ring is full QEMU stops taking frames from its back-end,
+// whose own queue must then absorb the burst, so a stalled vCPU gets four times the slack.
+// That is 2 MiB of buffers per pair, within a sixteenth of the guest's memory over all pairs,
+// never fewer than 256. Transmit keeps 256: completions are reclaimed as we go, and QEMU
+// offers more only to vhost-user.
+constexpr uint16_t kMaxRxQueueSize = 1024;
+constexpr uint16_t kMaxTxQueueSize = 256;
+constexpr uint16_t kRxQueueFloor = 256;
+constexpr uint64_t kRxMemoryShare = 16; // receive buffers of all pairs: at most memory / this
 constexpr size_t kRxBufferBytes = 2048;
 constexpr size_t kTxSlotBytes = 2048;
 constexpr size_t kHeaderBytes = 12;              // VERSION_1 or mergeable buffers
@@ -103,7 +113,7 @@ public:
 private:
     static void on_queue(void* self, uint16_t queue);
     Result<void> set_up_ring(SplitQueue& ring, uint16_t queue, uint16_t size);
-    Result<void> set_up_pair(Pair& pair, bool mergeable);
+    Result<void> set_up_pair(Pair& pair, bool mergeable, uint16_t pairs);
     Result<void> set_queue_pairs(uint16_t pairs);
     void receive(Pair& pair);
     bool post_rx_buffer(Pair& pair, uint16_t index);
@@ -141,19 +151,21 @@ Result<void> NetDeviceImpl::set_up_ring(SplitQueue& ring, uint16_t queue, uint16
     return m_transport.enable_queue(queue, size, ring.desc_phys(), ring.avail_phys(), ring.used_phys());
 }
 
-Result<void> NetDeviceImpl::set_up_pair(Pair& pair, bool mergeable)
+// `pairs`: how many pairs share the receive memory budget.
+Result<void> NetDeviceImpl::set_up_pair(Pair& pair, bool mergeable, uint16_t pairs)
 {
     uint16_t rxq = rx_queue(pair.index), txq = tx_queue(pair.index);
-    if (m_transport.queue_max_size(rxq) == 0 || m_transport.queue_max_size(txq) == 0)
-        return Errno::NOTSUP;
-    uint16_t rx_size = m_transport.queue_max_size(rxq);
-    uint16_t tx_size = m_transport.queue_max_size(txq);
-    if (!m_transport.is_legacy()) {
-        rx_size = rx_size > kMaxQueueSize ? kMaxQueueSize : rx_size;
-        tx_size = tx_size > kMaxQueueSize ? kMaxQueueSize : tx_size;
-    }
-    if ((rx_size & (rx_size - 1)) || (tx_size & (tx_size - 1)) || rx_size < kMaxRxBuffers / 2 || tx_size < 2)
-        return Errno::NOTSUP;
+    NetQueueLimits limits;
+    limits.rx_max = kMaxRxQueueSize;
+    limits.tx_max = kMaxTxQueueSize;
+    limits.rx_floor = kRxQueueFloor;
+    limits.rx_min = kMaxRxBuffers / 2;
+    limits.rx_buffer_bytes = kRxBufferBytes;
+    limits.rx_budget_bytes = size_t(core::total_memory() / kRxMemoryShare);
+    limits.pairs = pairs;
+    NetQueueSizes sizes = TRY(choose_net_queue_sizes(m_transport.queue_max_size(rxq),
+                                                     m_transport.queue_max_size(txq), m_transport.is_legacy(), limits));
+    uint16_t rx_size = sizes.rx, tx_size = sizes.tx;
     size_t rx_pages = (size_t(rx_size) * kRxBufferBytes + 4095) / 4096;
     size_t tx_pages = (size_t(tx_size) * kTxSlotBytes + 4095) / 4096;
     pair.rx_buffers = static_cast<uint8_t*>(core::alloc_contiguous_pages(rx_pages));
@@ -274,7 +286,7 @@ Result<void> NetDeviceImpl::start()
     TRY(m_transport.start_interrupts(interrupt_queues, &NetDeviceImpl::on_queue, this, queue_cpu));
     for (uint16_t p = 0; p < m_pair_count; p++) {
         m_pairs[p].index = p;
-        TRY(set_up_pair(m_pairs[p], mergeable));
+        TRY(set_up_pair(m_pairs[p], mergeable, m_pair_count));
     }
     if (mq) {
         m_ctrl_buffer = static_cast<uint8_t*>(core::alloc_contiguous_pages(1));

@@ -16,6 +16,8 @@
 
 namespace fs {
 
+struct ReadinessWatch;
+
 // Block and character device numbers are separate spaces (as on Linux); the registry keys
 // block devices with this bit set.
 inline constexpr uint64_t kBlockDeviceKey = 1ull << 63;
@@ -38,6 +40,11 @@ public:
     virtual Result<long> ioctl(unsigned cmd, uint64_t arg);
     // Current poll(2) readiness (kPollIn/kPollOut/...). Default: always readable and writable.
     virtual uint32_t poll_events();
+    // A device that tells every change that can make it readier (see OpenFile::
+    // notifies_readiness) returns the head of its watch list, which all its open files share
+    // and which it runs on each change (lx/poll.h); null (the default): it does not, and epoll
+    // re-checks it on every change anywhere.
+    virtual ReadinessWatch** readiness_watches() { return nullptr; }
 
     // A seekable device (a disk) is read and written at the open file's offset, which read and
     // write advance (under the file's offset lock) and lseek moves, SEEK_END counting from

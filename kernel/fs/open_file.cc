@@ -381,6 +381,14 @@ Result<long> VnodeFile::do_ioctl(unsigned cmd, uint64_t arg)
     return Errno::NOTTY;
 }
 
+ReadinessWatch*& VnodeFile::readiness_watches()
+{
+    if (m_device)
+        if (ReadinessWatch** shared = m_device->readiness_watches())
+            return *shared;
+    return OpenFile::readiness_watches();
+}
+
 uint32_t VnodeFile::do_poll_events()
 {
     if (m_device)

@@ -44,6 +44,11 @@ struct ReadinessWatch {
     ReadinessWatch* next = nullptr;
     ReadinessWatch* prev = nullptr;
     void (*changed)(ReadinessWatch*) = nullptr;
+    // The kPoll* bits the watcher asks about (kPollErr | kPollHup always count). A notifier
+    // that knows which kinds of readiness changed skips a watch that asks about none of them
+    // (as Linux's wakeup keys do): input arriving on a terminal does not touch an interest in
+    // its writability. Under the watch lock, like the links.
+    uint32_t events = ~0u;
 };
 
 class OpenFile : public RefCounted<OpenFile> {
@@ -100,7 +105,10 @@ public:
     // so supports edge-triggered epoll exactly); the others are re-checked on every change
     // of any file. The watch list is the syscall layer's (lx/poll.cc), under its lock.
     virtual bool notifies_readiness() const { return false; }
-    ReadinessWatch*& readiness_watches() { return m_watches; }
+    // The list the file's watches are linked on: its own, or — for a file whose readiness is
+    // a shared object's (a device node) — that object's, which then notifies for all of its
+    // open files at once.
+    virtual ReadinessWatch*& readiness_watches() { return m_watches; }
 
 protected:
     explicit OpenFile(unsigned flags) : m_flags(flags) {}
@@ -134,6 +142,10 @@ public:
     bool opened_as(const Location*& parent, lib::StringView& name) const override;
     // Records the directory and name it was opened through (fs::open does).
     void set_opened_as(const Location& parent, lib::StringView name);
+    // A device node notifies when its device does (Device::readiness_watches), on the
+    // device's list.
+    bool notifies_readiness() const override { return m_device && m_device->readiness_watches(); }
+    ReadinessWatch*& readiness_watches() override;
 
     // For make_ref (use create()).
     VnodeFile(Location location, unsigned flags, Ref<Device> device);

@@ -70,8 +70,13 @@ public:
 // again. When the queue is full it leaves the interrupt masked and the bytes in the UART (the
 // host then stops sending: nothing is lost); the next read that makes room unmasks it, and
 // the pending bytes raise the interrupt again. Readers and pollers wait on the readiness
-// notifier (poll.h), which the thread signals after each drain: no polling. Without the
-// interrupt (no I/O APIC route) readers fall back to draining the UART themselves every 10 ms.
+// notifier (poll.h), which the thread signals after each drain: no polling. The console also
+// notifies its epoll watches (one list for every open file of it: /dev/console, /dev/tty and
+// the pipe-mode standard input) on each change that can make input readier — bytes or the end
+// of the input arriving, a mode switch — so epoll looks at it only then and edge-triggered
+// interests fire once per arrival; its output never waits, so writability never changes.
+// Without the interrupt (no I/O APIC route) readers fall back to draining the UART themselves
+// every 10 ms, and the console does not notify (nothing would run its watches).
 //
 // A read waiting for input ends with kRestartSys when a signal arrives (signal.h: EINTR after a
 // handler without SA_RESTART, else the read runs again). A read copies to the application
@@ -97,6 +102,8 @@ public:
         drain();
     }
     bool pipe_mode() const { return m_pipe_mode; }
+
+    fs::ReadinessWatch** readiness_watches() override { return m_irq ? &m_watches : nullptr; }
 
     lib::Result<size_t> write(const void* data, size_t n) override
     {
@@ -152,7 +159,7 @@ public:
                 m_line.set_termios(t);
                 restart_receive_locked();
             }
-            readiness_changed(); // a mode switch can make input readable
+            readiness_changed(m_watches, kInputEvents); // a mode switch can make input readable
             return 0;
         }
         case kTcflsh: {
@@ -244,6 +251,7 @@ private:
     static constexpr size_t kReadChunk = tty::LineDiscipline::kMaxLine; // a whole canonical line
     static constexpr int32_t kSiKernel = 0x80;
     static constexpr unsigned kRefillPolls = 64;
+    static constexpr uint32_t kInputEvents = fs::kPollIn | fs::kPollRdNorm;
 
     // Interrupt context: COM1 is not shared, but check that it is signalling, then mask its
     // interrupt so that the (edge-triggered) line drops; on_work unmasks it.
@@ -275,7 +283,7 @@ private:
             send_process_signal(signal, info);
         }
         if (got)
-            readiness_changed();
+            readiness_changed(m_watches, kInputEvents); // input or its end (pipe mode: POLLHUP)
     }
 
     // Takes bytes from the UART while the queue has room; a full queue stops the receive
@@ -398,6 +406,7 @@ private:
     bool m_receive_stopped TA_GUARDED(m_lock) = false;
     core::InterruptThread* m_irq = nullptr; // set once at boot, before the program runs
     bool m_pipe_mode = false;               // likewise
+    fs::ReadinessWatch* m_watches = nullptr; // the epoll watches: under lx/poll.cc's watch lock
 };
 
 // Descriptor 0 in pipe mode: the relayed stdin as a FIFO (not a terminal: TCGETS is NOTTY),
@@ -405,6 +414,15 @@ private:
 class PipeInputFile final : public fs::OpenFile {
 public:
     explicit PipeInputFile(SerialConsole& console) : fs::OpenFile(fs::kOpenReadOnly), m_console(console) {}
+
+    // Its readiness is the console's input: it shares the console's watch list.
+    bool notifies_readiness() const override { return m_console.readiness_watches() != nullptr; }
+    fs::ReadinessWatch*& readiness_watches() override
+    {
+        if (fs::ReadinessWatch** shared = m_console.readiness_watches())
+            return *shared;
+        return OpenFile::readiness_watches();
+    }
 
 protected:
     lib::Result<size_t> do_read(fs::IoBuffer& buf) override

@@ -165,7 +165,7 @@ int wake_locked(Bucket& b, uint64_t address, int count, uint32_t bitset, Wakeups
 {
     Wakeups wakeups; // declared before the lock: unparks after it is released
     wakeups.handoff = handoff;
-    ksync::MutexGuard guard(b.lock);
+    ksync::InlineMutexGuard guard(b.lock); // every wake with waiters: the lock's fast path inline
     return wake_locked(b, address, count, bitset, wakeups);
 }
 
@@ -236,7 +236,7 @@ int64_t futex_wait(uint64_t address, uint32_t expected, uint64_t deadline, uint3
     // Counted before the word is read (a full barrier on x86): pairs with futex_wake's fence.
     b.waiters.fetch_add(1, std::memory_order_seq_cst);
     {
-        ksync::MutexGuard guard(b.lock);
+        ksync::InlineMutexGuard guard(b.lock); // every wait: the lock's fast path inline
         auto value = load_word(address);
         if (value.is_error() || value.value() != expected) {
             b.waiters.fetch_sub(1, std::memory_order_relaxed);

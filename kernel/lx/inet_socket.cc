@@ -64,7 +64,7 @@ void encode_address(net::UdpEndpoint endpoint, SocketAddress& out)
 // Option levels and the IPPROTO_IP options (Linux's values).
 constexpr int kSolIp = 0, kSolTcp = 6, kIpprotoTcp = 6, kIpprotoUdp = 17;
 constexpr int kIpTos = 1, kIpTtl = 2;
-constexpr int32_t kDefaultTtl = 64; // net.ipv4.ip_default_ttl
+constexpr int32_t kDefaultTtl = net::kIpv4DefaultTtl;
 
 // An int option's value: exactly as Linux reads it (EINVAL when shorter than an int).
 Result<int32_t> int_option(const void* value, size_t length)
@@ -86,7 +86,8 @@ size_t put_int_option(void* value, size_t length, int32_t v)
 
 // The IPPROTO_IP options both kinds of socket keep: IP_TOS and IP_TTL, stored and read back
 // as Linux reads and reports them (ip_setsockopt/ip_getsockopt: an int, or a single byte
-// when shorter). The stack does not put them on the packets yet. Guarded by the stack lock.
+// when shorter), and put in the IPv4 header of what the socket sends (header()). Guarded by
+// the stack lock.
 struct IpOptions {
     int32_t tos = 0;
     int32_t ttl = -1; // -1: the default
@@ -112,6 +113,12 @@ struct IpOptions {
         default:
             return Errno::NOPROTOOPT;
         }
+    }
+
+    // The header fields to send with (TCP clears the ECN bits itself: Tcp::set_ip_header).
+    net::Ipv4HeaderChoice header() const
+    {
+        return { uint8_t(tos), uint8_t(ttl == -1 ? kDefaultTtl : ttl) };
     }
 
     Result<size_t> get(int name, void* value, size_t length) const
@@ -216,7 +223,7 @@ public:
         }
         TRY(bind_if_needed_locked());
         net::UdpEndpoint from = local();
-        auto sent = network::stack().udp().send(from, to, std::move(packet));
+        auto sent = network::stack().udp().send(from, to, std::move(packet), nullptr, m_ip_options.header());
         if (sent.is_error()) {
             // A queued ARP resolution counts as sent; the rest are the caller's errors.
             return sent.error();
@@ -609,7 +616,7 @@ public:
                     s.m_endpoint = taken.value();
                     s.m_state = State::Connected;
                     s.m_tcp = m_tcp;
-                    s.m_ip_options = m_ip_options;
+                    s.m_ip_options = m_ip_options; // (the endpoint inherited them: Tcp::accept)
                     tcp_layer().set_nodelay(*s.m_endpoint, s.m_tcp.nodelay);
                     tcp_layer().set_cork(*s.m_endpoint, s.m_tcp.cork);
                     s.apply_keepalive_locked(s.flag_option(kSoKeepalive));
@@ -860,7 +867,9 @@ public:
     {
         if (level == kSolIp) {
             network::StackGuard guard;
-            return m_ip_options.set(name, value, length, true);
+            TRY(m_ip_options.set(name, value, length, true));
+            apply_ip_options_locked();
+            return {};
         }
         if (level == kSolTcp)
             return set_tcp_option(name, value, length);
@@ -1040,6 +1049,7 @@ private:
         tcp.set_nodelay(*m_endpoint, m_tcp.nodelay);
         tcp.set_cork(*m_endpoint, m_tcp.cork);
         apply_keepalive_locked(flag_option(kSoKeepalive));
+        apply_ip_options_locked();
         tcp.set_reuse(*m_endpoint, reuse_address, reuse_port);
         if (keep_binding && was_bound && local.port != 0)
             (void)tcp.bind(*m_endpoint, local);
@@ -1065,6 +1075,14 @@ private:
         m_state = State::Unconnected;
         readiness_changed(*this);
         return {};
+    }
+
+    // IP_TOS / IP_TTL onto the endpoint (which keeps them across a listen and hands them to
+    // the connections it accepts).
+    void apply_ip_options_locked()
+    {
+        net::Ipv4HeaderChoice header = m_ip_options.header();
+        tcp_layer().set_ip_header(*m_endpoint, header.tos, header.ttl);
     }
 
     void apply_keepalive_locked(bool enabled)

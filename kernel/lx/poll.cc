@@ -72,6 +72,27 @@ void readiness_changed(fs::OpenFile& file)
     readiness_changed();
 }
 
+void run_readiness_watches(fs::ReadinessWatch*& watches, uint32_t events)
+{
+    events |= fs::kPollErr | fs::kPollHup;
+    ksync::MutexGuard guard(g_watch_lock);
+    for (fs::ReadinessWatch* w = watches; w; w = w->next)
+        if (w->events & events)
+            w->changed(w);
+}
+
+void readiness_changed(fs::ReadinessWatch*& watches, uint32_t events)
+{
+    run_readiness_watches(watches, events);
+    readiness_changed();
+}
+
+void set_watch_events(fs::ReadinessWatch& watch, uint32_t events)
+{
+    ksync::MutexGuard guard(g_watch_lock);
+    watch.events = events;
+}
+
 void watch_readiness(fs::OpenFile& file, fs::ReadinessWatch& watch)
 {
     ksync::MutexGuard guard(g_watch_lock);
@@ -209,6 +230,9 @@ constexpr uint32_t kEpollIn = 0x1, kEpollPri = 0x2, kEpollOut = 0x4, kEpollErr =
                    kEpollRdHup = 0x2000, kEpollExclusive = 1u << 28, kEpollWakeup = 1u << 29,
                    kEpollOneshot = 1u << 30, kEpollEt = 1u << 31;
 constexpr int kCtlAdd = 1, kCtlDel = 2, kCtlMod = 3;
+// Interests compare epoll bits with poll_events() directly: Linux gives them the same values.
+static_assert(kEpollIn == fs::kPollIn && kEpollPri == fs::kPollPri && kEpollOut == fs::kPollOut &&
+              kEpollErr == fs::kPollErr && kEpollHup == fs::kPollHup);
 
 struct __attribute__((packed)) EpollEvent {
     uint32_t events;
@@ -289,6 +313,7 @@ public:
                 m_imprecise++;
             if (in->precise) {
                 in->watch.changed = &EpollFile::watch_changed;
+                in->watch.events = watch_events(events); // not linked yet: no lock needed
                 watch_readiness(*file, in->watch);
                 enqueue(in); // checked once now, as Linux checks a new interest
             }
@@ -301,8 +326,10 @@ public:
             existing->data = data;
             existing->disabled = false;
             existing->reported_epoch = ~uint64_t(0);
-            if (existing->precise)
+            if (existing->precise) {
+                set_watch_events(existing->watch, watch_events(events));
                 enqueue(existing);
+            }
             return {};
         case kCtlDel:
             if (!existing)
@@ -478,6 +505,20 @@ private:
         m_generation++;
         for (Waiter* w = m_waiters; w; w = w->next)
             core::unpark_thread(w->thread);
+    }
+
+    // What an interest's watch asks about (fs::ReadinessWatch::events): the epoll bits it
+    // wants are the poll bits of the same value, and a read-side hang-up is input readiness.
+    static uint32_t watch_events(uint32_t events)
+    {
+        uint32_t watched = events & (kEpollIn | kEpollPri | kEpollOut);
+        if (events & kEpollRdHup)
+            watched |= fs::kPollIn;
+        if (watched & kEpollIn)
+            watched |= fs::kPollRdNorm;
+        if (watched & kEpollOut)
+            watched |= fs::kPollWrNorm;
+        return watched | fs::kPollErr | fs::kPollHup;
     }
 
     static uint32_t ready_events(Interest& in)

@@ -11,10 +11,13 @@
 // file counts; a change that only takes readiness away need not be told).
 //
 // Which files notify: pipes and eventfds (pipe.cc), AF_UNIX, AF_INET and AF_NETLINK sockets,
-// timerfds (at each expiry the timer thread counts) and signalfds (when a signal in the mask is
-// sent to any thread). Which do not: the console and other device nodes, regular files and
-// directories, standard input relayed in pipe mode, and epoll instances themselves — an epoll
-// instance with an interest on one of those falls back to re-checking on every change (poll.cc).
+// timerfds (at each expiry the timer thread counts), signalfds (when a signal in the mask is
+// sent to any thread), and the console — /dev/console, /dev/tty and standard input relayed in
+// pipe mode share one watch list, run for input when bytes arrive, the input ends or the
+// terminal modes change (files.cc; it is always writable, so output never changes). Which do
+// not: other device nodes, regular files and directories, the console when it has no receive
+// interrupt (its input is then polled), and epoll instances themselves — an epoll instance
+// with an interest on one of those falls back to re-checking on every change (poll.cc).
 #pragma once
 
 #include <cstdint>
@@ -34,9 +37,16 @@ void readiness_changed(fs::OpenFile& file);
 // readiness_changed(). Takes the watch lock and, inside it, the instances' ready locks: the
 // caller may hold any lock that an epoll instance never holds while it links a watch.
 void run_readiness_watches(fs::OpenFile& file);
+// The same for a shared watch list (fs::Device::readiness_watches) when only the readiness in
+// `events` (kPoll* bits) changed: watches asking about none of them (nor kPollErr|kPollHup)
+// are skipped. The list's owner passes its head, which the watch lock guards.
+void run_readiness_watches(fs::ReadinessWatch*& watches, uint32_t events);
+void readiness_changed(fs::ReadinessWatch*& watches, uint32_t events);
 // Links / unlinks a watch (fs::ReadinessWatch::changed set) on `file`.
 void watch_readiness(fs::OpenFile& file, fs::ReadinessWatch& watch);
 void unwatch_readiness(fs::OpenFile& file, fs::ReadinessWatch& watch);
+// Changes which events a linked (or unlinked) watch asks about (fs::ReadinessWatch::events).
+void set_watch_events(fs::ReadinessWatch& watch, uint32_t events);
 
 // Sleeps until readiness_changed() was called after `seen` was read from readiness_epoch(),
 // the monotonic deadline passes (false) or a signal arrives (false; the caller returns a

@@ -535,6 +535,7 @@ void app_fault(arch::TrapFrame& frame, void*, uint64_t address)
         die(k.signo, regs_of(frame, address), *t, k.what, fault_address, page_fault);
     t->pending_info[k.signo - 1] = { k.code, 0, fault_address, 0, int32_t(frame.vector) };
     t->pending.fetch_or(bit(k.signo), std::memory_order_release);
+    note_signal_work(t->thread); // for a return that on_app_return cannot complete (no memory)
     asm volatile("cli" ::: "memory");
 }
 
@@ -641,7 +642,9 @@ void send_signal(AppThread& thread, int signo, const AppThread::PendingInfo& inf
         return;
     thread.pending_info[signo - 1] = info;
     bool was_pending = thread.pending.fetch_or(bit(signo), std::memory_order_release) & bit(signo);
-    if (core::Thread* target = thread.thread)
+    core::Thread* target = thread.thread;
+    note_signal_work(target); // after the pending bit, before the kick (signal.h, "Return work")
+    if (target)
         core::kick_thread(target);
     // A signalfd (polled, watched, or read by a blocked thread) may be ready now — unless a
     // standard signal was already pending, which Linux drops without a wake-up.
@@ -696,6 +699,7 @@ void begin_temporary_mask_value(uint64_t mask)
     t.suspend_saved_mask = t.blocked;
     t.suspend_active = true;
     t.blocked = mask & ~kUnblockable;
+    note_signal_work(t.thread); // the return must end the temporary mask
 }
 
 lib::Result<void> begin_temporary_mask(uint64_t address, uint64_t size)
@@ -715,6 +719,7 @@ int64_t end_temporary_mask(int64_t result)
         return result; // interrupted: deliver_signals ends the mask
     t.blocked = t.suspend_saved_mask;
     t.suspend_active = false;
+    note_signal_work(t.thread); // the caller's mask may unblock a pending signal
     return result;
 }
 
@@ -748,6 +753,9 @@ void deliver_signals_slow(arch::SyscallFrame& frame, uint64_t nr)
             frame.rax = uint64_t(err(Errno::INTR));
         return;
     }
+    // Cleared before anything is looked at; set again below if work is left (signal.h,
+    // "Return work").
+    core::current_thread()->return_work().exchange(0, std::memory_order_acq_rel);
     if (has_deliverable(*t)) {
         XstateBuffer image;
         if (image.ok()) { // out of memory: try again at the next return
@@ -774,6 +782,10 @@ void deliver_signals_slow(arch::SyscallFrame& frame, uint64_t nr)
         frame.rax = int64_t(frame.rax) == -int64_t(kRestartBlock) ? kNrRestartSyscall : nr;
         frame.rip -= 2;
     }
+    // One signal per return: another one still deliverable (or one the lack of memory held
+    // back) is for the next return.
+    if (has_deliverable(*t))
+        note_signal_work(t->thread);
     if (t->exact_return) {
         t->exact_return = false;
         arch_syscall_return_exact(&frame, t->exact_rcx, t->exact_r11);
@@ -843,6 +855,7 @@ int64_t sys_rt_sigprocmask(const Args& a)
             return err(Errno::INVAL);
         }
         t.blocked &= ~kUnblockable;
+        note_signal_work(t.thread); // a pending signal may be unblocked now
     }
     if (a.u(2))
         return ret(write_app(a.u(2), old));
@@ -1016,6 +1029,7 @@ int64_t sys_rt_sigreturn(const Args& a)
     t.exact_return = true; // rcx and r11 too: deliver_signals returns through IRETQ
     t.exact_rcx = c.rcx;
     t.exact_r11 = c.r11;
+    note_signal_work(t.thread); // the exact return, and the restored mask
     return int64_t(r.rax); // the dispatcher stores it in rax
 }
 

@@ -96,24 +96,51 @@ inline constexpr uint64_t kNotRestartable = ~uint64_t(0);
 // SIGKILL and SIGSTOP, which no mask blocks (bit n-1 for signal n).
 inline constexpr uint64_t kUnblockableSignals = (uint64_t(1) << 8) | (uint64_t(1) << 18);
 
+// Return work. The system call's return path has something to do for signals only when
+// the thread has an unblocked signal pending, a temporary mask on (suspend_active), an exact
+// return pending (exact_return) or a restart code in rax. Rather than test all of that after
+// every call, the return path tests one word, the thread's core::Thread::return_work(), and
+// the restart-code range of rax; kReturnWorkSignals in that word means "look at the signal
+// state". It is a superset, never a subset, of what is to do:
+// - Whoever makes the state need work sets the bit after the change: send_signal and the
+//   fault path after setting a pending bit (from any thread: a fetch_or with release), and
+//   the thread itself when it clears bits of its mask or sets suspend_active or exact_return
+//   (sigprocmask, the temporary masks, rt_sigreturn). Changes that only block more or take
+//   signals away (a handler's mask, sigtimedwait restoring the caller's mask) need no bit.
+// - Only the thread itself clears it, at the start of deliver_signals_slow (an acq_rel
+//   exchange), before it looks at the state, and it sets it again at the end if work is
+//   left (another signal still deliverable). A sender's bit store is either before the
+//   exchange in the word's modification order — then the exchange synchronises with it and
+//   the slow path's loads see the pending bit the sender set first — or after it, and the
+//   bit is there for the next return. So no pending signal is ever left behind by a clear;
+//   a bit without work costs one trip through the slow path.
+// - A new thread's word starts with every bit set; a thread without application data (a
+//   kernel thread) never clears it and always takes the slow path, as before.
+// The interrupt return (on_app_return) looks at the state itself and never clears the bit.
+inline constexpr uint32_t kReturnWorkSignals = 1;
+
 // The work of deliver_signals when its inline check finds any (signal.cc).
 void deliver_signals_slow(arch::SyscallFrame& frame, uint64_t nr);
 
-// Whether deliver_signals has anything to do as the calling thread returns from a system call
-// with `frame`: false for an application thread with no unblocked signal pending, no temporary
-// mask, no exact return pending and no restart code in rax — the slow path would change
-// nothing then. True otherwise (kernel threads too). Inline: it runs after every system call.
+// Marks `t`'s signal state as possibly needing the return path's work (above). Any thread.
+inline void note_signal_work(core::Thread* t)
+{
+    // Release: the change that needs the work (a pending bit) comes before it (see above).
+    if (t)
+        t->return_work().fetch_or(kReturnWorkSignals, std::memory_order_release);
+}
+
+// Whether deliver_signals may have anything to do as the calling thread returns from a system
+// call with `frame`: its return-work word (above) or a restart code in rax. Inline and two
+// loads and a range test: it runs after every system call.
 inline bool deliver_signals_needed(const arch::SyscallFrame& frame)
 {
-    auto* t = static_cast<AppThread*>(core::current_thread()->app_data());
-    if (!t)
+    // Acquire: pairs with note_signal_work's release (the slow path's exchange re-reads it).
+    if (core::current_thread()->return_work().load(std::memory_order_acquire) != 0)
         return true;
-    // pairs with the pending set's release in send_signal (as has_deliverable reads it)
-    uint64_t deliverable = t->pending.load(std::memory_order_acquire) & ~(t->blocked & ~kUnblockableSignals);
     // The restart codes are -516..-512 (the values in between are not, which the slow path
     // then merely looks at).
-    bool maybe_restart = frame.rax + 516 <= 4;
-    return (deliverable | uint64_t(t->suspend_active) | uint64_t(t->exact_return) | uint64_t(maybe_restart)) != 0;
+    return frame.rax + 516 <= 4;
 }
 
 // At the end of system call `nr` (whose result is in frame.rax): delivers what is pending by

@@ -198,12 +198,15 @@ extern "C" void lx_syscall_dispatch(arch::SyscallFrame* frame)
     frame->rax = uint64_t(result);
     // A wake-up held back for a hand-off (core::unpark_thread_for_handoff, from FUTEX_WAKE) is
     // committed by any other system call: only a futex call (the wait it expects) keeps it,
-    // unless a preemption is due.
+    // unless a preemption is due. Inline: glibc's condvar makes two futex calls while one is
+    // held, and each would pay a call here.
     constexpr uint64_t kNrFutex = 202;
     if (core::handoff_pending()) [[unlikely]] {
         if (nr != kNrFutex || core::this_cpu().need_resched)
             core::commit_handoff();
     }
+    // The signal state: one load of the thread's return-work word and rax's restart-code
+    // range (deliver_signals_needed; signal.h, "Return work").
     if (deliver_signals_needed(*frame)) [[unlikely]] {
         // rt_sigreturn's result is the restored context's rax: never a restart code, whatever
         // it is.

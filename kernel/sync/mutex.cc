@@ -73,20 +73,13 @@ unsigned Mutex::depth() const
     return m_depth;
 }
 
-void Mutex::become_owner(Thread* self)
-{
-    m_owner.store(self, std::memory_order_relaxed); // relaxed: see is_held()
-    m_depth = 1;
-}
-
+// lock() and unlock() are lock_inline() and unlock_inline() (mutex.h) out of line, but with
+// their assertions tested first (which keeps them out of a stack frame on the fast path).
 void Mutex::lock() TA_NO_ANALYSIS // the primitive itself
 {
     NIMBUS_ASSERT(can_block());
     uint32_t state = 0;
-    // Acquire pairs with the release CAS of the unlock that cleared kLocked (mutex.h, "Memory
-    // order"). Relaxed on failure: lock_slow() decides from the value read. A recursive lock
-    // fails here too (kLocked is set) and is recognised in lock_slow(): that keeps the owner
-    // check off the fast path.
+    // Acquire and relaxed: as in lock_inline().
     if (m_state.compare_exchange_strong(state, kLocked, std::memory_order_acquire,
                                         std::memory_order_relaxed)) {
         become_owner(current_thread());
@@ -95,9 +88,20 @@ void Mutex::lock() TA_NO_ANALYSIS // the primitive itself
     lock_slow(state);
 }
 
-// Out of line so that lock()'s fast path needs no stack frame for the record.
+void Mutex::unlock() TA_NO_ANALYSIS // the primitive itself
+{
+    // Relaxed: see is_held(). Unlocking a mutex you do not hold is a kernel bug.
+    NIMBUS_ASSERT(m_owner.load(std::memory_order_relaxed) == current_thread());
+    if (--m_depth > 0)
+        return;
+    release(nullptr);
+}
+
+// Out of line so that lock()'s fast path needs no stack frame for the record. Also where a
+// caller that may not block ends up (lock() tests can_block() before its CAS).
 __attribute__((noinline)) void Mutex::lock_slow(uint32_t state)
 {
+    NIMBUS_ASSERT(can_block());
     Thread* self = current_thread();
     if (m_owner.load(std::memory_order_relaxed) == self) { // relaxed: see is_held()
         NIMBUS_ASSERT(m_depth != ~0u);
@@ -253,30 +257,19 @@ bool Mutex::try_lock() TA_NO_ANALYSIS // the primitive itself
     return true;
 }
 
-void Mutex::unlock() TA_NO_ANALYSIS // the primitive itself
+// unlock() for a recursive owner, or a caller that does not hold the mutex (a kernel bug).
+__attribute__((noinline)) void Mutex::unlock_uncommon() TA_NO_ANALYSIS // the primitive itself
 {
-    // Relaxed: see is_held(). Unlocking a mutex you do not hold is a kernel bug.
+    // Relaxed: see is_held().
     NIMBUS_ASSERT(m_owner.load(std::memory_order_relaxed) == current_thread());
     if (--m_depth > 0)
         return;
     release(nullptr);
 }
 
-void Mutex::release(const WaitRecord* own)
-{
-    m_owner.store(nullptr, std::memory_order_relaxed); // relaxed: see is_held()
-    uint32_t state = kLocked;
-    // Release pairs with the acquire CAS of the next owner (lock(), try_lock(), lock_for(),
-    // lock_contended()). Relaxed on failure: unlock_slow() decides from the value read.
-    if (m_state.compare_exchange_strong(state, 0, std::memory_order_release,
-                                        std::memory_order_relaxed))
-        return;
-    unlock_slow(state, own);
-}
-
 // The owner's release with others around (mutex.h, "Roles: owner"). `own`: the releasing
 // thread's record when Condvar::wait releases (it may be queued here already).
-void Mutex::unlock_slow(uint32_t state, const WaitRecord* own)
+__attribute__((noinline)) void Mutex::unlock_slow(uint32_t state, const WaitRecord* own)
 {
     report(this, MutexEvent::UnlockContended);
     for (;;) {

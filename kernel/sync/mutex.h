@@ -136,8 +136,10 @@ namespace ksync {
 
 class Condvar;
 class MutexGuard;
+class InlineMutexGuard;
 
-// Recursive sleeping mutex (see above). Taken only through MutexGuard / WITH_LOCK.
+// Recursive sleeping mutex (see above). Taken only through MutexGuard / WITH_LOCK (or
+// InlineMutexGuard, for the hottest few).
 //
 // Context: lock may block — thread context with preemption and interrupts enabled
 // (asserted). Never from interrupt context (Nimbus has none for code like this: handlers
@@ -170,6 +172,7 @@ public:
 
 private:
     friend class MutexGuard;
+    friend class InlineMutexGuard;
     friend class Condvar;
 
     // m_state bits (see above).
@@ -185,8 +188,13 @@ private:
     // Locks are taken through guards only (style.md); these are for MutexGuard and Condvar.
     void lock() TA_ACQUIRE();
     void unlock() TA_RELEASE();
+    // The same, with the uncontended case inline at the call site (InlineMutexGuard): one CAS
+    // each and no call; the rest is out of line. lock() and unlock() are these, out of line.
+    void lock_inline() TA_ACQUIRE();
+    void unlock_inline() TA_RELEASE();
 
     void lock_slow(uint32_t state);
+    void unlock_uncommon();
     void lock_contended(Thread* self, WaitRecord& record, bool woken, uint64_t since,
                         uint32_t state);
     bool take_token(const WaitRecord* own);
@@ -215,6 +223,54 @@ private:
     unsigned m_sequence = 0;           // waker only
     WaitRecord* m_starving = nullptr;  // see "Memory order"
 };
+
+inline void Mutex::become_owner(Thread* self)
+{
+    m_owner.store(self, std::memory_order_relaxed); // relaxed: see is_held() (mutex.cc)
+    m_depth = 1;
+}
+
+inline void Mutex::lock_inline() TA_NO_ANALYSIS // the primitive itself
+{
+    uint32_t state = 0;
+    // Acquire pairs with the release CAS of the unlock that cleared kLocked ("Memory order"
+    // above). Relaxed on failure: lock_slow() decides from the value read. A caller that may
+    // not block goes to lock_slow() too, which asserts can_block() (always, as before: the
+    // test here keeps the assertion's code out of line). A recursive lock fails the CAS
+    // (kLocked is set) and is recognised in lock_slow(): that keeps the owner check off the
+    // fast path.
+    if (can_block() && m_state.compare_exchange_strong(state, kLocked, std::memory_order_acquire,
+                                                       std::memory_order_relaxed)) [[likely]] {
+        become_owner(current_thread());
+        return;
+    }
+    lock_slow(state);
+}
+
+inline void Mutex::unlock_inline() TA_NO_ANALYSIS // the primitive itself
+{
+    // The common case inline: held once, by the caller (relaxed: see is_held()). Anything
+    // else — recursion, or a caller that does not hold it, which unlock_uncommon() asserts
+    // against — out of line.
+    if (m_owner.load(std::memory_order_relaxed) == current_thread() && m_depth == 1) [[likely]] {
+        m_depth = 0;
+        release(nullptr);
+        return;
+    }
+    unlock_uncommon();
+}
+
+inline void Mutex::release(const WaitRecord* own)
+{
+    m_owner.store(nullptr, std::memory_order_relaxed); // relaxed: see is_held()
+    uint32_t state = kLocked;
+    // Release pairs with the acquire CAS of the next owner (lock(), try_lock(), lock_for(),
+    // lock_contended()). Relaxed on failure: unlock_slow() decides from the value read.
+    if (m_state.compare_exchange_strong(state, 0, std::memory_order_release,
+                                        std::memory_order_relaxed)) [[likely]]
+        return;
+    unlock_slow(state, own);
+}
 
 // Tag for adopting a mutex that try_lock() took.
 struct AdoptLock {
@@ -251,6 +307,21 @@ public:
 private:
     Mutex& m_mutex;
     bool m_held = true;
+};
+
+// MutexGuard with the mutex's uncontended lock and unlock inline (Mutex::lock_inline): for
+// the few locks where a call is a noticeable part of the cost — the futex buckets, which
+// every futex wait and every wake with waiters takes (kernel/lx/futex.cc). Elsewhere
+// MutexGuard's calls keep the code small (inlined everywhere, the two paths cost ~45 KiB).
+class TA_SCOPED_CAPABILITY InlineMutexGuard {
+public:
+    explicit InlineMutexGuard(Mutex& mutex) TA_ACQUIRE(mutex) : m_mutex(mutex) { m_mutex.lock_inline(); }
+    ~InlineMutexGuard() TA_RELEASE() { m_mutex.unlock_inline(); }
+    InlineMutexGuard(const InlineMutexGuard&) = delete;
+    InlineMutexGuard& operator=(const InlineMutexGuard&) = delete;
+
+private:
+    Mutex& m_mutex;
 };
 
 // Events in the mutex's slow paths, reported to a host test hook (below) so tests can stall a

@@ -31,6 +31,30 @@ void parse_net_status(const uint8_t* raw, size_t size, uint64_t features, NetCon
     config.announce = (features & kNetGuestAnnounce) && (status & kNetStatusAnnounce);
 }
 
+Result<NetQueueSizes> choose_net_queue_sizes(uint16_t device_rx, uint16_t device_tx, bool legacy,
+                                             const NetQueueLimits& limits)
+{
+    auto power_of_two = [](uint16_t n) { return n != 0 && (n & (n - 1)) == 0; };
+    if (!power_of_two(device_rx) || !power_of_two(device_tx))
+        return Errno::NOTSUP;
+    NetQueueSizes out{ device_rx, device_tx };
+    if (!legacy) {
+        if (out.rx > limits.rx_max)
+            out.rx = limits.rx_max;
+        if (out.tx > limits.tx_max)
+            out.tx = limits.tx_max;
+        // Each entry pins its buffer for good: with many pairs in a small guest the largest
+        // queues would take a good part of its memory.
+        size_t pairs = limits.pairs ? limits.pairs : 1;
+        while (limits.rx_budget_bytes && out.rx / 2 >= limits.rx_floor &&
+               pairs * out.rx * limits.rx_buffer_bytes > limits.rx_budget_bytes)
+            out.rx = uint16_t(out.rx / 2);
+    }
+    if (!power_of_two(out.rx) || !power_of_two(out.tx) || out.rx < limits.rx_min || out.tx < 2)
+        return Errno::NOTSUP;
+    return out;
+}
+
 Result<NetConfig> parse_net_config(const uint8_t* raw, size_t size, uint64_t features,
                                    const NetDriverLimits& limits)
 {

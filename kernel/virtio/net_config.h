@@ -65,6 +65,32 @@ Result<NetConfig> parse_net_config(const uint8_t* raw, size_t size, uint64_t fea
 // Re-reads only the status field (after a configuration-change interrupt).
 void parse_net_status(const uint8_t* raw, size_t size, uint64_t features, NetConfig& config);
 
+// The sizes of one receive/transmit queue pair. A modern driver may pick any power of two up
+// to the device's maximum (queue_size [§4.1.4.3]); a legacy device's queues have exactly its
+// size. The driver's wishes:
+struct NetQueueLimits {
+    uint16_t rx_max = 1024;       // receive entries at most (QEMU's rx_queue_size goes to 1024)
+    uint16_t tx_max = 256;        // transmit entries at most
+    uint16_t rx_floor = 256;      // the memory budget never shrinks the receive queue below this
+    uint16_t rx_min = 1;          // fewer receive entries are unusable (a coalesced frame's buffers)
+    size_t rx_buffer_bytes = 2048; // memory behind one receive entry
+    size_t rx_budget_bytes = 0;   // receive buffers of all pairs together (0: no budget)
+    uint16_t pairs = 1;           // queue pairs sharing the budget
+};
+
+struct NetQueueSizes {
+    uint16_t rx = 0;
+    uint16_t tx = 0;
+};
+
+// The sizes for a pair whose queues the device offers with at most `device_rx` / `device_tx`
+// entries. Modern: the device's maximum, capped at rx_max / tx_max, then the receive size
+// halved while pairs * rx * rx_buffer_bytes exceeds the budget (not below rx_floor, nor below
+// the device's maximum when that is smaller). Legacy: the device's sizes as they are. NOTSUP
+// when a size is 0 or not a power of two, rx below rx_min or tx below 2.
+Result<NetQueueSizes> choose_net_queue_sizes(uint16_t device_rx, uint16_t device_tx, bool legacy,
+                                             const NetQueueLimits& limits);
+
 // [§5.1.6] struct virtio_net_hdr.
 constexpr uint8_t kNetHdrNeedsCsum = 1;
 constexpr uint8_t kNetHdrDataValid = 2;

@@ -460,6 +460,53 @@ static void check_robust_mutex(void)
     pthread_mutex_destroy(&robust);
 }
 
+// A signal from another thread reaches a thread that makes system calls in a loop at the
+// return of its first call that starts after the sender's tgkill, not only at some later
+// interrupt (the kernel tests one per-thread word there, which the sender sets: signal.h,
+// "Return work"). The sender reads the loop's count after tgkill returns; the handler, which
+// runs at that return (or earlier, at an interrupt in application code), sees at most one more.
+static atomic_int loop_tid, loop_running, loop_got;
+static atomic_long loop_count, loop_count_at_handler;
+static void on_usr2_loop(int sig)
+{
+    (void)sig;
+    atomic_store(&loop_count_at_handler, atomic_load(&loop_count));
+    atomic_store(&loop_got, 1);
+}
+static void* syscall_loop(void* arg)
+{
+    (void)arg;
+    atomic_store(&loop_tid, (int)syscall(SYS_gettid));
+    atomic_store(&loop_running, 1);
+    while (!atomic_load(&loop_got)) {
+        syscall(SYS_getppid);
+        atomic_fetch_add(&loop_count, 1);
+    }
+    return NULL;
+}
+static void check_signal_at_syscall_return(void)
+{
+    signal(SIGUSR2, on_usr2_loop);
+    for (int round = 0; round < 20; ++round) {
+        atomic_store(&loop_running, 0);
+        atomic_store(&loop_got, 0);
+        atomic_store(&loop_count, 0);
+        pthread_t looper;
+        CHECK(pthread_create(&looper, NULL, syscall_loop, NULL) == 0);
+        CHECK(wait_for(&loop_running, 5000));
+        usleep(1000 + 500 * round); // let it loop (and be preempted) somewhere else each round
+        CHECK(syscall(SYS_tgkill, getpid(), atomic_load(&loop_tid), SIGUSR2) == 0);
+        long after = atomic_load(&loop_count);
+        CHECK(wait_for(&loop_got, 5000));
+        pthread_join(looper, NULL);
+        long seen = atomic_load(&loop_count_at_handler);
+        if (seen > after + 1)
+            printf("signals: round %d: delivered %ld calls late\n", round, seen - after);
+        CHECK(seen <= after + 1);
+    }
+    signal(SIGUSR2, SIG_DFL);
+}
+
 int main(int argc, char** argv)
 {
     if (argc > 1 && strcmp(argv[1], "abort") == 0) {
@@ -586,6 +633,7 @@ int main(int argc, char** argv)
     check_interrupted_call(OP_FUTEX_WAIT, 0);
 
     check_temporary_masks();
+    check_signal_at_syscall_return();
     check_signalfd();
     check_robust_mutex();
 

@@ -51,10 +51,12 @@ def free_port():
 
 def dry_run_checks(nimbus, kernel):
     mac = "52:54:00:12:34:56"
-    for machine, device in [("q35", f"virtio-net-pci,netdev=nimbus-net0,mac={mac},romfile="),
-                            ("pc", f"virtio-net-pci,netdev=nimbus-net0,mac={mac},romfile="),
-                            ("microvm", f"virtio-net-device,netdev=nimbus-net0,mac={mac},bus=virtio-mmio-bus.1"),
-                            ("microvm-noacpi", f"virtio-net-device,netdev=nimbus-net0,mac={mac},bus=virtio-mmio-bus.0")]:
+    for machine, device in [("q35", f"virtio-net-pci,netdev=nimbus-net0,mac={mac},rx_queue_size=1024,romfile="),
+                            ("pc", f"virtio-net-pci,netdev=nimbus-net0,mac={mac},rx_queue_size=1024,romfile="),
+                            ("microvm", f"virtio-net-device,netdev=nimbus-net0,mac={mac},"
+                                        f"rx_queue_size=1024,bus=virtio-mmio-bus.1"),
+                            ("microvm-noacpi", f"virtio-net-device,netdev=nimbus-net0,mac={mac},"
+                                               f"rx_queue_size=1024,bus=virtio-mmio-bus.0")]:
         line = dry_run(nimbus, kernel, ["--machine", machine])
         check(line.endswith(f"-netdev user,id=nimbus-net0 -device {device}"), f"dry-run {machine}: default NIC")
         if machine.startswith("microvm"):
@@ -63,11 +65,13 @@ def dry_run_checks(nimbus, kernel):
             check(f"virtio_mmio.device=512@{base}:{gsi}" in line, f"dry-run {machine}: NIC announced")
     line = dry_run(nimbus, kernel, ["-p", "8080:80", "-p", "0.0.0.0:5353:53/udp", "--mac", "02:00:00:AB:CD:EF"])
     check("-netdev user,id=nimbus-net0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:0.0.0.0:5353-:53 "
-          "-device virtio-net-device,netdev=nimbus-net0,mac=02:00:00:ab:cd:ef,bus=virtio-mmio-bus.1" in line,
+          "-device virtio-net-device,netdev=nimbus-net0,mac=02:00:00:ab:cd:ef,"
+          "rx_queue_size=1024,bus=virtio-mmio-bus.1" in line,
           "dry-run: -p forwards and --mac")
     line = dry_run(nimbus, kernel, ["--machine", "q35", "--cpus", "2", "--net", "tap:nimbus9"])
     check(line.endswith("-netdev tap,id=nimbus-net0,ifname=nimbus9,script=no,downscript=no,vhost=off,queues=2 "
-                        "-device virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,romfile=,mq=on,vectors=6"),
+                        "-device virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,"
+                        "rx_queue_size=1024,romfile=,mq=on,vectors=6"),
           "dry-run: multiqueue tap on q35")
     line = dry_run(nimbus, kernel, ["--net", "none"])
     check(line != "" and "-netdev" not in line and "virtio-net" not in line and "virtio_mmio.device" not in line,

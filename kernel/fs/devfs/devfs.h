@@ -63,6 +63,9 @@ public:
     virtual uint32_t poll_events();
     // Terminal ioctls (TCGETS, TIOCGWINSZ, ...) are the backend's; default NOTTY.
     virtual Result<long> ioctl(unsigned cmd, uint64_t arg);
+    // Device::readiness_watches for the console (both /dev/console and /dev/tty); default
+    // null: the backend does not notify.
+    virtual ReadinessWatch** readiness_watches() { return nullptr; }
 
 protected:
     ~ConsoleBackend() = default;
@@ -110,6 +113,7 @@ public:
     Result<size_t> write(uint64_t offset, IoBuffer& buf, unsigned flags) override;
     Result<long> ioctl(unsigned cmd, uint64_t arg) override;
     uint32_t poll_events() override;
+    ReadinessWatch** readiness_watches() override { return m_backend.readiness_watches(); }
 
 private:
     ConsoleBackend& m_backend;

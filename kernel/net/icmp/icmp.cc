@@ -147,21 +147,42 @@ void Icmp::receive_error(const uint8_t* message, size_t length, const Ipv4Info& 
         return;
     }
     m_stats.rx_errors++;
+    // Fragmentation needed [RFC 1191 §4]: the next hop's MTU (the sender's protocol is told it
+    // in error.mtu), and a candidate for the path-MTU cache. The cache steers every datagram
+    // to the destination, so it believes only an error about a datagram we really sent and
+    // still care about: one with DF set (a router fragments the others; we set DF on TCP
+    // only, so errors quoting UDP or ICMP never qualify today) that its protocol's handler
+    // recognises — TCP: a connection with the quoted sequence number outstanding, UDP: a
+    // bound socket. Anything else is counted (rx_pmtu_rejected) and leaves the cache alone.
+    bool candidate = false;
+    uint32_t mtu = 0;
     if (error.type == kIcmpDestinationUnreachable && error.code == kIcmpFragmentationNeeded) {
         m_stats.rx_fragmentation_needed++;
         uint32_t quoted_total = load_be16(quoted + 2);
-        uint32_t mtu = load_be16(message + 6);
+        bool dont_fragment = quoted[6] & 0x40;
+        uint32_t current = m_stack.ipv4().path_mtu(error.destination);
+        mtu = load_be16(message + 6);
         if (mtu == 0)
             mtu = plateau_below(quoted_total);
-        // An MTU no smaller than the datagram that was too big is nonsense: ignore the update.
-        if (mtu < quoted_total && mtu < m_stack.ipv4().path_mtu(error.destination))
-            m_stack.ipv4().pmtu().update(error.destination, mtu, m_stack.now());
-        error.mtu = m_stack.ipv4().path_mtu(error.destination);
+        // An MTU no smaller than the datagram that was too big is nonsense: no update.
+        candidate = mtu < quoted_total && mtu < current;
+        if (candidate && !dont_fragment) {
+            candidate = false;
+            m_stats.rx_pmtu_rejected++;
+        }
+        // What the cache would hold (floored: PmtuCache::kMinMtu), for the sender to check.
+        uint32_t floored = mtu > PmtuCache::kMinMtu ? mtu : PmtuCache::kMinMtu;
+        error.mtu = candidate && floored < current ? floored : current;
     }
-    if (error.protocol == kIpProtocolIcmp)
-        return; // about our own echo traffic: nothing to tell
-    if (Ipv4ProtocolHandler* handler = m_stack.ipv4().handler(error.protocol))
-        handler->icmp_error(error);
+    Ipv4ProtocolHandler* handler = m_stack.ipv4().handler(error.protocol);
+    // About our own echo traffic: nothing to tell (and no flow to check it against).
+    bool ours = error.protocol != kIpProtocolIcmp && handler && handler->icmp_error(error);
+    if (candidate) {
+        if (ours)
+            m_stack.ipv4().pmtu().update(error.destination, mtu, m_stack.now());
+        else
+            m_stats.rx_pmtu_rejected++;
+    }
 }
 
 void Icmp::send_error(const Packet& original, uint8_t type, uint8_t code, uint32_t extra)

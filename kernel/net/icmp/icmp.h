@@ -41,6 +41,10 @@ struct IcmpStats {
     uint64_t rx_errors = 0;         // unreachable / time exceeded / parameter problem accepted
     uint64_t rx_bad_errors = 0;     // an error whose quoted datagram is short, malformed or not ours
     uint64_t rx_fragmentation_needed = 0;
+    // Fragmentation needed that did not lower the path-MTU cache although its MTU would have:
+    // the quoted datagram lacks DF, or its protocol found no connection/socket of ours it
+    // names (TCP: no connection, or a sequence number outside what is outstanding).
+    uint64_t rx_pmtu_rejected = 0;
     uint64_t rx_ignored = 0;        // other types (redirect, timestamp, ...)
     uint64_t tx_echo_requests = 0;
     uint64_t tx_echo_replies = 0;

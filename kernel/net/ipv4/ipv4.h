@@ -51,19 +51,30 @@ public:
     // A datagram for us: data() at the transport header (IPv4 header pulled, its offset in
     // meta().network_offset), trimmed to the datagram's length. Consumes it.
     virtual void receive(Packet packet, const Ipv4Info& info) = 0;
-    // An ICMP error about a datagram of this protocol that we sent.
-    virtual void icmp_error(const IcmpErrorInfo&) {}
+    // An ICMP error about a datagram of this protocol that we sent. True when it names live
+    // traffic of ours the protocol checked (TCP: a connection with the quoted sequence number
+    // outstanding; UDP: a bound socket): only then may a fragmentation-needed lower the
+    // path-MTU cache, which every later datagram to that destination obeys.
+    virtual bool icmp_error(const IcmpErrorInfo&) { return false; }
 };
 
 // Whether output sets DF: by protocol (TCP yes — it does path-MTU discovery [RFC 1191] —
 // others no), or forced either way.
 enum class DontFragment : uint8_t { ByProtocol, Set, Clear };
 
+inline constexpr uint8_t kIpv4DefaultTtl = 64; // RFC 1700; Linux's net.ipv4.ip_default_ttl
+
+// The header fields a socket chooses for what it sends (IP_TOS, IP_TTL).
+struct Ipv4HeaderChoice {
+    uint8_t tos = 0;
+    uint8_t ttl = kIpv4DefaultTtl;
+};
+
 struct Ipv4OutputParams {
     Ipv4Address source;      // any: the outgoing interface's address
     Ipv4Address destination;
     uint8_t protocol = 0;
-    uint8_t ttl = 64;        // RFC 1700 default
+    uint8_t ttl = kIpv4DefaultTtl;
     uint8_t tos = 0;
     DontFragment dont_fragment = DontFragment::ByProtocol;
     Interface* interface = nullptr; // forces the interface (limited broadcast, DHCP); else routed

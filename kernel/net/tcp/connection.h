@@ -56,6 +56,11 @@ struct Config {
     unsigned keepalive_count = 9;                // TCP_KEEPCNT
     unsigned challenge_ack_limit = 100;      // challenge ACKs a second [rfc5961 §7]
     HashKey isn_key;                         // secret for ISNs and timestamp offsets [rfc6528]
+    // IP_TOS and IP_TTL: the IPv4 header of every segment the endpoint sends (the connection
+    // itself never looks; an accepted connection starts from its listener's, as on Linux).
+    // The TOS's ECN bits stay 0 (Not-ECT): they are TCP's, and it does not negotiate ECN.
+    uint8_t ip_tos = 0;
+    uint8_t ip_ttl = 64; // net.ipv4.ip_default_ttl
 };
 
 // A segment to send. The payload points into the connection's send buffer and stays valid

@@ -9,7 +9,8 @@ namespace net::tcp {
 
 namespace {
 
-constexpr size_t kAddressPrefix = 8;          // source and destination, queued with a segment
+// Queued with a segment: source and destination (4 bytes each), then the IPv4 TOS and TTL.
+constexpr size_t kAddressPrefix = 10;
 constexpr uint16_t kChecksumFieldOffset = 16; // in the TCP header
 constexpr size_t kFlowBuckets = 4096;
 constexpr size_t kMinSynBacklog = 256;
@@ -82,7 +83,7 @@ private:
 
 void Endpoint::transmit(const OutgoingSegment& segment)
 {
-    m_tcp.queue_segment(segment);
+    m_tcp.queue_segment(segment, m_config.ip_tos, m_config.ip_ttl);
 }
 
 void Endpoint::state_changed(Connection&)
@@ -234,6 +235,12 @@ void Tcp::set_buffer_sizes(Endpoint& e, size_t send_size, size_t receive_size)
     e.m_config.receive_buffer_size = receive_size;
     if (e.m_connection)
         (void)e.m_connection->set_buffer_sizes(send_size, receive_size); // BUSY once open
+}
+
+void Tcp::set_ip_header(Endpoint& e, uint8_t tos, uint8_t ttl)
+{
+    e.m_config.ip_tos = uint8_t(tos & ~0x3u); // [rfc3168 §5]: the ECN field is TCP's
+    e.m_config.ip_ttl = ttl;
 }
 
 void Tcp::set_nodelay(Endpoint& e, bool nodelay)
@@ -725,37 +732,40 @@ void Tcp::drain_channels()
 // An ICMP error quoting one of our segments (the IPv4 layer checked that the quoted header is
 // ours and carries 8 bytes of TCP: ports and sequence number). The connection reacts
 // (Connection::on_icmp_error) if the quoted sequence number is one it has outstanding — a
-// blind attacker must guess it [rfc5927 §4.1]; the path-MTU cache for new connections is the
-// IPv4 layer's.
-void Tcp::icmp_error(const IcmpErrorInfo& error)
+// blind attacker must guess it [rfc5927 §4.1]. Only such an error is "ours" (true): the ICMP
+// layer lowers the path-MTU cache for new connections only then.
+bool Tcp::icmp_error(const IcmpErrorInfo& error)
 {
     m_stats.icmp_errors++;
     if (error.transport == nullptr || error.transport_length < 8)
-        return;
+        return false;
     const uint8_t* h = error.transport;
     FlowKey key{ error.source, error.destination, load_be16(h), load_be16(h + 2), kProtocolNumber };
     Endpoint* e = find_connection(key);
-    if (e == nullptr || e->m_connection == nullptr)
-        return;
+    if (e == nullptr || e->m_connection == nullptr) {
+        m_stats.icmp_ignored++;
+        return false;
+    }
     Batch batch(*this);
     drain(*e); // an ACK waiting there may have acknowledged the quoted segment
     e = find_connection(key);
     if (e == nullptr || !e->m_connection->plausible_icmp_sequence(load_be32(h + 4))) {
         m_stats.icmp_ignored++;
-        return;
+        return false;
     }
     e->m_connection->on_icmp_error(error.type, error.code, error.mtu, now());
     if (e->m_observer)
         e->m_observer->endpoint_changed();
     settle(*e);
+    return true;
 }
 
 void Tcp::transmit(const OutgoingSegment& segment)
 {
-    queue_segment(segment);
+    queue_segment(segment, 0, m_defaults.ip_ttl); // (a RST for no endpoint: no socket's options)
 }
 
-void Tcp::queue_segment(const OutgoingSegment& segment)
+void Tcp::queue_segment(const OutgoingSegment& segment, uint8_t tos, uint8_t ttl)
 {
     size_t length = header_size(segment.header.options) + segment.payload.size();
     Packet packet = Packet::allocate_data(length);
@@ -784,6 +794,8 @@ void Tcp::queue_segment(const OutgoingSegment& segment)
     }
     store_be32(prefix, segment.header.source.value);
     store_be32(prefix + 4, segment.header.destination.value);
+    prefix[8] = tos;
+    prefix[9] = ttl;
     m_pending.push_back(std::move(packet));
 }
 
@@ -862,6 +874,8 @@ void Tcp::flush()
         params.source = Ipv4Address{ load_be32(packet.data()) };
         params.destination = Ipv4Address{ load_be32(packet.data() + 4) };
         params.protocol = kProtocolNumber;
+        params.tos = packet.data()[8];
+        params.ttl = packet.data()[9];
         packet.pull(kAddressPrefix);
         if (m_stack.ipv4().output(std::move(packet), params).is_error())
             m_stats.tx_errors++;

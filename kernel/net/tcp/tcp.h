@@ -175,6 +175,9 @@ public:
     void set_nodelay(Endpoint& endpoint, bool nodelay);
     void set_cork(Endpoint& endpoint, bool cork);
     void set_keepalive(Endpoint& endpoint, bool enabled, Duration idle, Duration interval, unsigned count);
+    // IP_TOS / IP_TTL (Config::ip_tos, ip_ttl) for the segments sent from now on; the TOS's
+    // ECN bits are ignored. (ttl 0 is the caller's mistake: Linux refuses it in setsockopt.)
+    void set_ip_header(Endpoint& endpoint, uint8_t tos, uint8_t ttl);
 
     // Binds to `local` (port 0: an ephemeral port). INVAL (not Open), ADDRNOTAVAIL (not one of
     // our addresses), ADDRINUSE (the rules of SO_REUSEADDR / SO_REUSEPORT), AGAIN (no
@@ -237,7 +240,7 @@ public:
 
     // A segment for us (data() at the TCP header).
     void receive(Packet packet, const Ipv4Info& info) override;
-    void icmp_error(const IcmpErrorInfo& error) override;
+    bool icmp_error(const IcmpErrorInfo& error) override;
     // A burst of received frames is about to be handed in (begin) / has been (end): segments
     // wait until the end, and a pure ACK that a later segment of the same connection in the
     // burst supersedes (it acknowledges more) is not sent — one ACK per burst, as from a host
@@ -265,7 +268,7 @@ private:
 
     Instant now() const;
     void transmit(const OutgoingSegment& segment) override; // RSTs for no endpoint
-    void queue_segment(const OutgoingSegment& segment);
+    void queue_segment(const OutgoingSegment& segment, uint8_t tos, uint8_t ttl);
     void flush();
     void settle(Endpoint& endpoint);
     void destroy(Endpoint& endpoint);

@@ -198,17 +198,21 @@ void Udp::drain(UdpReceiver& receiver)
     }
 }
 
-void Udp::icmp_error(const IcmpErrorInfo& error)
+// An error about a datagram from a port nobody holds names nothing of ours (false).
+bool Udp::icmp_error(const IcmpErrorInfo& error)
 {
     if (error.transport_length < kUdpHeaderSize)
-        return;
+        return false;
     UdpEndpoint local{error.source, load_be16(error.transport)};
     UdpReceiver* receiver = lookup(local);
-    if (receiver)
-        receiver->icmp_error(error);
+    if (!receiver)
+        return false;
+    receiver->icmp_error(error);
+    return true;
 }
 
-Result<void> Udp::send(UdpEndpoint source, UdpEndpoint destination, Packet payload, Interface* via)
+Result<void> Udp::send(UdpEndpoint source, UdpEndpoint destination, Packet payload, Interface* via,
+                       Ipv4HeaderChoice header_choice)
 {
     if (!payload)
         return Errno::NOBUFS;
@@ -258,6 +262,8 @@ Result<void> Udp::send(UdpEndpoint source, UdpEndpoint destination, Packet paylo
     params.destination = destination.address;
     params.protocol = kIpProtocolUdp;
     params.interface = via;
+    params.tos = header_choice.tos;
+    params.ttl = header_choice.ttl;
     Result<void> sent = m_stack.ipv4().output(std::move(payload), params);
     if (sent.is_error())
         m_stats.tx_errors++;

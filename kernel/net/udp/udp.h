@@ -89,7 +89,10 @@ public:
     // device when the outgoing interface offers it. Consumes the packet. Errors: Ipv4::output's,
     // INVAL for port 0, MSGSIZE beyond 65507 bytes. `via` forces the outgoing interface (no
     // routing; the source may then stay 0.0.0.0 — DHCP before the interface has an address).
-    Result<void> send(UdpEndpoint source, UdpEndpoint destination, Packet payload, Interface* via = nullptr);
+    // `header` is the sending socket's IP_TOS and IP_TTL: all eight TOS bits, the ECN field
+    // included (a UDP application may mark ECN itself, as Linux lets it).
+    Result<void> send(UdpEndpoint source, UdpEndpoint destination, Packet payload, Interface* via = nullptr,
+                      Ipv4HeaderChoice header = {});
 
     void receive(Packet packet, const Ipv4Info& info) override;
 
@@ -106,7 +109,7 @@ public:
         m_channel_retire_context = context;
     }
     ChannelStats& channel_stats() { return m_channel_stats; }
-    void icmp_error(const IcmpErrorInfo& error) override;
+    bool icmp_error(const IcmpErrorInfo& error) override;
 
     const UdpStats& stats() const { return m_stats; }
 

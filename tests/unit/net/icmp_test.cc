@@ -221,6 +221,46 @@ TEST(Icmp, FragmentationNeededLowersPathMtuAndReachesTheSender)
     host.receive(from_gateway(host, ipv4_packet(router, icmp_message(3, 3, 0, port_quote))));
     ASSERT_EQ(socket.errors.size(), 4u);
     EXPECT_EQ(socket.errors.back().code, 3);
+    EXPECT_EQ(host.stack.icmp().stats().rx_pmtu_rejected, 0u);
+    host.stack.udp().unbind(socket);
+}
+
+// The path-MTU cache believes a fragmentation-needed only about a datagram we sent with DF
+// from a socket that still exists: errors naming no bound port, or quoting a datagram without
+// DF (routers fragment those instead), are counted and change nothing.
+TEST(Icmp, FragmentationNeededForNoSocketOrWithoutDfLeavesThePathMtu)
+{
+    Host host;
+    RecordingReceiver socket;
+    ASSERT_FALSE(host.stack.udp().bind(socket, {{}, 4000}).is_error());
+    IpFields router;
+    router.source = ip(10, 0, 0, 1);
+    router.destination = ip(10, 0, 0, 2);
+    router.protocol = net::kIpProtocolIcmp;
+    auto quote_of = [](uint16_t sport, bool df) {
+        IpFields sent;
+        sent.source = ip(10, 0, 0, 2);
+        sent.destination = ip(192, 0, 2, 1);
+        sent.dont_fragment = df;
+        Bytes original = ipv4_packet(sent, udp_datagram(sent.source, sport, sent.destination, 53, Bytes(1372)));
+        return Bytes(original.begin(), original.begin() + 28);
+    };
+    // From a port nobody holds.
+    host.receive(from_gateway(host, ipv4_packet(router, icmp_message(3, 4, 1280, quote_of(4001, true)))));
+    EXPECT_EQ(host.stack.ipv4().path_mtu(ip(192, 0, 2, 1)), 1500u);
+    EXPECT_EQ(host.stack.icmp().stats().rx_pmtu_rejected, 1u);
+    // From the socket's port, but not sent with DF: the socket still hears of it, with the MTU
+    // unchanged.
+    host.receive(from_gateway(host, ipv4_packet(router, icmp_message(3, 4, 1280, quote_of(4000, false)))));
+    EXPECT_EQ(host.stack.ipv4().path_mtu(ip(192, 0, 2, 1)), 1500u);
+    EXPECT_EQ(host.stack.icmp().stats().rx_pmtu_rejected, 2u);
+    ASSERT_EQ(socket.errors.size(), 1u);
+    EXPECT_EQ(socket.errors[0].mtu, 1500u);
+    // The same about a datagram with DF from the socket: believed.
+    host.receive(from_gateway(host, ipv4_packet(router, icmp_message(3, 4, 1280, quote_of(4000, true)))));
+    EXPECT_EQ(host.stack.ipv4().path_mtu(ip(192, 0, 2, 1)), 1280u);
+    EXPECT_EQ(host.stack.icmp().stats().rx_pmtu_rejected, 2u);
+    EXPECT_EQ(host.stack.icmp().stats().rx_fragmentation_needed, 3u);
     host.stack.udp().unbind(socket);
 }
 
@@ -229,11 +269,12 @@ TEST(Icmp, ErrorCallbackReachesRegisteredProtocol)
     constexpr uint8_t kSctp = 132; // any protocol the stack does not handle itself
     struct SctpStandIn final : net::Ipv4ProtocolHandler {
         void receive(net::Packet, const net::Ipv4Info&) override {}
-        void icmp_error(const net::IcmpErrorInfo& e) override
+        bool icmp_error(const net::IcmpErrorInfo& e) override
         {
             errors.push_back(e);
             // The quoted bytes are valid only during the call.
             ports.push_back(e.transport_length >= 2 ? net::load_be16(e.transport) : 0);
+            return true;
         }
         std::vector<net::IcmpErrorInfo> errors;
         std::vector<uint16_t> ports;

@@ -538,15 +538,29 @@ TEST(TcpLayer, FragmentationNeededShrinksSegmentsAndResendsAtOnce)
     a.eth.frames.clear(); // a narrower link dropped them all
     ASSERT_EQ(sent.size(), 8u);
 
-    // A forged error (a sequence number we never sent) changes nothing.
+    // A forged error (a sequence number we never sent) changes nothing: neither the
+    // connection nor the path-MTU cache that new connections (and everything else sent to
+    // that address) would obey.
+    const net::Ipv4Address peer = ip(10, 0, 0, 3);
     Bytes forged = sent[0];
     net::store_be32(forged.data() + 14 + 20 + 4, client->connection()->snd_nxt() + 100000);
-    a.receive(icmp_about(forged, 3, 4, 1200, mac(2))); // (the IPv4 layer's cache for new connections takes it)
+    a.receive(icmp_about(forged, 3, 4, 1200, mac(2)));
     EXPECT_EQ(client->connection()->send_mss(), mss);
     EXPECT_EQ(tcp.stats().icmp_ignored, 1u);
+    EXPECT_EQ(a.stack.ipv4().path_mtu(peer), 1500u);
+    EXPECT_EQ(a.stack.icmp().stats().rx_pmtu_rejected, 1u);
     EXPECT_TRUE(a.eth.frames.empty());
+    // Nor does one about a connection that does not exist (another source port).
+    Bytes stranger = sent[0];
+    net::store_be16(stranger.data() + 14 + 20, uint16_t(client->local().port + 1));
+    a.receive(icmp_about(stranger, 3, 4, 1200, mac(2)));
+    EXPECT_EQ(a.stack.ipv4().path_mtu(peer), 1500u);
+    EXPECT_EQ(a.stack.icmp().stats().rx_pmtu_rejected, 2u);
+    EXPECT_EQ(tcp.stats().icmp_ignored, 2u);
 
     a.receive(icmp_about(sent[0], 3, 4, 1000, mac(2)));
+    EXPECT_EQ(a.stack.ipv4().path_mtu(peer), 1000u); // believed: the cache has it too
+    EXPECT_EQ(a.stack.icmp().stats().rx_pmtu_rejected, 2u);
     EXPECT_EQ(client->connection()->send_mss(), 1000u - 40 - 12); // timestamps on
     EXPECT_EQ(client->connection()->stats().path_mtu_updates, 1u);
     ASSERT_FALSE(a.eth.frames.empty()); // resent at once, not after the RTO
@@ -605,6 +619,96 @@ TEST(TcpLayer, UnreachableEndsAConnectAttemptAndNamesTheTimeout)
     tcp.release(*client, true);
     b.stack.tcp().release(*conn, true);
     b.stack.tcp().release(*server);
+}
+
+// IP_TOS and IP_TTL (Tcp::set_ip_header) go into the IPv4 header of every segment the
+// endpoint sends: the SYN, a listener's SYN-ACK, an accepted connection's segments (it starts
+// from its listener's), with the ECN bits of the TOS left 0; a reset for a port nobody holds
+// carries the defaults.
+TEST(TcpLayer, SegmentsCarryTheEndpointsTosAndTtl)
+{
+    Host a(2, 11), b(3, 22);
+    EventCounter events;
+    Tcp& client_tcp = a.stack.tcp();
+    Tcp& server_tcp = b.stack.tcp();
+    struct Header {
+        uint8_t tos, ttl, flags;
+    };
+    std::vector<Header> from_a, from_b;
+    auto note = [](const Bytes& f, std::vector<Header>& into) {
+        if (f.size() >= 14 + 20 + 20 && f[12] == 0x08 && f[13] == 0x00 && f[23] == net::kIpProtocolTcp) {
+            EXPECT_EQ(net::fold_sum(net::sum_bytes(f.data() + 14, 20)), 0xffff); // header checksum
+            into.push_back({ f[15], f[22], f[14 + 20 + 13] });
+        }
+    };
+    auto carry = [&] {
+        while (!a.eth.frames.empty() || !b.eth.frames.empty()) {
+            if (!a.eth.frames.empty()) {
+                Bytes f = a.eth.pop();
+                note(f, from_a);
+                b.receive(f);
+            }
+            if (!b.eth.frames.empty()) {
+                Bytes f = b.eth.pop();
+                note(f, from_b);
+                a.receive(f);
+            }
+        }
+    };
+    Endpoint* server = open(server_tcp, events);
+    server_tcp.set_ip_header(*server, 0x28 | 0x3, 5); // ECN bits: TCP's, cleared
+    ASSERT_FALSE(server_tcp.listen(*server, 1).is_error());
+    Endpoint* client = open(client_tcp, events);
+    client_tcp.set_ip_header(*client, 0x10, 200);
+    ASSERT_FALSE(client_tcp.connect(*client, { ip(10, 0, 0, 3), server->local().port }).is_error());
+    carry();
+    auto accepted = server_tcp.accept(*server, events);
+    ASSERT_FALSE(accepted.is_error());
+    Endpoint* conn = accepted.value();
+    ASSERT_GE(from_a.size(), 2u); // SYN, ACK
+    ASSERT_GE(from_b.size(), 1u); // SYN-ACK
+    EXPECT_EQ(from_a[0].flags & 0x02, 0x02);
+    for (const Header& h : from_a) {
+        EXPECT_EQ(h.tos, 0x10);
+        EXPECT_EQ(h.ttl, 200);
+    }
+    EXPECT_EQ(from_b[0].flags & 0x12, 0x12);
+    EXPECT_EQ(from_b[0].tos, 0x28);
+    EXPECT_EQ(from_b[0].ttl, 5);
+
+    // The accepted connection sends with the listener's choice; a change applies at once.
+    from_a.clear();
+    from_b.clear();
+    ASSERT_FALSE(write(server_tcp, *conn, "from the server").is_error());
+    carry();
+    ASSERT_GE(from_b.size(), 1u);
+    EXPECT_EQ(from_b[0].tos, 0x28);
+    EXPECT_EQ(from_b[0].ttl, 5);
+    client_tcp.set_ip_header(*client, 0, 1);
+    ASSERT_FALSE(write(client_tcp, *client, "from the client").is_error());
+    from_a.clear();
+    carry();
+    ASSERT_GE(from_a.size(), 1u);
+    EXPECT_EQ(from_a[0].tos, 0);
+    EXPECT_EQ(from_a[0].ttl, 1);
+    EXPECT_EQ(read(server_tcp, *conn), "from the client");
+    EXPECT_EQ(read(client_tcp, *client), "from the server");
+
+    // A SYN to a closed port: the reset has no socket's options.
+    Endpoint* stray = open(client_tcp, events);
+    client_tcp.set_ip_header(*stray, 0x10, 200);
+    ASSERT_FALSE(client_tcp.connect(*stray, { ip(10, 0, 0, 3), 9 }).is_error());
+    from_b.clear();
+    carry();
+    ASSERT_EQ(from_b.size(), 1u);
+    EXPECT_EQ(from_b[0].flags & 0x04, 0x04);
+    EXPECT_EQ(from_b[0].tos, 0);
+    EXPECT_EQ(from_b[0].ttl, 64);
+    client_tcp.release(*stray, true);
+    client_tcp.release(*client, true);
+    server_tcp.release(*conn, true);
+    server_tcp.release(*server);
+    carry();
 }
 
 // --- segmentation offload (TSO) and large received segments (LRO) ---

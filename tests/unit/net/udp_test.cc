@@ -155,6 +155,28 @@ TEST(Udp, SendBuildsChecksummedDatagram)
               Errno::MSGSIZE);
 }
 
+// IP_TOS and IP_TTL: what the socket chose lands in the IPv4 header (frame offsets 15 and 22),
+// the ECN bits included (UDP's to set); the defaults are TOS 0 and TTL 64.
+TEST(Udp, SendPutsTheSocketsTosAndTtlInTheHeader)
+{
+    Host host;
+    host.learn(ip(10, 0, 0, 1), mac(1));
+    host.eth.frames.clear();
+    ASSERT_FALSE(host.stack.udp().send({{}, 4000}, {ip(192, 0, 2, 1), 53}, make_packet(Bytes{'a'})).is_error());
+    ASSERT_FALSE(host.stack.udp()
+                     .send({{}, 4000}, {ip(192, 0, 2, 1), 53}, make_packet(Bytes{'b'}), nullptr,
+                           net::Ipv4HeaderChoice{0xb9, 3})
+                     .is_error());
+    ASSERT_EQ(host.eth.frames.size(), 2u);
+    Bytes plain = host.eth.pop(), chosen = host.eth.pop();
+    EXPECT_EQ(plain[15], 0);
+    EXPECT_EQ(plain[22], 64);
+    EXPECT_EQ(chosen[15], 0xb9);
+    EXPECT_EQ(chosen[22], 3);
+    // The header checksum covers the new fields.
+    EXPECT_EQ(net::fold_sum(net::sum_bytes(chosen.data() + 14, 20)), 0xffff);
+}
+
 TEST(Udp, ChecksumOffloadLeavesPseudoHeaderSumForTheDevice)
 {
     Host host;

@@ -209,16 +209,19 @@ TEST(RunnerNetwork, UserNetworkingOnEveryMachine) {
     for (Machine m : {Machine::Q35, Machine::Pc}) {
         o.machine = m;
         EXPECT_EQ(nic_args(o), (Args{"-netdev", netdev, "-device",
-                                     "virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,romfile="}));
+                                     "virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,"
+                                     "rx_queue_size=1024,romfile="}));
         EXPECT_EQ(append_of(o), "");  // found by PCI enumeration
     }
     o.machine = Machine::Microvm;
     EXPECT_EQ(nic_args(o), (Args{"-netdev", netdev, "-device",
-                                 "virtio-net-device,netdev=nimbus-net0,mac=52:54:00:12:34:56,bus=virtio-mmio-bus.1"}));
+                                 "virtio-net-device,netdev=nimbus-net0,mac=52:54:00:12:34:56,"
+                                 "rx_queue_size=1024,bus=virtio-mmio-bus.1"}));
     EXPECT_EQ(append_of(o), "virtio_mmio.device=512@0xfeb00200:25");
     o.machine = Machine::MicrovmNoAcpi;
     EXPECT_EQ(nic_args(o), (Args{"-netdev", netdev, "-device",
-                                 "virtio-net-device,netdev=nimbus-net0,mac=52:54:00:12:34:56,bus=virtio-mmio-bus.0"}));
+                                 "virtio-net-device,netdev=nimbus-net0,mac=52:54:00:12:34:56,"
+                                 "rx_queue_size=1024,bus=virtio-mmio-bus.0"}));
     EXPECT_EQ(append_of(o), "virtio_mmio.device=512@0xfeb00000:5");
 }
 
@@ -226,7 +229,7 @@ TEST(RunnerNetwork, MacAddressOption) {
     RunOptions o;
     o.machine = Machine::Q35;
     o.net.mac = "02:00:00:00:00:01";
-    EXPECT_EQ(nic_args(o)[3], "virtio-net-pci,netdev=nimbus-net0,mac=02:00:00:00:00:01,romfile=");
+    EXPECT_EQ(nic_args(o)[3], "virtio-net-pci,netdev=nimbus-net0,mac=02:00:00:00:00:01,rx_queue_size=1024,romfile=");
 }
 
 TEST(RunnerNetwork, OffloadOption) {
@@ -239,7 +242,7 @@ TEST(RunnerNetwork, OffloadOption) {
     o.net.mode = NetMode::Tap;
     o.net.tap_name = "nimbus0";
     const std::string tap = "tap,id=nimbus-net0,ifname=nimbus0,script=no,downscript=no,vhost=off";
-    const std::string card = "virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,romfile=";
+    const std::string card = "virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,rx_queue_size=1024,romfile=";
     EXPECT_EQ(nic_args(o), (Args{"-netdev", tap, "-device", card}));
     o.net.offload = NetOffload::Csum; // checksums only: the device leaves TSO and LRO out
     EXPECT_EQ(nic_args(o), (Args{"-netdev", tap, "-device", card + ",host_tso4=off,guest_tso4=off"}));
@@ -258,16 +261,19 @@ TEST(RunnerNetwork, TapQueuesAndVhost) {
         o.machine = m;
         o.cpus = 1;
         EXPECT_EQ(nic_args(o), (Args{"-netdev", tap + ",vhost=off", "-device",
-                                     "virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,romfile="}));
+                                     "virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,"
+                                     "rx_queue_size=1024,romfile="}));
         // One queue pair per vCPU; MSI-X vectors for each queue, the control queue and
         // configuration changes.
         o.cpus = 4;
         EXPECT_EQ(nic_args(o),
                   (Args{"-netdev", tap + ",vhost=off,queues=4", "-device",
-                        "virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,romfile=,mq=on,vectors=10"}));
+                        "virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,"
+                        "rx_queue_size=1024,romfile=,mq=on,vectors=10"}));
         o.cpus = 255;
         EXPECT_EQ(nic_args(o)[1], tap + ",vhost=off,queues=255");
-        EXPECT_EQ(nic_args(o)[3], "virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,romfile=,mq=on,vectors=512");
+        EXPECT_EQ(nic_args(o)[3], "virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,"
+                                  "rx_queue_size=1024,romfile=,mq=on,vectors=512");
         o.cpus = 2;
         EXPECT_EQ(nic_args(o, /*vhost=*/true)[1], tap + ",vhost=on,queues=2");
     }
@@ -275,7 +281,8 @@ TEST(RunnerNetwork, TapQueuesAndVhost) {
     o.machine = Machine::Microvm;
     o.cpus = 4;
     EXPECT_EQ(nic_args(o), (Args{"-netdev", tap + ",vhost=off", "-device",
-                                 "virtio-net-device,netdev=nimbus-net0,mac=52:54:00:12:34:56,bus=virtio-mmio-bus.1"}));
+                                 "virtio-net-device,netdev=nimbus-net0,mac=52:54:00:12:34:56,"
+                                 "rx_queue_size=1024,bus=virtio-mmio-bus.1"}));
     o.machine = Machine::MicrovmNoAcpi;
     EXPECT_EQ(nic_args(o)[1], tap + ",vhost=off");
 }

@@ -189,7 +189,8 @@ TEST(RunnerDevices, PciDisksAndRng) {
                         "-drive", "file=/d/b.qcow2,if=none,id=nimbus-disk1,format=qcow2,discard=unmap,readonly=on",
                         "-device", "virtio-blk-pci,drive=nimbus-disk1",
                         "-netdev", "user,id=nimbus-net0",
-                        "-device", "virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,romfile="}));
+                        "-device", "virtio-net-pci,netdev=nimbus-net0,mac=52:54:00:12:34:56,"
+                                   "rx_queue_size=1024,romfile="}));
         // PCI devices are found by enumeration: nothing on the kernel command line.
         EXPECT_GE(find_pair(a, "-append", "console.input=pipe boot.times"), 0);
     }
@@ -212,7 +213,8 @@ TEST(RunnerDevices, MicrovmSlotsRngFirst) {
                     "-drive", "file=/d/b.qcow2,if=none,id=nimbus-disk1,format=qcow2,discard=unmap,readonly=on",
                     "-device", "virtio-blk-device,drive=nimbus-disk1,bus=virtio-mmio-bus.3",
                     "-netdev", "user,id=nimbus-net0",
-                    "-device", "virtio-net-device,netdev=nimbus-net0,mac=52:54:00:12:34:56,bus=virtio-mmio-bus.4"}));
+                    "-device", "virtio-net-device,netdev=nimbus-net0,mac=52:54:00:12:34:56,"
+                               "rx_queue_size=1024,bus=virtio-mmio-bus.4"}));
     // The second I/O APIC's GSIs 24 + slot, slot 0 left empty (QEMU delivers that chip's pin 0
     // on pin 2); announcements before the user's options and " -- ".
     EXPECT_GE(find_pair(a, "-append",
@@ -239,7 +241,8 @@ TEST(RunnerDevices, MicrovmNoAcpiSlotsWithoutRng) {
                     "-drive", "file=/d/b.qcow2,if=none,id=nimbus-disk1,format=qcow2,discard=unmap,readonly=on",
                     "-device", "virtio-blk-device,drive=nimbus-disk1,bus=virtio-mmio-bus.1",
                     "-netdev", "user,id=nimbus-net0",
-                    "-device", "virtio-net-device,netdev=nimbus-net0,mac=52:54:00:12:34:56,bus=virtio-mmio-bus.2"}));
+                    "-device", "virtio-net-device,netdev=nimbus-net0,mac=52:54:00:12:34:56,"
+                               "rx_queue_size=1024,bus=virtio-mmio-bus.2"}));
     EXPECT_GE(find_pair(a, "-append",
                         "virtio_mmio.device=512@0xfeb00000:5 virtio_mmio.device=512@0xfeb00200:6 "
                         "virtio_mmio.device=512@0xfeb00400:7 -- /bin/app x"),

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <string.h>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -93,6 +94,70 @@ TEST(NetConfig, StatusChange)
     EXPECT_FALSE(c.announce); // not negotiated
     parse_net_status(raw.bytes, sizeof raw.bytes, kNetStatus | kNetGuestAnnounce, c);
     EXPECT_TRUE(c.announce);
+}
+
+// The driver's limits (kernel/drivers/virtio_net.cc): 1024 receive entries of 2 KiB, 256
+// transmit entries, at least 16 receive entries.
+NetQueueLimits driver_limits(size_t budget, uint16_t pairs)
+{
+    NetQueueLimits l;
+    l.rx_max = 1024;
+    l.tx_max = 256;
+    l.rx_floor = 256;
+    l.rx_min = 16;
+    l.rx_buffer_bytes = 2048;
+    l.rx_budget_bytes = budget;
+    l.pairs = pairs;
+    return l;
+}
+
+TEST(NetQueueSizes, ModernTakesUpToTheLimits)
+{
+    constexpr size_t kPlenty = size_t(1) << 30;
+    auto sizes = [](uint16_t rx, uint16_t tx, const NetQueueLimits& l) {
+        auto r = choose_net_queue_sizes(rx, tx, false, l);
+        EXPECT_FALSE(r.is_error());
+        return r.is_error() ? std::pair<int, int>(-1, -1) : std::pair<int, int>(r.value().rx, r.value().tx);
+    };
+    // QEMU's default (256/256), rx_queue_size=1024, and a device offering more than we want.
+    EXPECT_EQ(sizes(256, 256, driver_limits(kPlenty, 1)), std::make_pair(256, 256));
+    EXPECT_EQ(sizes(1024, 256, driver_limits(kPlenty, 1)), std::make_pair(1024, 256));
+    EXPECT_EQ(sizes(32768, 1024, driver_limits(kPlenty, 1)), std::make_pair(1024, 256));
+    EXPECT_EQ(sizes(512, 64, driver_limits(kPlenty, 1)), std::make_pair(512, 64));
+    // No budget: the limits alone.
+    EXPECT_EQ(sizes(1024, 256, driver_limits(0, 7)), std::make_pair(1024, 256));
+    // The budget: 2 pairs of 1024 x 2 KiB fit 4 MiB; 7 pairs get 512 each in 8 MiB (7 MiB),
+    // 256 each in 4 MiB (3.5 MiB), and never less than the floor however small the budget.
+    EXPECT_EQ(sizes(1024, 256, driver_limits(4 << 20, 2)), std::make_pair(1024, 256));
+    EXPECT_EQ(sizes(1024, 256, driver_limits(4 << 20, 3)), std::make_pair(512, 256));
+    EXPECT_EQ(sizes(1024, 256, driver_limits(8 << 20, 7)), std::make_pair(512, 256));
+    EXPECT_EQ(sizes(1024, 256, driver_limits(4 << 20, 7)), std::make_pair(256, 256));
+    EXPECT_EQ(sizes(1024, 256, driver_limits(1, 7)), std::make_pair(256, 256));
+    // A device below the floor keeps its size.
+    EXPECT_EQ(sizes(128, 128, driver_limits(1, 7)), std::make_pair(128, 128));
+}
+
+TEST(NetQueueSizes, LegacyTakesTheDeviceSizes)
+{
+    // A legacy queue's size is the device's: no cap, no budget.
+    auto r = choose_net_queue_sizes(1024, 1024, true, driver_limits(1, 7));
+    ASSERT_FALSE(r.is_error());
+    EXPECT_EQ(r.value().rx, 1024);
+    EXPECT_EQ(r.value().tx, 1024);
+    EXPECT_EQ(choose_net_queue_sizes(8, 256, true, driver_limits(0, 1)).error(), Errno::NOTSUP);
+}
+
+TEST(NetQueueSizes, UnusableQueuesAreRefused)
+{
+    for (bool legacy : {false, true}) {
+        EXPECT_EQ(choose_net_queue_sizes(0, 256, legacy, driver_limits(0, 1)).error(), Errno::NOTSUP);
+        EXPECT_EQ(choose_net_queue_sizes(256, 0, legacy, driver_limits(0, 1)).error(), Errno::NOTSUP);
+        EXPECT_EQ(choose_net_queue_sizes(768, 256, legacy, driver_limits(0, 1)).error(), Errno::NOTSUP);
+        EXPECT_EQ(choose_net_queue_sizes(256, 100, legacy, driver_limits(0, 1)).error(), Errno::NOTSUP);
+        EXPECT_EQ(choose_net_queue_sizes(8, 256, legacy, driver_limits(0, 1)).error(), Errno::NOTSUP); // < 16
+        EXPECT_EQ(choose_net_queue_sizes(256, 1, legacy, driver_limits(0, 1)).error(), Errno::NOTSUP);
+    }
+    EXPECT_FALSE(choose_net_queue_sizes(16, 2, false, driver_limits(0, 1)).is_error());
 }
 
 TEST(NetHeader, WriteLayout)

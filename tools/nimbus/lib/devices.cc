@@ -149,6 +149,10 @@ Parsed<DeviceArgs> build_device_args(const RunOptions& opts, const std::vector<D
         // romfile= (empty): no iPXE option ROM; SeaBIOS would otherwise load and run it on
         // every boot of q35/pc, and Nimbus never boots from the network.
         std::string backend = "netdev=" + std::string(kNetdevId) + ",mac=" + std::string(opts.net.mac_address());
+        // The largest receive queue QEMU offers (256 by default; a power of two up to 1024, on
+        // every back-end): a full receive queue makes the back-end drop, and a tap's sender
+        // retransmit. The driver takes what is offered, within its memory budget.
+        backend += ",rx_queue_size=" + std::to_string(kNicRxQueueSize);
         if (!is_microvm(m)) {
             backend += ",romfile=";
         }

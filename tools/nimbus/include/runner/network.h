@@ -30,6 +30,9 @@ inline constexpr std::string_view kDefaultForwardAddress = "127.0.0.1";
 // QEMU's id of the network backend (-netdev) the NIC is connected to.
 inline constexpr std::string_view kNetdevId = "nimbus-net0";
 
+// The NIC's receive queue entries (QEMU's rx_queue_size: a power of two, 256..1024).
+inline constexpr unsigned kNicRxQueueSize = 1024;
+
 // Linux's IFNAMSIZ (16) less the terminating NUL [linux include/uapi/linux/if.h].
 inline constexpr size_t kMaxInterfaceName = 15;
 
