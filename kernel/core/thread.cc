@@ -64,6 +64,11 @@
 // CAS: the thread is switched out for good; zero: it is leaving, and goes home as usual. Only
 // one thread is pulled per wake-up burst (the second finds the first waiting), and the load
 // balancer still sends waiting threads away, so a busy receive CPU does not collect threads.
+// A woken thread whose home is now the waker's CPU goes into the hand-off slot, as a futex
+// hand-off does: the waker is about to park, and a thread that slept long would otherwise
+// preempt it inside unpark — the receive thread switched out mid-burst and back in only to
+// park, two switches more per request. The slot's bounds apply (the waker's park, an
+// interrupt return, 1 ms): a waker with a long burst still gives way.
 //
 // Preemption: the timer interrupt sets need_resched when the running thread's fair lead has
 // run out, and a wake-up sets it when the woken thread deserves the CPU; dispatch_irq() calls
@@ -977,9 +982,13 @@ void ThreadInternals::wake_if_blocked(Thread* thread)
         if (handoff && ThreadInternals::hold_for_handoff(cpu, thread))
             return;
         // A wake-affine waker in its own context — not an interrupt handler that runs on top of
-        // it (interrupts were off), which is not about to block.
-        if (cpu.current->m_wakes_affine && irq.interrupts_were_on()) [[unlikely]]
+        // it (interrupts were off), which is not about to block. It is about to park, so the
+        // woken thread, once here, waits in the hand-off slot rather than preempting it.
+        if (cpu.current->m_wakes_affine && irq.interrupts_were_on()) [[unlikely]] {
             ThreadInternals::pull_to_waker(cpu, thread);
+            if (ThreadInternals::hold_for_handoff(cpu, thread))
+                return;
+        }
         ThreadInternals::enqueue(thread);
     }
     // In thread context with interrupts on (not inside a handler or a guard): if the woken

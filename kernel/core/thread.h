@@ -55,7 +55,8 @@ struct ThreadAttr {
     // and parks again. A thread it wakes whose home is another CPU, and that is free to move,
     // may be moved here instead (a "wake-affine" wake-up, see thread.cc) when nothing else
     // waits on this CPU: it then runs as soon as the waker parks, with no IPI and no other CPU
-    // leaving its halt — what a request/response flow through a NIC queue wants.
+    // leaving its halt — what a request/response flow through a NIC queue wants. A woken
+    // thread of this CPU waits for the waker to park (at most 1 ms) instead of preempting it.
     bool wakes_affine = false;
 };
 
