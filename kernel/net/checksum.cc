@@ -2,19 +2,68 @@
 
 namespace net {
 
+namespace {
+
+uint64_t load64(const uint8_t* p)
+{
+    uint64_t v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// The ones'-complement sum of `length` bytes read as little-endian 64-bit words (an odd tail
+// zero-padded), folded to 16 bits. Byte order only swaps the two halves of every 16-bit word,
+// which the sum carries through: the big-endian sum is this one byte-swapped [RFC 1071 §2(B)].
+uint16_t sum_native(const uint8_t* data, size_t length)
+{
+    uint64_t acc = 0;
+    size_t i = 0;
+#if defined(__x86_64__)
+    // 32 bytes per round with the carry chained through adc: a 64-bit ones'-complement add.
+    if (length >= 32) {
+        size_t rounds = length / 32;
+        const uint8_t* p = data;
+        asm("1:\n\t"
+            "addq (%[p]), %[acc]\n\t"
+            "adcq 8(%[p]), %[acc]\n\t"
+            "adcq 16(%[p]), %[acc]\n\t"
+            "adcq 24(%[p]), %[acc]\n\t"
+            "adcq $0, %[acc]\n\t"
+            "addq $32, %[p]\n\t"
+            "decq %[n]\n\t"
+            "jnz 1b"
+            : [acc] "+r"(acc), [p] "+r"(p), [n] "+r"(rounds)
+            :
+            : "cc", "memory");
+        i = length & ~size_t(31);
+    }
+#endif
+    // 64-bit words as two 32-bit halves: the 64-bit accumulator cannot overflow (at most 2^32
+    // such adds, and the assembly's result is below 2^64).
+    uint64_t wide = acc >> 32;
+    acc &= 0xffffffffu;
+    for (; i + 8 <= length; i += 8) {
+        uint64_t w = load64(data + i);
+        acc += (w & 0xffffffffu) + (w >> 32);
+    }
+    uint64_t tail = 0;
+    for (size_t shift = 0; i < length; i++, shift += 8)
+        tail |= uint64_t(data[i]) << shift;
+    acc += (tail & 0xffffffffu) + (tail >> 32) + wide;
+    while (acc >> 16)
+        acc = (acc & 0xffff) + (acc >> 16);
+    return static_cast<uint16_t>(acc);
+}
+
+} // namespace
+
 uint32_t sum_bytes(const uint8_t* data, size_t length, uint32_t sum, bool odd_start)
 {
-    // 64-bit accumulator: 2^48 words before it can overflow, far beyond any packet.
-    uint64_t acc = sum;
-    size_t i = 0;
-    if (odd_start && length > 0) {
-        acc += data[0];
-        i = 1;
-    }
-    for (; i + 1 < length; i += 2)
-        acc += uint32_t(data[i]) << 8 | data[i + 1];
-    if (i < length)
-        acc += uint32_t(data[i]) << 8;
+    // Little-endian words are the big-endian ones byte-swapped; a piece that starts on the low
+    // half of a word is, read from its first byte, byte-swapped once more.
+    uint16_t native = sum_native(data, length);
+    uint32_t piece = odd_start ? native : uint16_t(native << 8 | native >> 8);
+    uint64_t acc = uint64_t(sum) + piece;
     while (acc >> 32)
         acc = (acc & 0xffffffffu) + (acc >> 32);
     return static_cast<uint32_t>(acc);
