@@ -44,10 +44,11 @@ struct ReadinessWatch {
     ReadinessWatch* next = nullptr;
     ReadinessWatch* prev = nullptr;
     void (*changed)(ReadinessWatch*) = nullptr;
-    // The kPoll* bits the watcher asks about (kPollErr | kPollHup always count). A notifier
-    // that knows which kinds of readiness changed skips a watch that asks about none of them
-    // (as Linux's wakeup keys do): input arriving on a terminal does not touch an interest in
-    // its writability. Under the watch lock, like the links.
+    // The kPoll* bits the watcher asks about, kPollErr | kPollHup included (as epoll reports
+    // them unasked). Each notification names the kinds of readiness it may have added, and
+    // watches asking about none of them are skipped (as Linux's wake-up keys do): input
+    // arriving on a terminal does not touch an interest in its writability (lx/poll.h).
+    // Under the watch lock, like the links.
     uint32_t events = ~0u;
 };
 

@@ -251,7 +251,8 @@ private:
     static constexpr size_t kReadChunk = tty::LineDiscipline::kMaxLine; // a whole canonical line
     static constexpr int32_t kSiKernel = 0x80;
     static constexpr unsigned kRefillPolls = 64;
-    static constexpr uint32_t kInputEvents = fs::kPollIn | fs::kPollRdNorm;
+    // Input, or its end (pipe mode: POLLHUP).
+    static constexpr uint32_t kInputEvents = kReadinessIn | fs::kPollHup;
 
     // Interrupt context: COM1 is not shared, but check that it is signalling, then mask its
     // interrupt so that the (edge-triggered) line drops; on_work unmasks it.

@@ -63,7 +63,9 @@ void encode_address(net::UdpEndpoint endpoint, SocketAddress& out)
 
 // Option levels and the IPPROTO_IP options (Linux's values).
 constexpr int kSolIp = 0, kSolTcp = 6, kIpprotoTcp = 6, kIpprotoUdp = 17;
-constexpr int kIpTos = 1, kIpTtl = 2;
+constexpr int kIpTos = 1, kIpTtl = 2, kIpMtuDiscover = 10, kIpMtu = 14;
+constexpr int32_t kIpPmtudiscWant = 1, kIpPmtudiscOmit = 5; // IP_PMTUDISC_DONT 0 … OMIT 5
+constexpr uint32_t kIpMaxMtu = 0xffff; // IP_MTU reports at most this (Linux's IP_MAX_MTU)
 constexpr int32_t kDefaultTtl = net::kIpv4DefaultTtl;
 
 // An int option's value: exactly as Linux reads it (EINVAL when shorter than an int).
@@ -84,13 +86,15 @@ size_t put_int_option(void* value, size_t length, int32_t v)
     return n;
 }
 
-// The IPPROTO_IP options both kinds of socket keep: IP_TOS and IP_TTL, stored and read back
-// as Linux reads and reports them (ip_setsockopt/ip_getsockopt: an int, or a single byte
-// when shorter), and put in the IPv4 header of what the socket sends (header()). Guarded by
-// the stack lock.
+// The IPPROTO_IP options both kinds of socket keep: IP_TOS, IP_TTL and IP_MTU_DISCOVER,
+// stored and read back as Linux reads and reports them (ip_setsockopt/ip_getsockopt: an int,
+// or a single byte when shorter), and put in the IPv4 header of what the socket sends
+// (header(); TCP takes only TOS and TTL: its segments always carry DF). Guarded by the stack
+// lock.
 struct IpOptions {
     int32_t tos = 0;
     int32_t ttl = -1; // -1: the default
+    int32_t pmtu_discovery = kIpPmtudiscWant; // net::PmtuDiscovery's value
 
     Result<void> set(int name, const void* value, size_t length, bool stream)
     {
@@ -110,15 +114,20 @@ struct IpOptions {
                 return Errno::INVAL;
             ttl = v;
             return {};
+        case kIpMtuDiscover:
+            if (v < 0 || v > kIpPmtudiscOmit)
+                return Errno::INVAL;
+            pmtu_discovery = v;
+            return {};
         default:
-            return Errno::NOPROTOOPT;
+            return Errno::NOPROTOOPT; // IP_MTU too: it can only be read
         }
     }
 
     // The header fields to send with (TCP clears the ECN bits itself: Tcp::set_ip_header).
     net::Ipv4HeaderChoice header() const
     {
-        return { uint8_t(tos), uint8_t(ttl == -1 ? kDefaultTtl : ttl) };
+        return { uint8_t(tos), uint8_t(ttl == -1 ? kDefaultTtl : ttl), net::PmtuDiscovery(pmtu_discovery) };
     }
 
     Result<size_t> get(int name, void* value, size_t length) const
@@ -131,9 +140,19 @@ struct IpOptions {
         case kIpTtl:
             v = ttl == -1 ? kDefaultTtl : ttl;
             break;
+        case kIpMtuDiscover:
+            v = pmtu_discovery;
+            break;
         default:
             return Errno::NOPROTOOPT;
         }
+        return put_ip_option(value, length, v);
+    }
+
+    // An IPPROTO_IP value out: one byte when asked for less than an int and it fits, else
+    // the int's first `length` bytes.
+    static size_t put_ip_option(void* value, size_t length, int32_t v)
+    {
         if (length > 0 && length < sizeof(int32_t) && v >= 0 && v <= 255) {
             *static_cast<uint8_t*>(value) = uint8_t(v);
             return size_t(1);
@@ -141,6 +160,16 @@ struct IpOptions {
         return put_int_option(value, length, v);
     }
 };
+
+// IP_MTU: the path MTU toward a connected socket's peer (at most 65535), NOTCONN without one
+// (or without a route to it).
+Result<size_t> get_ip_mtu(bool connected, net::Ipv4Address peer, void* value, size_t length)
+{
+    uint32_t mtu = connected ? network::stack().ipv4().path_mtu(peer) : 0;
+    if (mtu == 0)
+        return Errno::NOTCONN;
+    return IpOptions::put_ip_option(value, length, int32_t(mtu < kIpMaxMtu ? mtu : kIpMaxMtu));
+}
 
 class UdpSocket final : public Socket, public net::UdpReceiver, public net::ChannelListener {
 public:
@@ -151,7 +180,7 @@ public:
     // there and says so here, without the stack lock; recv, poll and FIONREAD deliver them
     // to the queue first (drain_locked).
     net::ChannelListener* channel_listener() override { return this; }
-    void packets_queued() override { readiness_changed(*this); }
+    void packets_queued() override { readiness_changed(*this, kReadinessIn); } // datagrams to read
     ~UdpSocket() override
     {
         network::StackGuard guard;
@@ -323,7 +352,7 @@ public:
         m_queued_bytes += length;
         m_queue.push_back(std::move(payload));
         if (!m_draining) // (from the channel: packets_queued announced it)
-            readiness_changed(*this);
+            readiness_changed(*this, kReadinessIn);
     }
 
     Result<void> set_option(int level, int name, const void* value, size_t length) override
@@ -339,6 +368,8 @@ public:
     {
         if (level == kSolIp) {
             network::StackGuard guard;
+            if (name == kIpMtu)
+                return get_ip_mtu(m_connected, m_peer.address, value, length);
             return m_ip_options.get(name, value, length);
         }
         if (level == kSolSocket && name == kSoProtocol)
@@ -351,7 +382,7 @@ public:
         // Port unreachable for a connected socket's datagram: the next call reports it.
         if (m_connected && error.type == 3 && error.code == 3)
             set_error(int(Errno::CONNREFUSED));
-        readiness_changed(*this);
+        readiness_changed(*this, kReadinessAll);
     }
 
 protected:
@@ -562,8 +593,11 @@ public:
         }
     }
 
-    // The layer's notification, under the stack lock.
-    void endpoint_changed() override { readiness_changed(*this); }
+    // The layer's notification, under the stack lock: the watches hear what changed.
+    void endpoint_changed() override { readiness_changed(*this, changed_events_locked()); }
+    // Segments queued on the channel, not processed yet (outside the stack lock): they may
+    // bring anything.
+    void packets_queued() override { readiness_changed(*this, kReadinessAll); }
     // Every change reaches endpoint_changed (the layer notifies even for more data on a
     // readable socket), so epoll can rely on the watches.
     bool notifies_readiness() const override { return true; }
@@ -591,7 +625,7 @@ public:
         if (m_endpoint->kind() == net::tcp::EndpointKind::Open)
             tcp_layer().set_reuse(*m_endpoint, reuse_address, reuse_port);
         TRY(tcp_layer().listen(*m_endpoint, queue));
-        readiness_changed(*this); // poll's answer changed (no longer POLLHUP|POLLOUT)
+        readiness_changed(*this, kReadinessAll); // poll's answer changed (no longer POLLHUP|POLLOUT)
         return {};
     }
 
@@ -811,7 +845,7 @@ public:
             // port stays bound.
             if (read) {
                 TRY(renew_locked(true));
-                readiness_changed(*this);
+                readiness_changed(*this, kReadinessAll);
             }
             return {};
         case net::tcp::EndpointKind::Connection: {
@@ -819,13 +853,13 @@ public:
                 // Linux drops a connection still in SYN-SENT.
                 TRY(renew_locked(true));
                 m_state = State::Unconnected;
-                readiness_changed(*this);
+                readiness_changed(*this, kReadinessAll);
                 return {};
             }
             TRY(tcp_layer().shutdown(*m_endpoint, read, write));
             if (write)
                 m_shut_write = true;
-            readiness_changed(*this);
+            readiness_changed(*this, kReadinessAll);
             return {};
         }
         default:
@@ -884,7 +918,7 @@ public:
             size_t send_size = send_buffer(), receive_size = receive_buffer();
             network::StackGuard guard;
             tcp_layer().set_buffer_sizes(*m_endpoint, send_size, receive_size);
-            readiness_changed(*this);
+            readiness_changed(*this, kReadinessAll);
             return {};
         }
         case kSoKeepalive: {
@@ -902,6 +936,10 @@ public:
     {
         if (level == kSolIp) {
             network::StackGuard guard;
+            if (name == kIpMtu) { // connecting counts, as on Linux (the route is chosen)
+                bool connection = m_endpoint->kind() == net::tcp::EndpointKind::Connection;
+                return get_ip_mtu(connection, m_endpoint->remote().address, value, length);
+            }
             return m_ip_options.get(name, value, length);
         }
         if (level == kSolTcp)
@@ -1045,6 +1083,8 @@ private:
         tcp.release(*m_endpoint, true);
         m_endpoint = opened.value();
         m_shut_write = false;
+        m_seen_events = 0; // a new connection's first bytes are new
+        m_seen_received = 0;
         tcp.set_buffer_sizes(*m_endpoint, send_buffer(), receive_buffer());
         tcp.set_nodelay(*m_endpoint, m_tcp.nodelay);
         tcp.set_cork(*m_endpoint, m_tcp.cork);
@@ -1073,7 +1113,7 @@ private:
             || m_endpoint->kind() == net::tcp::EndpointKind::Listening)
             TRY(renew_locked(false));
         m_state = State::Unconnected;
-        readiness_changed(*this);
+        readiness_changed(*this, kReadinessAll);
         return {};
     }
 
@@ -1231,7 +1271,44 @@ private:
         return info;
     }
 
+    // What the layer's notification may have added (lx/poll.h), from the connection's state
+    // against what the last notification saw: new bytes or a readable edge → input; a writable
+    // edge → output; an error, a hang-up or the handshake's end → everything. Nothing new is a
+    // second notification of a change already passed on (one segment's data is announced by
+    // the connection's state change and again by its delivery): the watches were told, and only
+    // the waiters wake. The one change of the endpoint this cannot see, a read shutdown, the
+    // socket's shutdown() announces itself with kReadinessAll. Reads the connection without
+    // calling into the Tcp (endpoint_changed must not). Under the stack lock.
+    uint32_t changed_events_locked()
+    {
+        if (m_endpoint == nullptr) // accept() is still handing the endpoint over
+            return kReadinessAll;
+        if (m_endpoint->kind() == net::tcp::EndpointKind::Listening)
+            return kReadinessIn; // a connection to accept
+        const net::tcp::Connection* c = m_endpoint->connection();
+        if (c == nullptr)
+            return kReadinessAll;
+        uint32_t now = c->poll_state().events;
+        uint64_t received = c->stats().bytes_received;
+        uint32_t flipped = now ^ m_seen_events;
+        bool more_data = received != m_seen_received;
+        m_seen_events = now;
+        m_seen_received = received;
+        using namespace net::tcp;
+        if (flipped & ~uint32_t(kEventReadable | kEventWritable))
+            return kReadinessAll; // an error, a hang-up, the handshake's end
+        uint32_t events = 0;
+        if (more_data || (flipped & kEventReadable))
+            events |= kReadinessIn;
+        if (flipped & kEventWritable)
+            events |= kReadinessOut;
+        return events;
+    }
+
     net::tcp::Endpoint* m_endpoint = nullptr; // never null once created or accepted
+    // The connection's state at the last notification (changed_events_locked); stack lock.
+    uint32_t m_seen_events = 0;
+    uint64_t m_seen_received = 0;
     State m_state = State::Unconnected;
     bool m_shut_write = false; // shutdown(SHUT_WR) called: poll reports writable
     TcpOptions m_tcp;

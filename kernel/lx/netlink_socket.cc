@@ -185,21 +185,21 @@ public:
         }
         auto handled = nl::handle_requests(bytes, length, *holder.snapshot, context, answers);
         delete[] bytes;
-        bool changed = false;
+        uint32_t changed = 0; // the readiness gained (lx/poll.h)
         {
             ksync::MutexGuard guard(g_netlink_lock);
             if (handled.is_error() || m_queue.byte_count() + answers.byte_count() > receive_buffer()) {
                 answers.clear();
                 if (!m_no_enobufs)
                     set_error(int(Errno::NOBUFS));
-                changed = true;
+                changed = kReadinessAll;
             } else if (!answers.is_empty()) {
                 m_queue.splice(answers);
-                changed = true;
+                changed = kReadinessIn; // answers to read
             }
         }
         if (changed)
-            readiness_changed(*this);
+            readiness_changed(*this, changed);
         return length;
     }
 

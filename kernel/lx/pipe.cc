@@ -3,10 +3,12 @@
 //
 // A pipe is a 64 KiB ring under a sleeping mutex, shared by its read and write ends; readers
 // and writers wait for each other through the readiness notifier (poll.h), which every change
-// signals. Writes of up to PIPE_BUF (4096) bytes are atomic. Reading with no writers left is
-// end of file; writing with no readers is EPIPE and SIGPIPE. A wait cut short by a signal
-// returns kRestartSys (signal.h): EINTR, or the call runs again after an SA_RESTART handler;
-// a write that moved some bytes returns their count instead.
+// signals; epoll watches hear only what their end gained (a write: input for the read end; a
+// read that makes room: output for the write end; a close: everything). Writes of up to
+// PIPE_BUF (4096) bytes are atomic. Reading with no writers left is end of file; writing with
+// no readers is EPIPE and SIGPIPE. A wait cut short by a signal returns kRestartSys
+// (signal.h): EINTR, or the call runs again after an SA_RESTART handler; a write that moved
+// some bytes returns their count instead.
 #include <core/clock.h>
 #include <fs/open_file.h>
 #include <lx/files.h>
@@ -64,7 +66,9 @@ public:
         ksync::MutexGuard guard(m_pipe->lock);
         (m_write_end ? m_pipe->writers : m_pipe->readers)--;
         m_pipe->ends[m_write_end] = nullptr;
-        changed_locked();
+        // The other end hangs up (POLLHUP) or fails (POLLERR).
+        run_watches_locked(!m_write_end, kReadinessAll);
+        readiness_changed();
     }
 
     bool notifies_readiness() const override { return true; }
@@ -79,6 +83,7 @@ protected:
             {
                 ksync::MutexGuard guard(m_pipe->lock);
                 if (m_pipe->used) {
+                    bool was_writable = kPipeSize - m_pipe->used >= kPipeBuf;
                     size_t n = buf.size() < m_pipe->used ? buf.size() : m_pipe->used;
                     size_t first = n < kPipeSize - m_pipe->head ? n : kPipeSize - m_pipe->head;
                     TRY(buf.copy_out(0, m_pipe->data + m_pipe->head, first));
@@ -86,7 +91,12 @@ protected:
                         TRY(buf.copy_out(first, m_pipe->data, n - first));
                     m_pipe->head = (m_pipe->head + n) % kPipeSize;
                     m_pipe->used -= n;
-                    changed_locked();
+                    // Room for the writer, if it had too little: as Linux, which wakes the
+                    // write side only when the pipe was full. The reader's own readiness only
+                    // shrank (no edge for it).
+                    if (!was_writable)
+                        run_watches_locked(true, kReadinessOut);
+                    readiness_changed(); // a blocked writer may go on with less than PIPE_BUF
                     return n;
                 }
                 if (m_pipe->writers == 0)
@@ -124,7 +134,10 @@ protected:
                         TRY(buf.copy_in(done + first, m_pipe->data, n - first));
                     m_pipe->used += n;
                     done += n;
-                    changed_locked();
+                    // Data for the reader (every write is an edge, even into a readable pipe,
+                    // as on Linux); the writer's readiness only shrank.
+                    run_watches_locked(false, kReadinessIn);
+                    readiness_changed();
                     continue;
                 }
             }
@@ -157,12 +170,13 @@ protected:
     lib::Result<fs::Attr> do_getattr() override { return stream_attr(m_pipe->ino, 0010000 /* S_IFIFO */); }
 
 private:
-    // Both ends' readiness may have changed (data moved, an end closed).
-    void changed_locked() TA_REQ(m_pipe->lock)
+    // End `write_end` (if open) may have gained the readiness in `events`: its watches run,
+    // under the pipe lock, which keeps the end alive. The caller then wakes the waiters
+    // (readiness_changed()), whose wait is process-wide.
+    void run_watches_locked(bool write_end, uint32_t events) TA_REQ(m_pipe->lock)
     {
-        for (fs::OpenFile* end : m_pipe->ends)
-            if (end)
-                readiness_changed(*end);
+        if (fs::OpenFile* end = m_pipe->ends[write_end])
+            run_readiness_watches(*end, events);
     }
 
     fs::Ref<PipeBuffer> m_pipe;
@@ -191,7 +205,7 @@ protected:
                     uint64_t value = m_semaphore ? 1 : m_count;
                     TRY(buf.copy_out(0, &value, 8));
                     m_count -= value;
-                    readiness_changed(*this);
+                    readiness_changed(*this, kReadinessOut); // room for a blocked write (Linux: EPOLLOUT)
                     return size_t(8);
                 }
             }
@@ -216,7 +230,7 @@ protected:
                 ksync::MutexGuard guard(m_lock);
                 if (m_count <= ~uint64_t(0) - 1 - value) {
                     m_count += value;
-                    readiness_changed(*this);
+                    readiness_changed(*this, kReadinessIn); // a count to read (Linux: EPOLLIN)
                     return size_t(8);
                 }
             }

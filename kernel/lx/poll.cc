@@ -59,22 +59,22 @@ namespace {
 constinit ksync::Mutex g_watch_lock;
 } // namespace
 
-void run_readiness_watches(fs::OpenFile& file)
+void run_readiness_watches(fs::OpenFile& file, uint32_t events)
 {
-    ksync::MutexGuard guard(g_watch_lock);
-    for (fs::ReadinessWatch* w = file.readiness_watches(); w; w = w->next)
-        w->changed(w);
+    run_readiness_watches(file.readiness_watches(), events);
 }
 
-void readiness_changed(fs::OpenFile& file)
+void readiness_changed(fs::OpenFile& file, uint32_t events)
 {
-    run_readiness_watches(file);
+    run_readiness_watches(file, events);
     readiness_changed();
 }
 
 void run_readiness_watches(fs::ReadinessWatch*& watches, uint32_t events)
 {
-    events |= fs::kPollErr | fs::kPollHup;
+    // Every watch asks about kPollErr | kPollHup (epoll reports them unasked), so a
+    // notification naming them reaches all; one that does not (kReadinessIn, kReadinessOut)
+    // reaches only the watches asking about its kinds.
     ksync::MutexGuard guard(g_watch_lock);
     for (fs::ReadinessWatch* w = watches; w; w = w->next)
         if (w->events & events)

@@ -180,7 +180,7 @@ void notify_signalfds(int signo)
         ksync::MutexGuard guard(g_signalfds_lock);
         for (SignalFile* f = g_signalfds; f; f = f->m_next) {
             if (f->mask() & bit(signo)) {
-                run_readiness_watches(*f);
+                run_readiness_watches(*f, kReadinessIn); // a signal to read
                 any = true;
             }
         }
@@ -211,7 +211,8 @@ int64_t sys_signalfd4(const Args& a)
         if (file.value()->type_tag() != &kSignalfdTag)
             return err(Errno::INVAL);
         static_cast<SignalFile*>(file.value().get())->set_mask(set);
-        readiness_changed(*file.value()); // pollers and watches re-check against the new mask
+        // Pollers and watches re-check against the new mask.
+        readiness_changed(*file.value(), kReadinessAll);
         return fd;
     }
     auto file = fs::make_ref<SignalFile>(set, fs::kOpenReadWrite | (flags & kNonblock)); // writes: EINVAL

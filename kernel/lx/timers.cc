@@ -347,7 +347,7 @@ public:
     {
         count_locked(now);
         if (m_ticks) {
-            run_readiness_watches(*this); // g_lock → the watch lock: see the header
+            run_readiness_watches(*this, kReadinessIn); // g_lock → the watch lock: see the header
             g_wake_pollers = true;
         } else {
             rearm_locked();

@@ -159,9 +159,10 @@ struct Graveyard {
     fs::Location node;
     bool changed = false; // call readiness_changed
 
-    // `socket` may have become readier: its epoll watches run now, the waiters wake when the
-    // graveyard goes (after the lock).
-    void notify(UnixSocket& socket) TA_REQ(g_unix_lock);
+    // `socket` may have gained the readiness in `events` (lx/poll.h; kReadinessAll when it
+    // may be anything): its epoll watches run now, the waiters wake when the graveyard goes
+    // (after the lock).
+    void notify(UnixSocket& socket, uint32_t events = kReadinessAll) TA_REQ(g_unix_lock);
     void bury(Packet* p)
     {
         while (p) {
@@ -278,7 +279,7 @@ private:
     bool stream_room_locked() const TA_REQ(g_unix_lock);
     // Notifies the datagram sockets connected to this one (their writability follows our
     // queue; not our own peer if it is connected back, whose is unconditional).
-    void notify_senders_locked(Graveyard& dead) TA_REQ(g_unix_lock);
+    void notify_senders_locked(Graveyard& dead, uint32_t events = kReadinessAll) TA_REQ(g_unix_lock);
 
     Result<size_t> send_stream(SendRequest& request);
     Result<size_t> send_datagram(SendRequest& request);
@@ -324,17 +325,17 @@ private:
     friend struct Graveyard;
 };
 
-void Graveyard::notify(UnixSocket& socket)
+void Graveyard::notify(UnixSocket& socket, uint32_t events)
 {
-    run_readiness_watches(socket);
+    run_readiness_watches(socket, events);
     changed = true;
 }
 
-void UnixSocket::notify_senders_locked(Graveyard& dead)
+void UnixSocket::notify_senders_locked(Graveyard& dead, uint32_t events)
 {
     for (UnixSocket* s = g_sockets; s; s = s->m_next)
         if (s->m_peer == this && s != m_peer)
-            dead.notify(*s);
+            dead.notify(*s, events);
 }
 
 Graveyard::~Graveyard()
@@ -631,7 +632,7 @@ Result<void> UnixSocket::connect(const SocketAddress& address)
                 (listener->m_accept_tail ? listener->m_accept_tail->m_accept_next : listener->m_accept_head) = queued;
                 listener->m_accept_tail = queued;
                 ++listener->m_accept_count;
-                dead.notify(*listener); // a connection to accept
+                dead.notify(*listener, kReadinessIn); // a connection to accept
                 dead.notify(*this);     // connected: writable, no longer EPOLLHUP
                 return {};
             }
@@ -737,7 +738,7 @@ Result<size_t> UnixSocket::send_stream(SendRequest& request)
                     p->from = m_name;
                     m_peer->m_queue.push(p);
                     done += n;
-                    dead.notify(*m_peer);
+                    dead.notify(*m_peer, kReadinessIn);
                     break;
                 }
             }
@@ -844,7 +845,7 @@ Result<size_t> UnixSocket::send_datagram(SendRequest& request)
             if (room) {
                 p->from = m_name;
                 target->m_queue.push(p);
-                dead.notify(*target);
+                dead.notify(*target, kReadinessIn);
                 return size;
             }
         }
@@ -946,7 +947,7 @@ Result<size_t> UnixSocket::receive_stream(ReceiveRequest& request)
                 p->consumed += n;
                 m_queue.unread -= n;
                 if (m_peer)
-                    dead.notify(*m_peer); // room for the writer
+                    dead.notify(*m_peer, kReadinessOut); // room for the writer
                 else
                     dead.changed = true;
                 Packet* next = p->next;
@@ -991,9 +992,9 @@ Result<size_t> UnixSocket::receive_datagram(ReceiveRequest& request)
                     dead.bury(m_queue.pop());
                     dead.changed = true; // room for a blocked sendto
                     if (seqpacket && m_peer)
-                        dead.notify(*m_peer);
+                        dead.notify(*m_peer, kReadinessOut);
                     else if (!seqpacket && was_full)
-                        notify_senders_locked(dead);
+                        notify_senders_locked(dead, kReadinessOut);
                 }
                 return result;
             }

@@ -5,11 +5,14 @@
 // and signalfds: level-triggered, edge-triggered and one-shot interests, waits that only the
 // file's own change can end (another thread's write, connect or close, a timer's expiry, a
 // signal), and edge-triggered interests that fire once per change of their own file and not
-// when some other file changes (what a file that does not notify its watchers would do).
+// when some other file changes (what a file that does not notify its watchers would do), nor
+// for a change of another kind (room to write for an interest in input alone).
 // Runs unchanged on Linux (host_app_io). Prints "io: ok" and exits 0.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -433,6 +436,160 @@ static void signalfd_epoll(void)
     CHECK(sigprocmask(SIG_SETMASK, &old, NULL) == 0);
 }
 
+// ---- which kind of change wakes an interest ------------------------------------------------
+// Linux wakes an epoll interest only for the kinds of readiness a change may add (its wake-up
+// keys): room to write is no change for an interest in EPOLLIN alone, a read none for the
+// reader's EPOLLIN, a write none for the writer's EPOLLOUT. The observable: an edge-triggered
+// interest whose file stays ready reports again on a change of its kind and not on another —
+// a kernel that queues every interest of a file on any change of it reports a second time.
+// And none of that may lose a wake-up: each wait at the end ends only by the change it waits for.
+
+// AF_UNIX stream: the peer consuming our bytes is an EPOLLOUT change.
+static void change_kinds_unix(void)
+{
+    int s[2];
+    char buf[64];
+    struct epoll_event ev;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s) == 0);
+    int in = epoll_create1(0), both = epoll_create1(0);
+    CHECK(in >= 0 && both >= 0);
+    CHECK(add(in, s[0], EPOLLIN | EPOLLET, 1) == 0 && add(both, s[0], EPOLLIN | EPOLLOUT | EPOLLET, 2) == 0);
+    CHECK(wait_ep(in, 0, NULL) == 0);
+    CHECK(wait_ep(both, 0, &ev) == 1 && ev.events == EPOLLOUT);
+    CHECK(write(s[1], "abc", 3) == 3);
+    CHECK(wait_ep(in, 0, &ev) == 1 && ev.events == EPOLLIN);
+    CHECK(wait_ep(both, 0, &ev) == 1 && ev.events == (EPOLLIN | EPOLLOUT));
+    CHECK(write(s[0], "x", 1) == 1); // our own sending: no change for us
+    CHECK(wait_ep(in, 0, NULL) == 0 && wait_ep(both, 0, NULL) == 0);
+    CHECK(read(s[1], buf, sizeof buf) == 1); // the peer takes it: room for us
+    CHECK(wait_ep(in, 0, NULL) == 0);        // not a change for EPOLLIN alone (still unread)
+    CHECK(wait_ep(both, 0, &ev) == 1 && ev.events == (EPOLLIN | EPOLLOUT));
+    // Data arriving after that EPOLLOUT change still wakes the EPOLLIN-only waiter.
+    struct Later l = { .action = kWrite, .fd = s[1] };
+    wait_for_later(in, &l, &ev, __LINE__);
+    CHECK(ev.data.u64 == 1 && ev.events == EPOLLIN);
+    CHECK(close(in) == 0 && close(both) == 0 && close(s[0]) == 0 && close(s[1]) == 0);
+}
+
+// A pipe: a write is a change for the reader only, a read one for the writer only, and only
+// when the pipe had been full (Linux); a full pipe's EPOLLOUT waiter and blocked writer go on
+// when the reader drains it.
+static void change_kinds_pipe(void)
+{
+    int p[2];
+    char buf[4096];
+    struct epoll_event ev;
+    memset(buf, 'p', sizeof buf);
+    CHECK(pipe2(p, O_NONBLOCK) == 0);
+    int in = epoll_create1(0), out = epoll_create1(0);
+    CHECK(in >= 0 && out >= 0);
+    CHECK(add(in, p[0], EPOLLIN | EPOLLET, 1) == 0 && add(out, p[1], EPOLLOUT | EPOLLET, 2) == 0);
+    CHECK(wait_ep(in, 0, NULL) == 0);
+    CHECK(wait_ep(out, 0, &ev) == 1 && ev.events == EPOLLOUT);
+    CHECK(write(p[1], "ab", 2) == 2);
+    CHECK(wait_ep(in, 0, &ev) == 1 && ev.events == EPOLLIN);
+    CHECK(wait_ep(out, 0, NULL) == 0); // writing adds nothing for the writer
+    CHECK(read(p[0], buf, 1) == 1);
+    CHECK(wait_ep(in, 0, NULL) == 0);  // reading adds nothing for the reader (one byte left)
+    CHECK(wait_ep(out, 0, NULL) == 0); // nor room for a writer that had it
+    CHECK(read(p[0], buf, 1) == 1);
+    size_t queued = 0;
+    for (ssize_t n; (n = write(p[1], buf, sizeof buf)) > 0;)
+        queued += (size_t)n;
+    CHECK(errno == EAGAIN && queued > 0);
+    CHECK(wait_ep(in, 0, &ev) == 1 && ev.events == EPOLLIN);
+    CHECK(wait_ep(out, 0, NULL) == 0);
+    struct Later l = { .action = kDrain, .fd = p[0] };
+    wait_for_later(out, &l, &ev, __LINE__);
+    CHECK(ev.data.u64 == 2 && ev.events == EPOLLOUT);
+    for (ssize_t n; (n = read(p[0], buf, sizeof buf)) > 0;)
+        l.result += (int)n;
+    CHECK(l.result == (int)queued);
+    // A writer blocked on the full pipe finishes when another thread drains it.
+    queued = 0;
+    for (ssize_t n; (n = write(p[1], buf, sizeof buf)) > 0;)
+        queued += (size_t)n;
+    CHECK(fcntl(p[1], F_SETFL, 0) == 0);
+    pthread_t t;
+    struct Later d = { .action = kDrain, .fd = p[0] };
+    CHECK(pthread_create(&t, NULL, act_later, &d) == 0);
+    uint64_t start = now_ms();
+    CHECK(write(p[1], "late", 4) == 4);
+    CHECK(now_ms() - start >= kDelayMs - 5);
+    pthread_join(t, NULL);
+    CHECK(close(in) == 0 && close(out) == 0 && close(p[0]) == 0 && close(p[1]) == 0);
+}
+
+// An eventfd (semaphore mode, so a read leaves it readable): a write is an EPOLLIN change, a
+// read an EPOLLOUT one.
+static void change_kinds_eventfd(void)
+{
+    struct epoll_event ev;
+    int e = eventfd(0, EFD_SEMAPHORE | EFD_NONBLOCK);
+    int in = epoll_create1(0), out = epoll_create1(0);
+    CHECK(e >= 0 && in >= 0 && out >= 0);
+    CHECK(add(in, e, EPOLLIN | EPOLLET, 1) == 0 && add(out, e, EPOLLOUT | EPOLLET, 2) == 0);
+    CHECK(wait_ep(in, 0, NULL) == 0);
+    CHECK(wait_ep(out, 0, &ev) == 1 && ev.events == EPOLLOUT);
+    uint64_t v = 2;
+    CHECK(write(e, &v, 8) == 8);
+    CHECK(wait_ep(in, 0, &ev) == 1 && ev.events == EPOLLIN);
+    CHECK(wait_ep(out, 0, NULL) == 0);
+    CHECK(read(e, &v, 8) == 8 && v == 1);
+    CHECK(wait_ep(in, 0, NULL) == 0); // still readable, but a read is no EPOLLIN change
+    CHECK(wait_ep(out, 0, &ev) == 1 && ev.events == EPOLLOUT);
+    CHECK(close(in) == 0 && close(out) == 0 && close(e) == 0);
+}
+
+// TCP over 127.0.0.1: data arriving is no EPOLLOUT change; the peer reading (and
+// acknowledging) our bytes is no EPOLLIN change, and data arriving after it still wakes an
+// EPOLLIN-only waiter; a full send buffer drained by the peer wakes the EPOLLOUT waiter.
+static void change_kinds_tcp(void)
+{
+    char buf[64];
+    struct epoll_event ev;
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr = { htonl(INADDR_LOOPBACK) } };
+    socklen_t len = sizeof a;
+    int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(l >= 0 && c >= 0);
+    CHECK(bind(l, (struct sockaddr*)&a, len) == 0 && listen(l, 1) == 0);
+    CHECK(getsockname(l, (struct sockaddr*)&a, &len) == 0);
+    CHECK(connect(c, (struct sockaddr*)&a, len) == 0);
+    int p = accept(l, NULL, NULL);
+    CHECK(p >= 0);
+    CHECK(fcntl(c, F_SETFL, O_NONBLOCK) == 0 && fcntl(p, F_SETFL, O_NONBLOCK) == 0);
+    int in = epoll_create1(0), out = epoll_create1(0);
+    CHECK(in >= 0 && add(in, c, EPOLLIN | EPOLLET, 1) == 0);
+    CHECK(out >= 0 && add(out, c, EPOLLOUT | EPOLLET, 2) == 0);
+    CHECK(wait_ep(in, 0, NULL) == 0);
+    CHECK(wait_ep(out, 0, &ev) == 1 && ev.events == EPOLLOUT);
+    CHECK(write(p, "abc", 3) == 3);
+    CHECK(wait_ep(in, 1000, &ev) == 1 && ev.events == EPOLLIN);
+    CHECK(wait_ep(out, 0, NULL) == 0); // data arriving: not an EPOLLOUT change
+    CHECK(write(c, "x", 1) == 1);
+    struct pollfd pp = { .fd = p, .events = POLLIN };
+    CHECK(poll(&pp, 1, 1000) == 1 && read(p, buf, sizeof buf) == 1);
+    CHECK(wait_ep(in, 100, NULL) == 0); // the acknowledgement and the room: no EPOLLIN change
+    struct Later later = { .action = kWrite, .fd = p };
+    wait_for_later(in, &later, &ev, __LINE__);
+    CHECK(ev.data.u64 == 1 && ev.events == EPOLLIN);
+    CHECK(wait_ep(out, 0, NULL) == 0);
+    // A full send buffer that the peer drains: the EPOLLOUT waiter wakes, the EPOLLIN-only
+    // one (its 7 bytes still unread) does not.
+    static char chunk[65536];
+    size_t queued = 0;
+    for (ssize_t n; (n = write(c, chunk, sizeof chunk)) > 0;)
+        queued += (size_t)n;
+    CHECK(errno == EAGAIN && queued > 0);
+    CHECK(wait_ep(out, 0, NULL) == 0);
+    struct Later drain = { .action = kDrain, .fd = p };
+    wait_for_later(out, &drain, &ev, __LINE__);
+    CHECK(ev.data.u64 == 2 && (ev.events & EPOLLOUT));
+    CHECK(wait_ep(in, 0, NULL) == 0);
+    CHECK(read(c, buf, sizeof buf) == 7);
+    CHECK(close(out) == 0 && close(in) == 0 && close(p) == 0 && close(c) == 0 && close(l) == 0);
+}
+
 int main(void)
 {
     int p[2];
@@ -563,6 +720,10 @@ int main(void)
     unix_listener_epoll();
     timerfd_epoll();
     signalfd_epoll();
+    change_kinds_unix();
+    change_kinds_pipe();
+    change_kinds_eventfd();
+    change_kinds_tcp();
 
     // End of file once the writer is gone; EPIPE once the reader is.
     CHECK(close(p[1]) == 0);

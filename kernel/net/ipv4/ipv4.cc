@@ -182,8 +182,19 @@ Result<void> Ipv4::output(Packet packet, const Ipv4OutputParams& params)
         return Errno::NOBUFS;
     }
     packet.mark_network_header();
-    bool df = params.dont_fragment == DontFragment::Set ||
-              (params.dont_fragment == DontFragment::ByProtocol && params.protocol == kIpProtocolTcp);
+    // DF, the MTU that applies and what a larger datagram gets (PmtuDiscovery). A forced DF
+    // is Do, a forced clear Dont; TCP does path-MTU discovery.
+    PmtuDiscovery mode = params.pmtu_discovery;
+    if (params.dont_fragment == DontFragment::Set ||
+        (params.dont_fragment == DontFragment::ByProtocol && params.protocol == kIpProtocolTcp))
+        mode = PmtuDiscovery::Do;
+    else if (params.dont_fragment == DontFragment::Clear)
+        mode = PmtuDiscovery::Dont;
+    bool path = mode == PmtuDiscovery::Dont || mode == PmtuDiscovery::Want || mode == PmtuDiscovery::Do;
+    uint32_t mtu = params.interface || !path ? interface->mtu() : path_mtu(params.destination);
+    bool df = mode == PmtuDiscovery::Do || mode == PmtuDiscovery::Probe ||
+              (mode == PmtuDiscovery::Want && length <= mtu);
+    bool may_fragment = mode == PmtuDiscovery::Dont || mode == PmtuDiscovery::Want || mode == PmtuDiscovery::Omit;
     // A TCP super-segment (TSO) leaves as ceil(payload / gso_size) datagrams, each with its
     // own identification; a plain datagram as one.
     bool gso = packet.meta().gso_type == GsoType::TcpV4 && packet.meta().gso_size != 0 &&
@@ -208,7 +219,6 @@ Result<void> Ipv4::output(Packet packet, const Ipv4OutputParams& params)
     write_ipv4_header(out, header);
     m_stats.tx_packets++;
 
-    uint32_t mtu = params.interface ? interface->mtu() : path_mtu(params.destination);
     if (gso) {
         // The device cuts it when it can and every piece fits the path; otherwise we do.
         const uint8_t* tcp = packet.data() + kIpv4HeaderSize;
@@ -219,7 +229,7 @@ Result<void> Ipv4::output(Packet packet, const Ipv4OutputParams& params)
         return segment_tcp(*interface, next_hop, std::move(packet), mtu);
     }
     if (length > mtu) {
-        if (df) {
+        if (!may_fragment) {
             m_stats.tx_too_big++;
             return Errno::MSGSIZE;
         }
@@ -244,9 +254,56 @@ Result<void> Ipv4::transmit(Interface& interface, Ipv4Address next_hop, Packet p
     return sent;
 }
 
+namespace {
+
+// One piece of a payload being cut (Ipv4::cut_and_send): where its bytes start in the
+// original payload, how many there are, its number and whether it ends the payload.
+struct Piece {
+    size_t offset;
+    size_t length;
+    size_t index;
+    bool last;
+};
+
+} // namespace
+
+// The loop that fragmentation and software GSO share: the payload after the first `headers`
+// bytes of `packet` (data() at its IPv4 header) goes out in pieces of at most `chunk` bytes,
+// each behind a copy of those headers with the IPv4 total length set. What else differs from
+// piece to piece is `fix_up(piece_packet, piece)`'s, which edits the copied headers (but for
+// the IPv4 checksum, computed here after it) and the piece's metadata. Each piece sent counts
+// in `sent`; the first failure ends the cut.
+template <typename FixUp>
+Result<void> Ipv4::cut_and_send(Interface& interface, Ipv4Address next_hop, const Packet& packet, size_t headers,
+                                size_t chunk, uint64_t& sent, FixUp&& fix_up)
+{
+    const uint8_t* original = packet.data();
+    size_t payload_length = packet.length() - headers;
+    size_t index = 0;
+    for (size_t offset = 0; offset < payload_length; offset += chunk, ++index) {
+        size_t n = payload_length - offset < chunk ? payload_length - offset : chunk;
+        Packet piece = Packet::allocate_data(headers + n);
+        if (!piece) {
+            m_stats.tx_errors++;
+            return Errno::NOBUFS;
+        }
+        uint8_t* out = piece.data();
+        lib::mem_copy(out, original, headers);
+        lib::mem_copy(out + headers, original + headers + offset, n);
+        store_be16(out + 2, static_cast<uint16_t>(headers + n));
+        fix_up(piece, Piece { offset, n, index, offset + n == payload_length });
+        store_be16(out + 10, 0);
+        store_be16(out + 10, finish_checksum(sum_bytes(out, kIpv4HeaderSize)));
+        piece.mark_network_header();
+        sent++;
+        TRY(transmit(interface, next_hop, std::move(piece)));
+    }
+    return {};
+}
+
 // Splits a datagram (data() at its 20-byte header) into fragments of at most `mtu` bytes
 // [RFC 791 §3.2, "An Example Fragmentation Procedure"]: every fragment but the last carries a
-// multiple of 8 payload bytes and MF.
+// multiple of 8 payload bytes and MF; each says where its bytes go in 8-byte units.
 Result<void> Ipv4::fragment(Interface& interface, Ipv4Address next_hop, Packet packet, uint32_t mtu)
 {
     complete_checksum(packet); // the device cannot checksum across fragments
@@ -255,30 +312,12 @@ Result<void> Ipv4::fragment(Interface& interface, Ipv4Address next_hop, Packet p
         return Errno::MSGSIZE;
     }
     size_t chunk = (mtu - kIpv4HeaderSize) & ~size_t(7);
-    const uint8_t* header = packet.data();
-    const uint8_t* payload = header + kIpv4HeaderSize;
-    size_t payload_length = packet.length() - kIpv4HeaderSize;
-    uint16_t flags = load_be16(header + 6) & ~kIpv4OffsetMask;
-    for (size_t offset = 0; offset < payload_length; offset += chunk) {
-        size_t n = payload_length - offset < chunk ? payload_length - offset : chunk;
-        bool last = offset + n == payload_length;
-        Packet piece = Packet::allocate_data(kIpv4HeaderSize + n);
-        if (!piece) {
-            m_stats.tx_errors++;
-            return Errno::NOBUFS;
-        }
-        uint8_t* out = piece.data();
-        lib::mem_copy(out, header, kIpv4HeaderSize);
-        lib::mem_copy(out + kIpv4HeaderSize, payload + offset, n);
-        store_be16(out + 2, static_cast<uint16_t>(kIpv4HeaderSize + n));
-        store_be16(out + 6, static_cast<uint16_t>(flags | (last ? 0 : kIpv4FlagMoreFragments) | (offset / 8)));
-        store_be16(out + 10, 0);
-        store_be16(out + 10, finish_checksum(sum_bytes(out, kIpv4HeaderSize)));
-        piece.mark_network_header();
-        m_stats.tx_fragments++;
-        TRY(transmit(interface, next_hop, std::move(piece)));
-    }
-    return {};
+    uint16_t flags = load_be16(packet.data() + 6) & ~kIpv4OffsetMask;
+    return cut_and_send(interface, next_hop, packet, kIpv4HeaderSize, chunk, m_stats.tx_fragments,
+                        [flags](Packet& out, const Piece& p) {
+                            uint16_t more = p.last ? 0 : kIpv4FlagMoreFragments;
+                            store_be16(out.data() + 6, static_cast<uint16_t>(flags | more | (p.offset / 8)));
+                        });
 }
 
 // Software segmentation (GSO) of a TCP super-segment (data() at its 20-byte IPv4 header, the
@@ -303,50 +342,32 @@ Result<void> Ipv4::segment_tcp(Interface& interface, Ipv4Address next_hop, Packe
         return Errno::INVAL;
     }
     size_t headers = kIpv4HeaderSize + tcp_header;
-    size_t piece = packet.meta().gso_size;
-    if (headers + piece > mtu)
-        piece = mtu > headers ? mtu - headers : 0;
-    if (piece == 0) {
+    size_t chunk = packet.meta().gso_size;
+    if (headers + chunk > mtu)
+        chunk = mtu > headers ? mtu - headers : 0;
+    if (chunk == 0) {
         m_stats.tx_too_big++;
         return Errno::MSGSIZE;
     }
-    const uint8_t* payload = ip + headers;
-    size_t payload_length = total - headers;
     uint16_t id = load_be16(ip + 4);
     uint32_t seq = load_be32(tcp + 4);
     uint8_t flags = tcp[13];
-    Ipv4Address source{ load_be32(ip + 12) };
-    Ipv4Address destination{ load_be32(ip + 16) };
-    for (size_t offset = 0; offset < payload_length; offset += piece) {
-        size_t n = payload_length - offset < piece ? payload_length - offset : piece;
-        bool last = offset + n == payload_length;
-        Packet out_packet = Packet::allocate_data(headers + n);
-        if (!out_packet) {
-            m_stats.tx_errors++;
-            return Errno::NOBUFS;
-        }
-        uint8_t* out = out_packet.data();
-        lib::mem_copy(out, ip, headers);
-        lib::mem_copy(out + headers, payload + offset, n);
-        store_be16(out + 2, static_cast<uint16_t>(headers + n));
-        store_be16(out + 4, static_cast<uint16_t>(id + offset / piece));
-        store_be16(out + 10, 0);
-        store_be16(out + 10, finish_checksum(sum_bytes(out, kIpv4HeaderSize)));
-        uint8_t* out_tcp = out + kIpv4HeaderSize;
-        store_be32(out_tcp + 4, seq + static_cast<uint32_t>(offset));
-        out_tcp[13] = last ? flags : static_cast<uint8_t>(flags & ~(0x01 | 0x08)); // FIN, PSH
-        uint32_t sum = pseudo_header_sum(source, destination, kIpProtocolTcp, static_cast<uint16_t>(tcp_header + n));
-        store_be16(out_tcp + 16, fold_sum(sum));
-        out_packet.mark_network_header();
-        PacketMeta& meta = out_packet.meta();
-        meta.transport_offset = static_cast<uint16_t>(out_packet.data_offset() + kIpv4HeaderSize);
-        meta.checksum_needed = true;
-        meta.checksum_start = meta.transport_offset;
-        meta.checksum_offset = 16;
-        m_stats.tx_gso_segments++;
-        TRY(transmit(interface, next_hop, std::move(out_packet)));
-    }
-    return {};
+    Ipv4Address source { load_be32(ip + 12) };
+    Ipv4Address destination { load_be32(ip + 16) };
+    return cut_and_send(
+        interface, next_hop, packet, headers, chunk, m_stats.tx_gso_segments, [&](Packet& out, const Piece& p) {
+            store_be16(out.data() + 4, static_cast<uint16_t>(id + p.index));
+            uint8_t* out_tcp = out.data() + kIpv4HeaderSize;
+            store_be32(out_tcp + 4, seq + static_cast<uint32_t>(p.offset));
+            out_tcp[13] = p.last ? flags : static_cast<uint8_t>(flags & ~(0x01 | 0x08)); // FIN, PSH
+            uint16_t tcp_length = static_cast<uint16_t>(tcp_header + p.length);
+            store_be16(out_tcp + 16, fold_sum(pseudo_header_sum(source, destination, kIpProtocolTcp, tcp_length)));
+            PacketMeta& meta = out.meta();
+            meta.transport_offset = static_cast<uint16_t>(out.data_offset() + kIpv4HeaderSize);
+            meta.checksum_needed = true;
+            meta.checksum_start = meta.transport_offset;
+            meta.checksum_offset = 16;
+        });
 }
 
 void Ipv4::poll(uint64_t now)

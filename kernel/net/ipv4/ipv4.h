@@ -59,15 +59,27 @@ public:
 };
 
 // Whether output sets DF: by protocol (TCP yes — it does path-MTU discovery [RFC 1191] —
-// others no), or forced either way.
+// others as their PmtuDiscovery says), or forced either way.
 enum class DontFragment : uint8_t { ByProtocol, Set, Clear };
+
+// Path-MTU discovery for a datagram (IP_MTU_DISCOVER; Linux's IP_PMTUDISC_* values and rules):
+//   Dont       no DF; beyond the path MTU fragmented here
+//   Want       DF when it fits the path MTU, else fragmented here without DF
+//   Do         DF; beyond the path MTU MSGSIZE
+//   Probe      DF; the interface's MTU applies (the path's is ignored), beyond it MSGSIZE
+//   Interface  no DF; the interface's MTU, beyond it MSGSIZE
+//   Omit       no DF; the interface's MTU, beyond it fragmented here
+enum class PmtuDiscovery : uint8_t { Dont = 0, Want = 1, Do = 2, Probe = 3, Interface = 4, Omit = 5 };
 
 inline constexpr uint8_t kIpv4DefaultTtl = 64; // RFC 1700; Linux's net.ipv4.ip_default_ttl
 
-// The header fields a socket chooses for what it sends (IP_TOS, IP_TTL).
+// The header fields a socket chooses for what it sends (IP_TOS, IP_TTL, IP_MTU_DISCOVER). By
+// default what the stack's own datagrams use; a socket's default discovery is Want (Linux's,
+// with net.ipv4.ip_no_pmtu_disc 0).
 struct Ipv4HeaderChoice {
     uint8_t tos = 0;
     uint8_t ttl = kIpv4DefaultTtl;
+    PmtuDiscovery pmtu_discovery = PmtuDiscovery::Dont;
 };
 
 struct Ipv4OutputParams {
@@ -77,6 +89,7 @@ struct Ipv4OutputParams {
     uint8_t ttl = kIpv4DefaultTtl;
     uint8_t tos = 0;
     DontFragment dont_fragment = DontFragment::ByProtocol;
+    PmtuDiscovery pmtu_discovery = PmtuDiscovery::Dont; // non-TCP under ByProtocol
     Interface* interface = nullptr; // forces the interface (limited broadcast, DHCP); else routed
 };
 
@@ -95,7 +108,7 @@ struct Ipv4Stats {
     uint64_t rx_delivered = 0;
     uint64_t tx_packets = 0;
     uint64_t tx_no_route = 0;
-    uint64_t tx_too_big = 0;         // larger than the path MTU with DF set
+    uint64_t tx_too_big = 0;         // larger than the MTU that applies, not to be fragmented
     uint64_t tx_fragments = 0;       // fragments created
     uint64_t tx_errors = 0;          // no headroom / memory / driver refused
     uint64_t tx_gso_segments = 0;    // TCP segments cut from super-segments in software
@@ -142,6 +155,10 @@ private:
     Result<void> transmit(Interface& interface, Ipv4Address next_hop, Packet packet);
     Result<void> fragment(Interface& interface, Ipv4Address next_hop, Packet packet, uint32_t mtu);
     Result<void> segment_tcp(Interface& interface, Ipv4Address next_hop, Packet packet, uint32_t mtu);
+    // The cutting loop the two above share (ipv4.cc).
+    template <typename FixUp>
+    Result<void> cut_and_send(Interface& interface, Ipv4Address next_hop, const Packet& packet, size_t headers,
+                              size_t chunk, uint64_t& sent, FixUp&& fix_up);
 
     Stack& m_stack;
     Ipv4ProtocolHandler* m_handlers[256] = {};

@@ -264,6 +264,7 @@ Result<void> Udp::send(UdpEndpoint source, UdpEndpoint destination, Packet paylo
     params.interface = via;
     params.tos = header_choice.tos;
     params.ttl = header_choice.ttl;
+    params.pmtu_discovery = header_choice.pmtu_discovery;
     Result<void> sent = m_stack.ipv4().output(std::move(payload), params);
     if (sent.is_error())
         m_stats.tx_errors++;

@@ -89,8 +89,9 @@ public:
     // device when the outgoing interface offers it. Consumes the packet. Errors: Ipv4::output's,
     // INVAL for port 0, MSGSIZE beyond 65507 bytes. `via` forces the outgoing interface (no
     // routing; the source may then stay 0.0.0.0 — DHCP before the interface has an address).
-    // `header` is the sending socket's IP_TOS and IP_TTL: all eight TOS bits, the ECN field
-    // included (a UDP application may mark ECN itself, as Linux lets it).
+    // `header` is the sending socket's IP_TOS, IP_TTL and IP_MTU_DISCOVER: all eight TOS bits,
+    // the ECN field included (a UDP application may mark ECN itself, as Linux lets it); DF and
+    // local fragmentation as PmtuDiscovery says (MSGSIZE beyond the MTU with Do, Probe, Interface).
     Result<void> send(UdpEndpoint source, UdpEndpoint destination, Packet payload, Interface* via = nullptr,
                       Ipv4HeaderChoice header = {});
 

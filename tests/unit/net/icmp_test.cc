@@ -6,11 +6,6 @@ namespace {
 
 using namespace nettest;
 
-Bytes from_gateway(Host& host, const Bytes& ip_packet)
-{
-    return concat(ether_header(host.eth.mac(), mac(1), net::kEtherTypeIpv4), ip_packet);
-}
-
 Bytes echo_request_packet(uint16_t id, uint16_t seq, const Bytes& data, net::Ipv4Address dst = ip(10, 0, 0, 2))
 {
     Bytes rest;

@@ -9,12 +9,6 @@ namespace {
 
 using namespace nettest;
 
-// Frames a raw IPv4 packet to eth0 of `host` from the gateway's MAC.
-Bytes to_host(Host& host, const Bytes& ip_packet)
-{
-    return concat(ether_header(host.eth.mac(), mac(1), net::kEtherTypeIpv4), ip_packet);
-}
-
 // A handler for an otherwise unused protocol number that records payloads.
 class Recorder final : public net::Ipv4ProtocolHandler {
 public:
@@ -40,14 +34,14 @@ struct Ipv4Fixture : ::testing::Test {
         f.id = id;
         return f;
     }
-    void receive_ip(const Bytes& packet) { host.receive(to_host(host, packet)); }
+    void receive_ip(const Bytes& packet) { host.receive(from_gateway(host, packet)); }
     Host host;
     Recorder recorder;
 };
 
 TEST_F(Ipv4Fixture, DeliversByProtocolAndTrimsPadding)
 {
-    Bytes frame = to_host(host, ipv4_packet(fields(), Bytes{1, 2, 3}));
+    Bytes frame = from_gateway(host, ipv4_packet(fields(), Bytes{1, 2, 3}));
     frame.resize(60, 0xee); // Ethernet padding after the datagram
     host.receive(frame);
     ASSERT_EQ(recorder.payloads.size(), 1u);
@@ -293,6 +287,50 @@ TEST(Ipv4Fragment, OutputSplitsAtMultiplesOfEight)
     EXPECT_TRUE(fragments_of(1480, 1500).size() == 1);
 }
 
+// IP_MTU_DISCOVER's modes (PmtuDiscovery), as Linux applies them to a UDP datagram: DF, which
+// MTU counts (the path's, here lowered to 1000 by a learnt PMTU, or eth0's 1500), and whether
+// a datagram beyond it is fragmented or refused.
+TEST(Ipv4Pmtu, DiscoveryModes)
+{
+    using M = net::PmtuDiscovery;
+    struct Case {
+        M mode;
+        size_t size;       // bytes after the IPv4 header
+        Errno error;       // Errno(0): sent
+        size_t datagrams;  // frames out
+        bool df;           // on the first of them
+    };
+    const Case cases[] = {
+        { M::Dont, 900, Errno(0), 1, false },      { M::Dont, 1200, Errno(0), 2, false },
+        { M::Want, 900, Errno(0), 1, true },       { M::Want, 1200, Errno(0), 2, false },
+        { M::Do, 980, Errno(0), 1, true },         { M::Do, 981, Errno::MSGSIZE, 0, false },
+        { M::Probe, 1200, Errno(0), 1, true },     { M::Probe, 1481, Errno::MSGSIZE, 0, false },
+        { M::Interface, 1200, Errno(0), 1, false }, { M::Interface, 1481, Errno::MSGSIZE, 0, false },
+        { M::Omit, 1200, Errno(0), 1, false },     { M::Omit, 1481, Errno(0), 2, false },
+    };
+    for (const Case& c : cases) {
+        Host host;
+        host.learn(ip(10, 0, 0, 9), mac(9));
+        host.stack.ipv4().pmtu().update(ip(10, 0, 0, 9), 1000, host.stack.now());
+        host.eth.frames.clear();
+        net::Ipv4OutputParams params;
+        params.destination = ip(10, 0, 0, 9);
+        params.protocol = kTestProtocol;
+        params.pmtu_discovery = c.mode;
+        auto sent = host.stack.ipv4().output(make_packet(Bytes(c.size)), params);
+        SCOPED_TRACE(testing::Message() << "mode " << int(c.mode) << ", " << c.size << " bytes");
+        EXPECT_EQ(sent.is_error() ? sent.error() : Errno(0), c.error);
+        ASSERT_EQ(host.eth.frames.size(), c.datagrams);
+        if (c.datagrams == 0)
+            continue;
+        net::Ipv4Header h;
+        const Bytes& f = host.eth.frames[0];
+        ASSERT_EQ(net::parse_ipv4_header(f.data() + 14, f.size() - 14, false, h), net::Ipv4Parse::Ok);
+        EXPECT_EQ(h.dont_fragment, c.df);
+        EXPECT_EQ(h.more_fragments, c.datagrams > 1);
+    }
+}
+
 // A TCP super-segment (PacketMeta gso) through an interface without TSO, or with TSO but a
 // path MTU its pieces do not fit: IPv4 output cuts it into TCP segments (software GSO).
 std::vector<Bytes> segments_of(size_t payload_size, uint16_t gso_size, uint32_t mtu, bool device_tso,
@@ -390,6 +428,52 @@ TEST(Ipv4Gso, TheDeviceGetsItWholeWhenThePiecesFit)
     ASSERT_EQ(cut.size(), 7u); // 948-byte pieces
     for (const Bytes& p : cut)
         EXPECT_LE(p.size(), 1000u);
+}
+
+// The boundaries of the cutting loop both share: a payload an exact multiple of the piece
+// size leaves no empty piece behind; one byte more makes a last piece of one byte.
+TEST(Ipv4Fragment, BoundariesOfThePieceSize)
+{
+    struct Case {
+        size_t size;
+        size_t pieces;
+        size_t last_payload;
+    };
+    for (Case c : { Case { 2 * 1480, 2, 1480 }, Case { 2 * 1480 + 1, 3, 1 }, Case { 1481, 2, 1 } }) {
+        auto pieces = fragments_of(c.size, 1500);
+        ASSERT_EQ(pieces.size(), c.pieces) << c.size;
+        net::Ipv4Header last;
+        ASSERT_EQ(net::parse_ipv4_header(pieces.back().data(), pieces.back().size(), false, last), net::Ipv4Parse::Ok);
+        EXPECT_FALSE(last.more_fragments) << c.size;
+        EXPECT_EQ(last.total_length - 20u, c.last_payload) << c.size;
+        EXPECT_EQ(last.fragment_offset, c.size - c.last_payload) << c.size;
+        Bytes expected = expected_payload(c.size);
+        EXPECT_EQ(Bytes(pieces.back().begin() + 20, pieces.back().end()),
+                  Bytes(expected.end() - c.last_payload, expected.end()));
+    }
+}
+
+TEST(Ipv4Gso, BoundariesOfTheSegmentSize)
+{
+    struct Case {
+        size_t size;
+        size_t pieces;
+        size_t last_payload;
+    };
+    for (Case c : { Case { 3 * 1448, 3, 1448 }, Case { 3 * 1448 + 1, 4, 1 } }) {
+        net::Ipv4Stats stats;
+        auto pieces = segments_of(c.size, 1448, 1500, false, &stats);
+        ASSERT_EQ(pieces.size(), c.pieces) << c.size;
+        EXPECT_EQ(stats.tx_gso_segments, c.pieces);
+        for (size_t i = 0; i < pieces.size(); i++) {
+            const uint8_t* tcp = pieces[i].data() + 20;
+            size_t payload = net::load_be16(pieces[i].data() + 2) - 20u - 32;
+            bool last = i + 1 == pieces.size();
+            EXPECT_EQ(payload, last ? c.last_payload : 1448u) << c.size << " " << i;
+            EXPECT_EQ(net::load_be32(tcp + 4), 1000 + i * 1448) << c.size << " " << i;
+            EXPECT_EQ(tcp[13], last ? 0x19 : 0x10) << c.size << " " << i; // FIN and PSH end it
+        }
+    }
 }
 
 struct Reassembly : Ipv4Fixture {

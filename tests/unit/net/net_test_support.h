@@ -227,6 +227,12 @@ inline void Host::learn(net::Ipv4Address address, net::MacAddress m)
     receive(arp_frame(net::kArpOpReply, eth.mac(), m, address, eth.mac(), eth.ipv4_address()));
 }
 
+// Frames a raw IPv4 packet to eth0 of `host` as if from the gateway (MAC 1).
+inline Bytes from_gateway(Host& host, const Bytes& ip_packet)
+{
+    return concat(ether_header(host.eth.mac(), mac(1), net::kEtherTypeIpv4), ip_packet);
+}
+
 // A UDP receiver that records what arrives.
 struct Received {
     Bytes payload;

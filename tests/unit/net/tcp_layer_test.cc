@@ -655,6 +655,13 @@ TEST(TcpLayer, SegmentsCarryTheEndpointsTosAndTtl)
             }
         }
     };
+    // The first segment seen carries all of `flags` and these header fields.
+    auto expect_first = [](const std::vector<Header>& seen, uint8_t flags, uint8_t tos, uint8_t ttl) {
+        ASSERT_GE(seen.size(), 1u);
+        EXPECT_EQ(seen[0].flags & flags, flags);
+        EXPECT_EQ(seen[0].tos, tos);
+        EXPECT_EQ(seen[0].ttl, ttl);
+    };
     Endpoint* server = open(server_tcp, events);
     server_tcp.set_ip_header(*server, 0x28 | 0x3, 5); // ECN bits: TCP's, cleared
     ASSERT_FALSE(server_tcp.listen(*server, 1).is_error());
@@ -666,31 +673,30 @@ TEST(TcpLayer, SegmentsCarryTheEndpointsTosAndTtl)
     ASSERT_FALSE(accepted.is_error());
     Endpoint* conn = accepted.value();
     ASSERT_GE(from_a.size(), 2u); // SYN, ACK
-    ASSERT_GE(from_b.size(), 1u); // SYN-ACK
-    EXPECT_EQ(from_a[0].flags & 0x02, 0x02);
+    expect_first(from_a, 0x02, 0x10, 200);
     for (const Header& h : from_a) {
         EXPECT_EQ(h.tos, 0x10);
         EXPECT_EQ(h.ttl, 200);
     }
-    EXPECT_EQ(from_b[0].flags & 0x12, 0x12);
-    EXPECT_EQ(from_b[0].tos, 0x28);
-    EXPECT_EQ(from_b[0].ttl, 5);
+    expect_first(from_b, 0x12, 0x28, 5); // SYN-ACK
 
     // The accepted connection sends with the listener's choice; a change applies at once.
-    from_a.clear();
-    from_b.clear();
-    ASSERT_FALSE(write(server_tcp, *conn, "from the server").is_error());
-    carry();
-    ASSERT_GE(from_b.size(), 1u);
-    EXPECT_EQ(from_b[0].tos, 0x28);
-    EXPECT_EQ(from_b[0].ttl, 5);
     client_tcp.set_ip_header(*client, 0, 1);
-    ASSERT_FALSE(write(client_tcp, *client, "from the client").is_error());
-    from_a.clear();
-    carry();
-    ASSERT_GE(from_a.size(), 1u);
-    EXPECT_EQ(from_a[0].tos, 0);
-    EXPECT_EQ(from_a[0].ttl, 1);
+    struct Send {
+        Tcp& tcp;
+        Endpoint& from;
+        const char* text;
+        const std::vector<Header>& seen;
+        uint8_t tos, ttl;
+    };
+    for (const Send& send : { Send { server_tcp, *conn, "from the server", from_b, 0x28, 5 },
+                              Send { client_tcp, *client, "from the client", from_a, 0, 1 } }) {
+        from_a.clear();
+        from_b.clear();
+        ASSERT_FALSE(write(send.tcp, send.from, send.text).is_error());
+        carry();
+        expect_first(send.seen, 0x10, send.tos, send.ttl);
+    }
     EXPECT_EQ(read(server_tcp, *conn), "from the client");
     EXPECT_EQ(read(client_tcp, *client), "from the server");
 
@@ -701,9 +707,7 @@ TEST(TcpLayer, SegmentsCarryTheEndpointsTosAndTtl)
     from_b.clear();
     carry();
     ASSERT_EQ(from_b.size(), 1u);
-    EXPECT_EQ(from_b[0].flags & 0x04, 0x04);
-    EXPECT_EQ(from_b[0].tos, 0);
-    EXPECT_EQ(from_b[0].ttl, 64);
+    expect_first(from_b, 0x04, 0, 64);
     client_tcp.release(*stray, true);
     client_tcp.release(*client, true);
     server_tcp.release(*conn, true);

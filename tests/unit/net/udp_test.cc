@@ -8,11 +8,6 @@ namespace {
 
 using namespace nettest;
 
-Bytes from_gateway(Host& host, const Bytes& ip_packet)
-{
-    return concat(ether_header(host.eth.mac(), mac(1), net::kEtherTypeIpv4), ip_packet);
-}
-
 Bytes udp_to_host(Host& host, uint16_t dport, const Bytes& payload, net::Ipv4Address dst = ip(10, 0, 0, 2))
 {
     IpFields f;
