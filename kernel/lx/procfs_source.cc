@@ -15,6 +15,7 @@
 #include <lx/lx.h>
 #include <lx/process.h>
 #include <lx/vdso.h>
+#include <network/network.h>
 #include <procfs/procfs.h>
 
 namespace lx {
@@ -233,6 +234,17 @@ public:
         visit(procfs::MountInfo { "devfs", "/dev", "ramfs", false });
         visit(procfs::MountInfo { "proc", "/proc", "proc", true });
         visit(procfs::MountInfo { "sysfs", "/sys", "sysfs", true });
+    }
+
+    bool net_mib(net::Mib& out) override { return network::read_mib(out); }
+
+    void for_each_net_interface(procfs::Visitor<const net::InterfaceCounters&> visit) override
+    {
+        network::for_each_interface_counters(
+            [](const net::InterfaceCounters& c, void* context) {
+                (*static_cast<procfs::Visitor<const net::InterfaceCounters&>*>(context))(c);
+            },
+            &visit);
     }
 
     void cpu_vendor(lib::FormatSink& out) override

@@ -22,6 +22,8 @@ Result<void> LoopbackInterface::transmit(Packet packet)
         meta.checksum_needed = false;
         meta.checksum_verified = true;
     }
+    m_packets++;
+    m_bytes += packet.length();
     m_pending.push_back(std::move(packet));
     m_stack.drain_loopback(kBudget);
     return {};

@@ -27,11 +27,16 @@ public:
     Packet dequeue() { return m_pending.pop_front(); }
     bool has_pending() const { return !m_pending.is_empty(); }
     uint64_t dropped() const { return m_dropped; }
+    // Packets and bytes queued: each was sent and received once.
+    uint64_t packets() const { return m_packets; }
+    uint64_t bytes() const { return m_bytes; }
 
 private:
     Stack& m_stack;
     PacketQueue m_pending;
     uint64_t m_dropped = 0;
+    uint64_t m_packets = 0;
+    uint64_t m_bytes = 0;
 };
 
 } // namespace net

@@ -159,4 +159,50 @@ uint64_t Stack::next_deadline() const
     return tcp < deadline ? tcp : deadline;
 }
 
+void Stack::read_mib(Mib& mib) const
+{
+    const Ipv4Stats& ip = m_ipv4.stats();
+    mib.ip_in_receives += ip.rx_packets;
+    mib.ip_in_hdr_errors += ip.rx_truncated + ip.rx_bad_version + ip.rx_bad_header_length + ip.rx_bad_total_length +
+                            ip.rx_bad_checksum + ip.rx_reserved_flag + ip.rx_ttl_zero + ip.rx_martian_source;
+    mib.ip_in_addr_errors += ip.rx_not_for_us;
+    mib.ip_in_unknown_protos += ip.rx_unknown_protocol;
+    mib.ip_in_delivers += ip.rx_delivered;
+    mib.ip_out_requests += ip.tx_packets;
+    mib.ip_out_discards += ip.tx_errors;
+    mib.ip_out_no_routes += ip.tx_no_route;
+    mib.ip_frag_oks += ip.tx_fragmented;
+    mib.ip_frag_fails += ip.tx_too_big;
+    mib.ip_frag_creates += ip.tx_fragments;
+    const ReassemblyStats& reasm = m_ipv4.reassembler().stats();
+    mib.ip_reasm_timeout += reasm.timeouts;
+    mib.ip_reasm_reqds += reasm.fragments;
+    mib.ip_reasm_oks += reasm.reassembled;
+    mib.ip_reasm_fails += reasm.overlaps + reasm.too_big + reasm.bad_fragments + reasm.too_many_fragments +
+                          reasm.timeouts + reasm.evictions + reasm.no_memory;
+
+    const IcmpStats& icmp = m_icmp.stats();
+    mib.icmp_in_msgs += icmp.rx_messages;
+    mib.icmp_in_errors += icmp.rx_truncated + icmp.rx_bad_checksum + icmp.rx_bad_errors;
+    mib.icmp_in_csum_errors += icmp.rx_bad_checksum;
+    mib.icmp_out_errors += icmp.tx_failures;
+    mib.icmp_out_rate_limit_global += icmp.rate_limited;
+    static_assert(Mib::kIcmpTypes == kIcmpTypesCounted);
+    for (unsigned t = 0; t < kIcmpTypesCounted; t++) {
+        mib.icmp_in_types[t] += icmp.rx_types[t];
+        mib.icmp_out_types[t] += icmp.tx_types[t];
+        mib.icmp_out_msgs += icmp.tx_types[t];
+    }
+
+    m_tcp.add_mib(mib);
+
+    const UdpStats& udp = m_udp.stats();
+    mib.udp_in_datagrams += udp.rx_delivered;
+    mib.udp_no_ports += udp.rx_no_port;
+    mib.udp_in_errors += udp.rx_truncated + udp.rx_bad_length + udp.rx_bad_checksum;
+    mib.udp_in_csum_errors += udp.rx_bad_checksum;
+    mib.udp_out_datagrams += udp.tx_datagrams;
+    mib.udp_sndbuf_errors += udp.tx_errors;
+}
+
 } // namespace net

@@ -21,6 +21,7 @@
 #include <net/loopback.h>
 #include <net/packet.h>
 #include <net/tcp/tcp.h>
+#include <net/mib.h>
 #include <net/udp/udp.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,6 +67,9 @@ public:
     Channel* classify(Interface& interface, Packet& frame, const ReceiveBurst& burst, bool& was_empty);
     // Runs every timer due at `now_ns` and any looped-back packets still queued.
     void poll_timers(uint64_t now_ns);
+
+    // The MIB counters (net/mib.h) of every layer, added to `mib` (zeroed by the caller).
+    void read_mib(Mib& mib) const;
     // The earliest time poll_timers has work (now, if loopback packets wait); UINT64_MAX when
     // nothing is pending.
     uint64_t next_deadline() const;

@@ -247,7 +247,8 @@ void on_frame(void* context, const drivers::ReceivedFrame& frame)
     NicInterface::ReceiveQueue* queue = &nic->queue(frame.queue);
     net::Packet packet = net::Packet::allocate_data(frame.length);
     if (!packet) {
-        queue->rx_no_memory++;
+        // (one writer, the queue's thread; /proc/net/dev reads it without the lock)
+        __atomic_store_n(&queue->rx_no_memory, queue->rx_no_memory + 1, __ATOMIC_RELAXED);
         return;
     }
     lib::mem_copy(packet.data(), frame.data, frame.length);
@@ -541,6 +542,49 @@ bool wait_configured(uint64_t timeout_ns)
     }
     g_config_waiter.store(nullptr, std::memory_order_seq_cst);
     return true;
+}
+
+bool read_mib(net::Mib& out)
+{
+    if (!g_stack)
+        return false;
+    ksync::MutexGuard guard(g_lock);
+    g_stack->read_mib(out);
+    return true;
+}
+
+void for_each_interface_counters(void (*visit)(const net::InterfaceCounters& counters, void* context), void* context)
+{
+    if (!g_stack)
+        return;
+    net::InterfaceCounters lo;
+    {
+        ksync::MutexGuard guard(g_lock);
+        const net::LoopbackInterface& loopback = g_stack->loopback();
+        lo.name = loopback.name();
+        lo.rx_packets = lo.tx_packets = loopback.packets();
+        lo.rx_bytes = lo.tx_bytes = loopback.bytes();
+        lo.tx_dropped = loopback.dropped();
+    }
+    visit(lo, context);
+    // The NICs' counters are relaxed atomics (their threads add to them): no lock. Frames the
+    // stack could not take (no packet memory) count as dropped with the driver's own drops.
+    for (size_t i = 0; i < g_interface_count; i++) {
+        NicInterface& interface = *g_interfaces[i];
+        drivers::NetStats& st = interface.nic().stats();
+        net::InterfaceCounters c;
+        c.name = interface.name();
+        c.rx_bytes = st.rx_bytes.load(std::memory_order_relaxed);
+        c.rx_packets = st.rx_packets.load(std::memory_order_relaxed);
+        c.rx_errors = st.rx_bad_header.load(std::memory_order_relaxed);
+        c.rx_dropped = st.rx_no_receiver.load(std::memory_order_relaxed);
+        for (uint16_t q = 0; q < drivers::kMaxNetQueues; q++)
+            c.rx_dropped += __atomic_load_n(&interface.queue(q).rx_no_memory, __ATOMIC_RELAXED);
+        c.tx_bytes = st.tx_bytes.load(std::memory_order_relaxed);
+        c.tx_packets = st.tx_packets.load(std::memory_order_relaxed);
+        c.tx_dropped = st.tx_ring_full.load(std::memory_order_relaxed);
+        visit(c, context);
+    }
 }
 
 } // namespace network

@@ -57,6 +57,12 @@ void flush_transmit(uint64_t tcp_timeout_ns, uint64_t nic_timeout_ns);
 // timer thread if it sleeps past the new deadline.
 void timers_changed();
 
+// The stack's MIB counters added to `out` (/proc/net/snmp); false before the network started.
+bool read_mib(net::Mib& out);
+// `visit(counters, context)` for "lo" and then every NIC (/proc/net/dev); nothing before the
+// network started.
+void for_each_interface_counters(void (*visit)(const net::InterfaceCounters& counters, void* context), void* context);
+
 // Holds stack_lock() for a scope and calls timers_changed() as it ends: anything done under
 // it (a read that processed a channel's segments and armed the delayed ACK, a send that
 // armed the retransmission timer) may have moved a deadline earlier.

@@ -432,6 +432,118 @@ Result<void> version(ProcessSource& source, TextBuffer& out)
     return {};
 }
 
+namespace {
+
+// One group of /proc/net/snmp: a line of names, then a line of values, each "Group:" first.
+void snmp_group(TextBuffer& out, const char* group, const char* const* names, const uint64_t* values, size_t count)
+{
+    out.print("%s:", group);
+    for (size_t i = 0; i < count; i++)
+        out.print(" %s", names[i]);
+    out.print("\n%s:", group);
+    for (size_t i = 0; i < count; i++)
+        out.print(" %lu", values[i]);
+    out.put_char('\n');
+}
+
+template<size_t N>
+void snmp_group(TextBuffer& out, const char* group, const char* const (&names)[N], const uint64_t (&values)[N])
+{
+    snmp_group(out, group, names, values, N);
+}
+
+} // namespace
+
+Result<void> net_snmp(ProcessSource& source, TextBuffer& out)
+{
+    net::Mib m;
+    source.net_mib(m);
+    // Forwarding 2: not a router; DefaultTTL 64. InDiscards, ForwDatagrams: nothing is
+    // discarded after the header checks, nothing forwarded.
+    const char* const ip_names[] = {"Forwarding", "DefaultTTL", "InReceives", "InHdrErrors", "InAddrErrors",
+                                    "ForwDatagrams", "InUnknownProtos", "InDiscards", "InDelivers", "OutRequests",
+                                    "OutDiscards", "OutNoRoutes", "ReasmTimeout", "ReasmReqds", "ReasmOKs",
+                                    "ReasmFails", "FragOKs", "FragFails", "FragCreates"};
+    const uint64_t ip_values[] = {2, 64, m.ip_in_receives, m.ip_in_hdr_errors, m.ip_in_addr_errors, 0,
+                                  m.ip_in_unknown_protos, m.ip_in_discards, m.ip_in_delivers, m.ip_out_requests,
+                                  m.ip_out_discards, m.ip_out_no_routes, m.ip_reasm_timeout, m.ip_reasm_reqds,
+                                  m.ip_reasm_oks, m.ip_reasm_fails, m.ip_frag_oks, m.ip_frag_fails, m.ip_frag_creates};
+    snmp_group(out, "Ip", ip_names, ip_values);
+
+    // Per-type columns in Linux's order, from the by-type counts.
+    const uint64_t* in = m.icmp_in_types;
+    const uint64_t* o = m.icmp_out_types;
+    const char* const icmp_names[] = {
+        "InMsgs", "InErrors", "InCsumErrors", "InDestUnreachs", "InTimeExcds", "InParmProbs", "InSrcQuenchs",
+        "InRedirects", "InEchos", "InEchoReps", "InTimestamps", "InTimestampReps", "InAddrMasks", "InAddrMaskReps",
+        "OutMsgs", "OutErrors", "OutRateLimitGlobal", "OutRateLimitHost", "OutDestUnreachs", "OutTimeExcds",
+        "OutParmProbs", "OutSrcQuenchs", "OutRedirects", "OutEchos", "OutEchoReps", "OutTimestamps",
+        "OutTimestampReps", "OutAddrMasks", "OutAddrMaskReps"};
+    const uint64_t icmp_values[] = {m.icmp_in_msgs, m.icmp_in_errors, m.icmp_in_csum_errors, in[3], in[11], in[12],
+                                    in[4], in[5], in[8], in[0], in[13], in[14], in[17], in[18], m.icmp_out_msgs,
+                                    m.icmp_out_errors, m.icmp_out_rate_limit_global, 0, o[3], o[11], o[12], o[4],
+                                    o[5], o[8], o[0], o[13], o[14], o[17], o[18]};
+    snmp_group(out, "Icmp", icmp_names, icmp_values);
+    // IcmpMsg: only the types seen, inbound then outbound (Linux omits the line when none).
+    bool any = false;
+    for (unsigned t = 0; t < net::Mib::kIcmpTypes; t++)
+        any = any || in[t] || o[t];
+    if (any) {
+        for (int pass = 0; pass < 2; pass++) {
+            out.put("IcmpMsg:");
+            for (int dir = 0; dir < 2; dir++) {
+                const uint64_t* counts = dir == 0 ? in : o;
+                for (unsigned t = 0; t < net::Mib::kIcmpTypes; t++) {
+                    if (!counts[t])
+                        continue;
+                    if (pass == 0)
+                        out.print(" %sType%u", dir == 0 ? "In" : "Out", t);
+                    else
+                        out.print(" %lu", counts[t]);
+                }
+            }
+            out.put_char('\n');
+        }
+    }
+
+    // RtoAlgorithm 1 (other: RFC 6298), RtoMin/RtoMax in ms, MaxConn -1 (no fixed limit);
+    // a signed column as Linux prints it.
+    const char* const tcp_names[] = {"RtoAlgorithm", "RtoMin", "RtoMax", "MaxConn", "ActiveOpens",
+                                     "PassiveOpens", "AttemptFails", "EstabResets", "CurrEstab", "InSegs",
+                                     "OutSegs", "RetransSegs", "InErrs", "OutRsts", "InCsumErrors"};
+    out.put("Tcp:");
+    for (const char* name : tcp_names)
+        out.print(" %s", name);
+    out.print("\nTcp: 1 200 120000 -1 %lu %lu %lu %lu %lu %lu %lu %lu %lu %lu %lu\n", m.tcp_active_opens,
+              m.tcp_passive_opens, m.tcp_attempt_fails, m.tcp_estab_resets, m.tcp_curr_estab, m.tcp_in_segs,
+              m.tcp_out_segs, m.tcp_retrans_segs, m.tcp_in_errs, m.tcp_out_rsts, m.tcp_in_csum_errors);
+
+    const char* const udp_names[] = {"InDatagrams", "NoPorts", "InErrors", "OutDatagrams", "RcvbufErrors",
+                                     "SndbufErrors", "InCsumErrors", "IgnoredMulti", "MemErrors"};
+    const uint64_t udp_values[] = {m.udp_in_datagrams, m.udp_no_ports, m.udp_in_errors, m.udp_out_datagrams, 0,
+                                   m.udp_sndbuf_errors, m.udp_in_csum_errors, 0, 0};
+    snmp_group(out, "Udp", udp_names, udp_values);
+    const uint64_t no_udplite[] = {0, 0, 0, 0, 0, 0, 0, 0, 0}; // no UDP-Lite
+    snmp_group(out, "UdpLite", udp_names, no_udplite);
+    return {};
+}
+
+Result<void> net_dev(ProcessSource& source, TextBuffer& out)
+{
+    // Two header lines, then one line per interface: name right-aligned in 6 columns, eight
+    // receive and eight transmit counters (fifo, frame, compressed, multicast, colls, carrier:
+    // not kept, 0) [Linux net/core/net-procfs.c's layout].
+    out.put("Inter-|   Receive                                                |  Transmit\n"
+            " face |bytes    packets errs drop fifo frame compressed multicast|"
+            "bytes    packets errs drop fifo colls carrier compressed\n");
+    source.for_each_net_interface([&](const net::InterfaceCounters& c) {
+        out.print("%6s: %7lu %7lu %4lu %4lu %4u %5u %10u %9u %8lu %7lu %4lu %4lu %4u %5u %7u %10u\n", c.name,
+                  c.rx_bytes, c.rx_packets, c.rx_errors, c.rx_dropped, 0u, 0u, 0u, 0u, c.tx_bytes, c.tx_packets,
+                  c.tx_errors, c.tx_dropped, 0u, 0u, 0u, 0u);
+    });
+    return {};
+}
+
 Result<void> filesystems(TextBuffer& out)
 {
     // Filesystems without a backing device are marked "nodev" [man 5 filesystems].

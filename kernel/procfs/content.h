@@ -35,6 +35,9 @@ Result<void> filesystems(TextBuffer& out);
 Result<void> osrelease(ProcessSource& source, TextBuffer& out);
 Result<void> pid_max(ProcessSource& source, TextBuffer& out);
 Result<void> overcommit_memory(TextBuffer& out);
+// /proc/net/snmp and /proc/net/dev in Linux 6.1's layout.
+Result<void> net_snmp(ProcessSource& source, TextBuffer& out);
+Result<void> net_dev(ProcessSource& source, TextBuffer& out);
 // sysfs cpu/online, possible, present: "0\n" or "0-N\n".
 Result<void> cpu_range(ProcessSource& source, TextBuffer& out);
 

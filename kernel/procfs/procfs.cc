@@ -29,6 +29,7 @@ enum class Kind : uint8_t {
     SysDir,
     SysKernelDir,
     SysVmDir,
+    NetDir,
     // sysfs directories
     SysfsRoot,
     SysfsDevices,
@@ -71,6 +72,8 @@ enum class Kind : uint8_t {
     CpuOnline,
     CpuPossible,
     CpuPresent,
+    NetSnmp,
+    NetDev,
 };
 
 fs::VnodeType type_of(Kind kind)
@@ -102,7 +105,7 @@ constexpr Entry kProcRoot[] = {
     {"self", Kind::SelfLink},       {"thread-self", Kind::ThreadSelfLink}, {"cpuinfo", Kind::CpuInfo},
     {"meminfo", Kind::MemInfo},     {"stat", Kind::SysStat},               {"uptime", Kind::Uptime},
     {"loadavg", Kind::LoadAvg},     {"version", Kind::Version},            {"filesystems", Kind::Filesystems},
-    {"mounts", Kind::MountsLink},   {"sys", Kind::SysDir},
+    {"mounts", Kind::MountsLink},   {"sys", Kind::SysDir},                 {"net", Kind::NetDir},
 };
 constexpr Entry kPidDir[] = {
     {"exe", Kind::ExeLink},     {"cwd", Kind::CwdLink},       {"root", Kind::RootLink}, {"cmdline", Kind::Cmdline},
@@ -118,6 +121,7 @@ constexpr Entry kTidDir[] = {
 constexpr Entry kSysDir[] = {{"kernel", Kind::SysKernelDir}, {"vm", Kind::SysVmDir}};
 constexpr Entry kSysKernelDir[] = {{"osrelease", Kind::OsRelease}, {"pid_max", Kind::PidMax}};
 constexpr Entry kSysVmDir[] = {{"overcommit_memory", Kind::Overcommit}};
+constexpr Entry kNetDir[] = {{"dev", Kind::NetDev}, {"snmp", Kind::NetSnmp}};
 constexpr Entry kSysfsRoot[] = {{"devices", Kind::SysfsDevices}, {"fs", Kind::SysfsFs}};
 constexpr Entry kSysfsDevices[] = {{"system", Kind::SysfsSystem}};
 constexpr Entry kSysfsSystem[] = {{"cpu", Kind::SysfsCpu}};
@@ -143,6 +147,8 @@ EntryList static_entries(Kind kind)
         return list(kSysKernelDir);
     case Kind::SysVmDir:
         return list(kSysVmDir);
+    case Kind::NetDir:
+        return list(kNetDir);
     case Kind::SysfsRoot:
         return list(kSysfsRoot);
     case Kind::SysfsDevices:
@@ -164,6 +170,7 @@ Kind parent_of(Kind kind)
     switch (kind) {
     case Kind::PidDir:
     case Kind::SysDir:
+    case Kind::NetDir:
         return Kind::ProcRoot;
     case Kind::FdDir:
     case Kind::TaskDir:
@@ -547,6 +554,10 @@ Result<void> SynthNode::generate(TextBuffer& out)
         return content::pid_max(s, out);
     case Kind::Overcommit:
         return content::overcommit_memory(out);
+    case Kind::NetSnmp:
+        return content::net_snmp(source(), out);
+    case Kind::NetDev:
+        return content::net_dev(source(), out);
     case Kind::CpuOnline:
     case Kind::CpuPossible:
     case Kind::CpuPresent:

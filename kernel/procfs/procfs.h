@@ -33,6 +33,7 @@
 #include <lib/result.h>
 #include <lib/string.h>
 
+#include <net/mib.h>
 #include <stdint.h>
 #include <type_traits>
 
@@ -201,6 +202,14 @@ public:
     virtual lib::StringView kernel_release() { return "6.1.0-nimbus"; }
     virtual lib::StringView kernel_version() { return "#1 SMP Nimbus"; }
     virtual uint32_t pid_max() { return 4194304; }
+
+    // ---- the network (/proc/net) ---------------------------------------------------------
+    // Adds the stack's MIB counters to `out` (zeroed by the caller); false without a stack
+    // (the files are then empty of counters: /proc/net/snmp prints zeros, as a host whose
+    // network never carried a packet).
+    virtual bool net_mib(net::Mib& out) { return false; }
+    // Every network interface's counters, "lo" first.
+    virtual void for_each_net_interface(Visitor<const net::InterfaceCounters&> visit) {}
 
 protected:
     ~ProcessSource() = default;

@@ -75,6 +75,8 @@ void Icmp::receive(Packet packet, const Ipv4Info& info)
         return;
     }
     uint8_t type = message[0];
+    if (type < kIcmpTypesCounted)
+        m_stats.rx_types[type]++;
     switch (type) {
     case kIcmpEchoRequest: {
         m_stats.rx_echo_requests++;
@@ -99,10 +101,12 @@ void Icmp::receive(Packet packet, const Ipv4Info& info)
         params.destination = info.source;
         params.protocol = kIpProtocolIcmp;
         params.tos = info.tos;
-        if (m_stack.ipv4().output(std::move(reply), params).is_error())
+        if (m_stack.ipv4().output(std::move(reply), params).is_error()) {
             m_stats.tx_failures++;
-        else
+        } else {
             m_stats.tx_echo_replies++;
+            m_stats.tx_types[kIcmpEchoReply]++;
+        }
         return;
     }
     case kIcmpEchoReply:
@@ -233,10 +237,13 @@ void Icmp::send_error(const Packet& original, uint8_t type, uint8_t code, uint32
     params.source = m_stack.ipv4().is_local_address(header.destination) ? header.destination : Ipv4Address();
     params.destination = header.source;
     params.protocol = kIpProtocolIcmp;
-    if (m_stack.ipv4().output(std::move(message), params).is_error())
+    if (m_stack.ipv4().output(std::move(message), params).is_error()) {
         m_stats.tx_failures++;
-    else
+    } else {
         m_stats.tx_errors++;
+        if (type < kIcmpTypesCounted)
+            m_stats.tx_types[type]++;
+    }
 }
 
 Result<void> Icmp::send_echo_request(Ipv4Address destination, uint16_t id, uint16_t sequence, const uint8_t* data,
@@ -261,6 +268,7 @@ Result<void> Icmp::send_echo_request(Ipv4Address destination, uint16_t id, uint1
     params.protocol = kIpProtocolIcmp;
     TRY(m_stack.ipv4().output(std::move(packet), params));
     m_stats.tx_echo_requests++;
+    m_stats.tx_types[kIcmpEchoRequest]++;
     return {};
 }
 

@@ -31,6 +31,9 @@ constexpr uint8_t kIcmpFragmentationNeeded = 4;
 constexpr uint8_t kIcmpTtlExceeded = 0;
 constexpr uint8_t kIcmpReassemblyTimeExceeded = 1;
 
+// Per-type counts cover types below this (every type RFC 792 and its successors assign).
+constexpr unsigned kIcmpTypesCounted = 64;
+
 struct IcmpStats {
     uint64_t rx_messages = 0;
     uint64_t rx_truncated = 0;
@@ -52,6 +55,8 @@ struct IcmpStats {
     uint64_t rate_limited = 0;      // errors not sent for the rate limit
     uint64_t suppressed = 0;        // errors not sent by RFC 1122 §3.2.2's rules
     uint64_t tx_failures = 0;       // allocation or output failed
+    uint64_t rx_types[kIcmpTypesCounted] = {}; // messages that passed the checksum, by type
+    uint64_t tx_types[kIcmpTypesCounted] = {}; // messages sent, by type
 };
 
 class Icmp final : public Ipv4ProtocolHandler {

@@ -233,7 +233,10 @@ Result<void> Ipv4::output(Packet packet, const Ipv4OutputParams& params)
             m_stats.tx_too_big++;
             return Errno::MSGSIZE;
         }
-        return fragment(*interface, next_hop, std::move(packet), mtu);
+        Result<void> sent = fragment(*interface, next_hop, std::move(packet), mtu);
+        if (!sent.is_error())
+            m_stats.tx_fragmented++;
+        return sent;
     }
     return transmit(*interface, next_hop, std::move(packet));
 }

@@ -109,6 +109,7 @@ struct Ipv4Stats {
     uint64_t tx_packets = 0;
     uint64_t tx_no_route = 0;
     uint64_t tx_too_big = 0;         // larger than the MTU that applies, not to be fragmented
+    uint64_t tx_fragmented = 0;      // datagrams sent as fragments
     uint64_t tx_fragments = 0;       // fragments created
     uint64_t tx_errors = 0;          // no headroom / memory / driver refused
     uint64_t tx_gso_segments = 0;    // TCP segments cut from super-segments in software

@@ -130,6 +130,25 @@ Result<Endpoint*> Tcp::open(Observer& observer)
     return create_endpoint(&observer, m_defaults);
 }
 
+namespace {
+
+// One connection's share of the MIB counters.
+void count_connection(Mib& mib, const Connection& c)
+{
+    const ConnectionStats& s = c.stats();
+    mib.tcp_retrans_segs += s.retransmitted_segments;
+    mib.tcp_out_rsts += s.resets_sent;
+    mib.tcp_estab_resets += s.resets_received;
+}
+
+void count_listener(Mib& mib, const Listener& l)
+{
+    mib.tcp_out_rsts += l.stats().resets_sent;
+    mib.tcp_attempt_fails += l.stats().half_open_expired;
+}
+
+} // namespace
+
 void Tcp::destroy(Endpoint& e)
 {
     heap_remove(e);
@@ -140,12 +159,46 @@ void Tcp::destroy(Endpoint& e)
         // The connections nobody accepted are reset [rfc9293 §3.10.4 applied to each].
         while (Connection* c = e.m_listener->accept()) {
             c->abort(t);
+            count_connection(m_retired_mib, *c);
             delete c;
         }
+        count_listener(m_retired_mib, *e.m_listener);
         delete e.m_listener;
     }
+    if (e.m_connection)
+        count_connection(m_retired_mib, *e.m_connection);
     delete e.m_connection;
     delete &e;
+}
+
+void Tcp::add_mib(Mib& mib) const
+{
+    // The layer counts every segment in and out, and the RSTs answering segments that reached
+    // no endpoint; connections and listeners count their retransmissions and resets.
+    mib.tcp_active_opens += m_stats.connections_opened;
+    mib.tcp_passive_opens += m_stats.connections_accepted;
+    mib.tcp_in_segs += m_stats.rx_segments;
+    mib.tcp_out_segs += m_stats.tx_segments;
+    mib.tcp_out_rsts += m_stats.rx_no_endpoint;
+    mib.tcp_in_errs += m_parse_stats.truncated + m_parse_stats.bad_data_offset + m_parse_stats.bad_checksum +
+                       m_parse_stats.bad_options + m_parse_stats.bad_port;
+    mib.tcp_in_csum_errors += m_parse_stats.bad_checksum;
+    const Mib& r = m_retired_mib;
+    mib.tcp_retrans_segs += r.tcp_retrans_segs;
+    mib.tcp_out_rsts += r.tcp_out_rsts;
+    mib.tcp_estab_resets += r.tcp_estab_resets;
+    mib.tcp_attempt_fails += r.tcp_attempt_fails;
+    for (size_t i = 0; i < m_heap_size; i++) {
+        const Endpoint& e = *m_heap[i];
+        if (e.m_connection) {
+            count_connection(mib, *e.m_connection);
+            State state = e.m_connection->state();
+            if (state == State::Established || state == State::CloseWait)
+                mib.tcp_curr_estab++;
+        }
+        if (e.m_listener)
+            count_listener(mib, *e.m_listener);
+    }
 }
 
 void Tcp::release(Endpoint& e, bool abort)

@@ -31,6 +31,7 @@
 #include <net/channel/channel.h>
 #include <net/channel/flow_table.h>
 #include <net/ipv4/ipv4.h>
+#include <net/mib.h>
 #include <net/packet.h>
 #include <net/tcp/connection.h>
 #include <net/tcp/listener.h>
@@ -255,6 +256,9 @@ public:
     // The configuration new endpoints start from (tests shorten timers through it).
     Config& defaults() { return m_defaults; }
     const TcpStats& stats() const { return m_stats; }
+    // Adds TCP's MIB counters (net/mib.h): the layer's, every live connection's and listener's,
+    // and those of connections and listeners already freed.
+    void add_mib(Mib& mib) const;
     const ParseStats& parse_stats() const { return m_parse_stats; }
     size_t endpoint_count() const { return m_heap_size; }
     // Connections that still have data or a FIN the peer has not acknowledged (the VM waits
@@ -314,6 +318,8 @@ private:
     unsigned m_depth = 0; // nested entry points: the outermost flushes
     Endpoint* m_quiet = nullptr; // whose channel is being drained: its observer is not told
     TcpStats m_stats;
+    // What freed connections and listeners counted (add_mib's share of the past).
+    Mib m_retired_mib;
     ParseStats m_parse_stats;
 };
 

@@ -118,6 +118,35 @@ public:
     void cpu_model_name(lib::FormatSink& out) override { put(out, "Intel(R) Xeon(R) Test CPU @ 2.00GHz"); }
     void cpu_flags(lib::FormatSink& out) override { put(out, "fpu vme de pse"); }
     procfs::CpuIdentity cpu_identity() override { return {6, 85, 7, 2000000, 16384, 40, 48}; }
+
+    bool network = true;
+    net::Mib mib;
+    bool net_mib(net::Mib& out) override
+    {
+        if (network)
+            out = mib;
+        return network;
+    }
+    void for_each_net_interface(procfs::Visitor<const net::InterfaceCounters&> visit) override
+    {
+        if (!network)
+            return;
+        net::InterfaceCounters lo;
+        lo.name = "lo";
+        lo.rx_bytes = lo.tx_bytes = 1234;
+        lo.rx_packets = lo.tx_packets = 12;
+        visit(lo);
+        net::InterfaceCounters eth;
+        eth.name = "eth0";
+        eth.rx_bytes = 987654321;
+        eth.rx_packets = 654321;
+        eth.rx_errors = 3;
+        eth.rx_dropped = 4;
+        eth.tx_bytes = 123456789;
+        eth.tx_packets = 54321;
+        eth.tx_dropped = 7;
+        visit(eth);
+    }
 };
 
 class ProcFsTest : public ::testing::Test {
@@ -334,10 +363,89 @@ TEST_F(ProcFsTest, Symlinks)
     EXPECT_EQ(readlink("/proc/self/exe"), "<ENOENT>");
 }
 
+TEST_F(ProcFsTest, NetDevInLinuxColumns)
+{
+    // Linux's two header lines, then "%6s:" and sixteen right-aligned counters per interface.
+    EXPECT_EQ(read("/proc/net/dev"),
+              "Inter-|   Receive                                                |  Transmit\n"
+              " face |bytes    packets errs drop fifo frame compressed multicast|"
+              "bytes    packets errs drop fifo colls carrier compressed\n"
+              "    lo:    1234      12    0    0    0     0          0         0     1234      12    0    0    0     0"
+              "       0          0\n"
+              "  eth0: 987654321  654321    3    4    0     0          0         0 123456789   54321    0    7    0     0"
+              "       0          0\n");
+    source.network = false;
+    EXPECT_EQ(split(read("/proc/net/dev"), '\n').size(), 2u); // the headers alone
+}
+
+TEST_F(ProcFsTest, NetSnmpPairsNamesWithValues)
+{
+    net::Mib& m = source.mib;
+    m.ip_in_receives = 100;
+    m.ip_in_hdr_errors = 2;
+    m.ip_frag_oks = 5;
+    m.ip_frag_creates = 11;
+    m.icmp_in_msgs = 4;
+    m.icmp_in_types[8] = 3;  // echo requests
+    m.icmp_in_types[3] = 1;  // destination unreachable
+    m.icmp_out_types[0] = 3; // echo replies
+    m.icmp_out_msgs = 3;
+    m.tcp_active_opens = 6;
+    m.tcp_curr_estab = 2;
+    m.tcp_retrans_segs = 9;
+    m.tcp_in_segs = 70;
+    m.udp_in_datagrams = 8;
+    m.udp_no_ports = 1;
+    Strings lines = split(read("/proc/net/snmp"), '\n');
+    ASSERT_EQ(lines.size(), 12u); // Ip Icmp IcmpMsg Tcp Udp UdpLite: names and values each
+    // Each group: a line of names, a line of as many values, both led by the group's name.
+    auto field = [&](const std::string& group, const std::string& name) -> std::string {
+        for (size_t i = 0; i + 1 < lines.size(); i += 2) {
+            Strings names = split(lines[i], ' '), values = split(lines[i + 1], ' ');
+            EXPECT_EQ(names.size(), values.size()) << lines[i];
+            EXPECT_EQ(names[0], values[0]);
+            if (names[0] != group + ":")
+                continue;
+            for (size_t j = 1; j < names.size(); j++)
+                if (names[j] == name)
+                    return values[j];
+        }
+        return "<missing>";
+    };
+    EXPECT_EQ(lines[0].substr(0, 39), "Ip: Forwarding DefaultTTL InReceives In");
+    EXPECT_EQ(field("Ip", "Forwarding"), "2");
+    EXPECT_EQ(field("Ip", "DefaultTTL"), "64");
+    EXPECT_EQ(field("Ip", "InReceives"), "100");
+    EXPECT_EQ(field("Ip", "InHdrErrors"), "2");
+    EXPECT_EQ(field("Ip", "FragOKs"), "5");
+    EXPECT_EQ(field("Ip", "FragCreates"), "11");
+    EXPECT_EQ(field("Icmp", "InMsgs"), "4");
+    EXPECT_EQ(field("Icmp", "InEchos"), "3");
+    EXPECT_EQ(field("Icmp", "InDestUnreachs"), "1");
+    EXPECT_EQ(field("Icmp", "OutEchoReps"), "3");
+    EXPECT_EQ(field("Icmp", "OutMsgs"), "3");
+    EXPECT_EQ(field("IcmpMsg", "InType3"), "1");
+    EXPECT_EQ(field("IcmpMsg", "InType8"), "3");
+    EXPECT_EQ(field("IcmpMsg", "OutType0"), "3");
+    EXPECT_EQ(field("Tcp", "RtoMin"), "200");
+    EXPECT_EQ(field("Tcp", "MaxConn"), "-1");
+    EXPECT_EQ(field("Tcp", "ActiveOpens"), "6");
+    EXPECT_EQ(field("Tcp", "CurrEstab"), "2");
+    EXPECT_EQ(field("Tcp", "InSegs"), "70");
+    EXPECT_EQ(field("Tcp", "RetransSegs"), "9");
+    EXPECT_EQ(field("Udp", "InDatagrams"), "8");
+    EXPECT_EQ(field("Udp", "NoPorts"), "1");
+    EXPECT_EQ(field("UdpLite", "InDatagrams"), "0");
+    // No ICMP yet: Linux leaves the IcmpMsg lines out.
+    source.mib = net::Mib();
+    EXPECT_EQ(split(read("/proc/net/snmp"), '\n').size(), 10u);
+}
+
 TEST_F(ProcFsTest, ListsDirectories)
 {
     EXPECT_EQ(list("/proc"), (Strings {".", "..", "self", "thread-self", "cpuinfo", "meminfo", "stat", "uptime",
-                                       "loadavg", "version", "filesystems", "mounts", "sys", "42"}));
+                                       "loadavg", "version", "filesystems", "mounts", "sys", "net", "42"}));
+    EXPECT_EQ(list("/proc/net"), (Strings {".", "..", "dev", "snmp"}));
     EXPECT_EQ(list("/proc/self"), (Strings {".", "..", "exe", "cwd", "root", "cmdline", "environ", "auxv", "maps",
                                             "status", "stat", "statm", "comm", "mounts", "fd", "task"}));
     EXPECT_EQ(list("/proc/self/fd"), (Strings {".", "..", "0", "1", "2", "3", "5"})); // sorted
