@@ -131,21 +131,9 @@ public:
     {
         if (!network)
             return;
-        net::InterfaceCounters lo;
-        lo.name = "lo";
-        lo.rx_bytes = lo.tx_bytes = 1234;
-        lo.rx_packets = lo.tx_packets = 12;
-        visit(lo);
-        net::InterfaceCounters eth;
-        eth.name = "eth0";
-        eth.rx_bytes = 987654321;
-        eth.rx_packets = 654321;
-        eth.rx_errors = 3;
-        eth.rx_dropped = 4;
-        eth.tx_bytes = 123456789;
-        eth.tx_packets = 54321;
-        eth.tx_dropped = 7;
-        visit(eth);
+        // name, rx bytes/packets/errors/dropped, tx bytes/packets/errors/dropped
+        visit(net::InterfaceCounters{"lo", 1234, 12, 0, 0, 1234, 12, 0, 0});
+        visit(net::InterfaceCounters{"eth0", 987654321, 654321, 3, 4, 123456789, 54321, 0, 7});
     }
 };
 
