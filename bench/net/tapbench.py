@@ -19,9 +19,14 @@ summary gives medians and Nimbus / Linux per direction. Every run is bounded in 
 namespace and everything started in it are removed at the end. Root, /dev/net/tun, ip(8) and
 iperf3 on the host.
 
+To see why a sender retransmitted: `--nstat` prints the namespace's TCP counters per test (fast
+retransmits and SACK recoveries — holes the receiver reported —, tail loss probes, timeouts,
+the host's out-of-order queue for guest -> host), `--guest-log FILE` keeps each guest's console
+(Nimbus logs its drop and net-channel counters when it exits normally).
+
 usage: tapbench.py [--target linux|nimbus|both] [--build DIR] [--nimbus NIMBUS] [--kernel KERNEL]
                    [--cpus N] [--memory M] [--seconds S] [--streams P] [--offload all,csum,none]
-                   [--repeat R]
+                   [--repeat R] [--guest-log FILE] [--nstat]
 """
 import argparse
 import json
@@ -31,6 +36,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -81,6 +87,27 @@ def tap_tx_dropped(ns, tap):
         return 0
 
 
+# The namespace's TCP counters that tell why the host retransmitted (nstat's names).
+NSTAT_KEYS = ("TcpRetransSegs", "TcpExtTCPFastRetrans", "TcpExtTCPSackRecovery", "TcpExtTCPSACKReorder",
+              "TcpExtTCPTSReorder", "TcpExtTCPLossProbes", "TcpExtTCPTimeouts", "TcpExtTCPLostRetransmit",
+              "TcpExtTCPSlowStartRetrans", "TcpExtTCPDSACKRecv", "TcpExtTCPOFOQueue")
+
+
+def nstat(ns):
+    """The namespace's absolute SNMP counters (nstat -as: no history file touched)."""
+    values = {}
+    for line in run(["ip", "netns", "exec", ns, "nstat", "-asz"], check=False).splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[1].isdigit():
+            values[words[0]] = int(words[1])
+    return values
+
+
+def nstat_delta(before, after):
+    return " ".join(f"{k.replace('TcpExtTCP', '').replace('Tcp', '')} {after.get(k, 0) - before.get(k, 0)}"
+                    for k in NSTAT_KEYS if after.get(k, 0) != before.get(k, 0))
+
+
 def guest_command(args, ns, tap, target, offload):
     """`nimbus run` of TARGET on the tap: the same runner options (and so the same QEMU command
     but for the kernel, its command line and the initrd) for both guests."""
@@ -102,6 +129,7 @@ def measure(args, ns, tap, target, offload):
     vm = subprocess.Popen(guest_command(args, ns, tap, target, offload), stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines = []
+    reader = None
     try:
         # readline blocks: a timer kills the VM (ending its output) if it never gets ready.
         deadline = time.monotonic() + BOOT_TIMEOUT
@@ -125,10 +153,19 @@ def measure(args, ns, tap, target, offload):
         else:
             features = next((l.strip() for l in lines if re.search(r"eth0: .* link up", l)), "?")
             features = features.split(", ", 1)[-1]
+        # The guest's console from here on, read by a thread so that it never blocks the guest.
+        reader = threading.Thread(target=lambda: lines.extend(iter(vm.stdout.readline, "")), daemon=True)
+        reader.start()
         dropped = tap_tx_dropped(ns, tap)
+        counters = nstat(ns) if args.nstat else None
         down = iperf3(ns, args.seconds, False, args.streams)
         dropped = tap_tx_dropped(ns, tap) - dropped
+        if args.nstat:
+            between = nstat(ns)
+            print(f"    host nstat, host->guest: {nstat_delta(counters, between)}", flush=True)
         up = iperf3(ns, args.seconds, True, args.streams)
+        if args.nstat:
+            print(f"    host nstat, guest->host: {nstat_delta(between, nstat(ns))}", flush=True)
         return features, down + (dropped,), up
     finally:
         try:
@@ -136,6 +173,11 @@ def measure(args, ns, tap, target, offload):
         except ProcessLookupError:
             pass
         vm.wait(timeout=10)
+        if reader:
+            reader.join(timeout=5)
+        if args.guest_log:
+            with open(args.guest_log, "a") as log:
+                log.write(f"=== {target} {offload}\n" + "".join(lines))
 
 
 def summary(results, targets):
@@ -170,6 +212,8 @@ def main():
     p.add_argument("--streams", type=int, default=1)
     p.add_argument("--offload", default="all,csum,none", help="Nimbus's --net-offload settings (Linux: all)")
     p.add_argument("--repeat", type=int, default=1, help="boots of every configuration (medians)")
+    p.add_argument("--guest-log", help="append every guest's console output to this file")
+    p.add_argument("--nstat", action="store_true", help="print the host's TCP retransmission counters per test")
     args = p.parse_args()
     args.icount = False  # boot_bench.linux_boot_options: the host's TSC frequency
     args.build = os.path.abspath(args.build)

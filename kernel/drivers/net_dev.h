@@ -27,6 +27,9 @@ struct TransmitOffload {
     uint16_t csum_offset = 0;      // from csum_start: where the 16-bit result goes
     uint16_t tcp4_segment_size = 0; // non-zero: cut this TCP/IPv4 frame into segments of this MSS
     uint16_t header_length = 0;     // Ethernet + IPv4 + TCP header bytes, with segmentation
+    // The frame's flow's queue choice (net::PacketMeta::tx_queue_key): a multiqueue NIC sends
+    // it on queue key mod its queues, so one flow stays on one queue; 0: the calling CPU's.
+    uint32_t queue_key = 0;
 };
 
 // A received frame and what the device checked.
@@ -75,7 +78,7 @@ public:
     // The device may deliver coalesced TCP/IPv4 frames of up to 64 KiB (LRO, GUEST_TSO4).
     bool can_receive_coalesced() const { return m_lro4; }
     // Receive (and transmit) queues in use: frames carry their queue's number; transmit uses
-    // the calling CPU's queue.
+    // the frame's flow's queue (TransmitOffload::queue_key), else the calling CPU's.
     uint16_t queue_count() const { return m_queue_count; }
     NetStats& stats() { return m_stats; }
 

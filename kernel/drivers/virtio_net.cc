@@ -15,14 +15,17 @@
 //
 // Multiqueue (MQ with the control queue): one receive/transmit queue pair per vCPU, as many
 // as the device offers (up to kMaxPairs), each pair's queues interrupting on CPU k; frames
-// name their receive queue (the stack keeps per-queue bursts), transmit takes the calling
-// CPU's pair. The control queue's VQ_PAIRS_SET switches the device over after DRIVER_OK;
+// name their receive queue (the stack keeps per-queue bursts); transmit takes the pair of the
+// frame's flow (its queue key: a TCP connection's, chosen round robin) so that a flow never
+// leaves through two queues and the host's tap keeps its receive on one queue too, else the
+// calling CPU's pair. The control queue's VQ_PAIRS_SET switches the device over after DRIVER_OK;
 // until it answers, only pair 0 carries traffic.
 //
 // Offloads, where the device offers them: checksums both ways (CSUM, GUEST_CSUM), TSO
 // (HOST_TSO4) and coalesced receive (GUEST_TSO4, "LRO": frames up to 64 KiB arrive over
 // several mergeable buffers and are gathered into one; only with mergeable buffers, else the
 // driver negotiates again without it).
+#include <core/clock.h>
 #include <core/console.h>
 #include <core/cpu.h>
 #include <core/entropy.h>
@@ -59,6 +62,9 @@ constexpr size_t kMaxFrameBytes = 65535 + 14;    // the largest coalesced frame 
 constexpr uint16_t kMaxRxBuffers = (kMaxFrameBytes + kHeaderBytes + kRxBufferBytes - 1) / kRxBufferBytes;
 constexpr uint16_t kMaxTxChain = (kNetMaxSegmentedFrame + kHeaderBytes + kTxSlotBytes - 1) / kTxSlotBytes;
 constexpr uint16_t kNoSlot = 0xffff;
+// A full transmit ring: how long transmit waits for the device to free room, polling.
+constexpr uint64_t kTxFullWaitNs = 2'000'000;
+constexpr uint64_t kTxFullPollNs = 20'000;
 // 2 * pairs + the control queue, each with its own vector and thread (Transport's limit, 16).
 constexpr uint16_t kMaxPairs = 7;
 static_assert(kMaxPairs <= kMaxNetQueues);
@@ -461,11 +467,16 @@ Result<void> NetDeviceImpl::transmit(const uint8_t* frame, size_t length, const 
     uint16_t slots = uint16_t((bytes + kTxSlotBytes - 1) / kTxSlotBytes);
     if (slots > kMaxTxChain)
         return Errno::MSGSIZE;
-    // The calling CPU's pair (a thread that moves on meanwhile only shares a lock).
+    // The frame's flow's pair, else the calling CPU's (a thread that moves on meanwhile only
+    // shares a lock).
     uint16_t p = 0;
     if (m_pair_count > 1) {
-        core::PreemptGuard preempt;
-        p = uint16_t(core::this_cpu().id % m_pair_count);
+        unsigned cpu = 0;
+        if (offload.queue_key == 0) {
+            core::PreemptGuard preempt;
+            cpu = core::this_cpu().id;
+        }
+        p = choose_transmit_pair(offload.queue_key, cpu, m_pair_count);
     }
     Pair& pair = m_pairs[p];
     ksync::MutexGuard guard(pair.tx_lock);
@@ -476,9 +487,22 @@ Result<void> NetDeviceImpl::transmit(const uint8_t* frame, size_t length, const 
     // interrupts were being re-armed may bring no interrupt, so take them now.
     if ((pair.tx_free_count < slots || pair.tx.free_descriptors() < slots) && pair.tx.enable_interrupts())
         reclaim_tx(pair);
-    if (pair.tx_free_count < slots || pair.tx.free_descriptors() < slots) {
-        m_stats.tx_ring_full.fetch_add(1, std::memory_order_relaxed);
-        return Errno::NOBUFS;
+    // A full ring: a few super-segments of 33 slots fill it, and a dropped one costs TCP a
+    // whole window of retransmissions. The device works in its own thread and frees the ring
+    // within microseconds: wait for it, briefly (the sender is held back, as a full queue
+    // would hold back Linux's), then give up (a stopped device must not stall the stack).
+    for (uint64_t deadline = 0; pair.tx_free_count < slots || pair.tx.free_descriptors() < slots;) {
+        uint64_t now = core::monotonic_ns();
+        if (deadline == 0)
+            deadline = now + kTxFullWaitNs;
+        if (now >= deadline) {
+            m_stats.tx_ring_full.fetch_add(1, std::memory_order_relaxed);
+            return Errno::NOBUFS;
+        }
+        core::sleep_ns(kTxFullPollNs);
+        reclaim_tx(pair);
+        if (pair.tx_broken)
+            return Errno::IO;
     }
     // Header and frame fill the slots in order, one descriptor per slot.
     Segment segments[kMaxTxChain];

@@ -46,6 +46,13 @@ struct PacketMeta {
     // informative only — every layer checks the bytes as it would for any packet.
     GsoType gso_type = GsoType::None;
     uint16_t gso_size = 0;
+    // Transmit: the packet's flow's choice of the device's transmit queue (a multiqueue NIC
+    // takes queue tx_queue_key mod its queues), the same for every packet of the flow: one
+    // flow never leaves through two queues, whose packets the device would interleave in any
+    // order, and a host that steers a flow's receive to the queue the guest last sent it on
+    // (Linux's multiqueue tap) keeps it on one receive queue too. 0: no flow's — the sending
+    // CPU's queue (ARP, ICMP, UDP, resets for no connection).
+    uint32_t tx_queue_key = 0;
 };
 
 // The storage behind a Packet. Only Packet and PacketQueue touch it.

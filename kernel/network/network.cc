@@ -47,6 +47,7 @@ public:
     Result<void> transmit(net::Packet frame) override
     {
         drivers::TransmitOffload offload;
+        offload.queue_key = frame.meta().tx_queue_key;
         if (frame.meta().checksum_needed) {
             // PacketMeta counts from the buffer's start, the driver from the frame's.
             if (frame.meta().checksum_start < frame.data_offset())
@@ -521,11 +522,27 @@ void flush_transmit(uint64_t tcp_timeout_ns, uint64_t nic_timeout_ns)
                      st.tx_packets.load(std::memory_order_relaxed), segmented,
                      st.rx_packets.load(std::memory_order_relaxed), coalesced,
                      st.rx_bad_header.load(std::memory_order_relaxed));
+        // Frames dropped inside the guest, which the host sees as losses (its retransmissions).
+        uint64_t ring_full = st.tx_ring_full.load(std::memory_order_relaxed);
+        uint64_t no_memory = 0;
+        for (uint16_t q = 0; q < drivers::kMaxNetQueues; q++)
+            no_memory += g_interfaces[i]->queue(q).rx_no_memory; // (a receive thread's: a snapshot)
+        if (ring_full || no_memory)
+            log_info("%s: %lu frames dropped for a full transmit ring, %lu received ones for want of memory",
+                     nic.name(), ring_full, no_memory);
         for (uint16_t q = 0; nic.queue_count() > 1 && q < nic.queue_count() && q < drivers::kMaxNetQueues; q++)
             log_info("%s: queue %u: rx %lu frames, tx %lu frames", nic.name(), q,
                      st.rx_queue_packets[q].load(std::memory_order_relaxed),
                      st.tx_queue_packets[q].load(std::memory_order_relaxed));
     }
+    // How TCP's segments came in: through net channels, or the ordinary path and why.
+    net::ChannelStats& ch = g_stack->tcp().channel_stats();
+    uint64_t queued = ch.queued.load(std::memory_order_relaxed);
+    uint64_t full = ch.full.load(std::memory_order_relaxed);
+    uint64_t diverted = ch.diverted.load(std::memory_order_relaxed);
+    if (queued || full || diverted)
+        log_info("tcp: %lu segments through net channels, %lu past a full one, %lu diverted (%lu from a second "
+                 "receive queue)", queued, full, diverted, ch.other_queue.load(std::memory_order_relaxed));
 }
 
 bool wait_configured(uint64_t timeout_ns)

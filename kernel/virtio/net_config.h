@@ -91,6 +91,18 @@ struct NetQueueSizes {
 Result<NetQueueSizes> choose_net_queue_sizes(uint16_t device_rx, uint16_t device_tx, bool legacy,
                                              const NetQueueLimits& limits);
 
+// The transmit queue pair (< pairs) of a frame: its flow's, queue_key mod pairs, when it has a
+// key (drivers::TransmitOffload::queue_key), else the sending CPU's. A flow's frames never
+// take two queues — the device serves its queues independently and would interleave them in
+// any order — and Linux's multiqueue tap steers a flow's frames to the guest on the queue it
+// last saw the guest send the flow on, so the flow's receive stays on one queue too.
+inline uint16_t choose_transmit_pair(uint32_t queue_key, unsigned cpu, uint16_t pairs)
+{
+    if (pairs <= 1)
+        return 0;
+    return uint16_t(queue_key != 0 ? queue_key % pairs : cpu % pairs);
+}
+
 // [§5.1.6] struct virtio_net_hdr.
 constexpr uint8_t kNetHdrNeedsCsum = 1;
 constexpr uint8_t kNetHdrDataValid = 2;

@@ -25,6 +25,11 @@ Cases (--case, repeatable; all by default):
               a vnet header offers HOST_TSO4) and its exit line must show frames the device cut.
   * lro:      host -> guest, the same the other way round: the feature line must say `lro4`
               (GUEST_TSO4) and the exit line must show coalesced frames received.
+  * flows:    (--cpus 2, multi_queue tap) 4 connections at once from one process (as iperf3 -P 4),
+              8 MiB echoed on each: the guest transmits each flow on its connection's queue pair, so
+              both receive and both transmit queues must carry at least a third of the frames, and
+              almost no segment of a channelled flow may come through a second receive queue (the
+              exit line of the net channels).
   * mq:       (--cpus 2 or more on q35/pc: the tap is created multi_queue) the driver must
               use one queue pair per vCPU; `net_echo tcp-server` in the guest echoes
               --conns connections that several `net_echo tcp-client` processes in the
@@ -37,7 +42,7 @@ reason (never skipped silently). Names carry the test's pid, so parallel runs do
 the namespace, dnsmasq and QEMU are removed in `finally` whatever happened. Every wait is bounded.
 
 usage: net_tap_test.py --nimbus NIMBUS --kernel KERNEL --app NET_ECHO [--machine M] [--cpus N]
-                       [--case dhcp|static|synflood|tso|lro]... [--bytes N]
+                       [--case dhcp|static|synflood|tso|lro|mq|flows]... [--bytes N]
 """
 import argparse
 import os
@@ -57,7 +62,7 @@ HOST_ADDR = "198.18.0.1"
 GUEST_STATIC = "198.18.0.2"
 DHCP_FIRST, DHCP_LAST = "198.18.0.50", "198.18.0.60"
 PORT = 7777
-CASES = ("dhcp", "static", "synflood", "tso", "lro", "mq")
+CASES = ("dhcp", "static", "synflood", "tso", "lro", "mq", "flows")
 
 
 class Failure(Exception):
@@ -414,6 +419,90 @@ def case_mq(args, ns):
             raise Failure(f"queue {q} carried little traffic (rx {rx}, tx {tx}): {queues}")
 
 
+def case_flows(args, ns):
+    """Four connections at once from one process, as `iperf3 -P 4` opens them: the guest sends
+    each flow's segments on one queue pair (its TCP connection's key), the tap steers each
+    flow's receive to the queue the guest sends it on, so both receive queues carry about half
+    of the traffic and no segment of a channelled flow comes through a second queue."""
+    if args.cpus != 2:
+        raise Failure("the flows case needs --cpus 2")
+    conns, size = 4, 8 << 20
+    out = guest(args, ns, STATIC_BOOT, ["tcp-server", str(PORT), str(conns)], unique_mac(0x4f))
+    expect_listening(out)
+    status, text = ns.run([sys.executable, os.path.abspath(__file__), "--echo-flows", GUEST_STATIC, str(PORT),
+                           str(conns), str(size)], timeout=400, check=False)
+    if status != 0 or f"echo-flows ok: {conns} x {size}" not in text:
+        raise Failure(f"the echo flows (namespace): status {status}: {text.strip()}\n{out.text()}")
+    finish_guest(out, f"served {conns} connections, {conns * size} bytes")
+    queues = {}
+    for q in range(args.cpus):
+        m = out.wait_for(rf"eth0: queue {q}: rx (\d+) frames, tx (\d+) frames", 0)
+        if not m:
+            raise Failure(f"no exit line for queue {q}\n{out.text()}")
+        queues[q] = (int(m.group(1)), int(m.group(2)))
+    channels = out.wait_for(r"tcp: (\d+) segments through net channels, (\d+) past a full one, (\d+) diverted "
+                            r"\((\d+) from a second receive queue\)", 0)
+    if not channels:
+        raise Failure(f"no net channel line at exit\n{out.text()}")
+    queued, second = int(channels.group(1)), int(channels.group(4))
+    print(f"  {conns} connections at once x {size} bytes; per queue (rx, tx): {queues}; {channels.group(0)}",
+          flush=True)
+    for way, index in (("rx", 0), ("tx", 1)):
+        total = sum(q[index] for q in queues.values())
+        for q, counts in queues.items():
+            if counts[index] < total // 3:
+                raise Failure(f"queue {q} carried {counts[index]} of {total} {way} frames: the flows did not "
+                              f"spread over the queues {queues}")
+    if second > max(50, queued // 50):
+        raise Failure(f"{second} segments of channelled flows came through a second receive queue "
+                      f"({queued} through channels): the flows moved between queues")
+
+
+def echo_flows(addr, port, conns, size):
+    """`conns` connections to the guest's echo server at once, each sending `size` bytes of its
+    own pattern and checking the echo byte for byte (runs in the namespace)."""
+    errors = []
+
+    def flow(index):
+        try:
+            pattern = bytes((i * 7 + index * 13) & 0xff for i in range(65536))
+            with socket.create_connection((addr, port), timeout=60) as s:
+                s.settimeout(60)
+                received = bytearray()
+
+                def reader():
+                    while len(received) < size:
+                        chunk = s.recv(1 << 16)
+                        if not chunk:
+                            break
+                        received.extend(chunk)
+                t = threading.Thread(target=reader)
+                t.start()
+                sent = 0
+                while sent < size:
+                    n = min(len(pattern), size - sent)
+                    s.sendall(pattern[:n])
+                    sent += n
+                s.shutdown(socket.SHUT_WR)
+                t.join(300)
+                expected = (pattern * (size // len(pattern) + 1))[:size]
+                if bytes(received) != expected:
+                    errors.append(f"connection {index}: {len(received)} bytes back, echo differs")
+        except OSError as e:
+            errors.append(f"connection {index}: {e}")
+
+    threads = [threading.Thread(target=flow, args=(i,)) for i in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(360)
+    if errors:
+        print("; ".join(errors))
+        return 1
+    print(f"echo-flows ok: {conns} x {size}")
+    return 0
+
+
 # --- the SYN flood (runs inside the namespace: `net_tap_test.py --flood ...`) -------------------
 
 def checksum(data):
@@ -556,6 +645,9 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--flood":
         target, port, count, rate, limit, tap = sys.argv[2:8]
         return flood(target, int(port), int(count), int(rate), float(limit), tap)
+    if len(sys.argv) > 1 and sys.argv[1] == "--echo-flows":
+        addr, port, conns, size = sys.argv[2:6]
+        return echo_flows(addr, int(port), int(conns), int(size))
     p = argparse.ArgumentParser()
     p.add_argument("--nimbus", required=True)
     p.add_argument("--kernel", required=True)
@@ -583,7 +675,7 @@ def main():
                 signal.alarm(args.case_timeout)
                 ns.open()
                 {"dhcp": case_dhcp, "static": case_static, "synflood": case_synflood, "tso": case_tso,
-                 "lro": case_lro, "mq": case_mq}[name](args, ns)
+                 "lro": case_lro, "mq": case_mq, "flows": case_flows}[name](args, ns)
             except Failure as e:
                 problem = str(e)
             except Exception as e:  # a bug here or a host problem: still a failure with its reason

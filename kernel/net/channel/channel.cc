@@ -55,22 +55,22 @@ void Channel::unref()
         m_retire(this, m_retire_context);
 }
 
-bool Channel::push(Packet& packet, const void* producer, bool& was_empty)
+PushResult Channel::push(Packet& packet, const void* producer, bool& was_empty)
 {
     if (!accepting())
-        return false;
+        return PushResult::Closed;
     const void* owner = m_producer.load(std::memory_order_relaxed);
     if (owner != producer) {
         if (owner != nullptr)
-            return false;
+            return PushResult::OtherProducer;
         if (!m_producer.compare_exchange_strong(owner, producer, std::memory_order_relaxed) && owner != producer)
-            return false;
+            return PushResult::OtherProducer;
     }
     was_empty = m_ring.is_empty();
     if (!m_ring.push(packet.m_buffer))
-        return false;
+        return PushResult::Full;
     packet.m_buffer = nullptr;
-    return true;
+    return PushResult::Queued;
 }
 
 void Channel::notify()
@@ -115,15 +115,19 @@ Channel* offer_to_channel(Channel& channel, Packet& frame, const Ipv4Header& ip,
     frame.mark_network_header();
     frame.pull(ip.header_length);
     frame.mark_transport_header();
-    if (channel.push(frame, burst.producer, was_empty)) {
+    PushResult pushed = channel.push(frame, burst.producer, was_empty);
+    if (pushed == PushResult::Queued) {
         stats.queued.fetch_add(1, std::memory_order_relaxed);
         return &channel;
     }
     frame.push(transport_offset); // back to the frame it was
-    if (channel.accepting())
+    if (pushed == PushResult::Full) {
         stats.full.fetch_add(1, std::memory_order_relaxed);
-    else
+    } else {
         stats.diverted.fetch_add(1, std::memory_order_relaxed);
+        if (pushed == PushResult::OtherProducer)
+            stats.other_queue.fetch_add(1, std::memory_order_relaxed);
+    }
     channel.divert(burst.number);
     channel.unref();
     return nullptr;

@@ -81,6 +81,18 @@ struct ChannelStats {
     std::atomic<uint64_t> full{ 0 };       // a full channel: the packet took the ordinary path
     std::atomic<uint64_t> diverted{ 0 };   // packets of a channelled flow sent the ordinary way
     std::atomic<uint64_t> consumed{ 0 };   // packets the owner's context took off channels
+    // Packets of a channelled flow that arrived through a receive queue other than the
+    // channel's producer (the host moved the flow to another queue): the ordinary path.
+    // Included in `diverted`.
+    std::atomic<uint64_t> other_queue{ 0 };
+};
+
+// What Channel::push did with a packet.
+enum class PushResult {
+    Queued,
+    Closed,        // not accepting packets now
+    OtherProducer, // another receive queue is the channel's producer
+    Full,
 };
 
 class Channel : private ksync::RcuHead {
@@ -117,10 +129,10 @@ public:
     void unref();
 
     // --- producer (one receive thread) ---
-    // Queues `packet` (taken on success). False, the packet left with the caller, when the
+    // Queues `packet` (taken when Queued). Otherwise the packet stays with the caller: the
     // channel does not accept packets now, `producer` is not its producer (the first to
     // push), or it is full. `was_empty` tells whether the ring held nothing before.
-    bool push(Packet& packet, const void* producer, bool& was_empty);
+    PushResult push(Packet& packet, const void* producer, bool& was_empty);
     // Tells the listener (if any) that packets were queued.
     void notify();
     // Per-burst diversion: once a packet of the flow took the ordinary path, the rest of the

@@ -290,6 +290,7 @@ Result<void> Ipv4::cut_and_send(Interface& interface, Ipv4Address next_hop, cons
             m_stats.tx_errors++;
             return Errno::NOBUFS;
         }
+        piece.meta().tx_queue_key = packet.meta().tx_queue_key; // the flow's transmit queue
         uint8_t* out = piece.data();
         lib::mem_copy(out, original, headers);
         lib::mem_copy(out + headers, original + headers + offset, n);

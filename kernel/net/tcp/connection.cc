@@ -284,6 +284,7 @@ void Connection::emit(uint32_t seq, uint8_t flags, Payload payload, Instant now,
 {
     OutgoingSegment out;
     out.segment_size = segment_size;
+    out.tx_queue_key = m_config.tx_queue_key;
     Header& h = out.header;
     h.source = m_tuple.local_address;
     h.destination = m_tuple.remote_address;
@@ -318,6 +319,7 @@ void Connection::send_ack(Instant now)
 void Connection::send_rst(uint32_t seq)
 {
     OutgoingSegment out;
+    out.tx_queue_key = m_config.tx_queue_key;
     Header& h = out.header;
     h.source = m_tuple.local_address;
     h.destination = m_tuple.remote_address;

@@ -61,6 +61,11 @@ struct Config {
     // The TOS's ECN bits stay 0 (Not-ECT): they are TCP's, and it does not negotiate ECN.
     uint8_t ip_tos = 0;
     uint8_t ip_ttl = 64; // net.ipv4.ip_default_ttl
+    // The connection's transmit queue key (PacketMeta::tx_queue_key), on every segment it
+    // sends; the layer (Tcp) hands out a new one per connection, round robin, so that the
+    // connections of a burst spread evenly over a NIC's queues. A listener's is the first of
+    // those it gives its connections (Listener). 0: none.
+    uint32_t tx_queue_key = 0;
 };
 
 // A segment to send. The payload points into the connection's send buffer and stays valid
@@ -72,6 +77,8 @@ struct OutgoingSegment {
     // bytes, each a full segment with this header's options; whoever sends it cuts it there
     // (the device, or IPv4 output in software), FIN and PSH staying on the last piece.
     uint16_t segment_size = 0;
+    // The sending connection's Config::tx_queue_key (0 for a reset to no connection).
+    uint32_t tx_queue_key = 0;
 };
 
 // Poll events, as the socket layer needs them.

@@ -22,7 +22,7 @@ FourTuple tuple_of(const Segment& s)
 } // namespace
 
 Listener::Listener(const ListenerConfig& config, Output& output)
-    : m_config(config), m_output(output)
+    : m_config(config), m_output(output), m_next_tx_queue_key(config.connection.tx_queue_key)
 {
 }
 
@@ -127,6 +127,16 @@ bool Listener::check_cookie(const Segment& ack, Instant now, NegotiatedOptions& 
     return true;
 }
 
+Config Listener::next_connection_config()
+{
+    Config config = m_config.connection;
+    if (config.tx_queue_key != 0) {
+        config.tx_queue_key = m_next_tx_queue_key;
+        m_next_tx_queue_key = m_next_tx_queue_key + 1 == 0 ? 1 : m_next_tx_queue_key + 1;
+    }
+    return config;
+}
+
 void Listener::send_cookie_syn_ack(const Segment& syn, Instant now)
 {
     Cookie cookie = make_cookie(syn, now);
@@ -188,7 +198,7 @@ void Listener::on_segment(const Segment& segment, Instant now)
                 m_stats.accept_queue_full++; // the peer retransmits; maybe room then
                 return;
             }
-            Result<Connection*> created = Connection::create(m_config.connection, m_output, tuple);
+            Result<Connection*> created = Connection::create(next_connection_config(), m_output, tuple);
             if (created.is_error()) {
                 m_stats.allocation_failures++;
                 return;
@@ -223,7 +233,7 @@ void Listener::on_segment(const Segment& segment, Instant now)
             send_cookie_syn_ack(segment, now);
         return;
     }
-    Result<Connection*> created = Connection::create(m_config.connection, m_output, tuple);
+    Result<Connection*> created = Connection::create(next_connection_config(), m_output, tuple);
     if (created.is_error()) {
         m_stats.allocation_failures++;
         return;

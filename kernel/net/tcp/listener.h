@@ -75,8 +75,13 @@ private:
     uint32_t cookie_hash(const FourTuple& tuple, uint32_t counter, uint32_t peer_isn,
                          uint32_t mss_index, uint32_t option_bits) const;
 
+    // The configuration of the next connection: the listener's, with the next transmit queue
+    // key (round robin from the listener's own, so that its connections spread over queues).
+    Config next_connection_config();
+
     ListenerConfig m_config;
     Output& m_output;
+    uint32_t m_next_tx_queue_key = 0;
     Connection** m_syn_queue = nullptr; // m_syn_count entries used
     size_t m_syn_count = 0;
     Connection** m_accept_queue = nullptr; // FIFO, m_accept_count entries from index 0

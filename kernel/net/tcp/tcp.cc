@@ -468,6 +468,7 @@ Result<void> Tcp::listen(Endpoint& e, size_t backlog)
     config.backlog = backlog;
     config.syn_backlog = backlog > kMinSynBacklog ? backlog : kMinSynBacklog;
     config.cookie_key = m_cookie_key;
+    config.connection.tx_queue_key = take_tx_queue_key();
     e.m_listener = TRY(Listener::create(config, e));
     e.m_kind = EndpointKind::Listening;
     settle(e);
@@ -508,6 +509,7 @@ Result<void> Tcp::connect(Endpoint& e, Ipv4Endpoint remote)
 
     Config config = e.m_config;
     config.mss = mss_for_mtu(ip.path_mtu(remote.address));
+    config.tx_queue_key = take_tx_queue_key();
     FourTuple tuple{ source, port, remote.address, remote.port };
     Connection* c = TRY(Connection::create(config, e, tuple));
     c->set_segment_offload(offload_for(ip, remote.address));
@@ -818,6 +820,14 @@ void Tcp::transmit(const OutgoingSegment& segment)
     queue_segment(segment, 0, m_defaults.ip_ttl); // (a RST for no endpoint: no socket's options)
 }
 
+uint32_t Tcp::take_tx_queue_key()
+{
+    uint32_t key = m_next_tx_queue_key++;
+    if (m_next_tx_queue_key == 0)
+        m_next_tx_queue_key = 1;
+    return key;
+}
+
 void Tcp::queue_segment(const OutgoingSegment& segment, uint8_t tos, uint8_t ttl)
 {
     size_t length = header_size(segment.header.options) + segment.payload.size();
@@ -836,6 +846,7 @@ void Tcp::queue_segment(const OutgoingSegment& segment, uint8_t tos, uint8_t ttl
     meta.checksum_needed = true;
     meta.checksum_start = static_cast<uint16_t>(packet.data_offset());
     meta.checksum_offset = kChecksumFieldOffset;
+    meta.tx_queue_key = segment.tx_queue_key;
     if (segment.segment_size != 0 && segment.payload.size() > segment.segment_size) {
         meta.gso_type = GsoType::TcpV4;
         meta.gso_size = segment.segment_size;

@@ -272,6 +272,7 @@ private:
 
     Instant now() const;
     void transmit(const OutgoingSegment& segment) override; // RSTs for no endpoint
+    uint32_t take_tx_queue_key();
     void queue_segment(const OutgoingSegment& segment, uint8_t tos, uint8_t ttl);
     void flush();
     void settle(Endpoint& endpoint);
@@ -311,6 +312,8 @@ private:
     ChannelStats m_channel_stats;
     Endpoint* m_ports[kPortBuckets] = {};
     uint16_t m_next_ephemeral;
+    // Transmit queue keys (Config::tx_queue_key) handed out round robin, never 0.
+    uint32_t m_next_tx_queue_key = 1;
     Endpoint** m_heap = nullptr;
     size_t m_heap_size = 0;
     size_t m_heap_capacity = 0;

@@ -152,18 +152,20 @@ TEST(TcpChannel, ChannelRules)
     FakeEthernet eth0("eth0", mac(2)), eth1("eth1", mac(3));
     net::Packet p = make_packet(Bytes(100, 1));
     bool was_empty = false;
-    EXPECT_FALSE(c->push(p, &eth0, was_empty)); // closed to producers
+    EXPECT_EQ(c->push(p, &eth0, was_empty), net::PushResult::Closed); // closed to producers
     EXPECT_FALSE(p.is_null());
     c->set_accepting(true);
-    ASSERT_TRUE(c->push(p, &eth0, was_empty));
+    ASSERT_EQ(c->push(p, &eth0, was_empty), net::PushResult::Queued);
     EXPECT_TRUE(was_empty);
     EXPECT_TRUE(p.is_null());
     net::Packet q = make_packet(Bytes(50, 2));
-    EXPECT_FALSE(c->push(q, &eth1, was_empty)); // eth0 is the producer now
+    EXPECT_EQ(c->push(q, &eth1, was_empty), net::PushResult::OtherProducer); // eth0 is the producer now
     size_t pushed = 1;
     while (true) {
         net::Packet r = make_packet(Bytes(10, uint8_t(pushed)));
-        if (!c->push(r, &eth0, was_empty)) {
+        net::PushResult result = c->push(r, &eth0, was_empty);
+        if (result != net::PushResult::Queued) {
+            EXPECT_EQ(result, net::PushResult::Full);
             EXPECT_FALSE(r.is_null()); // full: the caller keeps it
             break;
         }
@@ -255,8 +257,10 @@ TEST(TcpChannel, ALargeCoalescedSegmentIsClassifiedWhole)
     Channel* c = p.b.stack.classify(p.b.eth, first, { &p.b.eth, ++p.burst }, was_empty);
     ASSERT_NE(c, nullptr);
     net::Packet second = make_packet(with_payload(frames[0], seq + 3 + uint32_t(big.size()), "!"));
+    uint64_t other_queue = p.b.stack.tcp().channel_stats().other_queue.load();
     EXPECT_EQ(p.b.stack.classify(p.b.eth, second, { &queue1, p.burst }, was_empty), nullptr);
     EXPECT_FALSE(second.is_null());
+    EXPECT_EQ(p.b.stack.tcp().channel_stats().other_queue.load(), other_queue + 1); // counted as such
     c->notify();
     c->unref();
     p.b.stack.tcp().begin_batch();
