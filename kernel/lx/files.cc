@@ -729,4 +729,24 @@ lib::Result<void> AppIovecBuffer::copy_from_app(uint64_t address, void* dst, siz
     return lx::copy_from_app(dst, address, n);
 }
 
+lib::Result<void> AppIovecs::copy_in(uint64_t address, size_t count)
+{
+    if (count > fs::IovecBuffer::kMaxSegments || m_count != 0)
+        return lib::Errno::INVAL;
+    if (count == 0)
+        return {};
+    if (count > kInline) {
+        m_heap = new (std::nothrow) fs::IoVec[count];
+        if (!m_heap)
+            return lib::Errno::NOMEM;
+    }
+    m_count = count;
+    TRY(lx::copy_from_app(segments(), address, count * sizeof(fs::IoVec)));
+    TRY(fs::IovecBuffer::total_length(segments(), count));
+    for (size_t i = 0; i < count; ++i)
+        if (!app_range_ok(segments()[i].base, segments()[i].length))
+            return lib::Errno::FAULT;
+    return {};
+}
+
 } // namespace lx

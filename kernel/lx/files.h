@@ -59,4 +59,30 @@ protected:
     lib::Result<void> copy_from_app(uint64_t address, void* dst, size_t n) override;
 };
 
+// An application's iovec array (readv/writev, sendmsg/recvmsg), copied in and checked: up to
+// kInline segments on the stack — what almost every call passes — more on the heap, exactly
+// as many as given. The caller reports a count beyond fs::IovecBuffer::kMaxSegments its own
+// way (EINVAL or EMSGSIZE); copy_in answers INVAL for one.
+class AppIovecs {
+public:
+    static constexpr size_t kInline = 8;
+
+    AppIovecs() = default;
+    ~AppIovecs() { delete[] m_heap; }
+    AppIovecs(const AppIovecs&) = delete;
+    AppIovecs& operator=(const AppIovecs&) = delete;
+
+    // FAULT for the array or a segment outside the application half, INVAL for a total
+    // beyond SSIZE_MAX, NOMEM.
+    lib::Result<void> copy_in(uint64_t address, size_t count);
+    fs::IoVec* segments() { return m_heap ? m_heap : m_inline; }
+    size_t count() const { return m_count; }
+    AppIovecBuffer buffer() { return AppIovecBuffer(segments(), m_count); }
+
+private:
+    fs::IoVec m_inline[kInline];
+    fs::IoVec* m_heap = nullptr;
+    size_t m_count = 0;
+};
+
 } // namespace lx

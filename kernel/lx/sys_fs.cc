@@ -140,24 +140,6 @@ Result<size_t> do_write(int fd, uint64_t buf, size_t count)
     return f->write(b);
 }
 
-// The same for an iovec array: every segment in the application half.
-Result<void> check_iovecs(const fs::IoVec* iov, size_t count)
-{
-    for (size_t i = 0; i < count; ++i)
-        if (!app_range_ok(iov[i].base, iov[i].length))
-            return Errno::FAULT;
-    return {};
-}
-
-// Reads an iovec array from the application into `iov` (at most kMaxSegments).
-Result<size_t> copy_iovecs(fs::IoVec* iov, uint64_t address, int count)
-{
-    if (count < 0 || size_t(count) > fs::IovecBuffer::kMaxSegments)
-        return Errno::INVAL;
-    TRY(copy_from_app(iov, address, size_t(count) * sizeof(fs::IoVec)));
-    return fs::IovecBuffer::total_length(iov, size_t(count));
-}
-
 enum class VecOp { Read, Write, PRead, PWrite };
 
 int64_t do_vector(VecOp op, int fd, uint64_t iov_address, int count, int64_t offset)
@@ -165,38 +147,23 @@ int64_t do_vector(VecOp op, int fd, uint64_t iov_address, int count, int64_t off
     auto f = file(fd);
     if (f.is_error())
         return err(f.error());
-    // 1024 segments: 16 KiB, off the kernel stack.
-    static_assert(fs::IovecBuffer::kMaxSegments * sizeof(fs::IoVec) == 16384);
-    auto* iov = new (std::nothrow) fs::IoVec[fs::IovecBuffer::kMaxSegments];
-    if (!iov)
-        return err(Errno::NOMEM);
-    int64_t result;
-    auto total = copy_iovecs(iov, iov_address, count);
-    if (total.is_error()) {
-        result = err(total.error());
-    } else if (auto ok = check_iovecs(iov, size_t(count)); ok.is_error()) {
-        result = err(ok.error());
-    } else {
-        AppIovecBuffer b(iov, size_t(count));
-        Result<size_t> r = Errno::INVAL;
-        switch (op) {
-        case VecOp::Read:
-            r = f.value()->read(b);
-            break;
-        case VecOp::Write:
-            r = f.value()->write(b);
-            break;
-        case VecOp::PRead:
-            r = f.value()->pread(offset, b);
-            break;
-        case VecOp::PWrite:
-            r = f.value()->pwrite(offset, b);
-            break;
-        }
-        result = ret(r);
+    if (count < 0 || size_t(count) > fs::IovecBuffer::kMaxSegments)
+        return err(Errno::INVAL); // beyond IOV_MAX
+    AppIovecs iovecs;
+    if (auto copied = iovecs.copy_in(iov_address, size_t(count)); copied.is_error())
+        return err(copied.error());
+    AppIovecBuffer b = iovecs.buffer();
+    switch (op) {
+    case VecOp::Read:
+        return ret(f.value()->read(b));
+    case VecOp::Write:
+        return ret(f.value()->write(b));
+    case VecOp::PRead:
+        return ret(f.value()->pread(offset, b));
+    case VecOp::PWrite:
+        return ret(f.value()->pwrite(offset, b));
     }
-    delete[] iov;
-    return result;
+    return err(Errno::INVAL);
 }
 
 } // namespace

@@ -55,40 +55,13 @@ constexpr size_t cmsg_align(size_t n) { return (n + 7) & ~size_t(7); }
 constexpr size_t cmsg_len(size_t n) { return sizeof(CmsgHdr) + n; }
 constexpr size_t cmsg_space(size_t n) { return sizeof(CmsgHdr) + cmsg_align(n); }
 
-// The iovecs of one sendmsg/recvmsg: up to kInlineIovecs on the stack, more on the heap.
-class MessageIovecs {
-public:
-    static constexpr size_t kInlineIovecs = 8;
-    ~MessageIovecs() { delete[] m_heap; }
-    // Copies a msghdr's iovecs in: EMSGSIZE beyond UIO_MAXIOV, EINVAL for a total beyond
-    // SSIZE_MAX, EFAULT, NOMEM.
-    Result<void> copy_in(const MsgHdr& m)
-    {
-        if (m.iovlen > fs::IovecBuffer::kMaxSegments)
-            return Errno::MSGSIZE;
-        m_count = size_t(m.iovlen);
-        if (m_count == 0)
-            return {};
-        if (m_count > kInlineIovecs) {
-            m_heap = new (std::nothrow) fs::IoVec[m_count];
-            if (!m_heap)
-                return Errno::NOMEM;
-        }
-        TRY(copy_from_app(segments(), m.iov, m_count * sizeof(fs::IoVec)));
-        TRY(fs::IovecBuffer::total_length(segments(), m_count));
-        for (size_t i = 0; i < m_count; ++i)
-            if (!app_range_ok(segments()[i].base, segments()[i].length))
-                return Errno::FAULT;
-        return {};
-    }
-    fs::IoVec* segments() { return m_heap ? m_heap : m_inline; }
-    size_t count() const { return m_count; }
-
-private:
-    fs::IoVec m_inline[kInlineIovecs];
-    fs::IoVec* m_heap = nullptr;
-    size_t m_count = 0;
-};
+// A msghdr's iovecs copied in (AppIovecs): EMSGSIZE beyond UIO_MAXIOV, as Linux.
+Result<void> copy_message_iovecs(const MsgHdr& m, AppIovecs& iovecs)
+{
+    if (m.iovlen > fs::IovecBuffer::kMaxSegments)
+        return Errno::MSGSIZE;
+    return iovecs.copy_in(m.iov, size_t(m.iovlen));
+}
 
 // The descriptors of a sendmsg's SCM_RIGHTS messages (allocated at the first one).
 struct PassedFds {
@@ -246,8 +219,8 @@ Result<size_t> do_sendmsg(Socket& s, uint64_t msg_address, int flags)
     MsgHdr m = TRY(read_app<MsgHdr>(msg_address));
     if (m.name && m.namelen < 0)
         return Errno::INVAL;
-    MessageIovecs iov;
-    TRY(iov.copy_in(m));
+    AppIovecs iov;
+    TRY(copy_message_iovecs(m, iov));
     SocketAddress to;
     bool has_to = false;
     if (m.name) {
@@ -256,7 +229,7 @@ Result<size_t> do_sendmsg(Socket& s, uint64_t msg_address, int flags)
         TRY(copy_address_in(m.name, namelen, to));
         has_to = namelen > 0;
     }
-    AppIovecBuffer data(iov.segments(), iov.count());
+    AppIovecBuffer data = iov.buffer();
     SendRequest request { data };
     request.flags = flags;
     request.to = has_to ? &to : nullptr;
@@ -327,9 +300,9 @@ Result<size_t> do_recvmsg(Socket& s, uint64_t msg_address, int flags)
     MsgHdr m = TRY(read_app<MsgHdr>(msg_address));
     if (m.name && m.namelen < 0)
         return Errno::INVAL;
-    MessageIovecs iov;
-    TRY(iov.copy_in(m));
-    AppIovecBuffer data(iov.segments(), iov.count());
+    AppIovecs iov;
+    TRY(copy_message_iovecs(m, iov));
+    AppIovecBuffer data = iov.buffer();
     ReceiveRequest request { data };
     request.flags = flags;
     request.want_fds = true;

@@ -196,6 +196,43 @@ static void stream_pair(void)
     char a[2], b[8];
     struct iovec in[2] = { { a, 2 }, { b, sizeof b } };
     CHECK(readv(sv[0], in, 2) == 5 && memcmp(a, "ab", 2) == 0 && memcmp(b, "cde", 3) == 0);
+    // Many segments (more than the kernel keeps on its stack), the IOV_MAX limit, and a
+    // segment outside the process: readv/writev and sendmsg/recvmsg alike.
+    {
+        enum { kMany = 40 };
+        static struct iovec many[1025];
+        static char bytes[kMany];
+        for (int i = 0; i < kMany; i++) {
+            bytes[i] = (char)('A' + i % 26);
+            many[i].iov_base = &bytes[i];
+            many[i].iov_len = 1;
+        }
+        CHECK(writev(sv[1], many, kMany) == kMany);
+        char back[kMany];
+        for (int i = 0; i < kMany; i++)
+            many[i].iov_base = &back[kMany - 1 - i]; // reversed
+        CHECK(readv(sv[0], many, kMany) == kMany);
+        for (int i = 0; i < kMany; i++)
+            CHECK(back[kMany - 1 - i] == bytes[i]);
+        for (int i = 0; i < 1025; i++) {
+            many[i].iov_base = bytes;
+            many[i].iov_len = 1;
+        }
+        CHECK(writev(sv[1], many, 1025) == -1 && errno == EINVAL);
+        volatile int negative = -1; // (a constant -1 is a compile-time error)
+        CHECK(writev(sv[1], many, negative) == -1 && errno == EINVAL);
+        CHECK(writev(sv[1], many, 0) == 0);
+        struct msghdr mh = { 0 };
+        mh.msg_iov = many;
+        mh.msg_iovlen = 1025;
+        CHECK(sendmsg(sv[1], &mh, 0) == -1 && errno == EMSGSIZE);
+        mh.msg_iovlen = 20;
+        CHECK(sendmsg(sv[1], &mh, 0) == 20);
+        CHECK(recv(sv[0], back, sizeof back, 0) == 20 && memcmp(back, "AAAAAAAAAAAAAAAAAAAA", 20) == 0);
+        many[kMany / 2].iov_base = (void*)0xffffffff80000000ul; // the kernel's half
+        CHECK(writev(sv[1], many, kMany) == -1 && errno == EFAULT);
+        CHECK(recv(sv[0], back, sizeof back, MSG_DONTWAIT) == -1 && errno == EAGAIN); // nothing came through
+    }
 
     // Non-blocking: MSG_DONTWAIT, FIONBIO, SOCK_NONBLOCK.
     CHECK(recv(sv[0], buf, sizeof buf, MSG_DONTWAIT) == -1 && errno == EAGAIN);
