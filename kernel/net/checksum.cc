@@ -46,13 +46,30 @@ uint16_t sum_native(const uint8_t* data, size_t length)
         uint64_t w = load64(data + i);
         acc += (w & 0xffffffffu) + (w >> 32);
     }
-    uint64_t tail = 0;
-    for (size_t shift = 0; i < length; i++, shift += 8)
-        tail |= uint64_t(data[i]) << shift;
-    acc += (tail & 0xffffffffu) + (tail >> 32) + wide;
-    while (acc >> 16)
-        acc = (acc & 0xffff) + (acc >> 16);
-    return static_cast<uint16_t>(acc);
+    // The last 0-7 bytes, zero-padded as a little-endian word would be: 4, 2, then 1 byte.
+    size_t left = length - i;
+    if (left & 4) {
+        uint32_t w;
+        __builtin_memcpy(&w, data + i, sizeof w);
+        acc += w;
+        i += 4;
+    }
+    if (left & 2) {
+        uint16_t w;
+        __builtin_memcpy(&w, data + i, sizeof w);
+        acc += w;
+        i += 2;
+    }
+    if (left & 1)
+        acc += data[i];
+    // Fold without loops: 64 -> 33 -> 32 -> 17 -> 16 bits.
+    acc += wide;
+    acc = (acc & 0xffffffffu) + (acc >> 32);
+    acc = (acc & 0xffffffffu) + (acc >> 32);
+    uint32_t folded = static_cast<uint32_t>(acc);
+    folded = (folded & 0xffff) + (folded >> 16);
+    folded = (folded & 0xffff) + (folded >> 16);
+    return static_cast<uint16_t>(folded);
 }
 
 } // namespace
@@ -63,9 +80,8 @@ uint32_t sum_bytes(const uint8_t* data, size_t length, uint32_t sum, bool odd_st
     // half of a word is, read from its first byte, byte-swapped once more.
     uint16_t native = sum_native(data, length);
     uint32_t piece = odd_start ? native : uint16_t(native << 8 | native >> 8);
-    uint64_t acc = uint64_t(sum) + piece;
-    while (acc >> 32)
-        acc = (acc & 0xffffffffu) + (acc >> 32);
+    uint64_t acc = uint64_t(sum) + piece; // below 2^33: one end-around carry at most
+    acc = (acc & 0xffffffffu) + (acc >> 32);
     return static_cast<uint32_t>(acc);
 }
 
