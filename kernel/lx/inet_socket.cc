@@ -89,8 +89,8 @@ size_t put_int_option(void* value, size_t length, int32_t v)
 // The IPPROTO_IP options both kinds of socket keep: IP_TOS, IP_TTL and IP_MTU_DISCOVER,
 // stored and read back as Linux reads and reports them (ip_setsockopt/ip_getsockopt: an int,
 // or a single byte when shorter), and put in the IPv4 header of what the socket sends
-// (header(); TCP takes only TOS and TTL: its segments always carry DF). Guarded by the stack
-// lock.
+// (header(); TCP takes TOS, TTL and whether DF is set: Linux sets it on TCP segments for
+// WANT and DO only). Guarded by the stack lock.
 struct IpOptions {
     int32_t tos = 0;
     int32_t ttl = -1; // -1: the default
@@ -1122,7 +1122,9 @@ private:
     void apply_ip_options_locked()
     {
         net::Ipv4HeaderChoice header = m_ip_options.header();
-        tcp_layer().set_ip_header(*m_endpoint, header.tos, header.ttl);
+        // Linux sets DF on TCP segments for IP_PMTUDISC_WANT and DO only (checked on a host).
+        bool df = header.pmtu_discovery == net::PmtuDiscovery::Want || header.pmtu_discovery == net::PmtuDiscovery::Do;
+        tcp_layer().set_ip_header(*m_endpoint, header.tos, header.ttl, df);
     }
 
     void apply_keepalive_locked(bool enabled)

@@ -61,6 +61,7 @@ struct Config {
     // The TOS's ECN bits stay 0 (Not-ECT): they are TCP's, and it does not negotiate ECN.
     uint8_t ip_tos = 0;
     uint8_t ip_ttl = 64; // net.ipv4.ip_default_ttl
+    bool ip_dont_fragment = true; // DF on every segment (IP_MTU_DISCOVER WANT or DO, Linux's default)
     // The connection's transmit queue key (PacketMeta::tx_queue_key), on every segment it
     // sends; the layer (Tcp) hands out a new one per connection, round robin, so that the
     // connections of a burst spread evenly over a NIC's queues. A listener's is the first of

@@ -9,8 +9,9 @@ namespace net::tcp {
 
 namespace {
 
-// Queued with a segment: source and destination (4 bytes each), then the IPv4 TOS and TTL.
-constexpr size_t kAddressPrefix = 10;
+// Queued with a segment: source and destination (4 bytes each), then the IPv4 TOS and TTL,
+// and whether DF is set (1) or clear (0).
+constexpr size_t kAddressPrefix = 11;
 constexpr uint16_t kChecksumFieldOffset = 16; // in the TCP header
 constexpr size_t kFlowBuckets = 4096;
 constexpr size_t kMinSynBacklog = 256;
@@ -83,7 +84,7 @@ private:
 
 void Endpoint::transmit(const OutgoingSegment& segment)
 {
-    m_tcp.queue_segment(segment, m_config.ip_tos, m_config.ip_ttl);
+    m_tcp.queue_segment(segment, m_config.ip_tos, m_config.ip_ttl, m_config.ip_dont_fragment);
 }
 
 void Endpoint::state_changed(Connection&)
@@ -290,10 +291,11 @@ void Tcp::set_buffer_sizes(Endpoint& e, size_t send_size, size_t receive_size)
         (void)e.m_connection->set_buffer_sizes(send_size, receive_size); // BUSY once open
 }
 
-void Tcp::set_ip_header(Endpoint& e, uint8_t tos, uint8_t ttl)
+void Tcp::set_ip_header(Endpoint& e, uint8_t tos, uint8_t ttl, bool dont_fragment)
 {
     e.m_config.ip_tos = uint8_t(tos & ~0x3u); // [rfc3168 §5]: the ECN field is TCP's
     e.m_config.ip_ttl = ttl;
+    e.m_config.ip_dont_fragment = dont_fragment;
 }
 
 void Tcp::set_nodelay(Endpoint& e, bool nodelay)
@@ -817,7 +819,7 @@ bool Tcp::icmp_error(const IcmpErrorInfo& error)
 
 void Tcp::transmit(const OutgoingSegment& segment)
 {
-    queue_segment(segment, 0, m_defaults.ip_ttl); // (a RST for no endpoint: no socket's options)
+    queue_segment(segment, 0, m_defaults.ip_ttl, true); // (a RST for no endpoint: no socket's options)
 }
 
 uint32_t Tcp::take_tx_queue_key()
@@ -828,7 +830,7 @@ uint32_t Tcp::take_tx_queue_key()
     return key;
 }
 
-void Tcp::queue_segment(const OutgoingSegment& segment, uint8_t tos, uint8_t ttl)
+void Tcp::queue_segment(const OutgoingSegment& segment, uint8_t tos, uint8_t ttl, bool dont_fragment)
 {
     size_t length = header_size(segment.header.options) + segment.payload.size();
     Packet packet = Packet::allocate_data(length);
@@ -860,6 +862,7 @@ void Tcp::queue_segment(const OutgoingSegment& segment, uint8_t tos, uint8_t ttl
     store_be32(prefix + 4, segment.header.destination.value);
     prefix[8] = tos;
     prefix[9] = ttl;
+    prefix[10] = dont_fragment ? 1 : 0;
     m_pending.push_back(std::move(packet));
 }
 
@@ -940,6 +943,7 @@ void Tcp::flush()
         params.protocol = kProtocolNumber;
         params.tos = packet.data()[8];
         params.ttl = packet.data()[9];
+        params.dont_fragment = packet.data()[10] ? DontFragment::ByProtocol : DontFragment::Clear;
         packet.pull(kAddressPrefix);
         if (m_stack.ipv4().output(std::move(packet), params).is_error())
             m_stats.tx_errors++;

@@ -176,9 +176,10 @@ public:
     void set_nodelay(Endpoint& endpoint, bool nodelay);
     void set_cork(Endpoint& endpoint, bool cork);
     void set_keepalive(Endpoint& endpoint, bool enabled, Duration idle, Duration interval, unsigned count);
-    // IP_TOS / IP_TTL (Config::ip_tos, ip_ttl) for the segments sent from now on; the TOS's
-    // ECN bits are ignored. (ttl 0 is the caller's mistake: Linux refuses it in setsockopt.)
-    void set_ip_header(Endpoint& endpoint, uint8_t tos, uint8_t ttl);
+    // IP_TOS / IP_TTL (Config::ip_tos, ip_ttl) and DF (Config::ip_dont_fragment: Linux sets it
+    // for IP_MTU_DISCOVER WANT and DO only) for the segments sent from now on; the TOS's ECN
+    // bits are ignored. (ttl 0 is the caller's mistake: Linux refuses it in setsockopt.)
+    void set_ip_header(Endpoint& endpoint, uint8_t tos, uint8_t ttl, bool dont_fragment = true);
 
     // Binds to `local` (port 0: an ephemeral port). INVAL (not Open), ADDRNOTAVAIL (not one of
     // our addresses), ADDRINUSE (the rules of SO_REUSEADDR / SO_REUSEPORT), AGAIN (no
@@ -273,7 +274,7 @@ private:
     Instant now() const;
     void transmit(const OutgoingSegment& segment) override; // RSTs for no endpoint
     uint32_t take_tx_queue_key();
-    void queue_segment(const OutgoingSegment& segment, uint8_t tos, uint8_t ttl);
+    void queue_segment(const OutgoingSegment& segment, uint8_t tos, uint8_t ttl, bool dont_fragment);
     void flush();
     void settle(Endpoint& endpoint);
     void destroy(Endpoint& endpoint);

@@ -633,12 +633,13 @@ TEST(TcpLayer, SegmentsCarryTheEndpointsTosAndTtl)
     Tcp& server_tcp = b.stack.tcp();
     struct Header {
         uint8_t tos, ttl, flags;
+        bool df;
     };
     std::vector<Header> from_a, from_b;
     auto note = [](const Bytes& f, std::vector<Header>& into) {
         if (f.size() >= 14 + 20 + 20 && f[12] == 0x08 && f[13] == 0x00 && f[23] == net::kIpProtocolTcp) {
             EXPECT_EQ(net::fold_sum(net::sum_bytes(f.data() + 14, 20)), 0xffff); // header checksum
-            into.push_back({ f[15], f[22], f[14 + 20 + 13] });
+            into.push_back({ f[15], f[22], f[14 + 20 + 13], (f[20] & 0x40) != 0 });
         }
     };
     auto carry = [&] {
@@ -677,6 +678,7 @@ TEST(TcpLayer, SegmentsCarryTheEndpointsTosAndTtl)
     for (const Header& h : from_a) {
         EXPECT_EQ(h.tos, 0x10);
         EXPECT_EQ(h.ttl, 200);
+        EXPECT_TRUE(h.df); // by default (IP_PMTUDISC_WANT)
     }
     expect_first(from_b, 0x12, 0x28, 5); // SYN-ACK
 
@@ -699,6 +701,18 @@ TEST(TcpLayer, SegmentsCarryTheEndpointsTosAndTtl)
     }
     EXPECT_EQ(read(server_tcp, *conn), "from the client");
     EXPECT_EQ(read(client_tcp, *client), "from the server");
+
+    // DF off (IP_PMTUDISC_DONT and the like), then on again, from the next segment.
+    client_tcp.set_nodelay(*client, true); // (the server delays its ACK: no Nagle wait)
+    for (bool df : { false, true }) {
+        client_tcp.set_ip_header(*client, 0, 1, df);
+        from_a.clear();
+        ASSERT_FALSE(write(client_tcp, *client, "df?").is_error());
+        carry();
+        ASSERT_GE(from_a.size(), 1u);
+        EXPECT_EQ(from_a[0].df, df);
+        EXPECT_EQ(read(server_tcp, *conn), "df?");
+    }
 
     // A SYN to a closed port: the reset has no socket's options.
     Endpoint* stray = open(client_tcp, events);
