@@ -406,17 +406,23 @@ def case_mq(args, ns):
             raise Failure(f"client {i}: status {status}\n{p.text()}\n{out.text()}")
     took = time.monotonic() - t0
     finish_guest(out, f"served {conns} connections, {conns * size} bytes")
+    queues = queue_counts(args, out)
+    print(f"  {conns} parallel connections x {size} bytes echoed in {took:.1f} s with the boot; per queue "
+          f"(rx, tx): {queues}", flush=True)
+    for q, (rx, tx) in queues.items():
+        if rx < 100 or tx < 100:
+            raise Failure(f"queue {q} carried little traffic (rx {rx}, tx {tx}): {queues}")
+
+
+def queue_counts(args, out):
+    """{queue: (rx frames, tx frames)} from the guest's exit lines, one per queue pair."""
     queues = {}
     for q in range(args.cpus):
         m = out.wait_for(rf"eth0: queue {q}: rx (\d+) frames, tx (\d+) frames", 0)
         if not m:
             raise Failure(f"no exit line for queue {q}\n{out.text()}")
         queues[q] = (int(m.group(1)), int(m.group(2)))
-    print(f"  {conns} parallel connections x {size} bytes echoed in {took:.1f} s with the boot; per queue "
-          f"(rx, tx): {queues}", flush=True)
-    for q, (rx, tx) in queues.items():
-        if rx < 100 or tx < 100:
-            raise Failure(f"queue {q} carried little traffic (rx {rx}, tx {tx}): {queues}")
+    return queues
 
 
 def case_flows(args, ns):
@@ -434,12 +440,7 @@ def case_flows(args, ns):
     if status != 0 or f"echo-flows ok: {conns} x {size}" not in text:
         raise Failure(f"the echo flows (namespace): status {status}: {text.strip()}\n{out.text()}")
     finish_guest(out, f"served {conns} connections, {conns * size} bytes")
-    queues = {}
-    for q in range(args.cpus):
-        m = out.wait_for(rf"eth0: queue {q}: rx (\d+) frames, tx (\d+) frames", 0)
-        if not m:
-            raise Failure(f"no exit line for queue {q}\n{out.text()}")
-        queues[q] = (int(m.group(1)), int(m.group(2)))
+    queues = queue_counts(args, out)
     channels = out.wait_for(r"tcp: (\d+) segments through net channels, (\d+) past a full one, (\d+) diverted "
                             r"\((\d+) from a second receive queue\)", 0)
     if not channels:

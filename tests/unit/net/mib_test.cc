@@ -63,10 +63,7 @@ TEST(Mib, IcmpIpAndUdpCountWhatArrivedAndLeft)
 TEST(Mib, TcpOpensSegmentsEstablishedAndRetransmissions)
 {
     Host a(2), b(3);
-    a.learn(ip(10, 0, 0, 3), mac(3));
-    b.learn(ip(10, 0, 0, 2), mac(2));
-    a.eth.frames.clear();
-    b.eth.frames.clear();
+    introduce(a, b);
     EventCounter events;
     Tcp& server_tcp = b.stack.tcp();
     Tcp& client_tcp = a.stack.tcp();

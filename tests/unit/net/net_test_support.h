@@ -227,6 +227,17 @@ inline void Host::learn(net::Ipv4Address address, net::MacAddress m)
     receive(arp_frame(net::kArpOpReply, eth.mac(), m, address, eth.mac(), eth.ipv4_address()));
 }
 
+// Two hosts on one wire that know each other's MAC (no ARP exchange), nothing sent yet.
+inline void introduce(Host& a, Host& b)
+{
+    a.learn(b.eth.ipv4_address(), b.eth.mac());
+    b.learn(a.eth.ipv4_address(), a.eth.mac());
+    for (Host* h : { &a, &b }) {
+        h->eth.frames.clear();
+        h->eth.metas.clear();
+    }
+}
+
 // Frames a raw IPv4 packet to eth0 of `host` as if from the gateway (MAC 1).
 inline Bytes from_gateway(Host& host, const Bytes& ip_packet)
 {

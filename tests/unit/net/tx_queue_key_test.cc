@@ -85,12 +85,7 @@ struct Wire {
 TEST(TxQueueKey, EverySegmentOfAConnectionCarriesItsKeyAndConnectionsSpread)
 {
     Host a(2, 51), b(3, 52);
-    a.learn(ip(10, 0, 0, 3), b.eth.mac());
-    b.learn(ip(10, 0, 0, 2), a.eth.mac());
-    a.eth.frames.clear();
-    b.eth.frames.clear();
-    a.eth.metas.clear();
-    b.eth.metas.clear();
+    introduce(a, b);
     Wire wire(a, b);
     EventCounter events;
     Tcp& client_tcp = a.stack.tcp();
@@ -164,12 +159,7 @@ TEST(TxQueueKey, EverySegmentOfAConnectionCarriesItsKeyAndConnectionsSpread)
 TEST(TxQueueKey, ResetsForNoConnectionHaveNoKey)
 {
     Host a(2, 61), b(3, 62);
-    a.learn(ip(10, 0, 0, 3), b.eth.mac());
-    b.learn(ip(10, 0, 0, 2), a.eth.mac());
-    a.eth.frames.clear();
-    b.eth.frames.clear();
-    a.eth.metas.clear();
-    b.eth.metas.clear();
+    introduce(a, b);
     Wire wire(a, b);
     EventCounter events;
     Endpoint* stray = open(a.stack.tcp(), events);
@@ -192,12 +182,7 @@ TEST(TxQueueKey, SoftwareSegmentationKeepsTheKey)
     features.tso4 = true;
     a.eth.set_features(features);
     a.eth.device_checksums = true;
-    a.learn(ip(10, 0, 0, 3), b.eth.mac());
-    b.learn(ip(10, 0, 0, 2), a.eth.mac());
-    a.eth.frames.clear();
-    b.eth.frames.clear();
-    a.eth.metas.clear();
-    b.eth.metas.clear();
+    introduce(a, b);
     Wire wire(a, b);
     EventCounter events;
     Endpoint* server = open(b.stack.tcp(), events);
