@@ -81,11 +81,20 @@ public:
         size_t touched_count = 0;
         bool sweep_wanted = false; // a channel went from empty to not empty
         uint64_t burst = 1;
-        uint64_t rx_no_memory = 0;
+        // Frames dropped for want of packet memory (the queue's thread adds, others read).
+        std::atomic<uint64_t> rx_no_memory{ 0 };
     };
     // The receive queue `index` (a driver's number past the last is folded onto queue 0:
     // never the case for ours).
     ReceiveQueue& queue(uint16_t index) { return m_queues[index < drivers::kMaxNetQueues ? index : 0]; }
+    // Received frames the stack dropped for want of memory, over all queues.
+    uint64_t rx_no_memory() const
+    {
+        uint64_t n = 0;
+        for (const ReceiveQueue& q : m_queues)
+            n += q.rx_no_memory.load(std::memory_order_relaxed);
+        return n;
+    }
 
 private:
     ReceiveQueue m_queues[drivers::kMaxNetQueues];
@@ -248,8 +257,7 @@ void on_frame(void* context, const drivers::ReceivedFrame& frame)
     NicInterface::ReceiveQueue* queue = &nic->queue(frame.queue);
     net::Packet packet = net::Packet::allocate_data(frame.length);
     if (!packet) {
-        // (one writer, the queue's thread; /proc/net/dev reads it without the lock)
-        __atomic_store_n(&queue->rx_no_memory, queue->rx_no_memory + 1, __ATOMIC_RELAXED);
+        queue->rx_no_memory.fetch_add(1, std::memory_order_relaxed);
         return;
     }
     lib::mem_copy(packet.data(), frame.data, frame.length);
@@ -524,9 +532,7 @@ void flush_transmit(uint64_t tcp_timeout_ns, uint64_t nic_timeout_ns)
                      st.rx_bad_header.load(std::memory_order_relaxed));
         // Frames dropped inside the guest, which the host sees as losses (its retransmissions).
         uint64_t ring_full = st.tx_ring_full.load(std::memory_order_relaxed);
-        uint64_t no_memory = 0;
-        for (uint16_t q = 0; q < drivers::kMaxNetQueues; q++)
-            no_memory += g_interfaces[i]->queue(q).rx_no_memory; // (a receive thread's: a snapshot)
+        uint64_t no_memory = g_interfaces[i]->rx_no_memory();
         if (ring_full || no_memory)
             log_info("%s: %lu frames dropped for a full transmit ring, %lu received ones for want of memory",
                      nic.name(), ring_full, no_memory);
@@ -594,9 +600,7 @@ void for_each_interface_counters(void (*visit)(const net::InterfaceCounters& cou
         c.rx_bytes = st.rx_bytes.load(std::memory_order_relaxed);
         c.rx_packets = st.rx_packets.load(std::memory_order_relaxed);
         c.rx_errors = st.rx_bad_header.load(std::memory_order_relaxed);
-        c.rx_dropped = st.rx_no_receiver.load(std::memory_order_relaxed);
-        for (uint16_t q = 0; q < drivers::kMaxNetQueues; q++)
-            c.rx_dropped += __atomic_load_n(&interface.queue(q).rx_no_memory, __ATOMIC_RELAXED);
+        c.rx_dropped = st.rx_no_receiver.load(std::memory_order_relaxed) + interface.rx_no_memory();
         c.tx_bytes = st.tx_bytes.load(std::memory_order_relaxed);
         c.tx_packets = st.tx_packets.load(std::memory_order_relaxed);
         c.tx_dropped = st.tx_ring_full.load(std::memory_order_relaxed);

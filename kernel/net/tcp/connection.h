@@ -69,6 +69,9 @@ struct Config {
     uint32_t tx_queue_key = 0;
 };
 
+// The transmit queue key after `key` in the round robin (0 means none and is skipped).
+inline uint32_t next_tx_queue_key(uint32_t key) { return key + 1 == 0 ? 1 : key + 1; }
+
 // A segment to send. The payload points into the connection's send buffer and stays valid
 // until the next call into the connection: the sink copies it (once) into a packet.
 struct OutgoingSegment {

@@ -132,7 +132,7 @@ Config Listener::next_connection_config()
     Config config = m_config.connection;
     if (config.tx_queue_key != 0) {
         config.tx_queue_key = m_next_tx_queue_key;
-        m_next_tx_queue_key = m_next_tx_queue_key + 1 == 0 ? 1 : m_next_tx_queue_key + 1;
+        m_next_tx_queue_key = next_tx_queue_key(m_next_tx_queue_key);
     }
     return config;
 }

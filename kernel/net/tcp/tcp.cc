@@ -197,8 +197,10 @@ void Tcp::add_mib(Mib& mib) const
             if (state == State::Established || state == State::CloseWait)
                 mib.tcp_curr_estab++;
         }
-        if (e.m_listener)
+        if (e.m_listener) {
             count_listener(mib, *e.m_listener);
+            mib.tcp_curr_estab += e.m_listener->ready(); // established, not accepted yet
+        }
     }
 }
 
@@ -824,9 +826,8 @@ void Tcp::transmit(const OutgoingSegment& segment)
 
 uint32_t Tcp::take_tx_queue_key()
 {
-    uint32_t key = m_next_tx_queue_key++;
-    if (m_next_tx_queue_key == 0)
-        m_next_tx_queue_key = 1;
+    uint32_t key = m_next_tx_queue_key;
+    m_next_tx_queue_key = next_tx_queue_key(key);
     return key;
 }
 

@@ -338,11 +338,7 @@ std::vector<Bytes> segments_of(size_t payload_size, uint16_t gso_size, uint32_t 
 {
     Host host;
     host.eth.set_mtu(mtu);
-    net::InterfaceFeatures features;
-    features.tso4 = device_tso;
-    features.tx_checksum = device_tso;
-    host.eth.set_features(features);
-    host.eth.device_checksums = true;
+    host.eth.offer_tso(device_tso);
     host.learn(ip(10, 0, 0, 9), mac(9));
     host.eth.frames.clear();
     // A TCP header with timestamps (32 bytes), PSH|FIN|ACK, seq 1000, then the payload.

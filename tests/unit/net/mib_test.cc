@@ -73,6 +73,7 @@ TEST(Mib, TcpOpensSegmentsEstablishedAndRetransmissions)
     Endpoint* client = open(client_tcp, events);
     ASSERT_FALSE(client_tcp.connect(*client, {ip(10, 0, 0, 3), 80}).is_error());
     pump(a, b);
+    EXPECT_EQ(mib_of(b).tcp_curr_estab, 1u); // waiting in the accept queue counts too
     auto accepted = server_tcp.accept(*listener, events);
     ASSERT_FALSE(accepted.is_error());
     Endpoint* conn = accepted.value();

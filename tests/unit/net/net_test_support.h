@@ -73,6 +73,16 @@ public:
             return Errno::NOBUFS;
         return {};
     }
+    // A device that offers TCP segmentation and checksums (or neither) and completes the
+    // partial checksums it is given, as a virtio-net device with HOST_TSO4 does.
+    void offer_tso(bool on)
+    {
+        net::InterfaceFeatures features;
+        features.tx_checksum = on;
+        features.tso4 = on;
+        set_features(features);
+        device_checksums = true;
+    }
     Bytes pop()
     {
         if (frames.empty())

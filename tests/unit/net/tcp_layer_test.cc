@@ -766,11 +766,7 @@ OffloadRun run_offload(bool tso, size_t bytes, bool drop_tso_after_connect = fal
 {
     OffloadRun run;
     Host a(2, 31), b(3, 32);
-    net::InterfaceFeatures features;
-    features.tx_checksum = tso;
-    features.tso4 = tso;
-    a.eth.set_features(features);
-    a.eth.device_checksums = true;
+    a.eth.offer_tso(tso);
     EventCounter events;
     Endpoint* server = open(b.stack.tcp(), events);
     EXPECT_FALSE(b.stack.tcp().bind(*server, {{}, 5002}).is_error());
@@ -806,9 +802,7 @@ OffloadRun run_offload(bool tso, size_t bytes, bool drop_tso_after_connect = fal
     Endpoint* conn = accepted.value();
     EXPECT_EQ(client->connection()->segment_offload(), tso ? 65535u - 80 : 0u);
     if (drop_tso_after_connect) {
-        features.tso4 = false; // the route now leaves through a device that cannot cut them
-        features.tx_checksum = false;
-        a.eth.set_features(features);
+        a.eth.offer_tso(false); // the route now leaves through a device that cannot cut them
     }
     std::vector<uint8_t> data(bytes);
     for (size_t i = 0; i < bytes; i++)
@@ -905,11 +899,7 @@ TEST(TcpOffload, NagleStillHoldsTheShortTail)
     // leaves room for 9 whole segments, which leave as one super-segment; the rest (less than
     // a segment the window allows) waits for the ACK, as it would without the offload.
     Host a(2, 41), b(3, 42);
-    net::InterfaceFeatures features;
-    features.tx_checksum = true;
-    features.tso4 = true;
-    a.eth.set_features(features);
-    a.eth.device_checksums = true;
+    a.eth.offer_tso(true);
     EventCounter events;
     Connected c = connect_pair(b.stack.tcp(), a.stack.tcp(), events, ip(10, 0, 0, 3), &a, &b);
     ASSERT_NE(c.conn, nullptr);
