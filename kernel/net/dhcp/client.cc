@@ -8,6 +8,19 @@ namespace {
 constexpr uint64_t kSecond = 1'000'000'000ull;
 constexpr uint64_t kFirstRetransmit = 4 * kSecond;
 constexpr uint64_t kMaxRetransmit = 64 * kSecond;
+
+// `base` + `ns`, saturating at UINT64_MAX (which means "no deadline"): a lease of up to
+// 2^32 - 2 s from a clock far along (a fuzzer's jumps, a machine up for centuries) must not
+// wrap around into the past.
+uint64_t after_ns(uint64_t base, uint64_t ns)
+{
+    return ns > UINT64_MAX - base ? UINT64_MAX : base + ns;
+}
+
+uint64_t after_seconds(uint64_t base, uint32_t seconds)
+{
+    return after_ns(base, uint64_t(seconds) * kSecond); // below 2^62: the product cannot wrap
+}
 constexpr unsigned kRequestTries = 4;       // then back to DISCOVER
 constexpr uint32_t kMinLeaseSeconds = 10;   // a shorter lease from a server is stretched
 constexpr uint32_t kInfinite = 0xffffffffu;
@@ -283,7 +296,7 @@ void Client::send_discover(uint64_t now_ns)
     uint64_t elapsed = (now_ns - m_started_at) / kSecond;
     build(kDiscover, false, false);
     store_be16(m_outgoing.bytes + kSecs, uint16_t(elapsed > 0xffff ? 0xffff : elapsed));
-    m_deadline = now_ns + m_retransmit_ns - kSecond + jitter_ns();
+    m_deadline = after_ns(now_ns, m_retransmit_ns - kSecond + jitter_ns());
     m_retransmit_ns = m_retransmit_ns * 2 > kMaxRetransmit ? kMaxRetransmit : m_retransmit_ns * 2;
 }
 
@@ -294,19 +307,20 @@ void Client::send_request(uint64_t now_ns)
     build(kRequest, selecting, selecting);
     store_be16(m_outgoing.bytes + kSecs, uint16_t(elapsed > 0xffff ? 0xffff : elapsed));
     if (selecting) {
-        m_deadline = now_ns + m_retransmit_ns - kSecond + jitter_ns();
+        m_deadline = after_ns(now_ns, m_retransmit_ns - kSecond + jitter_ns());
         m_retransmit_ns = m_retransmit_ns * 2 > kMaxRetransmit ? kMaxRetransmit : m_retransmit_ns * 2;
         return;
     }
     // Renewing / rebinding [§4.4.5]: half the time to the next milestone, at least 60 s, but
     // never past it.
-    uint64_t t2 = m_bound_at + uint64_t(m_lease.rebind_seconds) * kSecond;
-    uint64_t expiry = m_bound_at + uint64_t(m_lease.lease_seconds) * kSecond;
+    uint64_t t2 = after_seconds(m_bound_at, m_lease.rebind_seconds);
+    uint64_t expiry = after_seconds(m_bound_at, m_lease.lease_seconds);
     uint64_t milestone = m_state == State::Renewing ? t2 : expiry;
     uint64_t wait = milestone > now_ns ? (milestone - now_ns) / 2 : 0;
     if (wait < 60 * kSecond)
         wait = 60 * kSecond;
-    m_deadline = now_ns + wait < milestone ? now_ns + wait : milestone;
+    uint64_t retry = after_ns(now_ns, wait);
+    m_deadline = retry < milestone ? retry : milestone;
 }
 
 void Client::bind(const Lease& lease, uint64_t now_ns)
@@ -338,7 +352,7 @@ void Client::bind(const Lease& lease, uint64_t now_ns)
     m_pending = false;
     if (changed)
         m_generation++;
-    m_deadline = l.lease_seconds == kInfinite ? UINT64_MAX : now_ns + uint64_t(l.renew_seconds) * kSecond;
+    m_deadline = l.lease_seconds == kInfinite ? UINT64_MAX : after_seconds(now_ns, l.renew_seconds);
 }
 
 void Client::on_timer(uint64_t now_ns)
@@ -362,8 +376,8 @@ void Client::on_timer(uint64_t now_ns)
     case State::Bound:
     case State::Renewing:
     case State::Rebinding: {
-        uint64_t t2 = m_bound_at + uint64_t(m_lease.rebind_seconds) * kSecond;
-        uint64_t expiry = m_bound_at + uint64_t(m_lease.lease_seconds) * kSecond;
+        uint64_t t2 = after_seconds(m_bound_at, m_lease.rebind_seconds);
+        uint64_t expiry = after_seconds(m_bound_at, m_lease.lease_seconds);
         if (now_ns >= expiry) {
             start(now_ns); // the lease is gone: back to DISCOVER
             return;

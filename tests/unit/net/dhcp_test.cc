@@ -327,6 +327,29 @@ TEST(Dhcp, HostileLeaseValuesAreTamed)
     EXPECT_EQ(l.prefix_length, 24); // 198.x is class C
 }
 
+TEST(Dhcp, LongLeasesLateInTimeDoNotWrapIntoThePast)
+{
+    // A lease of almost 2^32 s granted when the clock is near its end: every deadline (renew,
+    // the retries while renewing and rebinding) stays in the future, and the lease runs out
+    // when the clock can no longer count it — never "now" by wrapping around.
+    Client c(kMac, 15, nullptr);
+    ReplyOptions o;
+    o.lease = 0xfffffffe; // 0xffffffff is "infinite"
+    uint64_t now = UINT64_MAX - (uint64_t(1) << 61); // 2^61 ns (73 years) of clock left
+    acquire(c, now, o);
+    EXPECT_GE(c.next_deadline(), now);
+    EXPECT_GT(c.next_deadline(), now + 1'000'000'000ull); // the renewal is not due at once
+    for (int i = 0; i < 64 && c.next_deadline() != UINT64_MAX; i++) {
+        now = c.next_deadline();
+        c.on_timer(now);
+        Outgoing meta;
+        while (c.take_outgoing(meta)) {
+        }
+        ASSERT_GE(c.next_deadline(), now) << "step " << i;
+    }
+    EXPECT_TRUE(c.has_lease());
+}
+
 TEST(Dhcp, OptionsInTheFileField)
 {
     Client c(kMac, 15, nullptr);
