@@ -86,6 +86,7 @@ struct Pair {
     uint16_t rx_size = 0;
     uint8_t* gather = nullptr; // a frame spanning several buffers, assembled
     NetReceiveGather gatherer{ nullptr, 0, kRxBufferBytes };
+    uint16_t rx_reposted = 0;  // buffers added back but not yet published (see receive())
     bool rx_broken = false;
 
     ksync::Mutex tx_lock;
@@ -351,14 +352,23 @@ void NetDeviceImpl::on_queue(void* self, uint16_t queue)
     }
 }
 
+// Receive buffers go back to the device in batches of up to this many, or an eighth of the
+// ring if that is fewer. A publish costs a full fence — on TCG with one vCPU a device
+// register read (Transport::needs_device_fence) — and the device has the rest of the ring
+// meanwhile: at most a batch is held back, so it never runs dry because of it.
+constexpr uint16_t kRxRepostBatch = 32;
+
 // A receive queue's thread: every completed buffer, then re-arm and check again.
 void NetDeviceImpl::receive(Pair& pair)
 {
     if (pair.rx_broken)
         return;
     uint16_t rxq = rx_queue(pair.index);
+    uint16_t batch = pair.rx_size / 8 < kRxRepostBatch ? uint16_t(pair.rx_size / 8) : kRxRepostBatch;
+    if (batch == 0)
+        batch = 1;
     pair.rx.disable_interrupts();
-    uint16_t reposted = 0;
+    uint16_t& reposted = pair.rx_reposted;
     for (;;) {
         SplitQueue::Completion c;
         auto next = pair.rx.next_used(c);
@@ -369,7 +379,7 @@ void NetDeviceImpl::receive(Pair& pair)
         }
         if (!next.value()) {
             end_burst(pair.index);
-            if (reposted) {
+            if (reposted >= batch) {
                 if (pair.rx.publish())
                     m_transport.notify(rxq);
                 reposted = 0;
@@ -417,7 +427,7 @@ void NetDeviceImpl::receive(Pair& pair)
             m_stats.rx_bad_header.fetch_add(1, std::memory_order_relaxed);
         }
         post_rx_buffer(pair, index);
-        if (++reposted >= 32) {
+        if (++reposted >= batch) {
             // Keep the device fed during a long burst, and the stack's bursts bounded.
             end_burst(pair.index);
             if (pair.rx.publish())

@@ -13,6 +13,7 @@
 // with the time that remained, which they write back into the caller's timeout as Linux
 // does. ppoll, pselect6 and epoll_pwait(2) install their signal mask for the call
 // (begin_temporary_mask); a signal that interrupts the call is delivered with it in effect.
+#include <atomic>
 #include <core/clock.h>
 #include <core/thread.h>
 #include <fs/open_file.h>
@@ -41,13 +42,21 @@ constinit ksync::Mutex g_sleepers_lock;
 Sleeper* g_sleepers TA_GUARDED(g_sleepers_lock) = nullptr;
 std::atomic<uint64_t> g_epoch { 0 };
 
+// Whether anyone sleeps on the notifier; read without the lock (see readiness_changed()).
+bool any_sleepers() TA_NO_ANALYSIS { return __atomic_load_n(&g_sleepers, __ATOMIC_RELAXED) != nullptr; }
+
 } // namespace
 
 uint64_t readiness_epoch() { return g_epoch.load(std::memory_order_acquire); }
 
 void readiness_changed()
 {
-    g_epoch.fetch_add(1, std::memory_order_acq_rel);
+    // No sleeper, the common case for a thread that changes what it reads itself: no lock.
+    // The epoch's increment is a full barrier and wait_readiness() fences between registering
+    // and reading the epoch, so a sleeper is either seen here or sees the new epoch.
+    g_epoch.fetch_add(1, std::memory_order_seq_cst);
+    if (!any_sleepers())
+        return;
     ksync::MutexGuard guard(g_sleepers_lock);
     for (Sleeper* s = g_sleepers; s; s = s->next)
         core::unpark_thread(s->thread);
@@ -72,6 +81,13 @@ void readiness_changed(fs::OpenFile& file, uint32_t events)
 
 void run_readiness_watches(fs::ReadinessWatch*& watches, uint32_t events)
 {
+    // Most files have no watch (nothing in epoll watches them): then no lock. The fence orders
+    // the caller's state change before this look at the list; watch_readiness() has the
+    // matching one after linking a watch, before its owner first looks at the file. So either
+    // this sees the new watch or that look sees the change.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (__atomic_load_n(&watches, __ATOMIC_RELAXED) == nullptr)
+        return;
     // Every watch asks about kPollErr | kPollHup (epoll reports them unasked), so a
     // notification naming them reaches all; one that does not (kReadinessIn, kReadinessOut)
     // reaches only the watches asking about its kinds.
@@ -95,13 +111,16 @@ void set_watch_events(fs::ReadinessWatch& watch, uint32_t events)
 
 void watch_readiness(fs::OpenFile& file, fs::ReadinessWatch& watch)
 {
-    ksync::MutexGuard guard(g_watch_lock);
-    fs::ReadinessWatch*& head = file.readiness_watches();
-    watch.prev = nullptr;
-    watch.next = head;
-    if (head)
-        head->prev = &watch;
-    head = &watch;
+    {
+        ksync::MutexGuard guard(g_watch_lock);
+        fs::ReadinessWatch*& head = file.readiness_watches();
+        watch.prev = nullptr;
+        watch.next = head;
+        if (head)
+            head->prev = &watch;
+        __atomic_store_n(&head, &watch, __ATOMIC_RELAXED); // read unlocked by run_readiness_watches
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst); // see run_readiness_watches
 }
 
 void unwatch_readiness(fs::OpenFile& file, fs::ReadinessWatch& watch)
@@ -110,7 +129,7 @@ void unwatch_readiness(fs::OpenFile& file, fs::ReadinessWatch& watch)
     if (watch.prev)
         watch.prev->next = watch.next;
     else if (file.readiness_watches() == &watch)
-        file.readiness_watches() = watch.next;
+        __atomic_store_n(&file.readiness_watches(), watch.next, __ATOMIC_RELAXED); // read unlocked too
     if (watch.next)
         watch.next->prev = watch.prev;
     watch.next = watch.prev = nullptr;
@@ -122,8 +141,9 @@ bool wait_readiness(uint64_t seen, uint64_t deadline_ns)
     {
         ksync::MutexGuard guard(g_sleepers_lock);
         self.next = g_sleepers;
-        g_sleepers = &self;
+        __atomic_store_n(&g_sleepers, &self, __ATOMIC_RELAXED); // any_sleepers() reads it unlocked
     }
+    std::atomic_thread_fence(std::memory_order_seq_cst); // see readiness_changed()
     bool changed = false;
     for (;;) {
         // The epoch is read after registering: a change in between unparks us (a token).
@@ -142,7 +162,7 @@ bool wait_readiness(uint64_t seen, uint64_t deadline_ns)
         ksync::MutexGuard guard(g_sleepers_lock);
         for (Sleeper** p = &g_sleepers; *p; p = &(*p)->next) {
             if (*p == &self) {
-                *p = self.next;
+                __atomic_store_n(p, self.next, __ATOMIC_RELAXED); // g_sleepers itself, maybe
                 break;
             }
         }

@@ -214,20 +214,15 @@ Result<size_t> Socket::get_option(int level, int name, void* value, size_t lengt
 
 uint64_t Socket::receive_deadline() const
 {
-    ksync::MutexGuard guard(m_option_lock);
-    return deadline_after(m_receive_timeout_ns);
+    return deadline_after(m_receive_timeout_ns.load(std::memory_order_relaxed));
 }
 
-uint64_t Socket::send_deadline() const
-{
-    ksync::MutexGuard guard(m_option_lock);
-    return deadline_after(m_send_timeout_ns);
-}
+uint64_t Socket::send_deadline() const { return deadline_after(m_send_timeout_ns.load(std::memory_order_relaxed)); }
 
 lib::Errno Socket::interrupted_error(bool sending) const
 {
-    ksync::MutexGuard guard(m_option_lock);
-    return (sending ? m_send_timeout_ns : m_receive_timeout_ns) ? Errno::INTR : kRestartSys;
+    const std::atomic<uint64_t>& timeout = sending ? m_send_timeout_ns : m_receive_timeout_ns;
+    return timeout.load(std::memory_order_relaxed) ? Errno::INTR : kRestartSys;
 }
 
 lib::Result<size_t> copy_datagram(ReceiveRequest& request, const uint8_t* data, size_t length)

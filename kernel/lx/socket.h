@@ -19,6 +19,7 @@
 // and EAGAIN when the timeout passes.
 #pragma once
 
+#include <atomic>
 #include <fs/io_buffer.h>
 #include <fs/open_file.h>
 #include <fs/ref.h>
@@ -184,8 +185,9 @@ protected:
     mutable ksync::Mutex m_option_lock;
     uint32_t m_send_buffer TA_GUARDED(m_option_lock) = kDefaultBufferSize;
     uint32_t m_receive_buffer TA_GUARDED(m_option_lock) = kDefaultBufferSize;
-    uint64_t m_receive_timeout_ns TA_GUARDED(m_option_lock) = 0; // 0: none
-    uint64_t m_send_timeout_ns TA_GUARDED(m_option_lock) = 0;
+    // 0: none. Atomic rather than guarded: every blocking send and receive reads them.
+    std::atomic<uint64_t> m_receive_timeout_ns{ 0 };
+    std::atomic<uint64_t> m_send_timeout_ns{ 0 };
     int m_error TA_GUARDED(m_option_lock) = 0;
     bool m_pass_credentials TA_GUARDED(m_option_lock) = false;
     uint32_t m_flag_options TA_GUARDED(m_option_lock) = 0; // bit n: boolean option n set

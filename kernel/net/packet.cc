@@ -65,10 +65,8 @@ Packet& Packet::operator=(Packet&& other)
     return *this;
 }
 
-void Packet::reset()
+void Packet::release()
 {
-    if (!m_buffer)
-        return;
     PacketBuffer* buffer = m_buffer;
     m_buffer = nullptr;
     buffer->free_fn(buffer, buffer->free_context);

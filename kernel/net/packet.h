@@ -104,8 +104,13 @@ public:
 
     bool is_null() const { return m_buffer == nullptr; }
     explicit operator bool() const { return m_buffer != nullptr; }
-    // Frees the buffer now (the handle becomes null).
-    void reset();
+    // Frees the buffer now (the handle becomes null). Inline: most handles that reach it (moved
+    // from, or destroyed empty) hold nothing.
+    void reset()
+    {
+        if (m_buffer)
+            release();
+    }
 
     uint8_t* data() { return m_buffer->bytes() + m_buffer->head; }
     const uint8_t* data() const { return m_buffer->bytes() + m_buffer->head; }
@@ -144,6 +149,7 @@ public:
     Packet copy(size_t headroom = kDefaultHeadroom) const;
 
 private:
+    void release(); // reset() with a buffer
     friend class PacketQueue;
     friend class Channel; // holds buffers in its ring
     explicit Packet(PacketBuffer* buffer) : m_buffer(buffer) {}

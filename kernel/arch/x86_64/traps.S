@@ -28,6 +28,18 @@ trap_common:
         cld
         movq %rsp, %rbx                    // rbx: TrapFrame*, callee-saved across the call
 
+        // A device interrupt in kernel code (on a kernel stack) leaves the extended state in
+        // the registers: the kernel never uses it, and a thread switch in the handler saves
+        // an application thread's own (thread.cc). r12 (callee-saved) remembers the choice.
+        xorl %r12d, %r12d
+        cmpq $32, 15*8(%rbx)               // vector
+        jb 5f
+        btq $63, 20*8(%rbx)                // interrupted RSP
+        jnc 5f
+        andq $-16, %rsp
+        xorl %esi, %esi                    // no extended state
+        jmp 6f
+5:      movl $1, %r12d
         // Extended state below the frame, 64-byte aligned; the XSAVE header must be zero
         // before XSAVE (XRSTOR faults on a dirty header) [intel-sdm-1 §13.4.2].
         subq g_xsave_area_size(%rip), %rsp
@@ -49,8 +61,8 @@ trap_common:
         jmp 2f
 1:      fxsave64 (%rsp)
 2:
-        movq %rbx, %rdi
         movq %rsp, %rsi
+6:      movq %rbx, %rdi
         // A frame record so that backtraces run from the handler into the interrupted code.
         pushq 17*8(%rbx)                   // interrupted rip
         pushq 8*8(%rbx)                    // interrupted rbp
@@ -58,6 +70,8 @@ trap_common:
         call trap_dispatch
         addq $16, %rsp
 
+        testl %r12d, %r12d
+        jz 4f
         cmpb $0, g_use_xsave(%rip)
         je 3f
         movl g_xsave_mask(%rip), %eax
