@@ -43,19 +43,19 @@ public:
     MmGuard() TA_ACQUIRE(g_mm_lock) TA_NO_ANALYSIS : m_locked(threads_started())
     {
         if (m_locked)
-            new (m_storage) ksync::MutexGuard(g_mm_lock);
+            new (m_storage) ksync::InlineMutexGuard(g_mm_lock); // every kmalloc and kfree
     }
     ~MmGuard() TA_RELEASE() TA_NO_ANALYSIS
     {
         if (m_locked)
-            reinterpret_cast<ksync::MutexGuard*>(m_storage)->~MutexGuard();
+            reinterpret_cast<ksync::InlineMutexGuard*>(m_storage)->~InlineMutexGuard();
     }
     MmGuard(const MmGuard&) = delete;
     MmGuard& operator=(const MmGuard&) = delete;
 
 private:
     bool m_locked;
-    alignas(ksync::MutexGuard) char m_storage[sizeof(ksync::MutexGuard)];
+    alignas(ksync::InlineMutexGuard) char m_storage[sizeof(ksync::InlineMutexGuard)];
 };
 
 constinit mm::PhysAllocator g_phys(&direct_map);

@@ -51,7 +51,7 @@ Result<int> FdTable::install(Ref<OpenFile> file, bool close_on_exec, int min_fd)
 
 Result<Ref<OpenFile>> FdTable::get(int fd) const
 {
-    ksync::MutexGuard guard(m_lock);
+    ksync::InlineMutexGuard guard(m_lock); // every system call on a descriptor
     if (!is_open_locked(fd))
         return Errno::BADF;
     return m_slots[size_t(fd)].file;

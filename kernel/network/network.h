@@ -74,7 +74,7 @@ public:
     StackGuard& operator=(const StackGuard&) = delete;
 
 private:
-    ksync::MutexGuard m_guard;
+    ksync::InlineMutexGuard m_guard; // every socket call: the lock's fast path inline
 };
 
 } // namespace network
