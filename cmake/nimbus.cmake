@@ -21,7 +21,7 @@ target_compile_options(nimbus_kernel_flags INTERFACE
   # `long double`, which the standard headers (<atomic>) mention.
   -mno-sse -mno-sse2 -mno-mmx
   -Wall -Wextra -Werror -Wthread-safety -Wno-unused-parameter
-  -g -O2)
+  -g -O2 -flto=thin)
 target_compile_definitions(nimbus_kernel_flags INTERFACE NIMBUS_KERNEL=1)
 target_include_directories(nimbus_kernel_flags INTERFACE ${NIMBUS_KERNEL_INCLUDE})
 
