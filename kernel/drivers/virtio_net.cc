@@ -489,7 +489,7 @@ Result<void> NetDeviceImpl::transmit(const uint8_t* frame, size_t length, const 
         p = choose_transmit_pair(offload.queue_key, cpu, m_pair_count);
     }
     Pair& pair = m_pairs[p];
-    ksync::MutexGuard guard(pair.tx_lock);
+    ksync::InlineMutexGuard guard(pair.tx_lock); // every frame: the lock's fast path inline
     if (pair.tx_broken)
         return Errno::IO;
     reclaim_tx(pair);
