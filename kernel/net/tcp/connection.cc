@@ -14,6 +14,10 @@ constexpr uint16_t kMinimumPeerMss = 88;  // smaller MSS values are raised (tiny
 constexpr uint16_t kDefaultPeerMss = 536; // without the option [rfc9293 §3.7.1]
 // ts_recent older than this is not used for PAWS [rfc7323 §5.5].
 constexpr Duration kPawsIdle = 24ull * 24 * 3600 * kSecond;
+// A timestamp at most this many ticks older than ts_recent still passes PAWS, as on Linux: a
+// peer whose timestamps come from several CPUs' clocks may send one a tick behind its last.
+// An old duplicate is older than that by far (rfc7323 §5.3 itself rejects any older one).
+constexpr uint32_t kPawsWindow = 1;
 // The longest TCP_CORK holds a partial segment (Linux's TCP_CORK ceiling).
 constexpr Duration kCorkCeiling = 200 * kMillisecond;
 
@@ -1036,9 +1040,10 @@ InputResult Connection::process_synchronised(const Segment& segment, Instant now
         }
     }
 
-    // PAWS [rfc7323 §5.3]: a timestamp older than ts_recent marks an old duplicate.
+    // PAWS [rfc7323 §5.3]: a timestamp older than ts_recent (by more than kPawsWindow) marks
+    // an old duplicate.
     if (m_ts_enabled && segment.options.has_timestamps && !segment.has(kRst) &&
-        seq_lt(segment.options.ts_value, m_ts_recent) && now - m_ts_recent_age < kPawsIdle) {
+        seq_lt(segment.options.ts_value + kPawsWindow, m_ts_recent) && now - m_ts_recent_age < kPawsIdle) {
         m_stats.paws_rejected++;
         send_ack(now);
         return InputResult::Done;

@@ -833,6 +833,25 @@ TEST_F(TcpTest, PawsRejectsOldTimestamps)
     EXPECT_EQ(c->rcv_nxt(), peer_nxt + 5);
 }
 
+TEST_F(TcpTest, PawsToleratesATimestampOneTickBehind)
+{
+    establish();
+    now += 10 * kMillisecond; // the peer's clock moves on: ts_recent is now 10 ticks behind
+    deliver(peer_nxt, c->snd_nxt(), kAck, "a");
+    EXPECT_EQ(c->rcv_nxt(), peer_nxt + 1);
+    Options behind;
+    behind.has_timestamps = true;
+    behind.ts_echo = last_ts_from_connection;
+    behind.ts_value = peer_ts() - 1; // one tick behind ts_recent: accepted, as Linux does
+    deliver(peer_nxt + 1, c->snd_nxt(), kAck, "b", 8192, behind);
+    EXPECT_EQ(c->stats().paws_rejected, 0u);
+    EXPECT_EQ(c->rcv_nxt(), peer_nxt + 2);
+    behind.ts_value = peer_ts() - 2; // two: an old duplicate
+    deliver(peer_nxt + 2, c->snd_nxt(), kAck, "c", 8192, behind);
+    EXPECT_EQ(c->stats().paws_rejected, 1u);
+    EXPECT_EQ(c->rcv_nxt(), peer_nxt + 2);
+}
+
 TEST_F(TcpTest, RttMeasurementFromTimestamps)
 {
     establish();
