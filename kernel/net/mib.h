@@ -40,7 +40,7 @@ struct Mib {
     // Tcp
     uint64_t tcp_active_opens = 0;
     uint64_t tcp_passive_opens = 0;    // connections handed to accept() (Linux: handshakes completed)
-    uint64_t tcp_attempt_fails = 0;    // half-open connections a listener gave up on
+    uint64_t tcp_attempt_fails = 0;    // failed active opens, and half-open connections a listener gave up on
     uint64_t tcp_estab_resets = 0;     // resets received on synchronised connections
     uint64_t tcp_curr_estab = 0;       // ESTABLISHED or CLOSE-WAIT now, accepted or queued
     uint64_t tcp_in_segs = 0;

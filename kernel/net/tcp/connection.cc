@@ -635,6 +635,7 @@ Result<void> Connection::shutdown(Instant now)
     case State::Listen:
         return Errno::NOTCONN;
     case State::SynSent:
+        count_failed_open();
         m_state = State::Closed;
         break;
     case State::SynReceived:
@@ -663,6 +664,7 @@ void Connection::close(Instant now)
     if (m_state == State::Closed)
         return;
     if (m_state == State::Listen || m_state == State::SynSent) {
+        count_failed_open();
         m_state = State::Closed;
         update_timers(now);
         notify();
@@ -695,6 +697,7 @@ void Connection::abort(Instant now)
     default:
         break;
     }
+    count_failed_open();
     m_state = State::Closed;
     update_timers(now);
     notify();
@@ -734,9 +737,18 @@ void Connection::set_keepalive(bool enabled, Duration idle, Duration interval, u
 
 // --- state changes ---
 
+// An active open that ends before it connects (/proc/net/snmp AttemptFails). Call before
+// leaving the state.
+void Connection::count_failed_open()
+{
+    if (m_state == State::SynSent)
+        m_stats.failed_opens++;
+}
+
 void Connection::set_error_and_close(Errno error)
 {
     m_error = error;
+    count_failed_open();
     m_state = State::Closed;
     m_rto_deadline = kNever;
     m_persist_deadline = kNever;

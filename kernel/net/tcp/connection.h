@@ -177,6 +177,7 @@ struct ConnectionStats {
     uint64_t sack_skipped_bytes = 0;   // not retransmitted because the peer SACKed them
     uint64_t rtt_samples = 0;
     uint64_t no_buffer_memory = 0;     // data dropped: no memory for the receive buffer
+    uint64_t failed_opens = 0;         // SYN-SENT -> CLOSED: refused, timed out, given up
 };
 
 // What the owner should do after on_segment.
@@ -364,6 +365,7 @@ private:
     void enter_time_wait(Instant now);
     void release_idle_buffers();
     void set_error_and_close(Errno error);
+    void count_failed_open();
     Errno timeout_error() const;
     void become_established(Instant now);
     void notify();

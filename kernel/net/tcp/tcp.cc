@@ -140,6 +140,7 @@ void count_connection(Mib& mib, const Connection& c)
     mib.tcp_retrans_segs += s.retransmitted_segments;
     mib.tcp_out_rsts += s.resets_sent;
     mib.tcp_estab_resets += s.resets_received;
+    mib.tcp_attempt_fails += s.failed_opens;
 }
 
 void count_listener(Mib& mib, const Listener& l)

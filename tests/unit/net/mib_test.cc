@@ -125,4 +125,21 @@ TEST(Mib, TcpOpensSegmentsEstablishedAndRetransmissions)
     EXPECT_EQ(mb.tcp_in_segs, ma.tcp_out_segs - 1); // the lost one never arrived
 }
 
+TEST(Mib, TcpAttemptFailsCountsARefusedConnect)
+{
+    Host a(2), b(3);
+    introduce(a, b);
+    EventCounter events;
+    Tcp& client_tcp = a.stack.tcp();
+    Endpoint* client = open(client_tcp, events);
+    ASSERT_FALSE(client_tcp.connect(*client, {ip(10, 0, 0, 3), 81}).is_error()); // nobody listens
+    pump(a, b);
+    EXPECT_EQ(mib_of(a).tcp_attempt_fails, 1u);
+    EXPECT_EQ(mib_of(b).tcp_out_rsts, 1u);
+    client_tcp.release(*client); // still counted once the connection is freed
+    pump(a, b);
+    EXPECT_EQ(mib_of(a).tcp_attempt_fails, 1u);
+    EXPECT_EQ(mib_of(a).tcp_active_opens, 1u);
+}
+
 } // namespace

@@ -335,9 +335,13 @@ TEST_F(TcpTest, SynSentRejectsBadAckAndAcceptsOnlyAnAcceptableReset)
     EXPECT_EQ(c->state(), State::SynSent);
     deliver(0, 0, kRst); // no ACK: ignored
     EXPECT_EQ(c->state(), State::SynSent);
+    EXPECT_EQ(c->stats().failed_opens, 0u);
     deliver(0, syn.seq + 1, kRst | kAck);
     EXPECT_EQ(c->state(), State::Closed);
     EXPECT_EQ(c->poll_state().error, Errno::CONNREFUSED);
+    EXPECT_EQ(c->stats().failed_opens, 1u); // /proc/net/snmp AttemptFails
+    c->close(now);
+    EXPECT_EQ(c->stats().failed_opens, 1u); // counted once
     uint8_t buf[4];
     auto r = c->receive(buf, 4, now);
     ASSERT_TRUE(r.is_error());
