@@ -43,7 +43,7 @@ Sleeper* g_sleepers TA_GUARDED(g_sleepers_lock) = nullptr;
 std::atomic<uint64_t> g_epoch { 0 };
 
 // Whether anyone sleeps on the notifier; read without the lock (see readiness_changed()).
-bool any_sleepers() TA_NO_ANALYSIS { return __atomic_load_n(&g_sleepers, __ATOMIC_RELAXED) != nullptr; }
+bool any_sleepers() TA_NO_ANALYSIS { return __atomic_load_n(&g_sleepers, __ATOMIC_SEQ_CST) != nullptr; }
 
 } // namespace
 
@@ -52,8 +52,8 @@ uint64_t readiness_epoch() { return g_epoch.load(std::memory_order_acquire); }
 void readiness_changed()
 {
     // No sleeper, the common case for a thread that changes what it reads itself: no lock.
-    // The epoch's increment is a full barrier and wait_readiness() fences between registering
-    // and reading the epoch, so a sleeper is either seen here or sees the new epoch.
+    // The epoch's increment and the look at the list are seq_cst, and wait_readiness() fences
+    // between registering and reading the epoch: a sleeper is seen here or sees the new epoch.
     g_epoch.fetch_add(1, std::memory_order_seq_cst);
     if (!any_sleepers())
         return;
