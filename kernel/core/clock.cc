@@ -185,10 +185,11 @@ void schedule_refine()
 // a busy host (TCG) can lose milliseconds at any point, and that must not look like a missing
 // PIT — which would leave the clock guessing 1 GHz.
 //
-// An estimate from 32 ticks is at best about ±6 % (a tick of quantization at each end); one
-// whose samples took long to read (the port access waited for a busy host's QEMU lock) is
-// worse — ±38 % was seen on a loaded CI host, and the clock ran at 0.65× until refined. Such
-// an attempt is measured again; if every attempt is that noisy the best one stands.
+// An estimate from 32 ticks has an error bound of at least ±6 % (a tick of quantization at
+// each end; the error itself is usually 1–5 %). One whose samples took long to read (the
+// port access waited for a busy host's QEMU lock) is worse — ±38 % was seen on a loaded CI
+// host, and the clock ran at 0.65× until refined. Such an attempt is measured again; if
+// every attempt is that noisy the best one stands.
 constexpr uint32_t kQuickTicks = 32;
 constexpr uint64_t kQuickBoundTsc = 5'000'000;
 constexpr int kQuickAttempts = 5;

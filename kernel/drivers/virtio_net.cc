@@ -65,6 +65,11 @@ constexpr uint16_t kNoSlot = 0xffff;
 // A full transmit ring: how long transmit waits for the device to free room, polling.
 constexpr uint64_t kTxFullWaitNs = 2'000'000;
 constexpr uint64_t kTxFullPollNs = 20'000;
+// Receive buffers go back to the device in batches of up to this many, or an eighth of the
+// ring if that is fewer. A publish costs a full fence — on TCG with one vCPU a device register
+// read (Transport::needs_device_fence) — and the device has the rest of the ring meanwhile:
+// at most a batch is held back, so it never runs dry because of it.
+constexpr uint16_t kRxRepostBatch = 32;
 // 2 * pairs + the control queue, each with its own vector and thread (Transport's limit, 16).
 constexpr uint16_t kMaxPairs = 7;
 static_assert(kMaxPairs <= kMaxNetQueues);
@@ -86,7 +91,8 @@ struct Pair {
     uint16_t rx_size = 0;
     uint8_t* gather = nullptr; // a frame spanning several buffers, assembled
     NetReceiveGather gatherer{ nullptr, 0, kRxBufferBytes };
-    uint16_t rx_reposted = 0;  // buffers added back but not yet published (see receive())
+    uint16_t rx_reposted = 0;      // buffers added back but not yet published (see receive())
+    uint16_t rx_repost_batch = 1;  // how many receive() lets gather before it publishes (kRxRepostBatch)
     bool rx_broken = false;
 
     ksync::Mutex tx_lock;
@@ -184,6 +190,10 @@ Result<void> NetDeviceImpl::set_up_pair(Pair& pair, bool mergeable, uint16_t pai
         return Errno::NOMEM;
     pair.rx_phys = core::virt_to_phys(pair.rx_buffers);
     pair.rx_size = rx_size;
+    pair.rx_repost_batch = rx_size / 8 < kRxRepostBatch ? uint16_t(rx_size / 8) : kRxRepostBatch;
+    if (pair.rx_repost_batch == 0)
+        pair.rx_repost_batch = 1;
+    pair.rx_reposted = 0;
     pair.gatherer = NetReceiveGather(pair.gather, mergeable ? kMaxFrameBytes + kHeaderBytes : 0, kRxBufferBytes);
     pair.tx_phys = core::virt_to_phys(pair.tx_slots);
     for (uint16_t i = 0; i < tx_size; i++) {
@@ -352,21 +362,13 @@ void NetDeviceImpl::on_queue(void* self, uint16_t queue)
     }
 }
 
-// Receive buffers go back to the device in batches of up to this many, or an eighth of the
-// ring if that is fewer. A publish costs a full fence — on TCG with one vCPU a device
-// register read (Transport::needs_device_fence) — and the device has the rest of the ring
-// meanwhile: at most a batch is held back, so it never runs dry because of it.
-constexpr uint16_t kRxRepostBatch = 32;
-
 // A receive queue's thread: every completed buffer, then re-arm and check again.
 void NetDeviceImpl::receive(Pair& pair)
 {
     if (pair.rx_broken)
         return;
     uint16_t rxq = rx_queue(pair.index);
-    uint16_t batch = pair.rx_size / 8 < kRxRepostBatch ? uint16_t(pair.rx_size / 8) : kRxRepostBatch;
-    if (batch == 0)
-        batch = 1;
+    uint16_t batch = pair.rx_repost_batch;
     pair.rx.disable_interrupts();
     uint16_t& reposted = pair.rx_reposted;
     for (;;) {

@@ -217,7 +217,10 @@ uint64_t Socket::receive_deadline() const
     return deadline_after(m_receive_timeout_ns.load(std::memory_order_relaxed));
 }
 
-uint64_t Socket::send_deadline() const { return deadline_after(m_send_timeout_ns.load(std::memory_order_relaxed)); }
+uint64_t Socket::send_deadline() const
+{
+    return deadline_after(m_send_timeout_ns.load(std::memory_order_relaxed));
+}
 
 lib::Errno Socket::interrupted_error(bool sending) const
 {
