@@ -65,7 +65,14 @@ uint32_t Ipv4::path_mtu(Ipv4Address destination) const
     auto decision = route(destination);
     if (decision.is_error())
         return 0;
-    uint32_t mtu = decision.value().interface->mtu();
+    return path_mtu_via(*decision.value().interface, destination);
+}
+
+uint32_t Ipv4::path_mtu_via(const Interface& interface, Ipv4Address destination) const
+{
+    uint32_t mtu = interface.mtu();
+    if (m_pmtu.is_empty())
+        return mtu; // the usual case: no ICMP ever lowered a path, and no clock read per datagram
     uint32_t learnt = m_pmtu.lookup(destination, m_stack.now());
     return learnt && learnt < mtu ? learnt : mtu;
 }
@@ -191,7 +198,7 @@ Result<void> Ipv4::output(Packet packet, const Ipv4OutputParams& params)
     else if (params.dont_fragment == DontFragment::Clear)
         mode = PmtuDiscovery::Dont;
     bool path = mode == PmtuDiscovery::Dont || mode == PmtuDiscovery::Want || mode == PmtuDiscovery::Do;
-    uint32_t mtu = params.interface || !path ? interface->mtu() : path_mtu(params.destination);
+    uint32_t mtu = params.interface || !path ? interface->mtu() : path_mtu_via(*interface, params.destination);
     bool df = mode == PmtuDiscovery::Do || mode == PmtuDiscovery::Probe ||
               (mode == PmtuDiscovery::Want && length <= mtu);
     bool may_fragment = mode == PmtuDiscovery::Dont || mode == PmtuDiscovery::Want || mode == PmtuDiscovery::Omit;

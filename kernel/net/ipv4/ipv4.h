@@ -152,6 +152,8 @@ public:
     uint64_t next_deadline() const;
 
 private:
+    // path_mtu() for a destination already routed through `interface`.
+    uint32_t path_mtu_via(const Interface& interface, Ipv4Address destination) const;
     void deliver(Packet packet, const Ipv4Header& header, bool broadcast);
     Result<void> transmit(Interface& interface, Ipv4Address next_hop, Packet packet);
     Result<void> fragment(Interface& interface, Ipv4Address next_hop, Packet packet, uint32_t mtu);

@@ -61,6 +61,8 @@ public:
     void update(Ipv4Address destination, uint32_t mtu, uint64_t now);
     // The cached MTU for `destination`, or 0 if none (or expired).
     uint32_t lookup(Ipv4Address destination, uint64_t now) const;
+    // Whether no entry is held (lookup() finds nothing): callers skip reading the clock.
+    bool is_empty() const { return m_used == 0; }
     void poll(uint64_t now);
     uint64_t next_deadline() const;
     size_t count() const;

@@ -581,8 +581,9 @@ Result<size_t> Tcp::write(Endpoint& e, UserBuffer& data, size_t offset, size_t l
     if (e.m_kind != EndpointKind::Connection)
         return Errno::NOTCONN;
     Batch batch(*this);
-    drain(e);
-    Result<size_t> sent = e.m_connection->send(data, offset, length, now());
+    Instant t = now();
+    drain(e, t);
+    Result<size_t> sent = e.m_connection->send(data, offset, length, t);
     settle(e);
     return sent;
 }
@@ -592,10 +593,11 @@ Result<size_t> Tcp::read(Endpoint& e, UserBuffer& out, size_t offset, size_t len
     if (e.m_kind != EndpointKind::Connection)
         return Errno::NOTCONN;
     Batch batch(*this);
-    drain(e);
+    Instant t = now();
+    drain(e, t);
     if (e.m_read_shutdown && e.m_connection->poll_state().readable == 0)
         return size_t(0);
-    Result<size_t> received = e.m_connection->receive(out, offset, length, peek, now());
+    Result<size_t> received = e.m_connection->receive(out, offset, length, peek, t);
     settle(e);
     return received;
 }
@@ -739,11 +741,16 @@ Channel* Tcp::classify(Packet& packet, const Ipv4Header& ip, size_t tcp_offset, 
 // Runs the segments queued on the endpoint's channel through its connection, in order.
 void Tcp::drain(Endpoint& e)
 {
+    if (e.m_channel != nullptr && !e.m_channel->is_empty())
+        drain(e, now());
+}
+
+void Tcp::drain(Endpoint& e, Instant t)
+{
     Channel* channel = e.m_channel;
     if (channel == nullptr || channel->is_empty())
         return;
     Batch batch(*this);
-    Instant t = now();
     Ipv4Address source = e.m_remote.address, destination = e.m_local.address;
     // A segment may end the connection (it is unlinked, and a released endpoint freed):
     // hold the channel to see that. The owner is not told of what the segments change: it

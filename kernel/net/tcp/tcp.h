@@ -292,6 +292,8 @@ private:
     void unlink_flow(Endpoint& endpoint);
     Endpoint* find_connection(const FlowKey& key) const;
     void drain(Endpoint& endpoint);
+    // The same at a time the caller read (one clock read for a whole socket call).
+    void drain(Endpoint& endpoint, Instant now);
     // A segment for endpoint's connection, from either path.
     bool deliver(Endpoint& endpoint, const Segment& segment, Instant now);
 
