@@ -59,6 +59,7 @@ struct NetStats {
     std::atomic<uint64_t> tx_packets{ 0 };
     std::atomic<uint64_t> tx_bytes{ 0 };
     std::atomic<uint64_t> tx_ring_full{ 0 };    // no room in the transmit ring: dropped
+    std::atomic<uint64_t> tx_ring_waits{ 0 };   // no room at first: transmit waited for the device
     std::atomic<uint64_t> tx_segmented{ 0 };    // frames the device cut into segments (TSO)
     std::atomic<uint64_t> rx_coalesced{ 0 };    // frames the device coalesced (LRO)
     std::atomic<uint64_t> rx_queue_packets[kMaxNetQueues] = {}; // per receive queue
@@ -90,6 +91,11 @@ public:
 
     // Whether the device has sent everything handed to transmit() (nothing in flight).
     virtual bool transmit_idle() = 0;
+
+    // For tests (fault injection): while held, transmit() queues frames without notifying the
+    // device, which then stops taking them — the transmit ring fills as if the device had
+    // stalled. Releasing notifies every transmit queue of what waits.
+    virtual void hold_transmit_notifications(bool hold) = 0;
 
     // Installs the receiver (before or after frames arrive; earlier frames are dropped).
     // Replacing a receiver while frames arrive is for tests (which put the old one back): a

@@ -122,6 +122,17 @@ public:
         }
         return idle;
     }
+    void hold_transmit_notifications(bool hold) override
+    {
+        for (uint16_t p = 0; p < m_pair_count; p++) {
+            Pair& pair = m_pairs[p];
+            ksync::MutexGuard guard(pair.tx_lock);
+            m_hold_tx_notifications.store(hold, std::memory_order_relaxed);
+            // What was published meanwhile may be past the device's event index: tell it.
+            if (!hold && !pair.tx_broken)
+                m_transport.notify(tx_queue(p));
+        }
+    }
 
 private:
     static void on_queue(void* self, uint16_t queue);
@@ -136,6 +147,7 @@ private:
     uint64_t m_features = 0;
     size_t m_header_bytes = kHeaderBytes;
     bool m_device_fence = false; // Transport::needs_device_fence()
+    std::atomic<bool> m_hold_tx_notifications{ false }; // hold_transmit_notifications()
 
     Pair m_pairs[kMaxPairs];
     uint16_t m_pair_count = 1;  // pairs in use (the device's, at most the CPUs and kMaxPairs)
@@ -505,8 +517,10 @@ Result<void> NetDeviceImpl::transmit(const uint8_t* frame, size_t length, const 
     // would hold back Linux's), then give up (a stopped device must not stall the stack).
     for (uint64_t deadline = 0; pair.tx_free_count < slots || pair.tx.free_descriptors() < slots;) {
         uint64_t now = core::monotonic_ns();
-        if (deadline == 0)
+        if (deadline == 0) {
             deadline = now + kTxFullWaitNs;
+            m_stats.tx_ring_waits.fetch_add(1, std::memory_order_relaxed);
+        }
         if (now >= deadline) {
             m_stats.tx_ring_full.fetch_add(1, std::memory_order_relaxed);
             return Errno::NOBUFS;
@@ -548,7 +562,7 @@ Result<void> NetDeviceImpl::transmit(const uint8_t* frame, size_t length, const 
         }
         return Errno::IO;
     }
-    if (pair.tx.publish())
+    if (pair.tx.publish() && !m_hold_tx_notifications.load(std::memory_order_relaxed)) [[likely]]
         m_transport.notify(tx_queue(p));
     m_stats.tx_packets.fetch_add(1, std::memory_order_relaxed);
     m_stats.tx_bytes.fetch_add(length, std::memory_order_relaxed);

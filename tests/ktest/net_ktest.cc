@@ -2,12 +2,15 @@
 // the default): the guest is 10.0.2.15, the virtual gateway 10.0.2.2 answers ARP and ICMP
 // echo. Frames are built and checked by hand here — the driver alone, below the stack:
 // ARP resolution, then 300 echo requests of growing size (more than either ring holds, so
-// both wrap), each answered byte for byte.
+// both wrap), each answered byte for byte. And a stalled device (its notifications held back):
+// a full transmit ring makes transmit wait kTxFullWaitNs, then fail with NOBUFS, and the ring
+// drains once the device hears of it again.
 #include <atomic>
 #include <core/clock.h>
 #include <core/console.h>
 #include <core/ktest.h>
 #include <core/thread.h>
+#include <core/timer.h>
 #include <drivers/net_dev.h>
 #include <lib/string.h>
 
@@ -179,6 +182,66 @@ KTEST(net, virtio_net_arp_and_echo)
     log_info("net ktest: %u echo replies, %lu frames received, %lu sent", answered, nic.stats().rx_packets.load(),
              nic.stats().tx_packets.load());
     nic.set_receiver(saved, saved_context);
+}
+
+// Releases hold_transmit_notifications() however the test ends.
+struct NotificationHold {
+    explicit NotificationHold(drivers::NetDevice& nic) : nic(nic) { nic.hold_transmit_notifications(true); }
+    ~NotificationHold() { release(); }
+    void release()
+    {
+        if (held)
+            nic.hold_transmit_notifications(false);
+        held = false;
+    }
+    drivers::NetDevice& nic;
+    bool held = true;
+};
+
+KTEST(net, virtio_net_full_transmit_ring_waits_then_gives_up)
+{
+    KT_ASSERT(drivers::net_device_count() >= 1);
+    drivers::NetDevice& nic = *drivers::net_device(0);
+    // A broadcast of the IEEE's local experimental EtherType: QEMU's user network drops it.
+    uint8_t frame[60] = {};
+    lib::mem_set(frame, 0xff, 6);
+    lib::mem_copy(frame + 6, nic.mac(), 6);
+    put16(frame + 12, 0x88b5);
+    uint64_t full_before = nic.stats().tx_ring_full.load();
+    uint64_t waits_before = nic.stats().tx_ring_waits.load();
+
+    NotificationHold hold(nic);
+    // The device may still take what it was told of before the hold; then the ring fills.
+    constexpr uint32_t kMaxFrames = 8192; // far more than any transmit ring holds
+    uint32_t sent = 0;
+    Result<void> last;
+    uint64_t failed_after_ns = 0;
+    while (sent < kMaxFrames) {
+        uint64_t start = core::monotonic_ns();
+        last = nic.transmit(frame, sizeof frame, {});
+        if (last.is_error()) {
+            failed_after_ns = core::monotonic_ns() - start;
+            break;
+        }
+        sent++;
+    }
+    KT_ASSERT(last.is_error());
+    KT_EXPECT_EQ(int(last.error()), int(Errno::NOBUFS));
+    KT_EXPECT(sent >= 16);
+    // It waited for the device, as long as the driver allows (2 ms), before it gave up.
+    KT_EXPECT(failed_after_ns >= 2'000'000);
+    KT_EXPECT(failed_after_ns < 1'000'000'000);
+    KT_EXPECT(nic.stats().tx_ring_full.load() > full_before);
+    KT_EXPECT(nic.stats().tx_ring_waits.load() > waits_before);
+    log_info("net ktest: transmit ring full after %u frames; gave up after %lu us", sent, failed_after_ns / 1000);
+
+    // The device hears of the queued frames and sends them: the ring drains, transmit works.
+    hold.release();
+    uint64_t deadline = core::monotonic_ns() + 5'000'000'000ull;
+    while (!nic.transmit_idle() && core::monotonic_ns() < deadline)
+        core::sleep_ns(1'000'000);
+    KT_EXPECT(nic.transmit_idle());
+    KT_EXPECT(!nic.transmit(frame, sizeof frame, {}).is_error());
 }
 
 } // namespace
