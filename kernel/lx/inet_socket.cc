@@ -747,12 +747,11 @@ public:
             uint64_t epoch = readiness_epoch();
             {
                 network::StackGuard guard;
-                net::tcp::EndpointStatus st = tcp_layer().status(*m_endpoint);
                 if (m_endpoint->kind() != net::tcp::EndpointKind::Connection) {
                     // Never connected, or listening: Linux's sk_stream_wait_connect says EPIPE.
                     failure = Errno::PIPE;
-                } else if (!st.connecting) {
-                    if (total == 0 && !st.error)
+                } else if (!tcp_layer().connecting(*m_endpoint)) {
+                    if (total == 0 && !tcp_layer().status(*m_endpoint).error)
                         return size_t(0);
                     auto wrote = tcp_layer().write(*m_endpoint, data, done, total - done);
                     if (!wrote.is_error()) {
@@ -799,10 +798,9 @@ public:
                 network::StackGuard guard;
                 if (m_endpoint->kind() != net::tcp::EndpointKind::Connection)
                     return Errno::NOTCONN; // never connected, or listening
-                net::tcp::EndpointStatus st = tcp_layer().status(*m_endpoint);
                 if (total == 0)
                     return size_t(0);
-                if (!st.connecting) {
+                if (!tcp_layer().connecting(*m_endpoint)) {
                     // Peeking copies from the head of the stream each time.
                     size_t at = peek ? 0 : copied;
                     auto got = tcp_layer().read(*m_endpoint, data, at, total - at, peek);

@@ -656,6 +656,14 @@ EndpointStatus Tcp::status(Endpoint& e)
     return s;
 }
 
+bool Tcp::connecting(const Endpoint& e) const
+{
+    if (e.m_kind != EndpointKind::Connection)
+        return false;
+    State state = e.m_connection->state();
+    return state == State::SynSent || state == State::SynReceived;
+}
+
 Errno Tcp::take_error(Endpoint& e)
 {
     if (e.m_kind != EndpointKind::Connection)

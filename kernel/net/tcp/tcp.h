@@ -212,6 +212,10 @@ public:
     // (Processes the segments queued on the endpoint's channel first, as every entry point
     // that takes an endpoint does.)
     EndpointStatus status(Endpoint& endpoint);
+    // status().connecting alone (a handshake in progress), without the rest of status() —
+    // recv and send ask it on every call. Nothing needs draining for it: a channel accepts
+    // segments only once the connection is synchronised, and it never goes back.
+    bool connecting(const Endpoint& endpoint) const;
     // SO_ERROR: the connection's pending error, once (0 if none).
     Errno take_error(Endpoint& endpoint);
 

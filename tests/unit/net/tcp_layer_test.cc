@@ -386,8 +386,11 @@ TEST(TcpLayer, MegabytesBothWaysBetweenTwoStacks)
     Endpoint* client = open(a.stack.tcp(), events);
     ASSERT_FALSE(a.stack.tcp().connect(*client, {ip(10, 0, 0, 3), 5001}).is_error());
     EXPECT_TRUE(a.stack.tcp().status(*client).connecting);
+    EXPECT_TRUE(a.stack.tcp().connecting(*client)); // the short form recv/send use
+    EXPECT_FALSE(b.stack.tcp().connecting(*server)); // listening
     pump(a, b);
     ASSERT_TRUE(a.stack.tcp().status(*client).connected);
+    EXPECT_FALSE(a.stack.tcp().connecting(*client));
     EXPECT_EQ(client->local().address, ip(10, 0, 0, 2));
     auto accepted = b.stack.tcp().accept(*server, events);
     ASSERT_FALSE(accepted.is_error());
