@@ -375,7 +375,7 @@ def run_target(args, target, servers, results):
                         f = guest.measure(client)
                         f["unit"] = unit
                         results.setdefault((args.cpus, test), {}).setdefault(target, []).append(f)
-                        if args.verbose or args.repeat > 1:
+                        if args.verbose or args.repeat > 1 or args.rounds > 1:
                             print(f"    {test}: {f['per_s']:.0f} {unit}"
                                   + (f", mean {f['mean_us']:.0f} us" if "mean_us" in f else "")
                                   + f", vCPU {f['vcpu_pct']:.0f} % (+{f['vcpu_wait_pct']:.0f} % waiting)",
@@ -451,12 +451,16 @@ def main():
     p.add_argument("--memory", default="512M")
     p.add_argument("--servers", default=",".join(s.name for s in SERVERS))
     p.add_argument("--seconds", type=int, default=5, help="iperf3 and wrk duration; time limit of the others")
-    p.add_argument("--requests", type=int, default=5000,
+    p.add_argument("--requests", type=int, default=20000,
                    help="redis-benchmark and memcached requests at pipeline 1 (x5 at pipeline 16)")
     p.add_argument("--clients", type=int, default=8, help="redis-benchmark connections")
     p.add_argument("--connections", type=int, default=8, help="wrk connections")
-    p.add_argument("--rr-count", type=int, default=5000, help="round trips of the ping-pong")
+    p.add_argument("--rr-count", type=int, default=20000, help="round trips of the ping-pong")
     p.add_argument("--repeat", type=int, default=1, help="runs of each client per boot (median)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="boots of each server per target, the targets' order reversed every other "
+                        "round (A B B A …) so that a host getting slower or faster favours neither; "
+                        "the median is over rounds x repeats")
     p.add_argument("--boot-timeout", type=float, default=180)
     p.add_argument("--build", default=os.path.join(REPO, "build"))
     p.add_argument("--json", help="also write every figure to this file")
@@ -506,8 +510,9 @@ def main():
     for cpus in args.cpu_list:
         args.cpus = cpus
         for server in servers:
-            for t in targets:
-                run_target(args, t, [server], results)
+            for rnd in range(args.rounds):
+                for t in (targets if rnd % 2 == 0 else targets[::-1]):
+                    run_target(args, t, [server], results)
     print_table(args, results, targets)
     print(f"host load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
     if args.json:
