@@ -386,6 +386,15 @@ def run_target(args, target, servers, results):
                 results.setdefault((args.cpus, test), {}).setdefault(target + " failed", []).append(str(e))
 
 
+def boot_order(targets, rounds):
+    """The targets' boots for `rounds` rounds, every other round reversed (A B B A A B …), so
+    that a host getting slower or faster during the run favours neither."""
+    order = []
+    for r in range(rounds):
+        order += targets if r % 2 == 0 else targets[::-1]
+    return order
+
+
 def median(values, key):
     v = [x[key] for x in values if x.get(key) is not None]
     return statistics.median(v) if v else None
@@ -510,9 +519,8 @@ def main():
     for cpus in args.cpu_list:
         args.cpus = cpus
         for server in servers:
-            for rnd in range(args.rounds):
-                for t in (targets if rnd % 2 == 0 else targets[::-1]):
-                    run_target(args, t, [server], results)
+            for t in boot_order(targets, args.rounds):
+                run_target(args, t, [server], results)
     print_table(args, results, targets)
     print(f"host load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
     if args.json:

@@ -158,6 +158,13 @@ def test_parsers():
     check(f == {"per_s": 5.0, "ops": 3.0, "retransmits": 4}, "parse_iperf3: Mbit/s, MiB, retransmits")
 
 
+def test_boot_order():
+    check(netbench.boot_order(["linux", "nimbus"], 1) == ["linux", "nimbus"], "boot_order: one round")
+    check(netbench.boot_order(["linux", "nimbus"], 4) == ["linux", "nimbus", "nimbus", "linux"] * 2,
+          "boot_order: A B B A A B B A")
+    check(netbench.boot_order(["nimbus"], 3) == ["nimbus"] * 3, "boot_order: one target")
+
+
 def test_guest_command(work):
     """guest_command on a stand-in for the runner that records its arguments and prints a fixed
     QEMU command."""
@@ -190,6 +197,7 @@ def main():
             test_rr(netload)
             test_memcache(netload)
         test_parsers()
+        test_boot_order()
         test_guest_command(work)
     print(f"{len(failures)} failed" if failures else "all passed")
     return 1 if failures else 0
