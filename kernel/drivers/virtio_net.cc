@@ -124,12 +124,16 @@ public:
     }
     void hold_transmit_notifications(bool hold) override
     {
+        m_hold_tx_notifications.store(hold, std::memory_order_relaxed);
+        if (hold)
+            return;
+        // A transmit that saw the hold published without notifying, under its pair's lock:
+        // once the lock is ours it is done, and the device hears of everything queued (past
+        // its event index, so only a notification tells it). Later transmits see the release.
         for (uint16_t p = 0; p < m_pair_count; p++) {
             Pair& pair = m_pairs[p];
             ksync::MutexGuard guard(pair.tx_lock);
-            m_hold_tx_notifications.store(hold, std::memory_order_relaxed);
-            // What was published meanwhile may be past the device's event index: tell it.
-            if (!hold && !pair.tx_broken)
+            if (!pair.tx_broken)
                 m_transport.notify(tx_queue(p));
         }
     }
