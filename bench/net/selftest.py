@@ -165,6 +165,16 @@ def test_boot_order():
     check(netbench.boot_order(["nimbus"], 3) == ["nimbus"] * 3, "boot_order: one target")
 
 
+def test_setup_losses():
+    text = ("TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPSynRetrans\n"
+            "TcpExt: 0 7 7 5\n"
+            "IpExt: InNoRoutes\n"
+            "IpExt: 0\n")
+    check(netbench.parse_setup_losses(text) == 12, "parse_setup_losses: ListenOverflows + TCPSynRetrans")
+    check(netbench.parse_setup_losses("IpExt: InNoRoutes\nIpExt: 0\n") is None, "parse_setup_losses: no TcpExt")
+    check(netbench.setup_losses() is None or netbench.setup_losses() >= 0, "setup_losses: this host's count")
+
+
 def test_guest_command(work):
     """guest_command on a stand-in for the runner that records its arguments and prints a fixed
     QEMU command."""
@@ -198,6 +208,7 @@ def main():
             test_memcache(netload)
         test_parsers()
         test_boot_order()
+        test_setup_losses()
         test_guest_command(work)
     print(f"{len(failures)} failed" if failures else "all passed")
     return 1 if failures else 0
